@@ -1,0 +1,94 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace dbsnap::cli {
+
+class Context;
+
+// Each command lives in src/cli/<command>.cpp: an options struct, run_x()
+// that does the work and returns the exit code (throwing DbsnapError on
+// failure), and add_x() that declares its options on the CLI11 app.
+
+struct BackupOptions {
+  std::string target;
+  std::string label;
+  int level = 3;
+  bool json = false;
+};
+int run_backup(Context& context, const BackupOptions& options);
+void add_backup(CLI::App& app, Context& context);
+
+struct ListOptions {
+  std::string target;
+  std::string revision;
+  bool json = false;
+};
+int run_list(Context& context, const ListOptions& options);
+void add_list(CLI::App& app, Context& context);
+
+struct ShowOptions {
+  std::string snapshot;
+  std::string target;
+  bool json = false;
+};
+int run_show(Context& context, const ShowOptions& options);
+void add_show(CLI::App& app, Context& context);
+
+struct VerifyOptions {
+  std::vector<std::string> snapshots;
+  std::string target;
+  bool all = false;
+  bool json = false;
+};
+int run_verify(Context& context, const VerifyOptions& options);
+void add_verify(CLI::App& app, Context& context);
+
+enum class Confirmation { ask, assume_yes };
+enum class SafetySnapshot { take, skip };
+
+struct RestoreOptions {
+  std::string snapshot;
+  std::string target;  // narrows latest/@REV
+  std::string to;      // destination target; default: the snapshot's own
+  Confirmation confirmation = Confirmation::ask;
+  SafetySnapshot safety = SafetySnapshot::take;
+};
+int run_restore(Context& context, const RestoreOptions& options);
+void add_restore(CLI::App& app, Context& context);
+
+struct CatOptions {
+  std::string snapshot;
+  std::string target;
+};
+int run_cat(Context& context, const CatOptions& options);
+void add_cat(CLI::App& app, Context& context);
+
+struct DeleteOptions {
+  std::vector<std::string> snapshots;
+  std::string target;
+  Confirmation confirmation = Confirmation::ask;
+};
+int run_delete(Context& context, const DeleteOptions& options);
+void add_delete(CLI::App& app, Context& context);
+
+struct CatalogRebuildOptions {};
+int run_catalog_rebuild(Context& context, const CatalogRebuildOptions& options);
+void add_catalog(CLI::App& app, Context& context);
+
+struct DemoOptions {
+  std::string directory = "dbsnap-demo";
+};
+int run_demo(Context& context, const DemoOptions& options);
+void add_demo(CLI::App& app, Context& context);
+
+// Asks before a destructive action: true on --yes or a yes typed at the
+// terminal; a `refused` error when stdin is not a terminal.
+bool confirm_or_refuse(Confirmation confirmation, const std::string& question, const std::string& flag_hint);
+
+}  // namespace dbsnap::cli

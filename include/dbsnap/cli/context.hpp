@@ -1,0 +1,43 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "dbsnap/config/config.hpp"
+#include "dbsnap/store/store.hpp"
+
+namespace dbsnap::cli {
+
+// Options every command accepts.
+struct GlobalOptions {
+  std::string config_file;  // --config
+  std::string store_dir;    // --store
+};
+
+// What commands share: the configuration and the store, both loaded on
+// first use so that commands which need neither (demo, --help) never fail
+// on a bad config.
+class Context {
+ public:
+  GlobalOptions globals;
+  int exit_code = 0;  // set by the command that ran
+
+  // The configuration: --config, else dbsnap.toml found upward from the
+  // current folder, else an empty one rooted at the current folder.
+  const config::Config& config();
+  // The store: --store, else $DBSNAP_STORE, else the config's `store` key,
+  // else snapshots/ beside the config file (or in the current folder).
+  store::Store& store();
+  std::filesystem::path store_path();
+  // The named target from the configuration (config error if unknown).
+  const config::Target& target(const std::string& name);
+  // Resolves a snapshot reference (see Store::resolve), throwing on failure.
+  store::Manifest resolve(const std::string& reference, const std::string& target = {});
+
+ private:
+  std::optional<config::Config> config_;
+  std::optional<store::Store> store_;
+};
+
+}  // namespace dbsnap::cli

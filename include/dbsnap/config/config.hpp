@@ -1,0 +1,76 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "dbsnap/util/error.hpp"
+
+namespace dbsnap::config {
+
+namespace fs = std::filesystem;
+
+// The name of the configuration file, searched from the current directory upward.
+inline constexpr const char* config_file_name = "dbsnap.toml";
+
+enum class KeyType { string, integer, boolean, path };
+
+// One key a target table may hold. Engines and runtimes declare theirs; the
+// loader rejects keys no one declared.
+struct KeySpec {
+  std::string name;
+  KeyType type = KeyType::string;
+  bool required = false;
+  std::string help;
+};
+
+using Value = std::variant<std::string, std::int64_t, bool>;
+
+// A named database: its engine and the keys of its table, already checked
+// against the engine's and runtime's KeySpecs.
+struct Target {
+  std::string name;
+  std::string engine;
+  fs::path config_dir;  // relative paths are relative to this folder
+  std::map<std::string, Value> values;
+
+  bool has(const std::string& key) const { return values.contains(key); }
+  // A string key's value, or `fallback` when it is not set.
+  std::string string(const std::string& key, const std::string& fallback = {}) const;
+  std::int64_t integer(const std::string& key, std::int64_t fallback) const;
+  bool boolean(const std::string& key, bool fallback) const;
+  // A path key resolved against the config folder (absolute paths stay).
+  fs::path path(const std::string& key) const;
+};
+
+// The keys allowed for an engine: nullptr for an unknown engine.
+using KeySchema = std::function<const std::vector<KeySpec>*(const std::string& engine)>;
+
+// A loaded configuration. `file` is empty when no dbsnap.toml was found.
+struct Config {
+  fs::path file;
+  fs::path dir;
+  fs::path store;  // from the top-level `store` key, resolved; empty when unset
+  std::map<std::string, Target> targets;
+
+  // The named target; a config error listing the known ones otherwise.
+  const Target& target(const std::string& name) const;
+};
+
+// Finds dbsnap.toml in `start` or its parents, like git finds .git.
+std::optional<fs::path> find_config(const fs::path& start);
+
+// Loads and validates a config file. Syntax errors, unknown keys, wrong
+// types, missing required keys and unknown engines are config errors that
+// name the file, the line and the key.
+Expected<Config> load_config(const fs::path& file, const KeySchema& schema);
+
+// Parses config text (the file name is only used in messages).
+Expected<Config> parse_config(std::string_view text, const fs::path& file, const KeySchema& schema);
+
+}  // namespace dbsnap::config

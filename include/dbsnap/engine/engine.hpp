@@ -1,0 +1,80 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dbsnap/config/config.hpp"
+#include "dbsnap/pipeline/stream.hpp"
+#include "dbsnap/store/manifest.hpp"
+
+namespace dbsnap::engine {
+
+// What a dump recorded besides its bytes.
+struct DumpInfo {
+  std::vector<std::string> revisions;  // sorted Alembic revision set, read from the dump's own consistent view
+  std::string tool_version;
+  std::string server_version;
+  std::string source;  // what was dumped, for people and manifests; never a secret
+};
+
+// What an engine may use while it works: a folder for private scratch files
+// (inside the store, so on the same file system as the snapshots).
+struct WorkContext {
+  std::filesystem::path scratch_dir;
+};
+
+// A restore in progress. The verified dump is written into input(); nothing
+// the target's users can see changes before commit(), which the caller
+// invokes only after the whole stream has been checked against the
+// manifest's checksums. Destroying a session without commit() abandons it
+// and leaves the database exactly as it was.
+class RestoreSession {
+ public:
+  virtual ~RestoreSession() = default;
+  virtual pipeline::Sink& input() = 0;
+  // Makes the restore take effect, all or nothing. Throws DbsnapError.
+  virtual void commit() = 0;
+};
+
+// One database engine: how to dump, restore and read the Alembic revision.
+// Implementations throw DbsnapError (kind engine or runtime) with a one-line
+// message that says what failed and how to fix it.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual std::string_view name() const = 0;
+  // The target keys this engine accepts (beyond `engine`).
+  virtual const std::vector<config::KeySpec>& keys() const = 0;
+  // The blob's kind in its file name: "<id>.<kind>.zst".
+  virtual std::string blob_extension() const = 0;
+  // True when the target's database exists (a restore into a missing one
+  // needs no safety snapshot).
+  virtual bool exists(const config::Target& target, const WorkContext& context) = 0;
+  // Streams a consistent dump of the target into `out` and finishes it.
+  // Returns only when the dump is known to be complete; throws otherwise.
+  virtual DumpInfo dump(const config::Target& target, pipeline::Sink& out, const WorkContext& context) = 0;
+  // The target's current Alembic revision set, sorted; empty when unversioned.
+  virtual std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) = 0;
+  // Prepares an all-or-nothing restore of `snapshot` into the target.
+  virtual std::unique_ptr<RestoreSession> begin_restore(const config::Target& target,
+                                                        const store::Manifest& snapshot,
+                                                        const WorkContext& context) = 0;
+};
+
+// The engine registered under `name`, or nullptr.
+Engine* find_engine(std::string_view name);
+
+// The engine a target names; a config error for an unknown one.
+Engine& engine_for(const config::Target& target);
+
+// Every registered engine name, sorted.
+std::vector<std::string> engine_names();
+
+// The key schema the config loader checks targets against: the engine's
+// keys plus those common to all engines.
+config::KeySchema key_schema();
+
+}  // namespace dbsnap::engine

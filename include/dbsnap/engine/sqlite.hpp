@@ -1,0 +1,26 @@
+#pragma once
+
+#include "dbsnap/engine/engine.hpp"
+
+namespace dbsnap::engine {
+
+// SQLite databases in files on this host. Dumps are the database file
+// itself, copied with SQLite's online backup API inside one read transaction
+// (so concurrent writers never make it inconsistent, and the revision is
+// read from that same transaction). Restores decompress to a temp file
+// beside the database, check it with PRAGMA integrity_check, and copy it
+// into the live file with the backup API: one write transaction, so other
+// connections see the old or the new database, never a mix.
+class SqliteEngine final : public Engine {
+ public:
+  std::string_view name() const override { return "sqlite"; }
+  const std::vector<config::KeySpec>& keys() const override;
+  std::string blob_extension() const override { return "sqlite"; }
+  bool exists(const config::Target& target, const WorkContext& context) override;
+  DumpInfo dump(const config::Target& target, pipeline::Sink& out, const WorkContext& context) override;
+  std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) override;
+  std::unique_ptr<RestoreSession> begin_restore(const config::Target& target, const store::Manifest& snapshot,
+                                                const WorkContext& context) override;
+};
+
+}  // namespace dbsnap::engine

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <memory>
+
+#include "dbsnap/pipeline/stream.hpp"
+
+namespace dbsnap::pipeline {
+
+// Compression settings. `workers` > 0 runs zstd's own worker threads
+// (ZSTD_c_nbWorkers), which helps above a few MB/s of input.
+struct ZstdOptions {
+  int level = 3;
+  int workers = 0;
+};
+
+// The zstd levels accepted by --level.
+int zstd_min_level();
+int zstd_max_level();
+
+// Compresses everything written through it into one zstd frame (with a
+// content checksum) and forwards the compressed bytes. Memory stays bounded
+// by zstd's window and the fixed output buffer.
+class CompressingSink final : public Sink {
+ public:
+  static Expected<std::unique_ptr<CompressingSink>> create(Sink& next, ZstdOptions options);
+  ~CompressingSink() override;
+  Expected<void> write(Bytes data) override;
+  Expected<void> finish() override;
+
+ private:
+  struct State;
+  CompressingSink(std::unique_ptr<State> state, Sink& next);
+  std::unique_ptr<State> state_;
+  Sink& next_;
+};
+
+// Decompresses zstd data written through it and forwards the plain bytes.
+// finish() fails when the input stopped inside a frame (a truncated file)
+// and when it held no frame at all.
+class DecompressingSink final : public Sink {
+ public:
+  static Expected<std::unique_ptr<DecompressingSink>> create(Sink& next);
+  ~DecompressingSink() override;
+  Expected<void> write(Bytes data) override;
+  Expected<void> finish() override;
+
+ private:
+  struct State;
+  DecompressingSink(std::unique_ptr<State> state, Sink& next);
+  std::unique_ptr<State> state_;
+  Sink& next_;
+};
+
+}  // namespace dbsnap::pipeline

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dbsnap/util/error.hpp"
+
+namespace dbsnap::runtime {
+
+enum class StdinMode { null, pipe, inherit };
+enum class StdoutMode { pipe, inherit, null };
+enum class StderrMode { capture, inherit };
+
+// A command to start: an argv vector (never a shell string), extra
+// environment variables for the child (secrets travel here, never in argv),
+// and what to do with the standard streams. No TTY is ever allocated.
+struct Command {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;
+  StdinMode stdin_mode = StdinMode::null;
+  StdoutMode stdout_mode = StdoutMode::pipe;
+  StderrMode stderr_mode = StderrMode::capture;
+};
+
+// How a child ended.
+struct ExitStatus {
+  int code = -1;   // exit code when it exited normally
+  int signal = 0;  // the signal that killed it, else 0
+  bool ok() const noexcept { return signal == 0 && code == 0; }
+  std::string describe() const;
+};
+
+// A running child. stderr is read by a thread of its own as the child runs
+// (so a chatty child never blocks on a full pipe) and the last 64 KiB are
+// kept. Dropping a Process that was not waited for kills and reaps it.
+class Process {
+ public:
+  // Starts the command; a missing executable is a `runtime` error.
+  static Expected<Process> start(const Command& command);
+  Process(Process&&) noexcept;
+  Process& operator=(Process&&) noexcept;
+  ~Process();
+
+  int pid() const noexcept;
+  // The parent's end of the child's stdout (StdoutMode::pipe) or -1.
+  int stdout_fd() const noexcept;
+  // The parent's end of the child's stdin (StdinMode::pipe) or -1.
+  int stdin_fd() const noexcept;
+  // Closes our end of the child's stdin so it reads EOF.
+  void close_stdin() noexcept;
+  // Closes our end of the child's stdout (it gets EPIPE/SIGPIPE on write).
+  void close_stdout() noexcept;
+  // Sends a signal to the child.
+  void kill(int signal) noexcept;
+  // Waits for the child to end and for its stderr to be drained.
+  ExitStatus wait();
+  // What the child wrote to stderr (after wait()).
+  const std::string& stderr_text() const noexcept;
+
+ private:
+  struct Impl;
+  explicit Process(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The result of running a command to completion with captured output.
+struct RunResult {
+  ExitStatus status;
+  std::string out;
+  std::string err;
+};
+
+// Runs a command to completion, feeding it `input` on stdin (from a thread
+// of its own, so large input and output cannot deadlock) and capturing at
+// most `max_output` bytes of stdout (the rest is drained and dropped).
+Expected<RunResult> run(Command command, std::string input = {}, std::size_t max_output = 16 << 20);
+
+// Finds an executable on PATH; empty when absent.
+std::string find_executable(const std::string& name);
+
+}  // namespace dbsnap::runtime

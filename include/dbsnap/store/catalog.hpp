@@ -1,0 +1,51 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dbsnap/store/manifest.hpp"
+#include "dbsnap/util/error.hpp"
+
+namespace dbsnap::store {
+
+// The schema version of catalog.db this build writes (PRAGMA user_version).
+inline constexpr int catalog_schema_version = 1;
+
+// Which snapshots a query returns. Empty fields do not filter.
+struct CatalogFilter {
+  std::string target;
+  std::string revision;         // snapshots whose revision set contains this exact revision
+  std::string revision_prefix;  // or one starting with this prefix
+  std::string id_prefix;
+};
+
+// The SQLite catalog of published snapshots (catalog.db in the store, WAL
+// mode). It is an index: the manifests are the truth, and rebuild() can
+// recreate it from them. Opening migrates an older schema forward and
+// refuses a newer one.
+class Catalog {
+ public:
+  static Expected<Catalog> open(const std::filesystem::path& path);
+  Catalog(Catalog&&) noexcept;
+  Catalog& operator=(Catalog&&) noexcept;
+  ~Catalog();
+
+  // Inserts or replaces one snapshot, revisions included, in one transaction.
+  Expected<void> put(const Manifest& manifest);
+  // Removes one snapshot's row; removing an absent id is not an error.
+  Expected<void> remove(const std::string& id);
+  // Snapshots matching the filter, newest first.
+  Expected<std::vector<Manifest>> find(const CatalogFilter& filter) const;
+  // Every distinct target name in the catalog.
+  Expected<std::vector<std::string>> targets() const;
+
+ private:
+  struct Impl;
+  explicit Catalog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dbsnap::store

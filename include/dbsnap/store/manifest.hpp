@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dbsnap/util/error.hpp"
+
+namespace dbsnap::store {
+
+// The manifest format version this build writes; FORMAT.md documents each.
+inline constexpr int manifest_format_version = 1;
+
+// What is known about one snapshot. The JSON manifest beside the blob holds
+// all of it, so the catalog can be rebuilt from the manifests alone.
+struct Manifest {
+  std::string id;
+  std::string target;
+  std::string engine;
+  std::string created_at;              // RFC 3339 UTC, milliseconds
+  std::string label;                   // may be empty
+  std::vector<std::string> revisions;  // sorted Alembic revision set; empty when unversioned
+  std::string blob_file;               // file name of the .zst blob, in the same folder
+  std::string compression = "zstd";
+  int level = 3;
+  std::uint64_t raw_bytes = 0;
+  std::string raw_sha256;
+  std::uint64_t stored_bytes = 0;
+  std::string stored_sha256;
+  std::string tool_version;    // the dump tool (or SQLite library) that wrote the dump
+  std::string server_version;  // the database server, when there is one
+  std::string dbsnap_version;
+  std::uint64_t duration_ms = 0;
+  std::string status = "complete";  // complete | verified | damaged
+  std::string verified_at;          // last verify time, empty if never
+  std::string source;               // what was dumped, without secrets ("file /x/app.db")
+};
+
+// Serialises a manifest as the versioned JSON document of FORMAT.md.
+nlohmann::json to_json(const Manifest& manifest);
+
+// Parses and validates a manifest document; errors name the missing or
+// ill-typed field. Newer format versions than this build knows are refused.
+Expected<Manifest> manifest_from_json(const nlohmann::json& document);
+
+// Parses manifest text (a whole .json file).
+Expected<Manifest> parse_manifest(std::string_view text);
+
+}  // namespace dbsnap::store

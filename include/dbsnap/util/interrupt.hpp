@@ -1,0 +1,23 @@
+#pragma once
+
+namespace dbsnap::util {
+
+// Installs SIGINT/SIGTERM handlers that only set a flag, and ignores SIGPIPE
+// (a closed pipe becomes an EPIPE error where it happens). A second signal
+// restores the default action and re-raises it, so a stuck run can still be
+// stopped; whatever temp files that leaves are removed by the next run.
+void install_interrupt_handlers();
+
+// The signal number received, or 0. Long loops poll this between chunks.
+int interrupt_signal() noexcept;
+
+// Throws DbsnapError(interrupted) when a signal has arrived.
+void check_interrupted();
+
+// True when standard input is a terminal (confirmation prompts need one).
+bool stdin_is_terminal();
+
+// Asks a yes/no question on the terminal; true only for an explicit yes.
+bool confirm(const char* question);
+
+}  // namespace dbsnap::util

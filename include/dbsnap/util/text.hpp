@@ -1,0 +1,58 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dbsnap::util {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = std::chrono::time_point<Clock, std::chrono::milliseconds>;
+
+// "1.5 MiB"-style size for people; exact byte counts go to --json.
+std::string human_bytes(std::uint64_t bytes);
+
+// Raw size over stored size, e.g. "4.21x"; "-" when stored is zero.
+std::string compression_ratio(std::uint64_t raw, std::uint64_t stored);
+
+// "850 ms", "12.3 s", "4 min 05 s".
+std::string human_duration(std::chrono::milliseconds duration);
+
+// "3 min ago", "2 h ago", "5 days ago": how old a snapshot is.
+std::string human_age(TimePoint then, TimePoint now);
+
+// The current time, at millisecond resolution.
+TimePoint now_ms();
+
+// RFC 3339 UTC with milliseconds: "2026-11-21T13:05:01.123Z". This is the
+// form stored in manifests and the catalog; it sorts as text.
+std::string format_utc(TimePoint time);
+
+// Parses the form format_utc writes; std::nullopt-like failure as false.
+bool parse_utc(std::string_view text, TimePoint& out);
+
+// Local time for tables: "2026-11-21 14:05:01".
+std::string format_local(TimePoint time);
+
+// Lowercase hex of a byte range.
+std::string to_hex(std::span<const unsigned char> bytes);
+
+// Joins strings with a separator.
+std::string join(const std::vector<std::string>& parts, std::string_view separator);
+
+// Strips ASCII whitespace from both ends.
+std::string_view trim(std::string_view text);
+
+// The last non-empty line of a text (trailing whitespace ignored).
+std::string_view last_nonempty_line(std::string_view text);
+
+// The last `max_lines` lines of a text (for showing a tool's stderr).
+std::string tail_lines(std::string_view text, std::size_t max_lines);
+
+// A revision set as shown to people: "a1b2c3" or "a1,b2" or "(none)".
+std::string revision_text(const std::vector<std::string>& revisions);
+
+}  // namespace dbsnap::util

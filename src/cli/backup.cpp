@@ -1,0 +1,35 @@
+#include <CLI/CLI.hpp>
+
+#include "dbsnap/cli/commands.hpp"
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/output.hpp"
+#include "dbsnap/core/operations.hpp"
+
+namespace dbsnap::cli {
+
+int run_backup(Context& context, const BackupOptions& options) {
+  const auto& target = context.target(options.target);
+  core::SnapshotOptions snapshot;
+  snapshot.label = options.label;
+  snapshot.zstd.level = options.level;
+  auto manifest = core::take_snapshot(context.store(), target, snapshot);
+  if (options.json) {
+    fmt::print("{}\n", snapshot_json(context.store(), manifest).dump(2));
+  } else {
+    fmt::print("{}", snapshot_summary(manifest));
+    if (!manifest.label.empty()) fmt::print("label     {}\n", manifest.label);
+  }
+  return 0;
+}
+
+void add_backup(CLI::App& app, Context& context) {
+  auto options = std::make_shared<BackupOptions>();
+  auto* cmd = app.add_subcommand("backup", "Take a snapshot of a target: dump, SHA-256, zstd, publish");
+  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  cmd->add_option("--label", options->label, "Free text stored with the snapshot");
+  cmd->add_option("--level", options->level, "zstd compression level (1-19, default 3)")->check(CLI::Range(1, 19));
+  cmd->add_flag("--json", options->json, "Print the snapshot's manifest as JSON");
+  cmd->callback([&context, options] { context.exit_code = run_backup(context, *options); });
+}
+
+}  // namespace dbsnap::cli

@@ -1,0 +1,26 @@
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "dbsnap/cli/commands.hpp"
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/core/operations.hpp"
+
+namespace dbsnap::cli {
+
+int run_cat(Context& context, const CatOptions& options) {
+  auto manifest = context.resolve(options.snapshot, options.target);
+  pipeline::FdSink out(STDOUT_FILENO);
+  core::stream_snapshot(context.store(), manifest, out);
+  return 0;
+}
+
+void add_cat(CLI::App& app, Context& context) {
+  auto options = std::make_shared<CatOptions>();
+  auto* cmd = app.add_subcommand("cat", "Write a snapshot's decompressed dump to stdout (checked as it streams)");
+  cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
+  cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
+  cmd->callback([&context, options] { context.exit_code = run_cat(context, *options); });
+}
+
+}  // namespace dbsnap::cli

@@ -1,0 +1,46 @@
+#include "dbsnap/cli/context.hpp"
+
+#include <cstdlib>
+
+#include "dbsnap/engine/engine.hpp"
+
+namespace dbsnap::cli {
+
+const config::Config& Context::config() {
+  if (!config_) {
+    if (!globals.config_file.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(globals.config_file, ec)) {
+        fail(ErrorKind::config, "config file {} does not exist", globals.config_file);
+      }
+      config_ = value_or_throw(config::load_config(globals.config_file, engine::key_schema()));
+    } else if (auto found = config::find_config(std::filesystem::current_path())) {
+      config_ = value_or_throw(config::load_config(*found, engine::key_schema()));
+    } else {
+      config_ = config::Config{};
+      config_->dir = std::filesystem::current_path();
+    }
+  }
+  return *config_;
+}
+
+std::filesystem::path Context::store_path() {
+  if (!globals.store_dir.empty()) return globals.store_dir;
+  if (const char* env = std::getenv("DBSNAP_STORE"); env && *env) return env;
+  const auto& cfg = config();
+  if (!cfg.store.empty()) return cfg.store;
+  return cfg.dir / "snapshots";
+}
+
+store::Store& Context::store() {
+  if (!store_) store_ = value_or_throw(store::Store::open(store_path()));
+  return *store_;
+}
+
+const config::Target& Context::target(const std::string& name) { return config().target(name); }
+
+store::Manifest Context::resolve(const std::string& reference, const std::string& target) {
+  return value_or_throw(store().resolve(reference, target));
+}
+
+}  // namespace dbsnap::cli

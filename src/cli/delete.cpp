@@ -1,0 +1,37 @@
+#include <CLI/CLI.hpp>
+
+#include "dbsnap/cli/commands.hpp"
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::cli {
+
+int run_delete(Context& context, const DeleteOptions& options) {
+  std::vector<store::Manifest> doomed;
+  std::vector<std::string> ids;
+  for (const auto& reference : options.snapshots) {
+    auto m = context.resolve(reference, options.target);
+    if (std::find(ids.begin(), ids.end(), m.id) != ids.end()) continue;
+    ids.push_back(m.id);
+    doomed.push_back(std::move(m));
+  }
+  confirm_or_refuse(options.confirmation, fmt::format("delete {} snapshot(s): {}", doomed.size(), util::join(ids, ", ")),
+                    "--yes");
+  for (const auto& m : doomed) {
+    value_or_throw(context.store().remove(m));
+    fmt::print("deleted {}  {}  {}\n", m.id, m.target, util::revision_text(m.revisions));
+  }
+  return 0;
+}
+
+void add_delete(CLI::App& app, Context& context) {
+  auto options = std::make_shared<DeleteOptions>();
+  auto* cmd = app.add_subcommand("delete", "Delete snapshots (blob, manifest and catalog row)");
+  cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)")->required();
+  cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
+  cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
+                         "Do not ask for confirmation (required when stdin is not a terminal)");
+  cmd->callback([&context, options] { context.exit_code = run_delete(context, *options); });
+}
+
+}  // namespace dbsnap::cli

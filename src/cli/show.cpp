@@ -1,0 +1,42 @@
+#include <CLI/CLI.hpp>
+
+#include "dbsnap/cli/commands.hpp"
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/output.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::cli {
+
+int run_show(Context& context, const ShowOptions& options) {
+  auto manifest = context.resolve(options.snapshot, options.target);
+  auto& store = context.store();
+  if (options.json) {
+    fmt::print("{}\n", snapshot_json(store, manifest).dump(2));
+    return 0;
+  }
+  util::TimePoint created;
+  std::string age;
+  if (util::parse_utc(manifest.created_at, created)) age = " (" + util::human_age(created, util::now_ms()) + ")";
+  fmt::print("{}", snapshot_summary(manifest));
+  fmt::print("created   {}{}\n", manifest.created_at, age);
+  fmt::print("label     {}\n", manifest.label.empty() ? "-" : manifest.label);
+  fmt::print("status    {}{}\n", manifest.status,
+             manifest.verified_at.empty() ? "" : " (verified " + manifest.verified_at + ")");
+  fmt::print("source    {}\n", manifest.source);
+  fmt::print("tool      {}\n", manifest.tool_version.empty() ? "-" : manifest.tool_version);
+  fmt::print("server    {}\n", manifest.server_version.empty() ? "-" : manifest.server_version);
+  fmt::print("sha256    {} (raw)\n          {} (stored)\n", manifest.raw_sha256, manifest.stored_sha256);
+  fmt::print("file      {}\n", store.blob_path(manifest).string());
+  return 0;
+}
+
+void add_show(CLI::App& app, Context& context) {
+  auto options = std::make_shared<ShowOptions>();
+  auto* cmd = app.add_subcommand("show", "Show everything recorded about one snapshot");
+  cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
+  cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
+  cmd->add_flag("--json", options->json, "Print the manifest as JSON, with the stored file's path");
+  cmd->callback([&context, options] { context.exit_code = run_show(context, *options); });
+}
+
+}  // namespace dbsnap::cli

@@ -1,0 +1,137 @@
+#include "dbsnap/core/operations.hpp"
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <thread>
+
+#include "dbsnap/pipeline/sha256.hpp"
+#include "dbsnap/util/interrupt.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::core {
+
+namespace {
+
+// The verify/restore chain: blob file -> SHA-256 (stored) -> zstd -d -> SHA-256 (raw) -> sink.
+struct ReadChain {
+  std::unique_ptr<pipeline::HashingSink> raw;
+  std::unique_ptr<pipeline::DecompressingSink> decompress;
+  std::unique_ptr<pipeline::HashingSink> stored;
+
+  explicit ReadChain(pipeline::Sink& out) {
+    raw = std::make_unique<pipeline::HashingSink>(value_or_throw(pipeline::HashingSink::create(out)));
+    decompress = value_or_throw(pipeline::DecompressingSink::create(*raw));
+    stored = std::make_unique<pipeline::HashingSink>(value_or_throw(pipeline::HashingSink::create(*decompress)));
+  }
+
+  // Compares what flowed with the manifest; empty when it all matches.
+  std::string mismatch(const store::Manifest& m) const {
+    if (stored->count() != m.stored_bytes) {
+      return fmt::format("stored size is {} bytes, the manifest says {}", stored->count(), m.stored_bytes);
+    }
+    if (stored->digest() != m.stored_sha256) return "the stored file's SHA-256 does not match the manifest";
+    if (raw->count() != m.raw_bytes) {
+      return fmt::format("the dump decodes to {} bytes, the manifest says {}", raw->count(), m.raw_bytes);
+    }
+    if (raw->digest() != m.raw_sha256) return "the decoded dump's SHA-256 does not match the manifest";
+    return {};
+  }
+};
+
+util::UniqueFd open_blob(const store::Store& store, const store::Manifest& m, std::string& problem) {
+  util::UniqueFd fd(::open(store.blob_path(m).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) problem = fmt::format("cannot open {}: {}", store.blob_path(m).string(), std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+pipeline::ZstdOptions SnapshotOptions::default_zstd_options() {
+  unsigned cores = std::thread::hardware_concurrency();
+  return pipeline::ZstdOptions{.level = 3, .workers = cores > 1 ? static_cast<int>(std::min(cores, 4u)) : 0};
+}
+
+engine::WorkContext work_context(const store::Store& store) {
+  auto dir = store.root() / ".scratch";
+  value_or_throw(util::ensure_private_dir(dir));
+  return engine::WorkContext{dir};
+}
+
+store::Manifest take_snapshot(store::Store& store, const config::Target& target, const SnapshotOptions& options) {
+  engine::Engine& engine = engine::engine_for(target);
+  const auto started = util::now_ms();
+  auto pending = value_or_throw(store.begin(target.name, engine.blob_extension()));
+
+  pipeline::FdSink file(pending.blob.fd());
+  auto stored = value_or_throw(pipeline::HashingSink::create(file));
+  auto compress = value_or_throw(pipeline::CompressingSink::create(stored, options.zstd));
+  auto raw = value_or_throw(pipeline::HashingSink::create(*compress));
+
+  engine::DumpInfo info = engine.dump(target, raw, work_context(store));
+  util::check_interrupted();
+
+  store::Manifest m;
+  m.engine = std::string(engine.name());
+  m.created_at = util::format_utc(started);
+  m.label = options.label;
+  m.revisions = info.revisions;
+  m.level = options.zstd.level;
+  m.raw_bytes = raw.count();
+  m.raw_sha256 = raw.digest();
+  m.stored_bytes = stored.count();
+  m.stored_sha256 = stored.digest();
+  m.tool_version = info.tool_version;
+  m.server_version = info.server_version;
+  m.dbsnap_version = DBSNAP_VERSION;
+  m.source = info.source;
+  m.duration_ms = static_cast<std::uint64_t>((util::now_ms() - started).count());
+  if (m.raw_bytes == 0) fail(ErrorKind::engine, "target '{}': the dump is empty; nothing was published", target.name);
+  value_or_throw(store.publish(pending, m));
+  m.id = pending.id;
+  m.target = pending.target;
+  m.blob_file = pending.blob.final_path().filename().string();
+  return m;
+}
+
+void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Sink& out) {
+  std::string problem;
+  util::UniqueFd fd = open_blob(store, m, problem);
+  if (!fd.valid()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, problem);
+  ReadChain chain(out);
+  pipeline::FdSource source(fd.get());
+  if (auto moved = pipeline::pump(source, *chain.stored); !moved) {
+    throw DbsnapError(with_context(moved.error(), fmt::format("snapshot {}", m.id)));
+  }
+  if (auto why = chain.mismatch(m); !why.empty()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, why);
+}
+
+VerifyResult verify_snapshot(store::Store& store, const store::Manifest& m) {
+  VerifyResult result;
+  try {
+    pipeline::NullSink null;
+    stream_snapshot(store, m, null);
+    result.ok = true;
+  } catch (const DbsnapError& e) {
+    if (e.kind() == ErrorKind::interrupted) throw;
+    result.problem = e.what();
+  }
+  return result;
+}
+
+void restore_snapshot(store::Store& store, const config::Target& target, const store::Manifest& m) {
+  engine::Engine& engine = engine::engine_for(target);
+  if (engine.name() != m.engine) {
+    fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' is {}", m.id, m.engine, target.name, engine.name());
+  }
+  auto session = engine.begin_restore(target, m, work_context(store));
+  try {
+    stream_snapshot(store, m, session->input());
+  } catch (const DbsnapError& e) {
+    throw DbsnapError(e.kind(), fmt::format("restore abandoned, target '{}' unchanged: {}", target.name, e.what()));
+  }
+  util::check_interrupted();
+  session->commit();
+}
+
+}  // namespace dbsnap::core

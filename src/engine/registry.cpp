@@ -1,0 +1,61 @@
+#include <map>
+
+#include "dbsnap/engine/engine.hpp"
+#include "dbsnap/engine/sqlite.hpp"
+
+namespace dbsnap::engine {
+
+namespace {
+
+// The engine registry: one line per engine.
+const std::map<std::string, std::unique_ptr<Engine>, std::less<>>& registry() {
+  static const auto engines = [] {
+    std::map<std::string, std::unique_ptr<Engine>, std::less<>> map;
+    map.emplace("sqlite", std::make_unique<SqliteEngine>());
+    return map;
+  }();
+  return engines;
+}
+
+// Keys every engine accepts.
+const std::vector<config::KeySpec>& shared_keys() {
+  static const std::vector<config::KeySpec> keys = {
+      {"version_table", config::KeyType::string, false, "Alembic's version table (default alembic_version)"},
+      {"migrations", config::KeyType::path, false, "the Alembic versions folder (default migrations/versions)"},
+  };
+  return keys;
+}
+
+}  // namespace
+
+Engine* find_engine(std::string_view name) {
+  auto it = registry().find(name);
+  return it == registry().end() ? nullptr : it->second.get();
+}
+
+Engine& engine_for(const config::Target& target) {
+  if (Engine* engine = find_engine(target.engine)) return *engine;
+  fail(ErrorKind::config, "target '{}': unknown engine '{}'", target.name, target.engine);
+}
+
+std::vector<std::string> engine_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : registry()) names.push_back(name);
+  return names;
+}
+
+config::KeySchema key_schema() {
+  return [](const std::string& name) -> const std::vector<config::KeySpec>* {
+    static std::map<std::string, std::vector<config::KeySpec>, std::less<>> merged;
+    Engine* engine = find_engine(name);
+    if (!engine) return nullptr;
+    auto [it, inserted] = merged.try_emplace(name);
+    if (inserted) {
+      it->second = shared_keys();
+      it->second.insert(it->second.end(), engine->keys().begin(), engine->keys().end());
+    }
+    return &it->second;
+  };
+}
+
+}  // namespace dbsnap::engine

@@ -1,0 +1,126 @@
+#include "dbsnap/pipeline/zstd.hpp"
+
+#include <vector>
+
+#include <zstd.h>
+
+namespace dbsnap::pipeline {
+
+namespace {
+
+// Turns a zstd size_t return code into an Expected.
+Expected<std::size_t> check(std::size_t code, const char* what) {
+  if (ZSTD_isError(code)) {
+    return make_error(ErrorKind::failure, "zstd {} failed: {}", what, ZSTD_getErrorName(code));
+  }
+  return code;
+}
+
+Error corrupt(std::string message) { return Error{ErrorKind::corrupt, std::move(message)}; }
+
+}  // namespace
+
+int zstd_min_level() { return 1; }
+int zstd_max_level() { return ZSTD_maxCLevel(); }
+
+struct CompressingSink::State {
+  ZSTD_CCtx* ctx = nullptr;
+  std::vector<std::byte> out = std::vector<std::byte>(ZSTD_CStreamOutSize());
+  ~State() { ZSTD_freeCCtx(ctx); }
+};
+
+CompressingSink::CompressingSink(std::unique_ptr<State> state, Sink& next)
+    : state_(std::move(state)), next_(next) {}
+CompressingSink::~CompressingSink() = default;
+
+Expected<std::unique_ptr<CompressingSink>> CompressingSink::create(Sink& next, ZstdOptions options) {
+  auto state = std::make_unique<State>();
+  state->ctx = ZSTD_createCCtx();
+  if (state->ctx == nullptr) return make_error(ErrorKind::failure, "zstd: cannot allocate a compression context");
+  if (auto r = check(ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_compressionLevel, options.level), "set level"); !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = check(ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_checksumFlag, 1), "set checksum"); !r) {
+    return std::unexpected(r.error());
+  }
+  if (options.workers > 0) {
+    // Older or single-threaded libzstd builds refuse workers; compress in one thread then.
+    (void)ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_nbWorkers, options.workers);
+  }
+  return std::unique_ptr<CompressingSink>(new CompressingSink(std::move(state), next));
+}
+
+Expected<void> CompressingSink::write(Bytes data) {
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  while (in.pos < in.size) {
+    ZSTD_outBuffer out{state_->out.data(), state_->out.size(), 0};
+    if (auto r = check(ZSTD_compressStream2(state_->ctx, &out, &in, ZSTD_e_continue), "compress"); !r) {
+      return std::unexpected(r.error());
+    }
+    if (out.pos > 0) {
+      if (auto r = next_.write(Bytes(state_->out.data(), out.pos)); !r) return r;
+    }
+  }
+  return {};
+}
+
+Expected<void> CompressingSink::finish() {
+  ZSTD_inBuffer in{nullptr, 0, 0};
+  for (;;) {
+    ZSTD_outBuffer out{state_->out.data(), state_->out.size(), 0};
+    auto remaining = check(ZSTD_compressStream2(state_->ctx, &out, &in, ZSTD_e_end), "finish frame");
+    if (!remaining) return std::unexpected(remaining.error());
+    if (out.pos > 0) {
+      if (auto r = next_.write(Bytes(state_->out.data(), out.pos)); !r) return r;
+    }
+    if (*remaining == 0) break;
+  }
+  return next_.finish();
+}
+
+struct DecompressingSink::State {
+  ZSTD_DCtx* ctx = nullptr;
+  std::vector<std::byte> out = std::vector<std::byte>(ZSTD_DStreamOutSize());
+  std::size_t pending_hint = 0;  // non-zero while inside a frame
+  bool saw_input = false;
+  ~State() { ZSTD_freeDCtx(ctx); }
+};
+
+DecompressingSink::DecompressingSink(std::unique_ptr<State> state, Sink& next)
+    : state_(std::move(state)), next_(next) {}
+DecompressingSink::~DecompressingSink() = default;
+
+Expected<std::unique_ptr<DecompressingSink>> DecompressingSink::create(Sink& next) {
+  auto state = std::make_unique<State>();
+  state->ctx = ZSTD_createDCtx();
+  if (state->ctx == nullptr) return make_error(ErrorKind::failure, "zstd: cannot allocate a decompression context");
+  return std::unique_ptr<DecompressingSink>(new DecompressingSink(std::move(state), next));
+}
+
+Expected<void> DecompressingSink::write(Bytes data) {
+  if (!data.empty()) state_->saw_input = true;
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  // Until all input is consumed and zstd returns less than a full buffer
+  // (a full one may mean it holds more output for input already consumed).
+  for (;;) {
+    ZSTD_outBuffer out{state_->out.data(), state_->out.size(), 0};
+    std::size_t hint = ZSTD_decompressStream(state_->ctx, &out, &in);
+    if (ZSTD_isError(hint)) {
+      return std::unexpected(corrupt(fmt::format("zstd data is corrupt: {}", ZSTD_getErrorName(hint))));
+    }
+    state_->pending_hint = hint;
+    if (out.pos > 0) {
+      if (auto r = next_.write(Bytes(state_->out.data(), out.pos)); !r) return r;
+    }
+    if (in.pos == in.size && out.pos < out.size) break;
+  }
+  return {};
+}
+
+Expected<void> DecompressingSink::finish() {
+  if (!state_->saw_input) return std::unexpected(corrupt("zstd data is empty"));
+  if (state_->pending_hint != 0) return std::unexpected(corrupt("zstd data is truncated (the frame does not end)"));
+  return next_.finish();
+}
+
+}  // namespace dbsnap::pipeline

@@ -1,0 +1,218 @@
+#include "dbsnap/runtime/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+
+namespace bp = boost::process;
+
+namespace dbsnap::runtime {
+
+namespace {
+
+constexpr std::size_t stderr_keep = 64 * 1024;
+
+void set_cloexec(int fd) {
+  if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+std::string ExitStatus::describe() const {
+  if (signal != 0) return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
+  return fmt::format("exit code {}", code);
+}
+
+struct Process::Impl {
+  bp::child child;
+  int stdout_fd = -1;
+  int stdin_fd = -1;
+  int stderr_fd = -1;
+  std::thread stderr_reader;
+  std::string stderr_text;
+  bool waited = false;
+  ExitStatus status;
+
+  ~Impl() {
+    if (!waited && child.valid() && child.running()) {
+      ::kill(child.id(), SIGKILL);
+    }
+    close_fd(stdin_fd);
+    close_fd(stdout_fd);
+    if (!waited && child.valid()) {
+      std::error_code ec;
+      child.wait(ec);
+    }
+    if (stderr_reader.joinable()) stderr_reader.join();
+    close_fd(stderr_fd);
+  }
+
+  void read_stderr() {
+    char buffer[8192];
+    for (;;) {
+      ssize_t n = ::read(stderr_fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      stderr_text.append(buffer, static_cast<std::size_t>(n));
+      if (stderr_text.size() > 2 * stderr_keep) stderr_text.erase(0, stderr_text.size() - stderr_keep);
+    }
+  }
+};
+
+Process::Process(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Process::Process(Process&&) noexcept = default;
+Process& Process::operator=(Process&&) noexcept = default;
+Process::~Process() = default;
+
+std::string find_executable(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+  auto path = bp::search_path(name);
+  return path.empty() ? std::string() : path.string();
+}
+
+Expected<Process> Process::start(const Command& command) {
+  if (command.argv.empty()) return make_error(ErrorKind::failure, "internal error: empty command");
+  const std::string exe = find_executable(command.argv[0]);
+  if (exe.empty()) {
+    return make_error(ErrorKind::runtime, "'{}' was not found on PATH", command.argv[0]);
+  }
+  auto impl = std::make_unique<Impl>();
+
+  // Our own pipes, close-on-exec on the parent's ends so that no other child
+  // inherits them (a leaked write end would keep a reader from seeing EOF).
+  int out_pipe[2] = {-1, -1}, in_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+  auto make_pipe = [](int (&p)[2]) -> bool { return ::pipe2(p, O_CLOEXEC) == 0; };
+  if ((command.stdout_mode == StdoutMode::pipe && !make_pipe(out_pipe)) ||
+      (command.stdin_mode == StdinMode::pipe && !make_pipe(in_pipe)) ||
+      (command.stderr_mode == StderrMode::capture && !make_pipe(err_pipe))) {
+    int err = errno;
+    for (int fd : {out_pipe[0], out_pipe[1], in_pipe[0], in_pipe[1], err_pipe[0], err_pipe[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
+    return make_error(ErrorKind::failure, "cannot create a pipe: {}", std::strerror(err));
+  }
+
+  bp::environment env = boost::this_process::environment();
+  for (const auto& [key, value] : command.env) env[key] = value;
+  std::vector<std::string> args(command.argv.begin() + 1, command.argv.end());
+
+  // Wires the child's stdio to our pipe ends (dup2 clears close-on-exec on the copy).
+  const int child_stdin = command.stdin_mode == StdinMode::pipe ? in_pipe[0] : -1;
+  const int child_stdout = command.stdout_mode == StdoutMode::pipe ? out_pipe[1] : -1;
+  const int child_stderr = command.stderr_mode == StderrMode::capture ? err_pipe[1] : -1;
+  const bool null_stdin = command.stdin_mode == StdinMode::null;
+  const bool null_stdout = command.stdout_mode == StdoutMode::null;
+  auto setup = bp::extend::on_exec_setup([=](auto&) {
+    if (null_stdin || null_stdout) {
+      int devnull = ::open("/dev/null", O_RDWR);
+      if (null_stdin) ::dup2(devnull, STDIN_FILENO);
+      if (null_stdout) ::dup2(devnull, STDOUT_FILENO);
+    }
+    if (child_stdin >= 0) ::dup2(child_stdin, STDIN_FILENO);
+    if (child_stdout >= 0) ::dup2(child_stdout, STDOUT_FILENO);
+    if (child_stderr >= 0) ::dup2(child_stderr, STDERR_FILENO);
+  });
+
+  std::error_code ec;
+  impl->child = bp::child(bp::exe = exe, bp::args = args, env, setup, ec);
+  // The child's ends belong to the child now.
+  for (int* fd : {&in_pipe[0], &out_pipe[1], &err_pipe[1]}) close_fd(*fd);
+  if (ec) {
+    for (int* fd : {&in_pipe[1], &out_pipe[0], &err_pipe[0]}) close_fd(*fd);
+    return make_error(ErrorKind::runtime, "cannot start '{}': {}", command.argv[0], ec.message());
+  }
+  impl->stdin_fd = in_pipe[1];
+  impl->stdout_fd = out_pipe[0];
+  impl->stderr_fd = err_pipe[0];
+  set_cloexec(impl->stdin_fd);
+  set_cloexec(impl->stdout_fd);
+  if (impl->stderr_fd >= 0) {
+    impl->stderr_reader = std::thread([raw = impl.get()] { raw->read_stderr(); });
+  }
+  return Process(std::move(impl));
+}
+
+int Process::pid() const noexcept { return impl_->child.id(); }
+int Process::stdout_fd() const noexcept { return impl_->stdout_fd; }
+int Process::stdin_fd() const noexcept { return impl_->stdin_fd; }
+void Process::close_stdin() noexcept { close_fd(impl_->stdin_fd); }
+void Process::close_stdout() noexcept { close_fd(impl_->stdout_fd); }
+
+void Process::kill(int signal) noexcept {
+  if (!impl_->waited && impl_->child.valid()) ::kill(impl_->child.id(), signal);
+}
+
+ExitStatus Process::wait() {
+  if (impl_->waited) return impl_->status;
+  // Reap with waitpid ourselves: boost's exit_code() folds signals into codes.
+  int raw = 0;
+  pid_t pid = impl_->child.id();
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &raw, 0);
+  } while (r < 0 && errno == EINTR);
+  ExitStatus status;
+  if (r == pid) {
+    if (WIFEXITED(raw)) status.code = WEXITSTATUS(raw);
+    if (WIFSIGNALED(raw)) status.signal = WTERMSIG(raw);
+  }
+  impl_->child.detach();
+  impl_->waited = true;
+  if (impl_->stderr_reader.joinable()) impl_->stderr_reader.join();
+  close_fd(impl_->stderr_fd);
+  impl_->status = status;
+  return status;
+}
+
+const std::string& Process::stderr_text() const noexcept { return impl_->stderr_text; }
+
+Expected<RunResult> run(Command command, std::string input, std::size_t max_output) {
+  command.stdin_mode = input.empty() ? StdinMode::null : StdinMode::pipe;
+  command.stdout_mode = StdoutMode::pipe;
+  command.stderr_mode = StderrMode::capture;
+  auto process = Process::start(command);
+  if (!process) return std::unexpected(process.error());
+  std::thread writer;
+  if (!input.empty()) {
+    writer = std::thread([&] {
+      const char* p = input.data();
+      std::size_t left = input.size();
+      while (left > 0) {
+        ssize_t n = ::write(process->stdin_fd(), p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        p += n;
+        left -= static_cast<std::size_t>(n);
+      }
+      process->close_stdin();
+    });
+  }
+  RunResult result;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(process->stdout_fd(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (result.out.size() < max_output) result.out.append(buffer, static_cast<std::size_t>(n));
+  }
+  if (writer.joinable()) writer.join();
+  result.status = process->wait();
+  result.err = process->stderr_text();
+  return result;
+}
+
+}  // namespace dbsnap::runtime

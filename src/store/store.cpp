@@ -1,0 +1,250 @@
+#include "dbsnap/store/store.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "dbsnap/store/ids.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::store {
+
+namespace {
+
+constexpr const char* lock_name = ".lock";
+constexpr const char* catalog_name = "catalog.db";
+constexpr const char* scratch_dir = ".scratch";
+
+std::string describe_candidates(const std::vector<Manifest>& snapshots, std::size_t max) {
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < snapshots.size() && i < max; ++i) {
+    const auto& m = snapshots[i];
+    parts.push_back(fmt::format("{} ({}, {}, rev {})", m.id, m.target, m.created_at, util::revision_text(m.revisions)));
+  }
+  if (snapshots.size() > max) parts.push_back(fmt::format("and {} more", snapshots.size() - max));
+  return util::join(parts, "; ");
+}
+
+}  // namespace
+
+Expected<Store> Store::open(const fs::path& root_in) {
+  fs::path root = fs::absolute(root_in).lexically_normal();
+  if (auto r = util::ensure_private_dir(root); !r) return std::unexpected(r.error());
+  auto lock = util::FileLock::acquire(root / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  auto catalog = Catalog::open(root / catalog_name);
+  if (!catalog) return std::unexpected(catalog.error());
+  Store store(root, std::move(*catalog));
+  util::remove_stale_temp_files(root);
+  store.remove_unpublished_blobs();
+  return store;
+}
+
+void Store::remove_unpublished_blobs() {
+  // Under the store lock (held by open): a blob without a manifest is the
+  // remains of a publish that crashed between the blob's rename and the
+  // manifest's; it was never listed.
+  std::error_code ec;
+  for (const auto& dir : fs::directory_iterator(root_, ec)) {
+    if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
+    for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.ends_with(".zst")) continue;
+      const std::string id = name.substr(0, name.find('.'));
+      if (!is_valid_snapshot_id(id)) continue;
+      if (!fs::exists(dir.path() / (id + ".json"))) {
+        std::error_code rm;
+        fs::remove(entry.path(), rm);
+      }
+    }
+  }
+}
+
+Expected<PendingSnapshot> Store::begin(const std::string& target, const std::string& extension) {
+  if (!is_valid_target_name(target)) {
+    return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", target);
+  }
+  const fs::path dir = root_ / target;
+  if (auto r = util::ensure_private_dir(dir); !r) return std::unexpected(r.error());
+  std::string id = new_snapshot_id(util::now_ms());
+  auto blob = util::AtomicFile::create(dir / fmt::format("{}.{}.zst", id, extension));
+  if (!blob) return std::unexpected(blob.error());
+  return PendingSnapshot{std::move(id), target, std::move(*blob)};
+}
+
+Expected<void> Store::publish(PendingSnapshot& pending, Manifest manifest) {
+  manifest.id = pending.id;
+  manifest.target = pending.target;
+  manifest.blob_file = pending.blob.final_path().filename().string();
+  auto lock = util::FileLock::acquire(root_ / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  if (auto r = pending.blob.commit(); !r) return r;
+  if (auto r = util::write_file_atomic(manifest_path(manifest), to_json(manifest).dump(2) + "\n"); !r) {
+    std::error_code ec;
+    fs::remove(blob_path(manifest), ec);
+    return r;
+  }
+  if (auto r = catalog_.put(manifest); !r) {
+    std::error_code ec;
+    fs::remove(manifest_path(manifest), ec);
+    fs::remove(blob_path(manifest), ec);
+    return r;
+  }
+  return {};
+}
+
+Expected<void> Store::update(const Manifest& manifest) {
+  auto lock = util::FileLock::acquire(root_ / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  if (auto r = util::write_file_atomic(manifest_path(manifest), to_json(manifest).dump(2) + "\n"); !r) return r;
+  return catalog_.put(manifest);
+}
+
+Expected<void> Store::remove(const Manifest& manifest) {
+  auto lock = util::FileLock::acquire(root_ / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  if (auto r = catalog_.remove(manifest.id); !r) return r;
+  std::error_code ec;
+  fs::remove(manifest_path(manifest), ec);
+  if (ec) return make_error(ErrorKind::failure, "cannot remove {}: {}", manifest_path(manifest).string(), ec.message());
+  fs::remove(blob_path(manifest), ec);
+  if (ec) return make_error(ErrorKind::failure, "cannot remove {}: {}", blob_path(manifest).string(), ec.message());
+  return util::fsync_dir(manifest_path(manifest).parent_path());
+}
+
+Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) {
+  auto lock = util::FileLock::acquire(root_ / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  const fs::path fresh = root_ / ".catalog.db.rebuild";
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::error_code ec;
+    fs::remove(fresh.string() + suffix, ec);
+  }
+  std::size_t count = 0;
+  {
+    auto catalog = Catalog::open(fresh);
+    if (!catalog) return std::unexpected(catalog.error());
+    std::error_code ec;
+    for (const auto& dir : fs::directory_iterator(root_, ec)) {
+      if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
+      for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
+        if (entry.path().extension() != ".json") continue;
+        auto text = util::read_small_file(entry.path());
+        auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
+        if (!manifest) {
+          skipped.push_back(fmt::format("{}: {}", entry.path().string(), manifest.error().message));
+          continue;
+        }
+        if (manifest->target != dir.path().filename().string() || !fs::exists(blob_path(*manifest))) {
+          skipped.push_back(fmt::format("{}: its blob {} is missing", entry.path().string(), manifest->blob_file));
+          continue;
+        }
+        if (auto r = catalog->put(*manifest); !r) return std::unexpected(r.error());
+        ++count;
+      }
+    }
+    // Fold the WAL into the main file so that the rename below carries everything.
+  }
+  {
+    auto catalog = Catalog::open(fresh);  // reopen+close checkpoints
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::error_code ec;
+    fs::remove(fresh.string() + suffix, ec);
+  }
+  // No other dbsnap holds the catalog open while we hold the lock for long;
+  // replace the file and drop the old WAL so that it cannot be replayed.
+  const fs::path live = root_ / catalog_name;
+  if (::rename(fresh.c_str(), live.c_str()) != 0) {
+    return make_error(ErrorKind::failure, "cannot replace {}: {}", live.string(), std::strerror(errno));
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::error_code ec;
+    fs::remove(live.string() + suffix, ec);
+  }
+  if (auto r = util::fsync_dir(root_); !r) return std::unexpected(r.error());
+  auto reopened = Catalog::open(live);
+  if (!reopened) return std::unexpected(reopened.error());
+  catalog_ = std::move(*reopened);
+  return count;
+}
+
+fs::path Store::blob_path(const Manifest& manifest) const { return root_ / manifest.target / manifest.blob_file; }
+
+fs::path Store::manifest_path(const Manifest& manifest) const {
+  return root_ / manifest.target / (manifest.id + ".json");
+}
+
+Expected<std::pair<util::UniqueFd, fs::path>> Store::scratch_file(std::string_view stem) const {
+  if (auto r = util::ensure_private_dir(root_ / scratch_dir); !r) return std::unexpected(r.error());
+  return util::make_private_temp(root_ / scratch_dir, stem);
+}
+
+Expected<Manifest> Store::resolve(std::string_view reference, const std::string& target) {
+  std::string ref(util::trim(reference));
+  if (ref.empty()) return make_error(ErrorKind::usage, "empty snapshot reference");
+
+  if (ref == "latest") {
+    std::string which = target;
+    if (which.empty()) {
+      auto targets = catalog_.targets();
+      if (!targets) return std::unexpected(targets.error());
+      if (targets->empty()) return make_error(ErrorKind::not_found, "'latest': the store has no snapshots");
+      if (targets->size() > 1) {
+        return make_error(ErrorKind::not_found, "'latest' is ambiguous: the store has snapshots of {}; add --target",
+                          util::join(*targets, ", "));
+      }
+      which = targets->front();
+    }
+    auto found = catalog_.find({.target = which});
+    if (!found) return std::unexpected(found.error());
+    if (found->empty()) return make_error(ErrorKind::not_found, "'latest': no snapshots of target '{}'", which);
+    return found->front();
+  }
+
+  if (ref.starts_with('@')) {
+    const std::string revision = ref.substr(1);
+    if (revision.empty()) return make_error(ErrorKind::usage, "'@' needs a revision, e.g. @3f2a1b");
+    auto found = catalog_.find({.target = target, .revision = revision});
+    if (!found) return std::unexpected(found.error());
+    if (found->empty()) {
+      found = catalog_.find({.target = target, .revision_prefix = revision});
+      if (!found) return std::unexpected(found.error());
+      std::set<std::string> matching;
+      for (const auto& m : *found) {
+        for (const auto& r : m.revisions) {
+          if (r.starts_with(revision)) matching.insert(r);
+        }
+      }
+      if (matching.size() > 1) {
+        return make_error(ErrorKind::not_found, "revision '{}' is ambiguous: {}", revision,
+                          util::join(std::vector<std::string>(matching.begin(), matching.end()), ", "));
+      }
+    }
+    if (found->empty()) {
+      return make_error(ErrorKind::not_found, "no snapshot at revision '{}'{}", revision,
+                        target.empty() ? std::string() : fmt::format(" of target '{}'", target));
+    }
+    return found->front();
+  }
+
+  std::string prefix = ref;
+  std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto found = catalog_.find({.target = target, .id_prefix = prefix});
+  if (!found) return std::unexpected(found.error());
+  for (const auto& m : *found) {
+    if (m.id == prefix) return m;
+  }
+  if (found->size() == 1) return found->front();
+  if (found->empty()) {
+    auto recent = catalog_.find({.target = target});
+    if (!recent) return std::unexpected(recent.error());
+    return make_error(ErrorKind::not_found, "no snapshot '{}'{}", ref,
+                      recent->empty() ? std::string(" (the store has none)")
+                                      : fmt::format("; newest: {}", describe_candidates(*recent, 5)));
+  }
+  return make_error(ErrorKind::not_found, "snapshot '{}' is ambiguous: {}", ref, describe_candidates(*found, 10));
+}
+
+}  // namespace dbsnap::store

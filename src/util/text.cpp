@@ -1,0 +1,123 @@
+#include "dbsnap/util/text.hpp"
+
+#include <ctime>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+namespace dbsnap::util {
+
+std::string human_bytes(std::uint64_t bytes) {
+  static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < std::size(units)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  if (unit == 0) return fmt::format("{} B", bytes);
+  return fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::string compression_ratio(std::uint64_t raw, std::uint64_t stored) {
+  if (stored == 0) return "-";
+  return fmt::format("{:.2f}x", static_cast<double>(raw) / static_cast<double>(stored));
+}
+
+std::string human_duration(std::chrono::milliseconds duration) {
+  auto ms = duration.count();
+  if (ms < 1000) return fmt::format("{} ms", ms);
+  if (ms < 60'000) return fmt::format("{:.1f} s", static_cast<double>(ms) / 1000.0);
+  return fmt::format("{} min {:02} s", ms / 60'000, (ms / 1000) % 60);
+}
+
+std::string human_age(TimePoint then, TimePoint now) {
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - then).count();
+  if (seconds < 0) seconds = 0;
+  if (seconds < 60) return fmt::format("{} s ago", seconds);
+  if (seconds < 3600) return fmt::format("{} min ago", seconds / 60);
+  if (seconds < 86400) return fmt::format("{} h ago", seconds / 3600);
+  return fmt::format("{} days ago", seconds / 86400);
+}
+
+TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
+
+std::string format_utc(TimePoint time) {
+  auto ms = time.time_since_epoch().count();
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", tm, ms % 1000);
+}
+
+bool parse_utc(std::string_view text, TimePoint& out) {
+  std::tm tm{};
+  int millis = 0;
+  std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis) != 7) {
+    return false;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::time_t seconds = timegm(&tm);
+  if (seconds == static_cast<std::time_t>(-1)) return false;
+  out = TimePoint(std::chrono::milliseconds(static_cast<std::int64_t>(seconds) * 1000 + millis));
+  return true;
+}
+
+std::string format_local(TimePoint time) {
+  std::time_t seconds = static_cast<std::time_t>(time.time_since_epoch().count() / 1000);
+  std::tm tm{};
+  localtime_r(&seconds, &tm);
+  return fmt::format("{:%Y-%m-%d %H:%M:%S}", tm);
+}
+
+std::string to_hex(std::span<const unsigned char> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 0xf]);
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i) out.append(separator);
+    out.append(parts[i]);
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return text.substr(first, last - first + 1);
+}
+
+std::string_view last_nonempty_line(std::string_view text) {
+  text = trim(text);
+  const auto newline = text.rfind('\n');
+  return newline == std::string_view::npos ? text : trim(text.substr(newline + 1));
+}
+
+std::string tail_lines(std::string_view text, std::size_t max_lines) {
+  text = trim(text);
+  std::size_t pos = text.size();
+  for (std::size_t n = 0; n < max_lines && pos != std::string_view::npos && pos > 0; ++n) {
+    pos = text.rfind('\n', pos - 1);
+  }
+  if (pos == std::string_view::npos || pos == 0) return std::string(text);
+  return std::string(text.substr(pos + 1));
+}
+
+std::string revision_text(const std::vector<std::string>& revisions) {
+  return revisions.empty() ? std::string("(none)") : join(revisions, ",");
+}
+
+}  // namespace dbsnap::util
