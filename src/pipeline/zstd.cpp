@@ -104,10 +104,14 @@ Expected<void> DecompressingSink::write(Bytes data) {
   // (a full one may mean it holds more output for input already consumed).
   for (;;) {
     ZSTD_outBuffer out{state_->out.data(), state_->out.size(), 0};
+    const std::size_t consumed_before = in.pos;
     std::size_t hint = ZSTD_decompressStream(state_->ctx, &out, &in);
     if (ZSTD_isError(hint)) {
       return std::unexpected(corrupt(fmt::format("zstd data is corrupt: {}", ZSTD_getErrorName(hint))));
     }
+    // A call that made no progress (a flush after a frame ended exactly at a
+    // buffer boundary) says nothing about the frame we have been reading.
+    if (out.pos == 0 && in.pos == consumed_before) break;
     state_->pending_hint = hint;
     if (out.pos > 0) {
       if (auto r = next_.write(Bytes(state_->out.data(), out.pos)); !r) return r;

@@ -1,0 +1,54 @@
+#include "dbsnap/store/manifest.hpp"
+#include "helpers.hpp"
+
+using namespace dbsnap;
+
+namespace {
+
+store::Manifest sample() {
+  store::Manifest m;
+  m.id = "1m7z3mme60ymr";
+  m.target = "dev";
+  m.engine = "sqlite";
+  m.created_at = "2026-11-21T13:09:57.123Z";
+  m.label = "before upgrade";
+  m.revisions = {"a1", "b2"};
+  m.blob_file = "1m7z3mme60ymr.sqlite.zst";
+  m.raw_bytes = 24576;
+  m.raw_sha256 = std::string(64, 'a');
+  m.stored_bytes = 691;
+  m.stored_sha256 = std::string(64, 'b');
+  m.tool_version = "SQLite 3.40.1";
+  m.source = "file /x/app.db";
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("a manifest survives a JSON round trip") {
+  auto m = sample();
+  auto parsed = store::parse_manifest(store::to_json(m).dump());
+  REQUIRE(parsed);
+  CHECK(store::to_json(*parsed) == store::to_json(m));
+  CHECK(parsed->revisions == std::vector<std::string>{"a1", "b2"});
+}
+
+TEST_CASE("manifest parsing names what is wrong") {
+  auto doc = store::to_json(sample());
+  doc["blob"].erase("raw_sha256");
+  auto missing = store::manifest_from_json(doc);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message.find("raw_sha256") != std::string::npos);
+
+  doc = store::to_json(sample());
+  doc["format_version"] = store::manifest_format_version + 1;
+  auto newer = store::manifest_from_json(doc);
+  REQUIRE_FALSE(newer);
+  CHECK(newer.error().message.find("newer") != std::string::npos);
+
+  doc = store::to_json(sample());
+  doc["blob"]["file"] = "../../etc/passwd";
+  CHECK_FALSE(store::manifest_from_json(doc));
+
+  CHECK_FALSE(store::parse_manifest("{not json"));
+}
