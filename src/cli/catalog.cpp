@@ -7,7 +7,7 @@ namespace dbsnap::cli {
 
 int run_catalog_rebuild(Context& context, const CatalogRebuildOptions&) {
   std::vector<std::string> skipped;
-  auto count = value_or_throw(context.store().rebuild_catalog(skipped));
+  auto count = value_or_throw(context.store_for_rebuild().rebuild_catalog(skipped));
   fmt::print("catalog rebuilt from manifests: {} snapshot(s) indexed in {}\n", count,
              (context.store().root() / "catalog.db").string());
   for (const auto& why : skipped) fmt::print(stderr, "skipped {}\n", why);

@@ -37,6 +37,11 @@ store::Store& Context::store() {
   return *store_;
 }
 
+store::Store& Context::store_for_rebuild() {
+  if (!store_) store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::set_aside));
+  return *store_;
+}
+
 const config::Target& Context::target(const std::string& name) { return config().target(name); }
 
 store::Manifest Context::resolve(const std::string& reference, const std::string& target) {

@@ -28,12 +28,21 @@ std::string describe_candidates(const std::vector<Manifest>& snapshots, std::siz
 
 }  // namespace
 
-Expected<Store> Store::open(const fs::path& root_in) {
+Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery) {
   fs::path root = fs::absolute(root_in).lexically_normal();
   if (auto r = util::ensure_private_dir(root); !r) return std::unexpected(r.error());
   auto lock = util::FileLock::acquire(root / lock_name);
   if (!lock) return std::unexpected(lock.error());
   auto catalog = Catalog::open(root / catalog_name);
+  if (!catalog && recovery == CatalogRecovery::set_aside) {
+    const fs::path live = root / catalog_name;
+    const std::string aside = fmt::format("{}.damaged-{}", live.string(), util::now_ms().time_since_epoch().count());
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::error_code ec;
+      fs::rename(live.string() + suffix, aside + suffix, ec);
+    }
+    catalog = Catalog::open(live);
+  }
   if (!catalog) return std::unexpected(catalog.error());
   Store store(root, std::move(*catalog));
   util::remove_stale_temp_files(root);

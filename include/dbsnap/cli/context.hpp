@@ -29,6 +29,8 @@ class Context {
   // The store: --store, else $DBSNAP_STORE, else the config's `store` key,
   // else snapshots/ beside the config file (or in the current folder).
   store::Store& store();
+  // The store, setting a damaged catalog.db aside instead of failing (for catalog rebuild).
+  store::Store& store_for_rebuild();
   std::filesystem::path store_path();
   // The named target from the configuration (config error if unknown).
   const config::Target& target(const std::string& name);

@@ -26,9 +26,14 @@ struct PendingSnapshot {
 // target with <id>.<kind>.zst blobs and <id>.json manifests (FORMAT.md).
 // Opening it removes temp files and unpublished blobs that crashed or killed
 // runs left behind.
+enum class CatalogRecovery {
+  fail,         // a damaged catalog.db is an error
+  set_aside,    // a damaged catalog.db is renamed to catalog.db.damaged-<time> and a new one started
+};
+
 class Store {
  public:
-  static Expected<Store> open(const fs::path& root);
+  static Expected<Store> open(const fs::path& root, CatalogRecovery recovery = CatalogRecovery::fail);
 
   const fs::path& root() const noexcept { return root_; }
   Catalog& catalog() noexcept { return catalog_; }
