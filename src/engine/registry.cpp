@@ -1,7 +1,10 @@
 #include <map>
 
 #include "dbsnap/engine/engine.hpp"
+#include "dbsnap/engine/mysql.hpp"
+#include "dbsnap/engine/postgres.hpp"
 #include "dbsnap/engine/sqlite.hpp"
+#include "dbsnap/runtime/runtime.hpp"
 
 namespace dbsnap::engine {
 
@@ -12,17 +15,23 @@ const std::map<std::string, std::unique_ptr<Engine>, std::less<>>& registry() {
   static const auto engines = [] {
     std::map<std::string, std::unique_ptr<Engine>, std::less<>> map;
     map.emplace("sqlite", std::make_unique<SqliteEngine>());
+    map.emplace("mysql", std::make_unique<MysqlEngine>());
+    map.emplace("postgres", std::make_unique<PostgresEngine>());
     return map;
   }();
   return engines;
 }
 
-// Keys every engine accepts.
+// Keys every engine accepts: Alembic's and the runtime's.
 const std::vector<config::KeySpec>& shared_keys() {
-  static const std::vector<config::KeySpec> keys = {
-      {"version_table", config::KeyType::string, false, "Alembic's version table (default alembic_version)"},
-      {"migrations", config::KeyType::path, false, "the Alembic versions folder (default migrations/versions)"},
-  };
+  static const std::vector<config::KeySpec> keys = [] {
+    std::vector<config::KeySpec> k = {
+        {"version_table", config::KeyType::string, false, "Alembic's version table (default alembic_version)"},
+        {"migrations", config::KeyType::path, false, "the Alembic versions folder (default migrations/versions)"},
+    };
+    k.insert(k.end(), runtime::runtime_keys().begin(), runtime::runtime_keys().end());
+    return k;
+  }();
   return keys;
 }
 

@@ -21,10 +21,6 @@ namespace {
 
 constexpr std::size_t stderr_keep = 64 * 1024;
 
-void set_cloexec(int fd) {
-  if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
 void close_fd(int& fd) noexcept {
   if (fd >= 0) ::close(fd);
   fd = -1;
@@ -42,8 +38,11 @@ struct Process::Impl {
   int stdout_fd = -1;
   int stdin_fd = -1;
   int stderr_fd = -1;
+  int capture_fd = -1;
   std::thread stderr_reader;
+  std::thread stdout_reader;
   std::string stderr_text;
+  std::string stdout_text;
   bool waited = false;
   ExitStatus status;
 
@@ -57,18 +56,25 @@ struct Process::Impl {
       std::error_code ec;
       child.wait(ec);
     }
-    if (stderr_reader.joinable()) stderr_reader.join();
-    close_fd(stderr_fd);
+    join_readers();
   }
 
-  void read_stderr() {
+  void join_readers() {
+    if (stderr_reader.joinable()) stderr_reader.join();
+    if (stdout_reader.joinable()) stdout_reader.join();
+    close_fd(stderr_fd);
+    close_fd(capture_fd);
+  }
+
+  // Drains a pipe into `text`, keeping the last stderr_keep bytes.
+  static void drain(int fd, std::string& text) {
     char buffer[8192];
     for (;;) {
-      ssize_t n = ::read(stderr_fd, buffer, sizeof buffer);
+      ssize_t n = ::read(fd, buffer, sizeof buffer);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      stderr_text.append(buffer, static_cast<std::size_t>(n));
-      if (stderr_text.size() > 2 * stderr_keep) stderr_text.erase(0, stderr_text.size() - stderr_keep);
+      text.append(buffer, static_cast<std::size_t>(n));
+      if (text.size() > 2 * stderr_keep) text.erase(0, text.size() - stderr_keep);
     }
   }
 };
@@ -96,7 +102,8 @@ Expected<Process> Process::start(const Command& command) {
   // inherits them (a leaked write end would keep a reader from seeing EOF).
   int out_pipe[2] = {-1, -1}, in_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   auto make_pipe = [](int (&p)[2]) -> bool { return ::pipe2(p, O_CLOEXEC) == 0; };
-  if ((command.stdout_mode == StdoutMode::pipe && !make_pipe(out_pipe)) ||
+  const bool stdout_piped = command.stdout_mode == StdoutMode::pipe || command.stdout_mode == StdoutMode::capture;
+  if ((stdout_piped && !make_pipe(out_pipe)) ||
       (command.stdin_mode == StdinMode::pipe && !make_pipe(in_pipe)) ||
       (command.stderr_mode == StderrMode::capture && !make_pipe(err_pipe))) {
     int err = errno;
@@ -112,7 +119,7 @@ Expected<Process> Process::start(const Command& command) {
 
   // Wires the child's stdio to our pipe ends (dup2 clears close-on-exec on the copy).
   const int child_stdin = command.stdin_mode == StdinMode::pipe ? in_pipe[0] : -1;
-  const int child_stdout = command.stdout_mode == StdoutMode::pipe ? out_pipe[1] : -1;
+  const int child_stdout = stdout_piped ? out_pipe[1] : -1;
   const int child_stderr = command.stderr_mode == StderrMode::capture ? err_pipe[1] : -1;
   const bool null_stdin = command.stdin_mode == StdinMode::null;
   const bool null_stdout = command.stdout_mode == StdoutMode::null;
@@ -136,12 +143,17 @@ Expected<Process> Process::start(const Command& command) {
     return make_error(ErrorKind::runtime, "cannot start '{}': {}", command.argv[0], ec.message());
   }
   impl->stdin_fd = in_pipe[1];
-  impl->stdout_fd = out_pipe[0];
+  if (command.stdout_mode == StdoutMode::capture) {
+    impl->capture_fd = out_pipe[0];
+  } else {
+    impl->stdout_fd = out_pipe[0];
+  }
   impl->stderr_fd = err_pipe[0];
-  set_cloexec(impl->stdin_fd);
-  set_cloexec(impl->stdout_fd);
   if (impl->stderr_fd >= 0) {
-    impl->stderr_reader = std::thread([raw = impl.get()] { raw->read_stderr(); });
+    impl->stderr_reader = std::thread([raw = impl.get()] { Impl::drain(raw->stderr_fd, raw->stderr_text); });
+  }
+  if (impl->capture_fd >= 0) {
+    impl->stdout_reader = std::thread([raw = impl.get()] { Impl::drain(raw->capture_fd, raw->stdout_text); });
   }
   return Process(std::move(impl));
 }
@@ -172,13 +184,13 @@ ExitStatus Process::wait() {
   }
   impl_->child.detach();
   impl_->waited = true;
-  if (impl_->stderr_reader.joinable()) impl_->stderr_reader.join();
-  close_fd(impl_->stderr_fd);
+  impl_->join_readers();
   impl_->status = status;
   return status;
 }
 
 const std::string& Process::stderr_text() const noexcept { return impl_->stderr_text; }
+const std::string& Process::stdout_text() const noexcept { return impl_->stdout_text; }
 
 Expected<RunResult> run(Command command, std::string input, std::size_t max_output) {
   command.stdin_mode = input.empty() ? StdinMode::null : StdinMode::pipe;

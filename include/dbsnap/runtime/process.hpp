@@ -10,7 +10,7 @@
 namespace dbsnap::runtime {
 
 enum class StdinMode { null, pipe, inherit };
-enum class StdoutMode { pipe, inherit, null };
+enum class StdoutMode { pipe, capture, inherit, null };
 enum class StderrMode { capture, inherit };
 
 // A command to start: an argv vector (never a shell string), extra
@@ -34,7 +34,7 @@ struct ExitStatus {
 
 // A running child. stderr is read by a thread of its own as the child runs
 // (so a chatty child never blocks on a full pipe) and the last 64 KiB are
-// kept. Dropping a Process that was not waited for kills and reaps it.
+// kept; StdoutMode::capture does the same for stdout. Dropping a Process that was not waited for kills and reaps it.
 class Process {
  public:
   // Starts the command; a missing executable is a `runtime` error.
@@ -58,6 +58,8 @@ class Process {
   ExitStatus wait();
   // What the child wrote to stderr (after wait()).
   const std::string& stderr_text() const noexcept;
+  // What the child wrote to stdout with StdoutMode::capture (after wait()).
+  const std::string& stdout_text() const noexcept;
 
  private:
   struct Impl;

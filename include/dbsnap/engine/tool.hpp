@@ -1,0 +1,84 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dbsnap/pipeline/stream.hpp"
+#include "dbsnap/runtime/runtime.hpp"
+
+namespace dbsnap::engine {
+
+// Watches a dump as it streams past and forwards it unchanged: keeps its
+// first and last 4 KiB (for header and trailer checks) and hands every line
+// (its first 4 KiB when longer) to a handler, which is how engines read the
+// Alembic rows out of the dump's own consistent view. Line splitting is a
+// memchr per line; nothing is buffered beyond one short line.
+class DumpTap final : public pipeline::Sink {
+ public:
+  using LineHandler = std::function<void(std::string_view line)>;
+  DumpTap(pipeline::Sink& next, LineHandler on_line);
+  Expected<void> write(pipeline::Bytes data) override;
+  Expected<void> finish() override;
+
+  std::string_view head() const noexcept { return head_; }
+  // The last bytes of the stream (up to 4 KiB).
+  std::string tail() const;
+  std::uint64_t bytes() const noexcept { return bytes_; }
+
+ private:
+  void observe(std::string_view data);
+  pipeline::Sink& next_;
+  LineHandler on_line_;
+  std::string head_;
+  std::string line_;
+  bool line_overflow_ = false;
+  std::string tail_ring_;
+  std::size_t tail_pos_ = 0;
+  std::uint64_t bytes_ = 0;
+};
+
+// The outcome of a tool run.
+struct ToolRun {
+  runtime::ExitStatus status;
+  std::string stderr_text;
+};
+
+// Runs `argv` through the runtime and streams its stdout into `out`,
+// finishing `out` when the tool's output ends. Throws a `runtime` error when
+// the exec itself failed, and the sink's error (the tool is killed) when
+// writing fails; the tool's own exit status is returned for the engine to
+// judge.
+ToolRun stream_from(runtime::Runtime& runtime, const std::vector<std::string>& argv, const runtime::Secret& secret,
+                    pipeline::Sink& out);
+
+// A tool reading a script on stdin (mysql, psql): a Sink that writes to its
+// stdin. Its stdout and stderr are drained by threads as it runs. finish()
+// does nothing: the engine decides when to close stdin (that is the commit
+// or rollback decision for psql).
+class ToolInput final : public pipeline::Sink {
+ public:
+  static std::unique_ptr<ToolInput> start(runtime::Runtime& runtime, const std::vector<std::string>& argv,
+                                          const runtime::Secret& secret);
+  ~ToolInput() override;
+  Expected<void> write(pipeline::Bytes data) override;
+  Expected<void> finish() override { return {}; }
+  // Writes extra text (BEGIN;, COMMIT;) into the tool's stdin.
+  Expected<void> send(std::string_view text);
+  // Closes stdin and waits for the tool; throws a `runtime` error when the
+  // exec itself failed.
+  runtime::ExitStatus close_and_wait();
+  const std::string& stdout_text() const;
+  const std::string& stderr_text() const;
+
+ private:
+  ToolInput(runtime::Runtime& runtime, runtime::Process process, std::string tool);
+  runtime::Runtime& runtime_;
+  runtime::Process process_;
+  std::string tool_;
+  bool waited_ = false;
+};
+
+}  // namespace dbsnap::engine

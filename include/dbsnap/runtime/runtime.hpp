@@ -1,0 +1,71 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dbsnap/config/config.hpp"
+#include "dbsnap/runtime/process.hpp"
+
+namespace dbsnap::runtime {
+
+// Where a database tool gets its password from. Never from argv: either
+// dbsnap's own environment (`password_env = "VAR"`), copied into the tool's
+// environment, or the container's environment (`password_from_container`),
+// read by the container's own shell.
+struct Secret {
+  enum class Source { none, dbsnap_env, container_env };
+  Source source = Source::none;
+  std::string variable;  // the variable holding the password, in dbsnap's or the container's environment
+  std::string tool_var;  // the variable the tool reads: MYSQL_PWD, PGPASSWORD
+
+  // Reads `password_env` / `password_from_container` from a target; at most one may be set.
+  static Secret from_target(const config::Target& target, std::string tool_var);
+};
+
+// How and where a target's commands run: on this host, or inside a container
+// through `docker exec -i` / `podman exec -i` (never -t: a TTY rewrites
+// newlines and merges stderr into the data).
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual std::string_view name() const = 0;
+  // "container 'db'" or "this host", for messages.
+  virtual std::string where() const = 0;
+  // Checks that commands can run here: the CLI exists, the daemon answers,
+  // the container exists and is running. Throws a `runtime` DbsnapError
+  // that says how to fix it.
+  virtual void check() = 0;
+  // The host command that runs `argv` where the database is, with the
+  // secret delivered through the environment.
+  virtual Command command(const std::vector<std::string>& argv, StdinMode stdin_mode, const Secret& secret) const = 0;
+  // A message when an exit status means the exec itself failed rather than
+  // the tool (docker exec: 125 exec failed, 126 not executable, 127 not found).
+  virtual std::optional<std::string> exec_failure(const ExitStatus& status, std::string_view tool,
+                                                  std::string_view stderr_text) const = 0;
+  // The container's name, empty for the local runtime.
+  virtual std::string container() const = 0;
+  // Host command prefix for the runtime's own CLI (docker [--context X]); empty for local.
+  virtual std::vector<std::string> cli() const = 0;
+};
+
+// The runtime a target names (`runtime` key; default docker when
+// `container` or `compose_service` is set, else local). Compose services are
+// resolved to their container here. Throws config/runtime DbsnapErrors.
+std::unique_ptr<Runtime> make_runtime(const config::Target& target);
+
+// Keys every engine accepts for choosing its runtime.
+const std::vector<config::KeySpec>& runtime_keys();
+
+// Keys engines that take passwords accept.
+const std::vector<config::KeySpec>& credential_keys();
+
+// Runs a small command to completion through a runtime, with stdin `input`,
+// and throws a `runtime` error when the exec itself failed. The tool's own
+// failures come back in the status for the caller to judge.
+RunResult run_in(Runtime& runtime, const std::vector<std::string>& argv, const Secret& secret,
+                 const std::string& input = {});
+
+}  // namespace dbsnap::runtime

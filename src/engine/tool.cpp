@@ -1,0 +1,129 @@
+#include "dbsnap/engine/tool.hpp"
+
+#include <csignal>
+#include <cstring>
+
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::engine {
+
+namespace {
+
+constexpr std::size_t keep = 4096;
+
+}  // namespace
+
+DumpTap::DumpTap(pipeline::Sink& next, LineHandler on_line) : next_(next), on_line_(std::move(on_line)) {
+  tail_ring_.reserve(keep);
+}
+
+void DumpTap::observe(std::string_view data) {
+  if (head_.size() < keep) head_.append(data.substr(0, keep - head_.size()));
+  // Tail: a ring of the last `keep` bytes.
+  for (std::string_view rest = data.size() > keep ? data.substr(data.size() - keep) : data; !rest.empty();) {
+    if (tail_ring_.size() < keep) {
+      auto n = std::min(rest.size(), keep - tail_ring_.size());
+      tail_ring_.append(rest.substr(0, n));
+      rest.remove_prefix(n);
+      continue;
+    }
+    auto n = std::min(rest.size(), keep - tail_pos_);
+    tail_ring_.replace(tail_pos_, n, rest.substr(0, n));
+    tail_pos_ = (tail_pos_ + n) % keep;
+    rest.remove_prefix(n);
+  }
+  // Lines.
+  while (!data.empty()) {
+    const char* newline = static_cast<const char*>(std::memchr(data.data(), '\n', data.size()));
+    std::size_t n = newline ? static_cast<std::size_t>(newline - data.data()) : data.size();
+    if (!line_overflow_) {
+      auto room = keep - line_.size();
+      line_.append(data.substr(0, std::min(n, room)));
+      if (n > room) line_overflow_ = true;
+    }
+    if (!newline) break;
+    on_line_(line_);
+    line_.clear();
+    line_overflow_ = false;
+    data.remove_prefix(n + 1);
+  }
+}
+
+Expected<void> DumpTap::write(pipeline::Bytes data) {
+  observe(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  bytes_ += data.size();
+  return next_.write(data);
+}
+
+Expected<void> DumpTap::finish() {
+  if (!line_.empty()) on_line_(line_);
+  line_.clear();
+  return next_.finish();
+}
+
+std::string DumpTap::tail() const {
+  if (tail_ring_.size() < keep) return tail_ring_;
+  return tail_ring_.substr(tail_pos_) + tail_ring_.substr(0, tail_pos_);
+}
+
+ToolRun stream_from(runtime::Runtime& runtime, const std::vector<std::string>& argv, const runtime::Secret& secret,
+                    pipeline::Sink& out) {
+  auto command = runtime.command(argv, runtime::StdinMode::null, secret);
+  auto process = value_or_throw(runtime::Process::start(command));
+  pipeline::FdSource source(process.stdout_fd());
+  auto moved = pipeline::pump(source, out);
+  if (!moved) {
+    process.kill(SIGTERM);
+    process.close_stdout();
+    process.wait();
+    throw DbsnapError(moved.error());
+  }
+  ToolRun run{process.wait(), process.stderr_text()};
+  if (auto why = runtime.exec_failure(run.status, argv.front(), run.stderr_text)) fail(ErrorKind::runtime, "{}", *why);
+  return run;
+}
+
+std::unique_ptr<ToolInput> ToolInput::start(runtime::Runtime& runtime, const std::vector<std::string>& argv,
+                                            const runtime::Secret& secret) {
+  auto command = runtime.command(argv, runtime::StdinMode::pipe, secret);
+  command.stdout_mode = runtime::StdoutMode::capture;
+  auto process = value_or_throw(runtime::Process::start(command));
+  return std::unique_ptr<ToolInput>(new ToolInput(runtime, std::move(process), argv.front()));
+}
+
+ToolInput::ToolInput(runtime::Runtime& runtime, runtime::Process process, std::string tool)
+    : runtime_(runtime), process_(std::move(process)), tool_(std::move(tool)) {}
+
+ToolInput::~ToolInput() {
+  // Closing stdin without a commit is the rollback signal; the Process
+  // destructor then kills and reaps the client if it is still there.
+  if (!waited_) process_.close_stdin();
+}
+
+Expected<void> ToolInput::write(pipeline::Bytes data) {
+  pipeline::FdSink sink(process_.stdin_fd());
+  auto r = sink.write(data);
+  if (!r && r.error().kind != ErrorKind::interrupted) {
+    return make_error(ErrorKind::engine, "'{}' stopped reading its input: {}", tool_, r.error().message);
+  }
+  return r;
+}
+
+Expected<void> ToolInput::send(std::string_view text) {
+  return write(pipeline::Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+}
+
+runtime::ExitStatus ToolInput::close_and_wait() {
+  process_.close_stdin();
+  auto status = process_.wait();
+  waited_ = true;
+  if (auto why = runtime_.exec_failure(status, tool_, process_.stderr_text() + process_.stdout_text())) {
+    fail(ErrorKind::runtime, "{}", *why);
+  }
+  return status;
+}
+
+const std::string& ToolInput::stdout_text() const { return process_.stdout_text(); }
+const std::string& ToolInput::stderr_text() const { return process_.stderr_text(); }
+
+}  // namespace dbsnap::engine

@@ -1,0 +1,249 @@
+#include "dbsnap/runtime/runtime.hpp"
+
+#include <cstdlib>
+#include <map>
+
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::runtime {
+
+namespace {
+
+bool is_env_name(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+// Runs the tool with its password taken from the container's environment:
+// the variable's name arrives in DBSNAP_PASSWORD_FROM, so this script is the
+// same for every target and carries no user input.
+constexpr const char* container_secret_script =
+    "if [ -z \"$(printenv \"$DBSNAP_PASSWORD_FROM\")\" ]; then "
+    "echo \"dbsnap: variable $DBSNAP_PASSWORD_FROM is not set in the container\" >&2; exit 1; fi; "
+    "export \"$DBSNAP_PASSWORD_TO=$(printenv \"$DBSNAP_PASSWORD_FROM\")\"; "
+    "unset DBSNAP_PASSWORD_FROM DBSNAP_PASSWORD_TO; exec \"$@\"";
+
+std::string secret_value(const Secret& secret) {
+  const char* value = std::getenv(secret.variable.c_str());
+  if (value == nullptr) {
+    fail(ErrorKind::config, "password_env: variable {} is not set in dbsnap's environment", secret.variable);
+  }
+  return value;
+}
+
+class LocalRuntime final : public Runtime {
+ public:
+  std::string_view name() const override { return "local"; }
+  std::string where() const override { return "this host"; }
+  void check() override {}
+  Command command(const std::vector<std::string>& argv, StdinMode stdin_mode, const Secret& secret) const override {
+    Command c{.argv = argv, .stdin_mode = stdin_mode};
+    if (secret.source == Secret::Source::dbsnap_env) c.env.emplace_back(secret.tool_var, secret_value(secret));
+    if (secret.source == Secret::Source::container_env) {
+      fail(ErrorKind::config, "password_from_container needs a container; use password_env with runtime = \"local\"");
+    }
+    return c;
+  }
+  std::optional<std::string> exec_failure(const ExitStatus&, std::string_view, std::string_view) const override {
+    return std::nullopt;
+  }
+  std::string container() const override { return {}; }
+  std::vector<std::string> cli() const override { return {}; }
+};
+
+class ContainerRuntime final : public Runtime {
+ public:
+  ContainerRuntime(std::string kind, std::string cli, std::string context, std::string container)
+      : kind_(std::move(kind)), cli_(std::move(cli)), context_(std::move(context)), container_(std::move(container)) {}
+
+  std::string_view name() const override { return kind_; }
+  std::string where() const override { return fmt::format("container '{}'", container_); }
+  std::string container() const override { return container_; }
+
+  std::vector<std::string> cli() const override {
+    std::vector<std::string> argv{cli_};
+    if (!context_.empty()) {
+      argv.push_back("--context");
+      argv.push_back(context_);
+    }
+    return argv;
+  }
+
+  void check() override {
+    auto argv = cli();
+    argv.insert(argv.end(), {"inspect", "--type", "container", "--format", "{{.State.Running}}", container_});
+    auto result = run({.argv = argv});
+    if (!result) {
+      fail(ErrorKind::runtime, "{} CLI '{}' not found; install it or set docker_cli in dbsnap.toml", kind_, cli_);
+    }
+    const std::string err(util::trim(result->err));
+    if (!result->status.ok()) {
+      if (err.find("No such") != std::string::npos || err.find("no such") != std::string::npos) {
+        fail(ErrorKind::runtime, "{} does not exist ({} ps -a lists the containers)", where(), cli_);
+      }
+      fail(ErrorKind::runtime, "{} is unreachable: {}", kind_, util::last_nonempty_line(err));
+    }
+    if (util::trim(result->out) != "true") {
+      fail(ErrorKind::runtime, "{} is not running (start it with: {} start {})", where(), cli_, container_);
+    }
+  }
+
+  Command command(const std::vector<std::string>& argv, StdinMode stdin_mode, const Secret& secret) const override {
+    Command c{.stdin_mode = stdin_mode};
+    c.argv = cli();
+    c.argv.insert(c.argv.end(), {"exec", "-i"});
+    std::vector<std::string> inner = argv;
+    if (secret.source == Secret::Source::dbsnap_env) {
+      // `-e NAME` without a value: docker copies NAME from its own environment.
+      c.env.emplace_back(secret.tool_var, secret_value(secret));
+      c.argv.insert(c.argv.end(), {"-e", secret.tool_var});
+    } else if (secret.source == Secret::Source::container_env) {
+      c.argv.insert(c.argv.end(), {"-e", "DBSNAP_PASSWORD_FROM=" + secret.variable, "-e",
+                                   "DBSNAP_PASSWORD_TO=" + secret.tool_var});
+      inner = {"sh", "-c", container_secret_script, "dbsnap"};
+      inner.insert(inner.end(), argv.begin(), argv.end());
+    }
+    c.argv.push_back(container_);
+    c.argv.insert(c.argv.end(), inner.begin(), inner.end());
+    return c;
+  }
+
+  std::optional<std::string> exec_failure(const ExitStatus& status, std::string_view tool,
+                                          std::string_view stderr_text) const override {
+    const std::string detail(util::last_nonempty_line(stderr_text));
+    switch (status.code) {
+      case 125:
+        return fmt::format("{} exec in {} failed: {}", kind_, where(), detail.empty() ? "exit code 125" : detail);
+      case 126: return fmt::format("'{}' cannot be run in {} (exit 126)", tool, where());
+      case 127: return fmt::format("'{}' is not installed in {} (exit 127)", tool, where());
+      default: break;
+    }
+    if (status.code == 1 && (detail.find("No such container") != std::string::npos ||
+                             detail.find("is not running") != std::string::npos)) {
+      return fmt::format("{} exec failed: {}", kind_, detail);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::string kind_;
+  std::string cli_;
+  std::string context_;
+  std::string container_;
+};
+
+std::string resolve_compose_service(const std::string& cli, const std::string& context, const std::string& service,
+                                    const std::string& project) {
+  std::vector<std::string> argv{cli};
+  if (!context.empty()) argv.insert(argv.end(), {"--context", context});
+  argv.insert(argv.end(), {"ps", "-a", "--filter", "label=com.docker.compose.service=" + service});
+  if (!project.empty()) argv.insert(argv.end(), {"--filter", "label=com.docker.compose.project=" + project});
+  argv.insert(argv.end(), {"--format", "{{.Names}}"});
+  auto result = run({.argv = argv});
+  if (!result) fail(ErrorKind::runtime, "'{}' not found; install it or set docker_cli in dbsnap.toml", cli);
+  if (!result->status.ok()) {
+    fail(ErrorKind::runtime, "cannot list containers: {}", util::last_nonempty_line(result->err));
+  }
+  std::vector<std::string> names;
+  std::string_view rest = result->out;
+  while (!rest.empty()) {
+    auto newline = rest.find('\n');
+    auto line = util::trim(rest.substr(0, newline));
+    if (!line.empty()) names.emplace_back(line);
+    if (newline == std::string_view::npos) break;
+    rest.remove_prefix(newline + 1);
+  }
+  const std::string what = project.empty() ? fmt::format("compose service '{}'", service)
+                                           : fmt::format("compose service '{}' of project '{}'", service, project);
+  if (names.empty()) fail(ErrorKind::runtime, "no container runs {} (is the stack up?)", what);
+  if (names.size() > 1) {
+    fail(ErrorKind::runtime, "{} matches several containers ({}); set compose_project or container", what,
+         util::join(names, ", "));
+  }
+  return names.front();
+}
+
+}  // namespace
+
+Secret Secret::from_target(const config::Target& target, std::string tool_var) {
+  Secret secret;
+  secret.tool_var = std::move(tool_var);
+  const bool from_env = target.has("password_env");
+  const bool from_container = target.has("password_from_container");
+  if (from_env && from_container) {
+    fail(ErrorKind::config, "target '{}': set password_env or password_from_container, not both", target.name);
+  }
+  if (from_env) {
+    secret.source = Source::dbsnap_env;
+    secret.variable = target.string("password_env");
+  } else if (from_container) {
+    secret.source = Source::container_env;
+    secret.variable = target.string("password_from_container");
+  }
+  if (secret.source != Source::none && !is_env_name(secret.variable)) {
+    fail(ErrorKind::config, "target '{}': '{}' is not an environment variable name", target.name, secret.variable);
+  }
+  return secret;
+}
+
+const std::vector<config::KeySpec>& runtime_keys() {
+  static const std::vector<config::KeySpec> keys = {
+      {"runtime", config::KeyType::string, false, "docker, podman or local"},
+      {"container", config::KeyType::string, false, "the container the database runs in"},
+      {"compose_service", config::KeyType::string, false, "a compose service name instead of a container"},
+      {"compose_project", config::KeyType::string, false, "the compose project of compose_service"},
+      {"docker_cli", config::KeyType::string, false, "the docker/podman CLI to run (default docker or podman)"},
+      {"docker_context", config::KeyType::string, false, "a docker context (docker --context)"},
+  };
+  return keys;
+}
+
+const std::vector<config::KeySpec>& credential_keys() {
+  static const std::vector<config::KeySpec> keys = {
+      {"password_env", config::KeyType::string, false, "variable in dbsnap's environment holding the password"},
+      {"password_from_container", config::KeyType::string, false,
+       "variable in the container's environment holding the password"},
+  };
+  return keys;
+}
+
+std::unique_ptr<Runtime> make_runtime(const config::Target& target) {
+  const bool containerised = target.has("container") || target.has("compose_service");
+  const std::string kind = target.string("runtime", containerised ? "docker" : "local");
+  if (kind == "local") {
+    if (containerised) {
+      fail(ErrorKind::config, "target '{}': runtime \"local\" does not use container/compose_service", target.name);
+    }
+    return std::make_unique<LocalRuntime>();
+  }
+  if (kind != "docker" && kind != "podman") {
+    fail(ErrorKind::config, "target '{}': unknown runtime '{}' (docker, podman or local)", target.name, kind);
+  }
+  const std::string cli = target.string("docker_cli", kind);
+  const std::string context = target.string("docker_context");
+  std::string container = target.string("container");
+  if (container.empty()) {
+    if (!target.has("compose_service")) {
+      fail(ErrorKind::config, "target '{}': runtime \"{}\" needs container or compose_service", target.name, kind);
+    }
+    container = resolve_compose_service(cli, context, target.string("compose_service"),
+                                        target.string("compose_project"));
+  }
+  return std::make_unique<ContainerRuntime>(kind, cli, context, container);
+}
+
+RunResult run_in(Runtime& runtime, const std::vector<std::string>& argv, const Secret& secret,
+                 const std::string& input) {
+  auto command = runtime.command(argv, input.empty() ? StdinMode::null : StdinMode::pipe, secret);
+  auto result = run(command, input);
+  if (!result) throw DbsnapError(result.error());
+  if (auto why = runtime.exec_failure(result->status, argv.empty() ? "" : argv.front(), result->err + result->out)) {
+    fail(ErrorKind::runtime, "{}", *why);
+  }
+  return std::move(*result);
+}
+
+}  // namespace dbsnap::runtime
