@@ -41,9 +41,16 @@ int run(int argc, char** argv) {
   add_cat(app, context);
   add_delete(app, context);
   add_catalog(app, context);
+  add_upgrade(app, context);
+  add_rollback(app, context);
+  add_prune(app, context);
+  add_doctor(app, context);
   add_demo(app, context);
 
   try {
+    if (argc > 1 && argv[1][0] != '-' && app.get_subcommand_ptr(argv[1]) == nullptr) {
+      fail(ErrorKind::usage, "unknown command '{}' (see dbsnap --help)", argv[1]);
+    }
     app.parse(argc, argv);
     return context.exit_code;
   } catch (const CLI::CallForHelp& e) {

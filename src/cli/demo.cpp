@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 namespace {
 
 int count_rows(const fs::path& db_file, const char* table) {
-  SQLite::Database db(db_file.string(), SQLite::OPEN_READONLY);
+  SQLite::Database db(db_file.string(), SQLite::OPEN_READWRITE);
   return db.execAndGet(fmt::format("SELECT count(*) FROM {}", table)).getInt();
 }
 

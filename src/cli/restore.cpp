@@ -36,7 +36,14 @@ int run_restore(Context& context, const RestoreOptions& options) {
   // 3. Safety snapshot of the current state.
   std::string safety_id;
   if (options.safety == SafetySnapshot::take && engine.exists(target, core::work_context(store))) {
-    auto safety = core::take_snapshot(store, target, {.label = "pre-restore"});
+    store::Manifest safety;
+    try {
+      safety = core::take_snapshot(store, target, {.label = "pre-restore"});
+    } catch (const DbsnapError& e) {
+      if (e.kind() == ErrorKind::interrupted) throw;
+      fail(e.kind(), "cannot take the pre-restore safety snapshot, nothing was changed: {}; if the current "
+           "database is beyond saving, pass --no-safety-snapshot", e.what());
+    }
     safety_id = safety.id;
     fmt::print(stderr, "safety snapshot {} of '{}' taken (revision {})\n", safety.id, target.name,
                util::revision_text(safety.revisions));

@@ -1,7 +1,10 @@
 #include "dbsnap/engine/sqlite.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <chrono>
@@ -87,6 +90,15 @@ void remove_with_sidecars(const fs::path& file) {
   }
 }
 
+// The name stem of a restore's temp file beside the database.
+std::string restore_stem(const fs::path& live) { return "." + live.filename().string() + ".restore"; }
+
+// Removes the temp files of restores into `live` that were killed.
+void remove_stale_restore_files(const fs::path& live) {
+  std::error_code ec;
+  if (fs::is_directory(live.parent_path(), ec)) util::remove_stale_temp_files(live.parent_path(), restore_stem(live));
+}
+
 class SqliteRestore final : public RestoreSession {
  public:
   SqliteRestore(const config::Target& target, fs::path live, util::UniqueFd fd, fs::path temp)
@@ -104,16 +116,34 @@ class SqliteRestore final : public RestoreSession {
     try {
       std::optional<SQLite::Database> restored;
       restored.emplace(temp_.string(), SQLite::OPEN_READWRITE);
+      const std::string image_mode = restored->execAndGet("PRAGMA journal_mode").getString();
       // A WAL-mode image would grow -wal/-shm files beside the live database; use a rollback journal.
       restored->exec("PRAGMA journal_mode=DELETE");
       std::string check = restored->execAndGet("PRAGMA integrity_check").getString();
       if (check != "ok") fail(ErrorKind::corrupt, "{}: the snapshot fails PRAGMA integrity_check: {}", what, check);
 
+      std::optional<SQLite::Database> live;
       std::error_code ec;
-      if (!fs::exists(live_, ec)) {
-        // Nothing live to protect: the verified file simply becomes the database.
+      if (fs::exists(live_, ec)) {
+        try {
+          live.emplace(live_.string(), SQLite::OPEN_READWRITE);
+          live->setBusyTimeout(busy_timeout_ms);
+          live->execAndGet("PRAGMA schema_version");  // reads page 1: fails on a file that is not a database
+        } catch (const SQLite::Exception& e) {
+          // A live file SQLite cannot read is no database anyone can be using: replace it.
+          std::fprintf(stderr, "dbsnap: %s is damaged (%s); replacing the file\n", live_.c_str(), e.what());
+          live.reset();
+        }
+      }
+      if (!live) {
+        // Nothing usable to protect: the verified file becomes the database, in its original journal mode.
+        if (image_mode == "wal") restored->exec("PRAGMA journal_mode=WAL");
         restored.reset();
         value_or_throw(util::fsync_fd(fd_.get(), temp_));
+        mode_t mask = ::umask(0);
+        ::umask(mask);
+        ::fchmod(fd_.get(), 0666 & ~mask);
+        for (const char* suffix : {"-journal", "-wal", "-shm"}) fs::remove(live_.string() + suffix, ec);
         if (::rename(temp_.c_str(), live_.c_str()) != 0) {
           fail(ErrorKind::engine, "{}: cannot rename the restored file into place: {}", what, std::strerror(errno));
         }
@@ -122,10 +152,8 @@ class SqliteRestore final : public RestoreSession {
         return;
       }
 
-      SQLite::Database live(live_.string(), SQLite::OPEN_READWRITE);
-      live.setBusyTimeout(busy_timeout_ms);
-      const int live_page = live.execAndGet("PRAGMA page_size").getInt();
-      const std::string live_mode = live.execAndGet("PRAGMA journal_mode").getString();
+      const int live_page = live->execAndGet("PRAGMA page_size").getInt();
+      const std::string live_mode = live->execAndGet("PRAGMA journal_mode").getString();
       const int restored_page = restored->execAndGet("PRAGMA page_size").getInt();
       if (live_page != restored_page && live_mode == "wal") {
         // SQLite cannot change the page size of a WAL database through the
@@ -133,7 +161,7 @@ class SqliteRestore final : public RestoreSession {
         restored->exec(fmt::format("PRAGMA page_size={}", live_page));
         restored->exec("VACUUM");
       }
-      run_backup(live, *restored, what);
+      run_backup(*live, *restored, what);
     } catch (const SQLite::Exception& e) {
       fail(ErrorKind::engine, "{}: {}", what, e.what());
     }
@@ -163,6 +191,7 @@ bool SqliteEngine::exists(const config::Target& target, const WorkContext&) {
 
 DumpInfo SqliteEngine::dump(const config::Target& target, pipeline::Sink& out, const WorkContext& context) {
   const fs::path file = database_file(target);
+  remove_stale_restore_files(file);
   DumpInfo info;
   info.tool_version = fmt::format("SQLite {}", sqlite3_libversion());
   info.source = fmt::format("file {}", file.string());
@@ -212,7 +241,8 @@ std::unique_ptr<RestoreSession> SqliteEngine::begin_restore(const config::Target
   if (!fs::is_directory(live.parent_path(), ec)) {
     fail(ErrorKind::engine, "target '{}': folder {} does not exist", target.name, live.parent_path().string());
   }
-  auto temp = value_or_throw(util::make_private_temp(live.parent_path(), "." + live.filename().string() + ".restore"));
+  remove_stale_restore_files(live);
+  auto temp = value_or_throw(util::make_private_temp(live.parent_path(), restore_stem(live)));
   return std::make_unique<SqliteRestore>(target, live, std::move(temp.first), std::move(temp.second));
 }
 

@@ -52,6 +52,8 @@ class LocalRuntime final : public Runtime {
   }
   std::string container() const override { return {}; }
   std::vector<std::string> cli() const override { return {}; }
+  std::vector<std::string> mounts() const override { return {}; }
+  std::string version() const override { return {}; }
 };
 
 class ContainerRuntime final : public Runtime {
@@ -70,6 +72,32 @@ class ContainerRuntime final : public Runtime {
       argv.push_back(context_);
     }
     return argv;
+  }
+
+  std::vector<std::string> mounts() const override {
+    auto argv = cli();
+    argv.insert(argv.end(), {"inspect", "--type", "container", "--format",
+                             "{{range .Mounts}}{{.Destination}}{{println}}{{end}}", container_});
+    std::vector<std::string> out;
+    auto result = run({.argv = argv});
+    if (!result || !result->status.ok()) return out;
+    std::string_view rest = result->out;
+    while (!rest.empty()) {
+      auto newline = rest.find('\n');
+      auto line = util::trim(rest.substr(0, newline));
+      if (!line.empty()) out.emplace_back(line);
+      if (newline == std::string_view::npos) break;
+      rest.remove_prefix(newline + 1);
+    }
+    return out;
+  }
+
+  std::string version() const override {
+    auto argv = cli();
+    argv.insert(argv.end(), {"version", "--format", "{{.Server.Version}}"});
+    auto result = run({.argv = argv});
+    if (!result || !result->status.ok()) return {};
+    return fmt::format("{} {}", kind_, util::trim(result->out));
   }
 
   void check() override {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <set>
 
@@ -31,8 +32,11 @@ std::string describe_candidates(const std::vector<Manifest>& snapshots, std::siz
 Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery) {
   fs::path root = fs::absolute(root_in).lexically_normal();
   if (auto r = util::ensure_private_dir(root); !r) return std::unexpected(r.error());
-  auto lock = util::FileLock::acquire(root / lock_name);
-  if (!lock) return std::unexpected(lock.error());
+  auto acquired = util::FileLock::acquire(root / lock_name);
+  if (!acquired) return std::unexpected(acquired.error());
+  std::optional<util::FileLock> lock(std::move(*acquired));
+  std::error_code missing_ec;
+  const bool catalog_missing = !fs::exists(root / catalog_name, missing_ec);
   auto catalog = Catalog::open(root / catalog_name);
   if (!catalog && recovery == CatalogRecovery::set_aside) {
     const fs::path live = root / catalog_name;
@@ -47,7 +51,26 @@ Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery) {
   Store store(root, std::move(*catalog));
   util::remove_stale_temp_files(root);
   store.remove_unpublished_blobs();
+  if (catalog_missing && store.has_manifests()) {
+    lock.reset();  // rebuild_catalog takes the lock itself
+    std::vector<std::string> skipped;
+    auto count = store.rebuild_catalog(skipped);
+    if (!count) return std::unexpected(count.error());
+    std::fprintf(stderr, "dbsnap: %s was missing; rebuilt it from %zu manifest(s)\n",
+                 (root / catalog_name).c_str(), *count);
+  }
   return store;
+}
+
+bool Store::has_manifests() const {
+  std::error_code ec;
+  for (const auto& dir : fs::directory_iterator(root_, ec)) {
+    if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
+    for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
+      if (entry.path().extension() == ".json") return true;
+    }
+  }
+  return false;
 }
 
 void Store::remove_unpublished_blobs() {

@@ -91,6 +91,20 @@ Expected<std::pair<UniqueFd, fs::path>> make_private_temp(const fs::path& dir, s
   return make_error(ErrorKind::failure, "cannot create a unique temporary file in {}", dir.string());
 }
 
+namespace {
+
+// Removes one temp file if no live process holds its lock.
+bool remove_if_stale(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return false;
+  std::error_code ec;
+  bool removed = fs::remove(path, ec);
+  for (const char* suffix : {"-journal", "-wal", "-shm"}) fs::remove(path.string() + suffix, ec);
+  return removed;
+}
+
+}  // namespace
+
 std::size_t remove_stale_temp_files(const fs::path& dir) {
   std::size_t removed = 0;
   std::error_code ec;
@@ -98,11 +112,18 @@ std::size_t remove_stale_temp_files(const fs::path& dir) {
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const auto name = it->path().filename().string();
     if (!it->is_regular_file(ec) || !name.ends_with(temp_marker)) continue;
-    UniqueFd fd(::open(it->path().c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) continue;
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {  // nobody holds it: a leftover
-      std::error_code rm_ec;
-      if (fs::remove(it->path(), rm_ec)) ++removed;
+    removed += remove_if_stale(it->path());
+  }
+  return removed;
+}
+
+std::size_t remove_stale_temp_files(const fs::path& dir, std::string_view prefix) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.starts_with(prefix) && name.ends_with(temp_marker) && entry.is_regular_file(ec)) {
+      removed += remove_if_stale(entry.path());
     }
   }
   return removed;

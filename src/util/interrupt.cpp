@@ -57,3 +57,9 @@ bool confirm(const char* question) {
 }
 
 }  // namespace dbsnap::util
+
+namespace dbsnap::util {
+
+void clear_interrupt() noexcept { received_signal = 0; }
+
+}  // namespace dbsnap::util

@@ -81,6 +81,45 @@ struct CatalogRebuildOptions {};
 int run_catalog_rebuild(Context& context, const CatalogRebuildOptions& options);
 void add_catalog(CLI::App& app, Context& context);
 
+enum class ExpectChange { yes, no };
+
+struct UpgradeOptions {
+  std::string target;
+  std::vector<std::string> command;
+  ExpectChange expect_change = ExpectChange::yes;
+  bool keep_on_failure = false;
+};
+int run_upgrade(Context& context, const UpgradeOptions& options);
+void add_upgrade(CLI::App& app, Context& context);
+
+struct RollbackOptions {
+  std::string target;
+  std::string to;          // the revision (or unique prefix) to go back to
+  std::string via;         // "restore", "downgrade" or "" (restore when a snapshot at REV exists)
+  std::string command;     // --command "...": the downgrade command line, run by sh -c
+  std::vector<std::string> argv;  // or the downgrade command after --
+  Confirmation confirmation = Confirmation::ask;
+};
+int run_rollback(Context& context, const RollbackOptions& options);
+void add_rollback(CLI::App& app, Context& context);
+
+struct PruneOptions {
+  std::string target;
+  int keep_last = -1;
+  int keep_per_revision = -1;
+  std::string keep_within;  // e.g. 7d, 12h, 30m
+  bool dry_run = false;
+  bool force = false;
+};
+int run_prune(Context& context, const PruneOptions& options);
+void add_prune(CLI::App& app, Context& context);
+
+struct DoctorOptions {
+  std::string target;
+};
+int run_doctor(Context& context, const DoctorOptions& options);
+void add_doctor(CLI::App& app, Context& context);
+
 struct DemoOptions {
   std::string directory = "dbsnap-demo";
 };

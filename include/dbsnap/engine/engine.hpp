@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,15 @@ class RestoreSession {
   virtual void commit() = 0;
 };
 
+// One line of `dbsnap doctor`: a check, what it found and how to fix it.
+struct Check {
+  enum class Level { ok, warn, fail };
+  Level level = Level::ok;
+  std::string name;
+  std::string detail;
+  std::string fix;  // empty when there is nothing to do
+};
+
 // One database engine: how to dump, restore and read the Alembic revision.
 // Implementations throw DbsnapError (kind engine or runtime) with a one-line
 // message that says what failed and how to fix it.
@@ -62,6 +72,15 @@ class Engine {
   virtual std::unique_ptr<RestoreSession> begin_restore(const config::Target& target,
                                                         const store::Manifest& snapshot,
                                                         const WorkContext& context) = 0;
+
+  // Engine-specific health checks for `dbsnap doctor`: tools present with
+  // their versions, credentials working, the database existing. The default
+  // checks that the database exists. Never throws: failures are checks.
+  virtual std::vector<Check> diagnose(const config::Target& target, const WorkContext& context);
+  // The database's size in bytes (for the free-space check), when known.
+  virtual std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context);
+  // The server's data directory inside its container (for the volume check), when known.
+  virtual std::string data_directory(const config::Target& target, const WorkContext& context);
 };
 
 // The engine registered under `name`, or nullptr.

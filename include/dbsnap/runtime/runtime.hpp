@@ -49,6 +49,10 @@ class Runtime {
   virtual std::string container() const = 0;
   // Host command prefix for the runtime's own CLI (docker [--context X]); empty for local.
   virtual std::vector<std::string> cli() const = 0;
+  // The mount destinations (volumes, bind mounts) inside the container; empty for local.
+  virtual std::vector<std::string> mounts() const = 0;
+  // The runtime's version ("docker 20.10.24"), or "" when unknown.
+  virtual std::string version() const = 0;
 };
 
 // The runtime a target names (`runtime` key; default docker when

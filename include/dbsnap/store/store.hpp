@@ -72,6 +72,7 @@ class Store {
  private:
   Store(fs::path root, Catalog catalog) : root_(std::move(root)), catalog_(std::move(catalog)) {}
   void remove_unpublished_blobs();
+  bool has_manifests() const;
   fs::path root_;
   Catalog catalog_;
 };

@@ -79,6 +79,10 @@ Expected<std::pair<UniqueFd, fs::path>> make_private_temp(const fs::path& dir, s
 // lock on: leftovers of a crash or a kill. Returns how many it removed.
 std::size_t remove_stale_temp_files(const fs::path& dir);
 
+// The same for the files directly in `dir` whose names start with `prefix`
+// (for temp files kept beside a user's files, e.g. a database's folder).
+std::size_t remove_stale_temp_files(const fs::path& dir, std::string_view prefix);
+
 // Writes a whole small file atomically (temp, fsync, rename, fsync dir), mode 0600.
 Expected<void> write_file_atomic(const fs::path& path, std::string_view content);
 

@@ -21,3 +21,12 @@ bool stdin_is_terminal();
 bool confirm(const char* question);
 
 }  // namespace dbsnap::util
+
+namespace dbsnap::util {
+
+// Forgets a received SIGINT/SIGTERM, so that a guarded operation whose
+// command was interrupted can still put the database back; a further signal
+// interrupts that too (the restore is all-or-nothing, so it stays safe).
+void clear_interrupt() noexcept;
+
+}  // namespace dbsnap::util

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dbsnap/config/config.hpp"
+#include "dbsnap/store/store.hpp"
+
+namespace dbsnap::core {
+
+enum class OnFailure { restore, keep };
+
+// A command run against a target under the protection of a snapshot.
+struct GuardedCommand {
+  std::vector<std::string> argv;  // run on this host, output shown live
+  std::string label;              // the protecting snapshot's label: pre-upgrade, pre-rollback
+  std::string what;               // "upgrade", "downgrade" (for messages)
+  OnFailure on_failure = OnFailure::restore;
+  // Judges the revision set read after the command; returns why it is wrong, or "" when fine.
+  std::function<std::string(const std::vector<std::string>& before, const std::vector<std::string>& after)> judge;
+};
+
+// What a successful guarded command did.
+struct GuardedResult {
+  store::Manifest snapshot;  // the protecting snapshot
+  std::vector<std::string> before;
+  std::vector<std::string> after;
+};
+
+// Takes a snapshot of the target, runs the command with its output shown
+// live, reads the revision and asks `judge`. If the command fails (non-zero
+// exit, signal, unreadable revision) or the judge objects, the snapshot is
+// restored all-or-nothing (unless OnFailure::keep) and a `guarded`
+// DbsnapError says what happened and the revision the database is back at.
+// If that restore itself fails, a `failure` error names the intact snapshot
+// to restore by hand.
+GuardedResult run_guarded(store::Store& store, const config::Target& target, const GuardedCommand& command);
+
+}  // namespace dbsnap::core

@@ -1,0 +1,110 @@
+#include <map>
+#include <set>
+
+#include <CLI/CLI.hpp>
+
+#include "dbsnap/cli/commands.hpp"
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::cli {
+
+namespace {
+
+// "7d", "12h", "30m", "2w" -> milliseconds.
+std::chrono::milliseconds parse_age(const std::string& text) {
+  std::size_t used = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = text.substr(used);
+  static const std::map<std::string, long long> seconds = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
+  auto it = seconds.find(unit);
+  if (used == 0 || value < 0 || it == seconds.end()) {
+    fail(ErrorKind::usage, "--keep-within '{}': expected a number and a unit (s, m, h, d, w), e.g. 7d", text);
+  }
+  return std::chrono::milliseconds(value * it->second * 1000);
+}
+
+}  // namespace
+
+int run_prune(Context& context, const PruneOptions& options) {
+  if (options.keep_last < 0 && options.keep_per_revision < 0 && options.keep_within.empty()) {
+    fail(ErrorKind::usage, "say what to keep: --keep-last N, --keep-per-revision N and/or --keep-within AGE");
+  }
+  auto& store = context.store();
+  context.target(options.target);  // an unknown target is an error, not "nothing to prune"
+  auto snapshots = value_or_throw(store.catalog().find({.target = options.target}));  // newest first
+  std::map<std::string, std::vector<std::string>> reasons;
+  if (options.keep_last >= 0) {
+    for (std::size_t i = 0; i < snapshots.size() && i < static_cast<std::size_t>(options.keep_last); ++i) {
+      reasons[snapshots[i].id].push_back(fmt::format("newest {}", options.keep_last));
+    }
+  }
+  if (options.keep_per_revision >= 0) {
+    std::map<std::string, int> seen;
+    for (const auto& m : snapshots) {
+      if (seen[util::revision_text(m.revisions)]++ < options.keep_per_revision) {
+        reasons[m.id].push_back(fmt::format("newest {} at its revision", options.keep_per_revision));
+      }
+    }
+  }
+  if (!options.keep_within.empty()) {
+    const auto cutoff = util::now_ms() - parse_age(options.keep_within);
+    for (const auto& m : snapshots) {
+      util::TimePoint created;
+      if (util::parse_utc(m.created_at, created) && created >= cutoff) {
+        reasons[m.id].push_back("within " + options.keep_within);
+      }
+    }
+  }
+  if (!options.force) {
+    // Never drop the last snapshot of a revision: it may be the only way back to it.
+    std::set<std::string> covered;
+    for (const auto& m : snapshots) {
+      if (reasons.contains(m.id)) covered.insert(util::revision_text(m.revisions));
+    }
+    for (const auto& m : snapshots) {
+      const auto revision = util::revision_text(m.revisions);
+      if (!covered.contains(revision)) {
+        reasons[m.id].push_back("only snapshot left at revision " + revision + " (--force drops it)");
+        covered.insert(revision);
+      }
+    }
+  }
+  std::size_t removed = 0;
+  std::uint64_t freed = 0;
+  for (const auto& m : snapshots) {
+    const auto revision = util::revision_text(m.revisions);
+    auto it = reasons.find(m.id);
+    if (it != reasons.end()) {
+      fmt::print("keep    {}  {}  {}  {}\n", m.id, revision, m.created_at, util::join(it->second, "; "));
+      continue;
+    }
+    fmt::print("{}  {}  {}  {}\n", options.dry_run ? "would remove" : "remove ", m.id, revision, m.created_at);
+    if (!options.dry_run) value_or_throw(store.remove(m));
+    ++removed;
+    freed += m.stored_bytes;
+  }
+  fmt::print("{} {} snapshot(s), {}; kept {}\n", options.dry_run ? "would remove" : "removed", removed,
+             util::human_bytes(freed), snapshots.size() - removed);
+  return 0;
+}
+
+void add_prune(CLI::App& app, Context& context) {
+  auto options = std::make_shared<PruneOptions>();
+  auto* cmd = app.add_subcommand("prune", "Delete old snapshots of a target by retention rules");
+  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  cmd->add_option("--keep-last", options->keep_last, "Keep the newest N snapshots")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--keep-per-revision", options->keep_per_revision, "Keep the newest N snapshots of each revision")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--keep-within", options->keep_within, "Keep snapshots younger than AGE (30m, 12h, 7d, 2w)");
+  cmd->add_flag("--dry-run", options->dry_run, "Print what would be removed and why the rest is kept");
+  cmd->add_flag("--force", options->force, "Also remove the only snapshot left of a revision");
+  cmd->callback([&context, options] { context.exit_code = run_prune(context, *options); });
+}
+
+}  // namespace dbsnap::cli

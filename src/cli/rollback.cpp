@@ -1,0 +1,138 @@
+#include <set>
+
+#include <CLI/CLI.hpp>
+
+#include "dbsnap/cli/commands.hpp"
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/core/guard.hpp"
+#include "dbsnap/core/operations.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::cli {
+
+namespace {
+
+// The full revision id `wanted` names among the target's snapshots: itself
+// when a snapshot has it, else the one revision it is a prefix of.
+std::string resolve_revision(store::Store& store, const std::string& target, const std::string& wanted) {
+  if (!value_or_throw(store.catalog().find({.target = target, .revision = wanted})).empty()) return wanted;
+  std::set<std::string> matching;
+  for (const auto& m : value_or_throw(store.catalog().find({.target = target, .revision_prefix = wanted}))) {
+    for (const auto& r : m.revisions) {
+      if (r.starts_with(wanted)) matching.insert(r);
+    }
+  }
+  if (matching.size() > 1) {
+    fail(ErrorKind::not_found, "revision '{}' is ambiguous: {}", wanted,
+         util::join(std::vector<std::string>(matching.begin(), matching.end()), ", "));
+  }
+  return matching.empty() ? wanted : *matching.begin();
+}
+
+// The newest snapshot of `target` taken at exactly {revision} that passes verification.
+std::optional<store::Manifest> newest_good_snapshot(store::Store& store, const std::string& target,
+                                                     const std::string& revision) {
+  for (const auto& m : value_or_throw(store.catalog().find({.target = target, .revision = revision}))) {
+    if (m.revisions != std::vector<std::string>{revision}) continue;
+    auto check = core::verify_snapshot(store, m);
+    if (check.ok) return m;
+    fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: {}\n", m.id, revision, check.problem);
+  }
+  return std::nullopt;
+}
+
+int rollback_via_restore(Context& context, const config::Target& target, const RollbackOptions& options,
+                         const store::Manifest& snapshot, const std::string& revision) {
+  auto& store = context.store();
+  util::TimePoint created;
+  const std::string age =
+      util::parse_utc(snapshot.created_at, created) ? util::human_age(created, util::now_ms()) : snapshot.created_at;
+  fmt::print(stderr, "dbsnap: rolling '{}' back to {} by restoring snapshot {} taken {} ({})\n", target.name,
+             revision, snapshot.id, age, snapshot.created_at);
+  fmt::print(stderr, "dbsnap: data written to '{}' since then is lost (a pre-rollback snapshot keeps it)\n",
+             target.name);
+  confirm_or_refuse(options.confirmation,
+                    fmt::format("replace '{}' with snapshot {} from {}", target.name, snapshot.id, age), "--yes");
+  auto safety = core::take_snapshot(store, target, {.label = "pre-rollback"});
+  fmt::print(stderr, "dbsnap: pre-rollback snapshot {} taken at revision {}\n", safety.id,
+             util::revision_text(safety.revisions));
+  engine::Engine& engine = engine::engine_for(target);
+  const auto work = core::work_context(store);
+  std::string problem;
+  try {
+    core::restore_snapshot(store, target, snapshot);
+    auto after = engine.read_revisions(target, work);
+    if (after != std::vector<std::string>{revision}) {
+      problem = fmt::format("after the restore '{}' reports revision {}", target.name, util::revision_text(after));
+    }
+  } catch (const DbsnapError& e) {
+    if (e.kind() != ErrorKind::engine && e.kind() != ErrorKind::corrupt) throw;  // nothing was changed
+    problem = e.what();
+  }
+  if (problem.empty()) {
+    fmt::print("rolled back '{}' to {} (snapshot {}); undo with: dbsnap restore {} --yes\n", target.name, revision,
+               snapshot.id, safety.id);
+    return 0;
+  }
+  core::restore_snapshot(store, target, safety);
+  fail(ErrorKind::guarded, "rollback failed: {}; restored pre-rollback snapshot {}: '{}' is back at revision {}",
+       problem, safety.id, target.name, util::revision_text(engine.read_revisions(target, work)));
+}
+
+}  // namespace
+
+int run_rollback(Context& context, const RollbackOptions& options) {
+  const auto& target = context.target(options.target);
+  auto& store = context.store();
+  const std::string revision = resolve_revision(store, target.name, options.to);
+  std::string via = options.via;
+  std::optional<store::Manifest> snapshot;
+  if (via.empty() || via == "restore") snapshot = newest_good_snapshot(store, target.name, revision);
+  if (via.empty()) via = snapshot ? "restore" : "downgrade";
+
+  if (via == "restore") {
+    if (!snapshot) {
+      fail(ErrorKind::not_found, "no verified snapshot of '{}' at revision {}; use --via downgrade --command \"...\"",
+           target.name, revision);
+    }
+    return rollback_via_restore(context, target, options, *snapshot, revision);
+  }
+  if (via != "downgrade") fail(ErrorKind::usage, "--via must be restore or downgrade, not '{}'", via);
+  std::vector<std::string> argv = options.argv;
+  if (!options.command.empty()) {
+    if (!argv.empty()) fail(ErrorKind::usage, "give the downgrade command with --command or after --, not both");
+    argv = {"sh", "-c", options.command};  // the user's own command line, run as they typed it
+  }
+  if (argv.empty()) {
+    fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. --command \"flask db downgrade {}\"",
+         target.name, revision, revision);
+  }
+  auto result = core::run_guarded(
+      store, target,
+      {.argv = argv,
+       .label = "pre-rollback",
+       .what = "downgrade",
+       .judge = [revision](const auto&, const auto& after) -> std::string {
+         if (after == std::vector<std::string>{revision}) return {};
+         return fmt::format("the revision afterwards is {}, not {}", util::revision_text(after), revision);
+       }});
+  fmt::print("rolled back '{}': {} -> {} (downgrade); undo with: dbsnap restore {} --yes\n", target.name,
+             util::revision_text(result.before), revision, result.snapshot.id);
+  return 0;
+}
+
+void add_rollback(CLI::App& app, Context& context) {
+  auto options = std::make_shared<RollbackOptions>();
+  auto* cmd = app.add_subcommand("rollback", "Bring a target back to an Alembic revision, by restore or by downgrade");
+  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  cmd->add_option("--to", options->to, "The revision (or a unique prefix) to go back to")->required();
+  cmd->add_option("--via", options->via, "restore (default when a verified snapshot at REV exists) or downgrade")
+      ->check(CLI::IsMember({"restore", "downgrade"}));
+  cmd->add_option("--command", options->command, "The downgrade command line, run with sh -c");
+  cmd->add_option("argv", options->argv, "Or the downgrade command after --");
+  cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
+                         "Do not ask before discarding data written since the snapshot");
+  cmd->callback([&context, options] { context.exit_code = run_rollback(context, *options); });
+}
+
+}  // namespace dbsnap::cli

@@ -1,0 +1,47 @@
+#include <CLI/CLI.hpp>
+
+#include "dbsnap/cli/commands.hpp"
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/core/guard.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::cli {
+
+int run_upgrade(Context& context, const UpgradeOptions& options) {
+  const auto& target = context.target(options.target);
+  if (options.command.empty()) fail(ErrorKind::usage, "give the upgrade command after --, e.g. -- flask db upgrade");
+  core::GuardedCommand guarded{
+      .argv = options.command,
+      .label = "pre-upgrade",
+      .what = "upgrade",
+      .on_failure = options.keep_on_failure ? core::OnFailure::keep : core::OnFailure::restore,
+      .judge = [expect = options.expect_change](const auto& before, const auto& after) -> std::string {
+        if (expect == ExpectChange::yes && before == after) {
+          return fmt::format("the revision did not move (still {}; pass --no-expect-change if that is expected)",
+                             util::revision_text(after));
+        }
+        return {};
+      }};
+  auto result = core::run_guarded(context.store(), target, guarded);
+  fmt::print("upgraded  '{}': {} -> {}\n", target.name, util::revision_text(result.before),
+             util::revision_text(result.after));
+  fmt::print("snapshot  {} (pre-upgrade, revision {}); undo with: dbsnap rollback {} --to {}\n", result.snapshot.id,
+             util::revision_text(result.before), target.name,
+             result.before.empty() ? std::string("<rev>") : result.before.front());
+  return 0;
+}
+
+void add_upgrade(CLI::App& app, Context& context) {
+  auto options = std::make_shared<UpgradeOptions>();
+  auto* cmd = app.add_subcommand(
+      "upgrade", "Run a migration command guarded by a snapshot that is restored if it fails");
+  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  cmd->add_option("command", options->command, "The upgrade command, after --, e.g. -- flask db upgrade");
+  cmd->add_flag("--keep-on-failure", options->keep_on_failure,
+                "Leave a failed upgrade's database as it is for inspection (the snapshot stays listed)");
+  cmd->add_flag_callback("--no-expect-change", [options] { options->expect_change = ExpectChange::no; },
+                         "Do not treat an unchanged revision as a failure");
+  cmd->callback([&context, options] { context.exit_code = run_upgrade(context, *options); });
+}
+
+}  // namespace dbsnap::cli

@@ -1,0 +1,394 @@
+"""Shared helpers for the dbsnap integration scenarios (tests/integration/test_*.py).
+
+Each scenario is a standalone script run by Debian's /usr/bin/python3; it finds the
+binary through $DBSNAP (set by CTest), works in a private temp dir and exits 0 when
+every check passed, 1 when a CHECK failed and 2 when a REQUIRE (setup) failed.
+
+    t = Test("round_trip")
+    proj = t.project(targets={"dev": "app.db"})
+    r = t.dbsnap(proj, "backup", "dev", "--json")
+    t.check_rc(r, 0, "backup dev")
+    ...
+    t.done()
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3"  # Debian's, with python3-alembic; never the PATH one
+TEMP_MARKER = ".dbsnap-tmp"
+
+# Exit codes, as documented by `dbsnap --help` and include/dbsnap/util/error.hpp.
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_CORRUPT = 0, 1, 2, 3, 4, 5
+EXIT_RUNTIME, EXIT_ENGINE, EXIT_REFUSED, EXIT_GUARDED, EXIT_INTERRUPTED = 6, 7, 8, 9, 130
+
+
+def dbsnap_binary():
+    path = os.environ.get("DBSNAP")
+    if not path:
+        # Run by hand from the source tree: fall back to the usual build dir.
+        path = os.path.join(HERE, "..", "..", "build", "dbsnap")
+    return os.path.abspath(path)
+
+
+def clean_env(extra=None):
+    """The environment every child runs with: CI=true, no DBSNAP_STORE leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBSNAP_")}
+    env["CI"] = "true"
+    env.pop("PYTHONPATH", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+class RequireFailed(Exception):
+    pass
+
+
+class Result:
+    def __init__(self, argv, rc, out, err, seconds):
+        self.argv, self.rc, self.out, self.err, self.seconds = argv, rc, out, err, seconds
+
+    @property
+    def text(self):
+        return self.out.decode("utf-8", "replace")
+
+    @property
+    def errtext(self):
+        return self.err.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.out)
+
+    def describe(self):
+        def clip(b):
+            s = b.decode("utf-8", "replace")
+            return s if len(s) < 3000 else s[:1500] + "\n[...]\n" + s[-1500:]
+        return "$ {}\n  exit {}\n  stdout: {}\n  stderr: {}".format(
+            " ".join(self.argv), self.rc, clip(self.out).rstrip() or "(empty)", clip(self.err).rstrip() or "(empty)")
+
+
+class Test:
+    def __init__(self, name):
+        self.name = name
+        self.checks = 0
+        self.failures = []
+        self.started = time.monotonic()
+        self.binary = dbsnap_binary()
+        self.tmp = tempfile.mkdtemp(prefix="dbsnap-it-{}-".format(name))
+        self.children = []
+        print("== {}: binary {}, temp dir {}".format(name, self.binary, self.tmp), flush=True)
+        if not os.access(self.binary, os.X_OK):
+            self._abort("REQUIRE failed: dbsnap binary {} is missing or not executable (set $DBSNAP)".format(self.binary))
+
+    # ---- reporting -------------------------------------------------------
+
+    def section(self, title):
+        print("-- {} (at {:.1f} s)".format(title, time.monotonic() - self.started), flush=True)
+
+    def check(self, condition, what, detail=""):
+        """An expectation: a failure is recorded and the scenario goes on."""
+        self.checks += 1
+        if condition:
+            print("  ok    {}".format(what), flush=True)
+            return True
+        msg = "CHECK failed: {}".format(what)
+        if detail:
+            msg += "\n    " + str(detail).replace("\n", "\n    ")
+        print("  FAIL  " + msg, flush=True)
+        self.failures.append(msg)
+        return False
+
+    def require(self, condition, what, detail=""):
+        """A precondition of the rest of the scenario: a failure ends it."""
+        self.checks += 1
+        if condition:
+            print("  ok    {}".format(what), flush=True)
+            return
+        msg = "REQUIRE failed: {}".format(what)
+        if detail:
+            msg += "\n    " + str(detail).replace("\n", "\n    ")
+        print("  FAIL  " + msg, flush=True)
+        self.failures.append(msg)
+        raise RequireFailed(msg)
+
+    def check_eq(self, actual, expected, what, detail=""):
+        ok = actual == expected
+        d = "expected: {!r}\n  actual:   {!r}".format(expected, actual)
+        if detail:
+            d += "\n" + str(detail)
+        return self.check(ok, what, "" if ok else d)
+
+    def require_eq(self, actual, expected, what, detail=""):
+        ok = actual == expected
+        d = "expected: {!r}\n  actual:   {!r}".format(expected, actual)
+        if detail:
+            d += "\n" + str(detail)
+        self.require(ok, what, "" if ok else d)
+
+    def check_rc(self, result, expected, what):
+        return self.check(result.rc == expected, "{} exits {}".format(what, expected),
+                          "" if result.rc == expected else result.describe())
+
+    def require_rc(self, result, expected, what):
+        self.require(result.rc == expected, "{} exits {}".format(what, expected),
+                     "" if result.rc == expected else result.describe())
+
+    def check_error(self, result, code, what, contains=()):
+        """A documented failure: exit code, a single stderr line 'dbsnap: error: ...'
+        containing every string of `contains`."""
+        ok = self.check_rc(result, code, what)
+        lines = result.errtext.strip().splitlines()
+        single = len(lines) == 1 and lines[0].startswith("dbsnap: error: ")
+        self.check(single, "{}: stderr is one line starting with 'dbsnap: error: '".format(what),
+                   "" if single else result.describe())
+        for needle in contains:
+            has = needle in result.errtext
+            self.check(has, "{}: the message mentions {!r}".format(what, needle),
+                       "" if has else result.describe())
+        return ok
+
+    def _abort(self, msg):
+        print(msg, flush=True)
+        print("== {}: ABORTED".format(self.name), flush=True)
+        sys.exit(2)
+
+    def done(self):
+        self.cleanup()
+        secs = time.monotonic() - self.started
+        if self.failures:
+            print("\n== {}: {} of {} checks FAILED ({:.1f} s):".format(self.name, len(self.failures), self.checks, secs))
+            for f in self.failures:
+                print("  - " + f.splitlines()[0])
+            print("(run with DBSNAP_TEST_KEEP=1 to keep the temp dir)")
+            sys.exit(1)
+        print("\n== {}: all {} checks passed ({:.1f} s)".format(self.name, self.checks, secs), flush=True)
+        sys.exit(0)
+
+    def run(self, body):
+        """Runs body(self), turning REQUIRE failures and crashes into a clear exit."""
+        try:
+            body(self)
+        except RequireFailed:
+            self.cleanup()
+            print("\n== {}: stopped at a REQUIRE; {} failure(s) in {} checks:".format(
+                self.name, len(self.failures), self.checks))
+            for f in self.failures:
+                print("  - " + f.splitlines()[0])
+            sys.exit(2)
+        except Exception:
+            import traceback
+            traceback.print_exc()
+            self.cleanup()
+            print("\n== {}: ERROR (an exception in the test script itself)".format(self.name))
+            sys.exit(2)
+        self.done()
+
+    def cleanup(self):
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.children = []
+        if os.environ.get("DBSNAP_TEST_KEEP"):
+            print("(kept {})".format(self.tmp))
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- projects and processes -----------------------------------------
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def project(self, name="proj", targets=None, extra_toml=""):
+        """A project dir with a dbsnap.toml; targets maps name -> sqlite file (relative)."""
+        d = self.path(name)
+        os.makedirs(d, exist_ok=True)
+        targets = targets if targets is not None else {"dev": "app.db"}
+        lines = []
+        for tname, f in targets.items():
+            lines += ["[targets.{}]".format(tname), 'engine = "sqlite"', 'file = "{}"'.format(f), ""]
+        with open(os.path.join(d, "dbsnap.toml"), "w") as fh:
+            fh.write("\n".join(lines) + extra_toml)
+        return d
+
+    def dbsnap(self, project, *args, config=True, timeout=240, env=None):
+        """Runs dbsnap in `project` (with --config project/dbsnap.toml unless config=False);
+        stdin is /dev/null."""
+        argv = [self.binary]
+        if config:
+            argv += ["--config", os.path.join(project, "dbsnap.toml")]
+        argv += [str(a) for a in args]
+        t0 = time.monotonic()
+        p = subprocess.run(argv, cwd=project, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=clean_env(env), timeout=timeout)
+        return Result(argv, p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
+
+    def dbsnap_ok(self, project, *args, what=None, **kw):
+        r = self.dbsnap(project, *args, **kw)
+        self.require_rc(r, 0, what or "dbsnap " + " ".join(str(a) for a in args))
+        return r
+
+    def spawn_dbsnap(self, project, *args, stdout=None):
+        argv = [self.binary, "--config", os.path.join(project, "dbsnap.toml")] + [str(a) for a in args]
+        p = subprocess.Popen(argv, cwd=project, stdin=subprocess.DEVNULL,
+                             stdout=stdout if stdout is not None else subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=clean_env())
+        p.argv = argv
+        self.children.append(p)
+        return p
+
+    def spawn_python(self, code, *args, cwd=None, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE):
+        p = subprocess.Popen([PYTHON, "-c", code] + [str(a) for a in args], cwd=cwd or self.tmp, stdin=stdin,
+                             stdout=stdout, stderr=subprocess.PIPE, env=clean_env(), text=True)
+        self.children.append(p)
+        return p
+
+    def python(self, *args, cwd, timeout=120):
+        argv = [PYTHON] + [str(a) for a in args]
+        t0 = time.monotonic()
+        p = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=clean_env(), timeout=timeout)
+        return Result(argv, p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
+
+    def alembic(self, cwd, *args):
+        r = self.python("-m", "alembic", *args, cwd=cwd)
+        self.require_rc(r, 0, "alembic " + " ".join(args))
+        return r
+
+    def alembic_current(self, cwd):
+        """The revision set `alembic current` reports, sorted."""
+        r = self.alembic(cwd, "current")
+        return sorted(set(re.findall(r"^([0-9a-f]{6,})\b", r.text, re.M)))
+
+    # ---- snapshots -------------------------------------------------------
+
+    def list_json(self, project, *args):
+        r = self.dbsnap_ok(project, "list", "--json", *args)
+        return r.json()
+
+    def show_json(self, project, ref, *args):
+        return self.dbsnap_ok(project, "show", ref, "--json", *args).json()
+
+
+# ---- files and databases ------------------------------------------------
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def connect(path, **kw):
+    return sqlite3.connect(path, timeout=30, isolation_level=None, **kw)
+
+
+def table_checksum_conn(db):
+    """sha256 over every table (name order), rows in rowid order, plus the alembic_version rows."""
+    h = hashlib.sha256()
+    tables = [r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    for t in tables:
+        q = '"' + t.replace('"', '""') + '"'
+        h.update(("table " + t + "\n").encode())
+        try:
+            rows = db.execute("SELECT * FROM {} ORDER BY rowid".format(q))
+        except sqlite3.OperationalError:  # WITHOUT ROWID
+            rows = db.execute("SELECT * FROM {} ORDER BY 1".format(q))
+        for row in rows:
+            for v in row:
+                if isinstance(v, bytes):
+                    h.update(b"B%d:" % len(v))
+                    h.update(v)
+                else:
+                    h.update(repr(v).encode())
+                h.update(b"\x00")
+            h.update(b"\n")
+    if "alembic_version" in tables:
+        revs = sorted(r[0] for r in db.execute("SELECT version_num FROM alembic_version"))
+        h.update(("alembic_version " + ",".join(revs)).encode())
+    return h.hexdigest()
+
+
+def table_checksum(path):
+    """The ordered checksum of a SQLite file's content, read in one transaction."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    db = connect(path)
+    try:
+        db.execute("BEGIN")
+        ck = table_checksum_conn(db)
+        db.execute("COMMIT")
+        return ck
+    finally:
+        db.close()
+
+
+def revisions_of(path):
+    db = connect(path)
+    try:
+        return sorted(r[0] for r in db.execute("SELECT version_num FROM alembic_version"))
+    finally:
+        db.close()
+
+
+def integrity(path):
+    db = connect(path)
+    try:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+def temp_files(root):
+    """Every file under root whose name carries dbsnap's temp marker."""
+    found = []
+    for d, _, files in os.walk(root):
+        found += [os.path.join(d, f) for f in files if TEMP_MARKER in f]
+    return sorted(found)
+
+
+def zstd_decompress(blob, dest):
+    with open(dest, "wb") as out:
+        p = subprocess.run(["zstd", "-dc", blob], stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def wait_for(predicate, timeout, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(interval)
+    return predicate()
+
+
+def unique_prefix(a, b, minimum=4):
+    """The shortest prefix of a (at least `minimum` chars) that b does not share."""
+    n = minimum
+    while n < len(a) and b.startswith(a[:n]):
+        n += 1
+    return a[:n]
+
+
+def common_prefix(a, b):
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
