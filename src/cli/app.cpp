@@ -44,6 +44,7 @@ int run(int argc, char** argv) {
   add_upgrade(app, context);
   add_rollback(app, context);
   add_prune(app, context);
+  add_revisions(app, context);
   add_doctor(app, context);
   add_demo(app, context);
 

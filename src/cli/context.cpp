@@ -44,6 +44,12 @@ store::Store& Context::store_for_rebuild() {
 
 const config::Target& Context::target(const std::string& name) { return config().target(name); }
 
+std::filesystem::path Context::migrations_dir(const config::Target& target, const std::string& override_dir) {
+  if (!override_dir.empty()) return std::filesystem::absolute(override_dir).lexically_normal();
+  if (target.has("migrations")) return target.path("migrations");
+  return (target.config_dir / "migrations" / "versions").lexically_normal();
+}
+
 store::Manifest Context::resolve(const std::string& reference, const std::string& target) {
   return value_or_throw(store().resolve(reference, target));
 }

@@ -1,11 +1,71 @@
+#include <map>
+#include <set>
+
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/alembic/history.hpp"
+#include "dbsnap/alembic/revision_file.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
+
+namespace {
+
+// The Alembic history of the target the listing is about (the one given, or
+// the only one configured), when its migrations folder can be read.
+std::optional<alembic::History> history_for(Context& context, const std::string& target_name) {
+  std::string name = target_name;
+  if (name.empty() && context.config().targets.size() == 1) name = context.config().targets.begin()->first;
+  if (name.empty()) return std::nullopt;
+  auto revisions = alembic::load_revisions(context.migrations_dir(context.target(name)));
+  if (!revisions) return std::nullopt;
+  auto history = alembic::History::build(std::move(*revisions));
+  if (!history) return std::nullopt;
+  return std::move(*history);
+}
+
+// Prints snapshots grouped by revision set, in the history's head-to-base
+// order where it is known; revisions outside the history come last.
+void print_by_revision(Context& context, const std::string& target, const std::vector<store::Manifest>& snapshots) {
+  std::map<std::string, std::vector<const store::Manifest*>> groups;
+  std::vector<std::string> order;
+  for (const auto& m : snapshots) {
+    const auto key = util::revision_text(m.revisions);
+    if (!groups.contains(key)) order.push_back(key);
+    groups[key].push_back(&m);
+  }
+  std::vector<std::pair<std::string, std::string>> headings;  // (revision set, message)
+  if (auto history = history_for(context, target)) {
+    std::vector<std::string> chained;
+    for (const auto* rev : history->walk_from_heads()) {
+      headings.emplace_back(rev->id, rev->message);
+      chained.push_back(rev->id);
+    }
+    for (const auto& key : order) {
+      if (std::find(chained.begin(), chained.end(), key) == chained.end()) headings.emplace_back(key, "not in migrations");
+    }
+  } else {
+    for (const auto& key : order) headings.emplace_back(key, "");
+  }
+  for (const auto& [key, message] : headings) {
+    fmt::print("{}{}\n", key, message.empty() ? "" : "  " + message);
+    auto it = groups.find(key);
+    if (it == groups.end()) {
+      fmt::print("    (no snapshots)\n");
+      continue;
+    }
+    for (const auto* m : it->second) {
+      util::TimePoint created;
+      std::string when = util::parse_utc(m->created_at, created) ? util::format_local(created) : m->created_at;
+      fmt::print("    {}  {}  {}  {}  {}\n", m->id, m->target, when, util::human_bytes(m->stored_bytes), m->label);
+    }
+  }
+}
+
+}  // namespace
 
 int run_list(Context& context, const ListOptions& options) {
   auto& store = context.store();
@@ -38,6 +98,10 @@ int run_list(Context& context, const ListOptions& options) {
     fmt::print("{}\n", doc.dump(2));
     return 0;
   }
+  if (options.by_revision) {
+    print_by_revision(context, options.target, snapshots);
+    return 0;
+  }
   if (snapshots.empty()) {
     fmt::print(stderr, "no snapshots{}\n", options.target.empty() ? "" : " of target '" + options.target + "'");
     return 0;
@@ -59,6 +123,8 @@ void add_list(CLI::App& app, Context& context) {
   auto* cmd = app.add_subcommand("list", "List snapshots, newest first");
   cmd->add_option("target", options->target, "Only this target's snapshots");
   cmd->add_option("--revision", options->revision, "Only snapshots at this Alembic revision (or unique prefix)");
+  cmd->add_flag("--by-revision", options->by_revision,
+                "Group snapshots by Alembic revision, in the history's head-to-base order");
   cmd->add_flag("--json", options->json, "Print the manifests as a JSON array");
   cmd->callback([&context, options] { context.exit_code = run_list(context, *options); });
 }

@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/alembic/history.hpp"
+#include "dbsnap/alembic/revision_file.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/core/guard.hpp"
@@ -12,12 +14,24 @@ namespace dbsnap::cli {
 
 namespace {
 
-// The full revision id `wanted` names among the target's snapshots: itself
-// when a snapshot has it, else the one revision it is a prefix of.
-std::string resolve_revision(store::Store& store, const std::string& target, const std::string& wanted) {
-  if (!value_or_throw(store.catalog().find({.target = target, .revision = wanted})).empty()) return wanted;
+// The full revision id `wanted` names: itself when the migration history or
+// a snapshot has it, else the one revision of the history (or, without a
+// readable history, of the snapshots) it is a prefix of.
+std::string resolve_revision(Context& context, const config::Target& target, const std::string& wanted) {
+  auto& store = context.store();
+  if (auto revisions = alembic::load_revisions(context.migrations_dir(target))) {
+    if (auto history = alembic::History::build(std::move(*revisions))) {
+      auto resolved = history->resolve(wanted);
+      if (resolved) return *resolved;
+      if (history->find(wanted) == nullptr &&
+          value_or_throw(store.catalog().find({.target = target.name, .revision_prefix = wanted})).empty()) {
+        throw DbsnapError(resolved.error());
+      }
+    }
+  }
+  if (!value_or_throw(store.catalog().find({.target = target.name, .revision = wanted})).empty()) return wanted;
   std::set<std::string> matching;
-  for (const auto& m : value_or_throw(store.catalog().find({.target = target, .revision_prefix = wanted}))) {
+  for (const auto& m : value_or_throw(store.catalog().find({.target = target.name, .revision_prefix = wanted}))) {
     for (const auto& r : m.revisions) {
       if (r.starts_with(wanted)) matching.insert(r);
     }
@@ -84,7 +98,7 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
 int run_rollback(Context& context, const RollbackOptions& options) {
   const auto& target = context.target(options.target);
   auto& store = context.store();
-  const std::string revision = resolve_revision(store, target.name, options.to);
+  const std::string revision = resolve_revision(context, target, options.to);
   std::string via = options.via;
   std::optional<store::Manifest> snapshot;
   if (via.empty() || via == "restore") snapshot = newest_good_snapshot(store, target.name, revision);

@@ -28,7 +28,7 @@ std::string run_live(const std::vector<std::string>& argv) {
   if (!process) return process.error().message;
   auto status = process->wait();
   if (status.ok()) return {};
-  return fmt::format("'{}' failed ({})", quote_argv(argv), status.describe());
+  return fmt::format("the command failed ({})", status.describe());
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ void add_backup(CLI::App& app, Context& context);
 struct ListOptions {
   std::string target;
   std::string revision;
+  bool by_revision = false;
   bool json = false;
 };
 int run_list(Context& context, const ListOptions& options);
@@ -113,6 +114,14 @@ struct PruneOptions {
 };
 int run_prune(Context& context, const PruneOptions& options);
 void add_prune(CLI::App& app, Context& context);
+
+struct RevisionsOptions {
+  std::string target;
+  std::string migrations;  // overrides the target's `migrations` key
+  bool json = false;
+};
+int run_revisions(Context& context, const RevisionsOptions& options);
+void add_revisions(CLI::App& app, Context& context);
 
 struct DoctorOptions {
   std::string target;

@@ -34,6 +34,9 @@ class Context {
   std::filesystem::path store_path();
   // The named target from the configuration (config error if unknown).
   const config::Target& target(const std::string& name);
+  // The target's Alembic versions folder: `override` when given, else its
+  // `migrations` key, else migrations/versions beside dbsnap.toml.
+  std::filesystem::path migrations_dir(const config::Target& target, const std::string& override_dir = {});
   // Resolves a snapshot reference (see Store::resolve), throwing on failure.
   store::Manifest resolve(const std::string& reference, const std::string& target = {});
 
