@@ -13,7 +13,10 @@
 #include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "dbsnap/engine/tool.hpp"
+#include "dbsnap/runtime/runtime.hpp"
 #include "dbsnap/util/fs.hpp"
+#include "dbsnap/util/text.hpp"
 
 namespace dbsnap::engine {
 
@@ -175,6 +178,156 @@ class SqliteRestore final : public RestoreSession {
   pipeline::FdSink sink_;
 };
 
+
+// --- SQLite inside a container -------------------------------------------------
+// The scripts below are constants: the database path and table name arrive as
+// positional arguments ($1, $2), never spliced into the text.
+
+// Makes a consistent copy with the container's sqlite3 (.backup: the online
+// backup API) or python3's sqlite3.backup, writes the copy's revision rows to
+// stderr as "dbsnap-revision:<rev>" lines, then streams the copy to stdout.
+constexpr const char* container_dump_script = R"sh(
+[ -f "$1" ] || { echo "dbsnap: database file $1 does not exist in the container" >&2; exit 3; }
+t=$(mktemp) || exit 1
+trap 'rm -f "$t"' EXIT
+if command -v sqlite3 >/dev/null 2>&1; then
+  sqlite3 "$1" ".timeout 30000" ".backup '$t'" || exit 4
+  if [ -n "$(sqlite3 "$t" "SELECT name FROM sqlite_master WHERE type='table' AND name='$2'")" ]; then
+    sqlite3 "$t" "SELECT 'dbsnap-revision:' || version_num FROM \"$2\"" >&2 || exit 4
+  fi
+  sqlite3 --version | sed 's/^/dbsnap-tool:SQLite /' >&2
+elif command -v python3 >/dev/null 2>&1; then
+  python3 - "$1" "$t" "$2" <<'PY' || exit 4
+import sqlite3, sys
+src = sqlite3.connect(sys.argv[1], timeout=30)
+dst = sqlite3.connect(sys.argv[2])
+src.backup(dst)
+dst.close()
+copy = sqlite3.connect(sys.argv[2])
+if copy.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (sys.argv[3],)).fetchone():
+    for (rev,) in copy.execute('SELECT version_num FROM "%s"' % sys.argv[3]):
+        sys.stderr.write("dbsnap-revision:%s\n" % rev)
+sys.stderr.write("dbsnap-tool:SQLite %s (python3)\n" % sqlite3.sqlite_version)
+PY
+else
+  echo "dbsnap: neither sqlite3 nor python3 is installed in the container; refusing to copy a live file" >&2
+  exit 5
+fi
+cat "$t"
+)sh";
+
+// Receives a restore into a temp file beside the database; prints its path.
+constexpr const char* container_receive_script = R"sh(
+d=$(dirname "$1")
+[ -d "$d" ] || { echo "dbsnap: folder $d does not exist in the container" >&2; exit 3; }
+t=$(mktemp "$1.dbsnap-restore.XXXXXX") || exit 1
+cat > "$t" || { rm -f "$t"; exit 1; }
+echo "$t"
+)sh";
+
+// Checks the received copy and copies it into the live database with the
+// backup API (sqlite3 .restore / python3 backup), then removes it.
+constexpr const char* container_commit_script = R"sh(
+trap 'rm -f "$2" "$2-journal"' EXIT
+if command -v sqlite3 >/dev/null 2>&1; then
+  ok=$(sqlite3 "$2" "PRAGMA journal_mode=DELETE;" "PRAGMA integrity_check;" | tail -n 1)
+  [ "$ok" = ok ] || { echo "dbsnap: the snapshot fails PRAGMA integrity_check: $ok" >&2; exit 6; }
+  if [ ! -f "$1" ]; then mv "$2" "$1"; exit 0; fi
+  sqlite3 "$1" ".timeout 30000" ".restore '$2'" || exit 4
+else
+  python3 - "$1" "$2" <<'PY' || exit 4
+import os, sqlite3, sys
+src = sqlite3.connect(sys.argv[2])
+src.execute("PRAGMA journal_mode=DELETE")
+ok = src.execute("PRAGMA integrity_check").fetchone()[0]
+if ok != "ok":
+    sys.stderr.write("dbsnap: the snapshot fails PRAGMA integrity_check: %s\n" % ok)
+    sys.exit(6)
+if not os.path.exists(sys.argv[1]):
+    src.close()
+    os.rename(sys.argv[2], sys.argv[1])
+    sys.exit(0)
+dst = sqlite3.connect(sys.argv[1], timeout=30)
+src.backup(dst)
+dst.close()
+PY
+fi
+)sh";
+
+std::string table_name_for_container(const config::Target& target) {
+  const std::string table = version_table(target);
+  for (char c : table) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      fail(ErrorKind::config, "target '{}': version_table '{}' must be letters, digits and '_' for a container",
+           target.name, table);
+    }
+  }
+  return table;
+}
+
+std::string container_file(const config::Target& target) {
+  std::string file = target.string("file");
+  if (file.empty() || file.front() != '/') {
+    fail(ErrorKind::config, "target '{}': in a container, file must be an absolute path inside it", target.name);
+  }
+  return file;
+}
+
+bool in_container(const config::Target& target) { return target.has("container") || target.has("compose_service"); }
+
+// Turns a script's failure into a one-line error.
+[[noreturn]] void script_failed(const config::Target& target, const runtime::Runtime& rt, const std::string& what,
+                                const runtime::ExitStatus& status, const std::string& err) {
+  std::string detail(util::last_nonempty_line(err));
+  fail(status.code == 3 || status.code == 5 ? ErrorKind::engine : ErrorKind::engine, "target '{}': {} in {} failed: {}",
+       target.name, what, rt.where(), detail.empty() ? status.describe() : detail);
+}
+
+class ContainerSqliteRestore final : public RestoreSession {
+ public:
+  ContainerSqliteRestore(const config::Target& target, std::unique_ptr<runtime::Runtime> rt)
+      : target_(target), rt_(std::move(rt)) {
+    input_ = ToolInput::start(*rt_, {"sh", "-c", container_receive_script, "dbsnap", container_file(target_)}, {});
+  }
+
+  ~ContainerSqliteRestore() override {
+    if (!received_.empty()) {
+      try {
+        runtime::run_in(*rt_, {"rm", "-f", received_}, {});
+      } catch (...) {
+      }
+    }
+  }
+
+  pipeline::Sink& input() override { return *input_; }
+
+  void commit() override {
+    auto status = input_->close_and_wait();
+    if (!status.ok()) script_failed(target_, *rt_, "receiving the snapshot", status, input_->stderr_text());
+    received_ = std::string(util::trim(input_->stdout_text()));
+    auto result = runtime::run_in(*rt_, {"sh", "-c", container_commit_script, "dbsnap", container_file(target_), received_}, {});
+    if (!result.status.ok()) script_failed(target_, *rt_, "restore", result.status, result.err);
+    received_.clear();  // the script removed it
+  }
+
+ private:
+  const config::Target& target_;
+  std::unique_ptr<runtime::Runtime> rt_;
+  std::unique_ptr<ToolInput> input_;
+  std::string received_;
+};
+
+std::vector<std::string> parse_prefixed(std::string_view text, std::string_view prefix) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    auto newline = text.find('\n');
+    auto line = text.substr(0, newline);
+    if (line.starts_with(prefix)) out.emplace_back(util::trim(line.substr(prefix.size())));
+    if (newline == std::string_view::npos) break;
+    text.remove_prefix(newline + 1);
+  }
+  return out;
+}
 }  // namespace
 
 const std::vector<config::KeySpec>& SqliteEngine::keys() const {
@@ -185,11 +338,31 @@ const std::vector<config::KeySpec>& SqliteEngine::keys() const {
 }
 
 bool SqliteEngine::exists(const config::Target& target, const WorkContext&) {
+  if (in_container(target)) {
+    auto rt = runtime::make_runtime(target);
+    rt->check();
+    return runtime::run_in(*rt, {"test", "-f", container_file(target)}, {}).status.ok();
+  }
   std::error_code ec;
   return fs::is_regular_file(database_file(target), ec);
 }
 
 DumpInfo SqliteEngine::dump(const config::Target& target, pipeline::Sink& out, const WorkContext& context) {
+  if (in_container(target)) {
+    auto rt = runtime::make_runtime(target);
+    rt->check();
+    const std::string file = container_file(target);
+    auto run = stream_from(*rt, {"sh", "-c", container_dump_script, "dbsnap", file, table_name_for_container(target)}, {},
+                           out);
+    if (!run.status.ok()) script_failed(target, *rt, "the consistent copy of " + file, run.status, run.stderr_text);
+    DumpInfo info;
+    info.revisions = parse_prefixed(run.stderr_text, "dbsnap-revision:");
+    std::sort(info.revisions.begin(), info.revisions.end());
+    auto tool = parse_prefixed(run.stderr_text, "dbsnap-tool:");
+    info.tool_version = tool.empty() ? "SQLite" : tool.front();
+    info.source = fmt::format("file {} in {}", file, rt->where());
+    return info;
+  }
   const fs::path file = database_file(target);
   remove_stale_restore_files(file);
   DumpInfo info;
@@ -224,7 +397,12 @@ DumpInfo SqliteEngine::dump(const config::Target& target, pipeline::Sink& out, c
   return info;
 }
 
-std::vector<std::string> SqliteEngine::read_revisions(const config::Target& target, const WorkContext&) {
+std::vector<std::string> SqliteEngine::read_revisions(const config::Target& target, const WorkContext& context) {
+  if (in_container(target)) {
+    // The same consistent copy as a backup, discarded: one code path, one view.
+    pipeline::NullSink discard;
+    return dump(target, discard, context).revisions;
+  }
   const fs::path file = database_file(target);
   try {
     SQLite::Database db = open_existing(file, target);
@@ -234,8 +412,33 @@ std::vector<std::string> SqliteEngine::read_revisions(const config::Target& targ
   }
 }
 
+std::optional<std::uint64_t> SqliteEngine::size_bytes(const config::Target& target, const WorkContext&) {
+  try {
+    if (in_container(target)) {
+      auto rt = runtime::make_runtime(target);
+      auto r = runtime::run_in(*rt, {"stat", "-c", "%s", container_file(target)}, {});
+      if (r.status.ok()) return std::stoull(std::string(util::trim(r.out)));
+      return std::nullopt;
+    }
+    std::error_code ec;
+    auto size = fs::file_size(database_file(target), ec);
+    if (!ec) return size;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::string SqliteEngine::data_directory(const config::Target& target, const WorkContext&) {
+  return in_container(target) ? fs::path(target.string("file")).parent_path().string() : std::string();
+}
+
 std::unique_ptr<RestoreSession> SqliteEngine::begin_restore(const config::Target& target, const store::Manifest&,
                                                             const WorkContext&) {
+  if (in_container(target)) {
+    auto rt = runtime::make_runtime(target);
+    rt->check();
+    return std::make_unique<ContainerSqliteRestore>(target, std::move(rt));
+  }
   const fs::path live = database_file(target);
   std::error_code ec;
   if (!fs::is_directory(live.parent_path(), ec)) {

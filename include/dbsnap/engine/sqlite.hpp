@@ -4,7 +4,9 @@
 
 namespace dbsnap::engine {
 
-// SQLite databases in files on this host. Dumps are the database file
+// SQLite databases in files on this host, or inside a container (`file` is
+// then the path inside it, and the container's sqlite3 or python3 makes the
+// consistent copy with the same backup API). Dumps are the database file
 // itself, copied with SQLite's online backup API inside one read transaction
 // (so concurrent writers never make it inconsistent, and the revision is
 // read from that same transaction). Restores decompress to a temp file
@@ -21,6 +23,8 @@ class SqliteEngine final : public Engine {
   std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) override;
   std::unique_ptr<RestoreSession> begin_restore(const config::Target& target, const store::Manifest& snapshot,
                                                 const WorkContext& context) override;
+  std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context) override;
+  std::string data_directory(const config::Target& target, const WorkContext& context) override;
 };
 
 }  // namespace dbsnap::engine
