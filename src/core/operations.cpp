@@ -49,7 +49,7 @@ util::UniqueFd open_blob(const store::Store& store, const store::Manifest& m, st
 
 pipeline::ZstdOptions SnapshotOptions::default_zstd_options() {
   unsigned cores = std::thread::hardware_concurrency();
-  return pipeline::ZstdOptions{.level = 3, .workers = cores > 1 ? static_cast<int>(std::min(cores, 4u)) : 0};
+  return pipeline::ZstdOptions{.level = 3, .workers = cores > 1 ? static_cast<int>(std::min(cores, 2u)) : 0};
 }
 
 engine::WorkContext work_context(const store::Store& store) {

@@ -45,7 +45,9 @@ Expected<std::unique_ptr<CompressingSink>> CompressingSink::create(Sink& next, Z
   }
   if (options.workers > 0) {
     // Older or single-threaded libzstd builds refuse workers; compress in one thread then.
-    (void)ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_nbWorkers, options.workers);
+    if (!ZSTD_isError(ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_nbWorkers, options.workers))) {
+      (void)ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_jobSize, options.job_size);
+    }
   }
   return std::unique_ptr<CompressingSink>(new CompressingSink(std::move(state), next));
 }

@@ -7,10 +7,14 @@
 namespace dbsnap::pipeline {
 
 // Compression settings. `workers` > 0 runs zstd's own worker threads
-// (ZSTD_c_nbWorkers), which helps above a few MB/s of input.
+// (ZSTD_c_nbWorkers), which helps when input arrives faster than one core
+// compresses. Each worker buffers about two jobs, so the job size bounds
+// memory: 2 MiB jobs keep two workers near 16 MB (zstd's default for level 3
+// would be about 45 MB).
 struct ZstdOptions {
   int level = 3;
   int workers = 0;
+  int job_size = 2 << 20;
 };
 
 // The zstd levels accepted by --level.
