@@ -30,12 +30,16 @@ std::optional<alembic::History> history_for(Context& context, const std::string&
 // Prints snapshots grouped by revision set, in the history's head-to-base
 // order where it is known; revisions outside the history come last.
 void print_by_revision(Context& context, const std::string& target, const std::vector<store::Manifest>& snapshots) {
+  // A snapshot taken at several heads is listed under each of them.
   std::map<std::string, std::vector<const store::Manifest*>> groups;
   std::vector<std::string> order;
   for (const auto& m : snapshots) {
-    const auto key = util::revision_text(m.revisions);
-    if (!groups.contains(key)) order.push_back(key);
-    groups[key].push_back(&m);
+    std::vector<std::string> keys = m.revisions;
+    if (keys.empty()) keys.push_back(util::revision_text(m.revisions));
+    for (const auto& key : keys) {
+      if (!groups.contains(key)) order.push_back(key);
+      groups[key].push_back(&m);
+    }
   }
   std::vector<std::pair<std::string, std::string>> headings;  // (revision set, message)
   if (auto history = history_for(context, target)) {

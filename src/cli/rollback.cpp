@@ -18,13 +18,17 @@ namespace {
 // a snapshot has it, else the one revision of the history (or, without a
 // readable history, of the snapshots) it is a prefix of.
 std::string resolve_revision(Context& context, const config::Target& target, const std::string& wanted) {
+  if (wanted.empty()) fail(ErrorKind::usage, "--to is empty: give a revision id or a prefix of one");
   auto& store = context.store();
   if (auto revisions = alembic::load_revisions(context.migrations_dir(target))) {
     if (auto history = alembic::History::build(std::move(*revisions))) {
       auto resolved = history->resolve(wanted);
       if (resolved) return *resolved;
-      if (history->find(wanted) == nullptr &&
-          value_or_throw(store.catalog().find({.target = target.name, .revision_prefix = wanted})).empty()) {
+      std::size_t matches = 0;
+      for (const auto& r : history->revisions()) matches += r.id.starts_with(wanted);
+      if (matches > 1) throw DbsnapError(resolved.error());  // ambiguous in the history: never guess
+      // Not in the migrations folder: it may still be a revision only snapshots know.
+      if (value_or_throw(store.catalog().find({.target = target.name, .revision_prefix = wanted})).empty()) {
         throw DbsnapError(resolved.error());
       }
     }

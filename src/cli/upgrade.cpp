@@ -16,6 +16,7 @@ int run_upgrade(Context& context, const UpgradeOptions& options) {
       .what = "upgrade",
       .on_failure = options.keep_on_failure ? core::OnFailure::keep : core::OnFailure::restore,
       .judge = [expect = options.expect_change](const auto& before, const auto& after) -> std::string {
+        if (after.empty() && !before.empty()) return "the database has no Alembic revision afterwards";
         if (expect == ExpectChange::yes && before == after) {
           return fmt::format("the revision did not move (still {}; pass --no-expect-change if that is expected)",
                              util::revision_text(after));

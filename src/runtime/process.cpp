@@ -94,6 +94,9 @@ Expected<Process> Process::start(const Command& command) {
   if (command.argv.empty()) return make_error(ErrorKind::failure, "internal error: empty command");
   const std::string exe = find_executable(command.argv[0]);
   if (exe.empty()) {
+    if (command.argv[0].find('/') != std::string::npos) {
+      return make_error(ErrorKind::runtime, "'{}' does not exist or is not executable", command.argv[0]);
+    }
     return make_error(ErrorKind::runtime, "'{}' was not found on PATH", command.argv[0]);
   }
   auto impl = std::make_unique<Impl>();

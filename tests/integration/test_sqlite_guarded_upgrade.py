@@ -1,0 +1,295 @@
+#!/usr/bin/python3
+"""Scenario: `dbsnap upgrade TARGET -- COMMAND` guards a real Alembic migration with a snapshot.
+
+An Alembic project made by Debian's alembic with four revisions (item, tag, audit, and a
+broken one whose upgrade() creates a table, writes a row and raises). Checked: a good
+`upgrade +1` (exit 0, revision moved, pre-upgrade snapshot at the old revision); a
+migration that fails halfway (exit 9, checksum and revision exactly as before), first with
+--keep-on-failure (left as the command left it, the printed restore command puts it back);
+a command that leaves the revision alone (exit 9 and restored, or exit 0 with
+--no-expect-change); the command's own output reaching dbsnap's stdout/stderr while it runs;
+a command that cannot be started or deletes the database; SIGINT while the command runs
+(to the process group as a terminal's Ctrl-C would, and to dbsnap alone).
+"""
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import (Test, PYTHON, clean_env, connect, table_checksum, revisions_of, temp_files,  # noqa: E402
+                         wait_for, EXIT_OK, EXIT_USAGE, EXIT_GUARDED)
+
+
+def new_revision(t, proj, message, upgrade, downgrade="    pass\n"):
+    """`alembic revision -m message` with the given upgrade()/downgrade() bodies; returns the id."""
+    r = t.alembic(proj, "revision", "-m", message)
+    m = re.search(r"Generating (\S+\.py)", r.text + r.errtext)
+    t.require(m is not None, "alembic revision -m {!r} names the file it wrote".format(message), r.describe())
+    path = m.group(1)
+    with open(path) as f:
+        src = f.read()
+    rev = re.search(r"^revision = '([0-9a-f]+)'", src, re.M).group(1)
+    src, n1 = re.subn(r"(def upgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + upgrade, src)
+    src, n2 = re.subn(r"(def downgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + downgrade, src)
+    t.require(n1 == 1 and n2 == 1, "the generated {} has upgrade()/downgrade() bodies to replace".format(
+        os.path.basename(path)))
+    with open(path, "w") as f:
+        f.write(src)
+    return rev
+
+
+def alembic_project(t):
+    proj = t.path("proj")
+    os.makedirs(proj)
+    t.alembic(proj, "init", "migrations")
+    ini = os.path.join(proj, "alembic.ini")
+    with open(ini) as f:
+        text = f.read()
+    text, n = re.subn(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///app.db", text, flags=re.M)
+    t.require(n == 1, "alembic.ini has a sqlalchemy.url line to point at app.db")
+    with open(ini, "w") as f:
+        f.write(text)
+    t.project("proj", targets={"dev": "app.db"})
+    return proj
+
+
+def check_last_error(t, r, code, what, contains=()):
+    """Exit code, and stderr's last line is 'dbsnap: error: ...' containing every string of
+    `contains` (the lines before it are dbsnap's progress and the command's own output)."""
+    t.check_rc(r, code, what)
+    lines = r.errtext.rstrip().splitlines()
+    last = lines[-1] if lines else ""
+    t.check(last.startswith("dbsnap: error: "), "{}: stderr ends with a 'dbsnap: error: ' line".format(what),
+            r.describe())
+    for needle in contains:
+        t.check(needle in last, "{}: the error mentions {!r}".format(what, needle), r.describe())
+    return last
+
+
+def tables_of(path):
+    db = connect(path)
+    try:
+        return sorted(r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    finally:
+        db.close()
+
+
+def body(t):
+    proj = alembic_project(t)
+    db_file = os.path.join(proj, "app.db")
+    alembic = [PYTHON, "-m", "alembic"]
+
+    rev1 = new_revision(t, proj, "create item", (
+        "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True),\n"
+        "                    sa.Column('name', sa.String(64), nullable=False),\n"
+        "                    sa.Column('qty', sa.Integer))\n"), "    op.drop_table('item')\n")
+    rev2 = new_revision(t, proj, "create tag", (
+        "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True),\n"
+        "                    sa.Column('item_id', sa.Integer, sa.ForeignKey('item.id')),\n"
+        "                    sa.Column('label', sa.String(32)))\n"), "    op.drop_table('tag')\n")
+    rev3 = new_revision(t, proj, "create audit", (
+        "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True), sa.Column('msg', sa.Text))\n"
+        "    op.execute(\"INSERT INTO audit (msg) VALUES ('audit created')\")\n"), "    op.drop_table('audit')\n")
+    rev4 = new_revision(t, proj, "broken halfway", (
+        "    op.create_table('half', sa.Column('id', sa.Integer, primary_key=True))\n"
+        "    op.execute(\"UPDATE item SET qty = -1\")\n"
+        "    raise RuntimeError('broken migration: gave up halfway')\n"))
+
+    t.section("a good upgrade +1 is guarded by a pre-upgrade snapshot")
+    t.alembic(proj, "upgrade", rev1)
+    db = connect(db_file)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO item (name, qty) VALUES (?, ?)", [("item-{}".format(i), i % 11) for i in range(300)])
+    db.execute("COMMIT")
+    db.close()
+    ck1 = table_checksum(db_file)
+    t.require_eq(revisions_of(db_file), [rev1], "the database starts at revision 1")
+
+    r = t.dbsnap(proj, "upgrade", "dev", "--", *alembic, "upgrade", "+1")
+    t.check_rc(r, EXIT_OK, "upgrade dev -- alembic upgrade +1")
+    t.check_eq(revisions_of(db_file), [rev2], "after upgrade +1: alembic_version holds revision 2")
+    t.check_eq(t.alembic_current(proj), [rev2], "alembic current agrees (revision 2)")
+    t.check("upgraded  'dev': {} -> {}".format(rev1, rev2) in r.text, "stdout says 'upgraded  'dev': rev1 -> rev2'",
+            r.describe())
+    t.check("Running upgrade {} -> {}".format(rev1, rev2) in r.errtext,
+            "alembic's own log line (inherited stderr) is in dbsnap's stderr", r.describe())
+    listed = t.list_json(proj)
+    pre = [m for m in listed if m["label"] == "pre-upgrade"]
+    t.require_eq(len(pre), 1, "one pre-upgrade snapshot is listed", listed)
+    pre = pre[0]
+    t.check_eq(pre["revisions"], [rev1], "the pre-upgrade snapshot is at the old revision (1)")
+    t.check(pre["id"] in r.text and "dbsnap rollback dev --to " + rev1 in r.text,
+            "stdout names the snapshot and the rollback command", r.describe())
+    cat_copy = t.path("pre-upgrade.db")
+    with open(cat_copy, "wb") as f:
+        f.write(t.dbsnap_ok(proj, "cat", pre["id"]).out)
+    t.check_eq(table_checksum(cat_copy), ck1, "the pre-upgrade snapshot holds the data as it was at revision 1")
+
+    db = connect(db_file)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO tag (item_id, label) VALUES (?, ?)", [(i, "t{}".format(i)) for i in range(1, 80)])
+    db.execute("COMMIT")
+    db.close()
+    ck2 = table_checksum(db_file)
+
+    t.section("a migration that fails halfway, --keep-on-failure: left as the command left it")
+    n_before = len(t.list_json(proj))
+    r = t.dbsnap(proj, "upgrade", "dev", "--keep-on-failure", "--", *alembic, "upgrade", "head")
+    check_last_error(t, r, EXIT_GUARDED, "upgrade --keep-on-failure -- alembic upgrade head (revision 4 raises)",
+                  contains=("--keep-on-failure", "dbsnap restore "))
+    t.check("broken migration: gave up halfway" in r.errtext, "the migration's traceback reached dbsnap's stderr",
+            r.describe())
+    left_revs, left_tables = revisions_of(db_file), tables_of(db_file)
+    # What alembic leaves behind on SQLite ("Will assume non-transactional DDL"): revision 3 applied and
+    # stamped, revision 4's CREATE TABLE committed, its UPDATE rolled back.
+    t.check_eq(left_revs, [rev3], "the database is left as alembic left it: stamped at revision 3")
+    t.check("half" in left_tables and "audit" in left_tables,
+            "the database is left as alembic left it: tables audit and half exist", left_tables)
+    t.check(table_checksum(db_file) != ck2, "the database was not restored (checksum differs from before)")
+    listed = t.list_json(proj)
+    t.check_eq(len(listed), n_before + 1, "the failed upgrade's snapshot stays listed")
+    kept = listed[0] if listed else {}
+    t.check_eq((kept.get("label"), kept.get("revisions")), ("pre-upgrade", [rev2]),
+               "the newest snapshot is the pre-upgrade one at revision 2")
+    m = re.search(r"put it back with: (dbsnap restore (\S+) --yes)", r.errtext)
+    t.check(m is not None and m.group(2) == kept.get("id"), "the message names the restore command for that snapshot",
+            r.describe())
+    if m:
+        r2 = t.dbsnap(proj, *shlex.split(m.group(1))[1:])
+        t.check_rc(r2, EXIT_OK, "the named command " + m.group(1))
+    t.check_eq(table_checksum(db_file), ck2, "after the named restore command: the checksum taken at revision 2")
+    t.check_eq(revisions_of(db_file), [rev2], "after the named restore command: revision 2")
+
+    t.section("a migration that fails halfway: exit 9, exactly as before")
+    n_before = len(t.list_json(proj))
+    r = t.dbsnap(proj, "upgrade", "dev", "--", *alembic, "upgrade", "head")
+    check_last_error(t, r, EXIT_GUARDED, "upgrade -- alembic upgrade head (revision 4 raises)",
+                  contains=("restored snapshot", "back at revision " + rev2))
+    t.check_eq(table_checksum(db_file), ck2, "after the failed upgrade: the table checksum taken at revision 2")
+    t.check_eq(revisions_of(db_file), [rev2], "after the failed upgrade: revision 2")
+    t.check("half" not in tables_of(db_file) and "audit" not in tables_of(db_file),
+            "the half-created tables are gone", tables_of(db_file))
+    t.check_eq(t.alembic_current(proj), [rev2], "alembic current agrees (revision 2)")
+    t.check_eq(len(t.list_json(proj)), n_before + 1, "the pre-upgrade snapshot of the failed upgrade is listed")
+    t.check_eq(temp_files(proj), [], "no temp files are left behind")
+
+    t.section("a command that leaves the revision unchanged")
+    writer = [PYTHON, "-c", (
+        "import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); "
+        "d.execute(\"INSERT INTO item (name, qty) VALUES ('sneaky', 1)\"); d.commit(); "
+        "print('WROTE-A-ROW', flush=True)"), db_file]
+    r = t.dbsnap(proj, "upgrade", "dev", "--", *writer)
+    check_last_error(t, r, EXIT_GUARDED, "upgrade with a command that writes but keeps the revision",
+                  contains=("did not move", "--no-expect-change"))
+    t.check("WROTE-A-ROW" in r.text, "the command's stdout reached dbsnap's stdout", r.describe())
+    t.check_eq(table_checksum(db_file), ck2, "the row it wrote is gone: checksum taken at revision 2")
+    t.check_eq(revisions_of(db_file), [rev2], "still at revision 2")
+
+    t.section("--no-expect-change, and the command's output arrives while it runs")
+    argv = [t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "upgrade", "dev", "--no-expect-change", "--",
+            "sh", "-c", "echo LIVE-OUT; echo LIVE-ERR >&2; sleep 1.5; exec \"$@\"", "sh"] + writer
+    p = subprocess.Popen(argv, cwd=proj, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=clean_env())
+    t.children.append(p)
+    seen = {}
+
+    def reader(stream, name):
+        lines = []
+        for line in iter(stream.readline, b""):
+            lines.append(line)
+            seen.setdefault(line.strip(), (name, time.monotonic(), p.poll()))
+        seen[name] = lines
+
+    threads = [threading.Thread(target=reader, args=(p.stdout, "stdout")),
+               threading.Thread(target=reader, args=(p.stderr, "stderr"))]
+    for th in threads:
+        th.start()
+    rc = p.wait(timeout=120)
+    ended = time.monotonic()
+    for th in threads:
+        th.join()
+    out = b"".join(seen.get("stdout", [])).decode()
+    err = b"".join(seen.get("stderr", [])).decode()
+    detail = "stdout: {}\nstderr: {}".format(out, err)
+    t.check_eq(rc, EXIT_OK, "upgrade --no-expect-change with an unchanged revision exits 0", detail)
+    for mark, stream in ((b"LIVE-OUT", "stdout"), (b"LIVE-ERR", "stderr")):
+        got = seen.get(mark)
+        t.check(got is not None and got[0] == stream, "{} reaches dbsnap's {}".format(mark.decode(), stream), detail)
+        t.check(got is not None and got[2] is None and ended - got[1] > 1.0,
+                "{} arrives while the command still runs (live, not buffered to the end)".format(mark.decode()),
+                "arrival {} s before dbsnap ended".format(ended - got[1] if got else None))
+    t.check(out.find("LIVE-OUT") < out.find("upgraded  'dev'"), "the command's output comes before dbsnap's summary",
+            detail)
+    t.check("upgraded  'dev': {} -> {}".format(rev2, rev2) in out, "stdout says 'upgraded  'dev': rev2 -> rev2'",
+            detail)
+    t.check_eq(revisions_of(db_file), [rev2], "--no-expect-change: still at revision 2")
+    db = connect(db_file)
+    n_sneaky = db.execute("SELECT count(*) FROM item WHERE name = 'sneaky'").fetchone()[0]
+    db.close()
+    t.check_eq(n_sneaky, 1, "--no-expect-change: the row the command wrote stays")
+    ck2b = table_checksum(db_file)
+
+    t.section("a command that cannot be started")
+    for cmd in (["/nonexistent/bin/migrate"], ["dbsnap-no-such-command-xyz", "upgrade"]):
+        n_before = len(t.list_json(proj))
+        r = t.dbsnap(proj, "upgrade", "dev", "--", *cmd)
+        check_last_error(t, r, EXIT_GUARDED, "upgrade -- {} (not found)".format(cmd[0]), contains=(cmd[0],))
+        t.check_eq(table_checksum(db_file), ck2b, "after the failed start of {}: checksum unchanged".format(cmd[0]))
+        t.check_eq(revisions_of(db_file), [rev2], "after the failed start of {}: revision 2".format(cmd[0]))
+        t.check_eq(len(t.list_json(proj)), n_before + 1, "its pre-upgrade snapshot is listed")
+
+    t.section("a command that deletes the database file")
+    r = t.dbsnap(proj, "upgrade", "dev", "--", "rm", db_file)
+    check_last_error(t, r, EXIT_GUARDED, "upgrade -- rm app.db", contains=("restored snapshot",))
+    t.check(os.path.isfile(db_file) and table_checksum(db_file) == ck2b, "app.db is back with the same checksum")
+    t.check_eq(revisions_of(db_file), [rev2], "app.db is back at revision 2")
+
+    r = t.dbsnap(proj, "upgrade", "dev")
+    t.check_error(r, EXIT_USAGE, "upgrade dev without a command", contains=("--",))
+
+    t.section("SIGINT while the command runs")
+    sleeper_src = (
+        "import sqlite3, sys, time; d = sqlite3.connect(sys.argv[1]); "
+        "d.execute(\"UPDATE item SET qty = qty + 1000\"); "
+        "d.execute(\"UPDATE alembic_version SET version_num = '{}'\"); d.commit(); d.close(); "
+        "open(sys.argv[2], 'w').close(); time.sleep(float(sys.argv[3]))").format(rev3)
+    for how, sleep_s in (("process group (Ctrl-C)", 20), ("dbsnap alone", 3)):
+        marker = t.path("running-{}".format(sleep_s))
+        argv = [t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "upgrade", "dev", "--",
+                PYTHON, "-c", sleeper_src, db_file, marker, str(sleep_s)]
+        t0 = time.monotonic()
+        p = subprocess.Popen(argv, cwd=proj, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=clean_env(), start_new_session=True)
+        t.children.append(p)
+        t.require(wait_for(lambda: os.path.exists(marker), 30), "the sleeping command has changed the database")
+        t.check_eq(revisions_of(db_file), [rev3], "while it sleeps the database reads revision 3 (changed)")
+        if how.startswith("process group"):
+            os.killpg(p.pid, signal.SIGINT)
+        else:
+            os.kill(p.pid, signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        secs = time.monotonic() - t0
+        detail = "exit {}\nstdout: {}\nstderr: {}".format(p.returncode, out.decode(), err.decode())
+        t.check(p.returncode not in (0, None) and p.returncode > 0,
+                "SIGINT to {}: dbsnap exits non-zero (got {})".format(how, p.returncode), detail)
+        t.check(secs < sleep_s + 15, "SIGINT to {}: dbsnap ends in reasonable time ({:.1f} s)".format(how, secs))
+        t.check_eq(table_checksum(db_file), ck2b, "SIGINT to {}: the checksum from before the upgrade".format(how),
+                   detail)
+        t.check_eq(revisions_of(db_file), [rev2], "SIGINT to {}: back at revision 2".format(how), detail)
+        t.check("restor" in err.decode(), "SIGINT to {}: stderr says it restored".format(how), detail)
+    t.check_eq(temp_files(proj), [], "no temp files are left behind")
+    _ = rev4
+
+
+if __name__ == "__main__":
+    Test("guarded_upgrade").run(body)

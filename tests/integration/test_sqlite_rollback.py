@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""Scenario: `dbsnap rollback TARGET --to REV` by restore and by downgrade, on a real Alembic history.
+
+Three revisions (item, tag, audit, each with a downgrade); snapshots at revision 1 (two,
+with different data), 2 and 3, then more writes at 3. Checked: rollback --to <rev1 prefix>
+--yes restores the NEWEST verified snapshot at 1 and leaves a pre-rollback snapshot at 3
+holding the data it replaced; without --yes (stdin not a terminal) exit 8 and nothing
+changes; --via downgrade with the command after -- and with --command; a downgrade that
+lands on the wrong revision (one step too far) exits 9 with the pre-rollback state back
+exactly; --to an unknown, ambiguous or empty revision; a corrupted newest snapshot at REV is
+skipped for the next older verified one, and with none left rollback fails clearly without
+changing anything; a prefix ambiguous in the history is refused even when only one of its
+revisions has snapshots.
+"""
+import os
+import re
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import (Test, PYTHON, connect, table_checksum, revisions_of, temp_files,  # noqa: E402
+                         common_prefix, unique_prefix, EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_GUARDED)
+
+
+def new_revision(t, proj, message, upgrade, downgrade="    pass\n", rev_id=None):
+    """`alembic revision -m message [--rev-id rev_id]` with the given upgrade()/downgrade() bodies; returns the id."""
+    r = t.alembic(proj, "revision", "-m", message, *(["--rev-id", rev_id] if rev_id else []))
+    m = re.search(r"Generating (\S+\.py)", r.text + r.errtext)
+    t.require(m is not None, "alembic revision -m {!r} names the file it wrote".format(message), r.describe())
+    path = m.group(1)
+    with open(path) as f:
+        src = f.read()
+    rev = re.search(r"^revision = '([0-9a-f]+)'", src, re.M).group(1)
+    src, n1 = re.subn(r"(def upgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + upgrade, src)
+    src, n2 = re.subn(r"(def downgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + downgrade, src)
+    t.require(n1 == 1 and n2 == 1, "the generated {} has upgrade()/downgrade() bodies to replace".format(
+        os.path.basename(path)))
+    with open(path, "w") as f:
+        f.write(src)
+    return rev
+
+
+# Chosen revision ids: 2 and 3 share the prefix "b2b2".
+REV1, REV2, REV3 = "1a1a1a1a0001", "b2b2b2b2b002", "b2b2c3c3c003"
+
+
+def alembic_project(t):
+    proj = t.path("proj")
+    os.makedirs(proj)
+    t.alembic(proj, "init", "migrations")
+    ini = os.path.join(proj, "alembic.ini")
+    with open(ini) as f:
+        text = f.read()
+    text, n = re.subn(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///app.db", text, flags=re.M)
+    t.require(n == 1, "alembic.ini has a sqlalchemy.url line to point at app.db")
+    with open(ini, "w") as f:
+        f.write(text)
+    t.project("proj", targets={"dev": "app.db"})
+    return proj
+
+
+def check_last_error(t, r, code, what, contains=()):
+    """Exit code, and stderr's last line is 'dbsnap: error: ...' containing every string of
+    `contains` (the lines before it are dbsnap's progress and the command's own output)."""
+    t.check_rc(r, code, what)
+    lines = r.errtext.rstrip().splitlines()
+    last = lines[-1] if lines else ""
+    t.check(last.startswith("dbsnap: error: "), "{}: stderr ends with a 'dbsnap: error: ' line".format(what),
+            r.describe())
+    for needle in contains:
+        t.check(needle in last, "{}: the error mentions {!r}".format(what, needle), r.describe())
+    return last
+
+
+def tables_of(path):
+    db = connect(path)
+    try:
+        return sorted(r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    finally:
+        db.close()
+
+
+def write(db_file, *statements, many=None):
+    db = connect(db_file)
+    db.execute("BEGIN")
+    for s in statements:
+        db.execute(s)
+    if many:
+        db.executemany(*many)
+    db.execute("COMMIT")
+    db.close()
+
+
+def cat_checksum(t, proj, snapshot_id, name):
+    copy = t.path(name)
+    with open(copy, "wb") as f:
+        f.write(t.dbsnap_ok(proj, "cat", snapshot_id).out)
+    return table_checksum(copy)
+
+
+def flip_byte(path):
+    with open(path, "r+b") as f:
+        f.seek(0, 2)
+        at = f.tell() // 2
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0x55]))
+
+
+def body(t):
+    proj = alembic_project(t)
+    db_file = os.path.join(proj, "app.db")
+    alembic = [PYTHON, "-m", "alembic"]
+
+    rev1 = new_revision(t, proj, "create item", (
+        "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True),\n"
+        "                    sa.Column('name', sa.String(64), nullable=False),\n"
+        "                    sa.Column('qty', sa.Integer))\n"), "    op.drop_table('item')\n", rev_id=REV1)
+    rev2 = new_revision(t, proj, "create tag", (
+        "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True),\n"
+        "                    sa.Column('item_id', sa.Integer, sa.ForeignKey('item.id')),\n"
+        "                    sa.Column('label', sa.String(32)))\n"), "    op.drop_table('tag')\n", rev_id=REV2)
+    rev3 = new_revision(t, proj, "create audit", (
+        "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True), sa.Column('msg', sa.Text))\n"),
+        "    op.drop_table('audit')\n", rev_id=REV3)
+    p1 = max(unique_prefix(rev1, rev2), unique_prefix(rev1, rev3), key=len)  # a unique prefix of revision 1
+    p23 = common_prefix(rev2, rev3)  # a prefix of both 2 and 3
+
+    t.section("snapshots at revisions 1 (two), 2 and 3")
+    t.alembic(proj, "upgrade", rev1)
+    write(db_file, many=("INSERT INTO item (name, qty) VALUES (?, ?)",
+                         [("item-{}".format(i), i % 7) for i in range(200)]))
+    ck1_old = table_checksum(db_file)
+    s1_old = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-1-old", "--json").json()
+    write(db_file, "UPDATE item SET qty = qty * 10 WHERE id % 2 = 0", "DELETE FROM item WHERE id > 150")
+    ck1 = table_checksum(db_file)
+    t.require(ck1 != ck1_old, "the two snapshots at revision 1 hold different data")
+    s1 = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-1", "--json").json()
+    t.alembic(proj, "upgrade", rev2)
+    write(db_file, many=("INSERT INTO tag (item_id, label) VALUES (?, ?)",
+                         [(i, "t{}".format(i)) for i in range(1, 60)]))
+    s2 = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-2", "--json").json()
+    t.alembic(proj, "upgrade", rev3)
+    write(db_file, many=("INSERT INTO audit (msg) VALUES (?)", [("a{}".format(i),) for i in range(40)]))
+    s3 = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-3", "--json").json()
+    write(db_file, "UPDATE item SET name = name || '-late'",
+          "INSERT INTO audit (msg) VALUES ('written after the last backup')")
+    ck3 = table_checksum(db_file)
+    t.require_eq([s["revisions"] for s in (s1_old, s1, s2, s3)], [[rev1], [rev1], [rev2], [rev3]],
+                 "the four snapshots are at revisions 1, 1, 2, 3")
+
+    def state():
+        return table_checksum(db_file), revisions_of(db_file)
+
+    def pre_rollbacks():
+        return [m for m in t.list_json(proj) if m["label"] == "pre-rollback"]
+
+    def undo(snapshot_id):
+        t.dbsnap_ok(proj, "restore", snapshot_id, "--yes", "--no-safety-snapshot")
+        t.require_eq(state(), (ck3, [rev3]), "undone: back at revision 3 with its data")
+
+    t.section("without --yes and stdin not a terminal: refused")
+    n = len(t.list_json(proj))
+    r = t.dbsnap(proj, "rollback", "dev", "--to", p1)
+    t.check_rc(r, EXIT_REFUSED, "rollback dev --to {} (no --yes, stdin /dev/null)".format(p1))
+    last = (r.errtext.strip().splitlines() or [""])[-1]
+    t.check(last.startswith("dbsnap: error: ") and "--yes" in last, "the error says to pass --yes", r.describe())
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed (checksum and revision 3)")
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
+
+    t.section("rollback --to <rev1 prefix> --yes restores the newest snapshot at 1")
+    r = t.dbsnap(proj, "rollback", "dev", "--to", p1, "--yes")
+    t.check_rc(r, EXIT_OK, "rollback dev --to {} --yes".format(p1))
+    t.check_eq(revisions_of(db_file), [rev1], "the revision read back is revision 1")
+    t.check_eq(t.alembic_current(proj), [rev1], "alembic current agrees (revision 1)")
+    t.check_eq(table_checksum(db_file), ck1, "the data is the newest revision-1 snapshot's (not the older one's)")
+    t.check(s1["id"] in r.text and rev1 in r.text, "stdout names the snapshot and the full revision", r.describe())
+    pre = pre_rollbacks()
+    t.require_eq(len(pre), 1, "one pre-rollback snapshot exists", pre)
+    t.check_eq(pre[0]["revisions"], [rev3], "the pre-rollback snapshot is at revision 3")
+    t.check_eq(cat_checksum(t, proj, pre[0]["id"], "pre1.db"), ck3, "it holds the data the rollback replaced")
+    t.check("dbsnap restore {} --yes".format(pre[0]["id"]) in r.text, "stdout names the undo command", r.describe())
+    undo(pre[0]["id"])
+
+    t.section("--via downgrade -- alembic downgrade <rev2>")
+    expect_copy = t.path("expected-at-2.db")
+    shutil.copyfile(db_file, expect_copy)
+    write(expect_copy, "DROP TABLE audit", "UPDATE alembic_version SET version_num = '{}'".format(rev2))
+    ck_down2 = table_checksum(expect_copy)
+    n_pre = len(pre_rollbacks())
+    r = t.dbsnap(proj, "rollback", "dev", "--to", rev2, "--via", "downgrade", "--", *alembic, "downgrade", rev2)
+    t.check_rc(r, EXIT_OK, "rollback --to rev2 --via downgrade -- alembic downgrade rev2")
+    t.check_eq(state(), (ck_down2, [rev2]), "downgraded: revision 2, the data of revision 3 minus the audit table")
+    t.check("Running downgrade {} -> {}".format(rev3, rev2) in r.errtext, "alembic's log reached dbsnap's stderr",
+            r.describe())
+    pre = pre_rollbacks()
+    t.check_eq(len(pre), n_pre + 1, "it took a pre-rollback snapshot")
+    t.check_eq(pre[0]["revisions"] if pre else None, [rev3], "the pre-rollback snapshot is at revision 3")
+    t.check(pre and "dbsnap restore {} --yes".format(pre[0]["id"]) in r.text, "stdout names the undo command",
+            r.describe())
+    if pre:
+        undo(pre[0]["id"])
+
+    t.section("--via downgrade --command \"...\"")
+    command = "{} -m alembic downgrade {}".format(PYTHON, rev2)
+    r = t.dbsnap(proj, "rollback", "dev", "--to", rev2, "--via", "downgrade", "--command", command)
+    t.check_rc(r, EXIT_OK, "rollback --to rev2 --via downgrade --command '{}'".format(command))
+    t.check_eq(state(), (ck_down2, [rev2]), "downgraded by --command: revision 2, the same data")
+    pre = pre_rollbacks()
+    if pre:
+        undo(pre[0]["id"])
+    r = t.dbsnap(proj, "rollback", "dev", "--to", rev2, "--via", "downgrade", "--command", command,
+                 "--", *alembic, "downgrade", rev2)
+    t.check_rc(r, EXIT_USAGE, "--command and a command after -- together")
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+    r = t.dbsnap(proj, "rollback", "dev", "--to", rev2, "--via", "downgrade")
+    t.check_rc(r, EXIT_USAGE, "--via downgrade without a command")
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+
+    t.section("a downgrade that lands on the wrong revision (one step too far)")
+    n_pre = len(pre_rollbacks())
+    r = t.dbsnap(proj, "rollback", "dev", "--to", rev2, "--via", "downgrade", "--", *alembic, "downgrade", rev1)
+    t.check_rc(r, EXIT_GUARDED, "rollback --to rev2 --via downgrade -- alembic downgrade rev1")
+    last = (r.errtext.strip().splitlines() or [""])[-1]
+    t.check(last.startswith("dbsnap: error: ") and rev1 in last and rev2 in last,
+            "the error names the revision reached and the one asked for", r.describe())
+    t.check_eq(table_checksum(db_file), ck3, "the pre-rollback checksum is back exactly")
+    t.check_eq(revisions_of(db_file), [rev3], "the pre-rollback revision (3) is back")
+    t.check_eq(len(pre_rollbacks()), n_pre + 1, "its pre-rollback snapshot stays listed")
+
+    t.section("--to an unknown revision")
+    n = len(t.list_json(proj))
+    r = t.dbsnap(proj, "rollback", "dev", "--to", "fedcba987654", "--yes")
+    t.check_error(r, EXIT_NOT_FOUND, "rollback --to fedcba987654 (not in the history)", contains=("fedcba987654",))
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
+
+    t.section("--to an ambiguous prefix, an empty revision")
+    r = t.dbsnap(proj, "rollback", "dev", "--to", p23, "--yes")
+    t.check_error(r, EXIT_NOT_FOUND, "rollback --to {} (prefix of 2 and 3)".format(p23), contains=("ambiguous",))
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+    r = t.dbsnap(proj, "rollback", "dev", "--to", "", "--yes")
+    t.check(r.rc in (EXIT_USAGE, EXIT_NOT_FOUND) and "empty" in r.errtext,
+            "rollback --to '' exits 2 or 4 saying the revision is empty (History::resolve: "
+            "\"an empty revision id matches nothing\")", r.describe())
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
+
+    t.section("a corrupted newest snapshot at revision 1 is skipped")
+    flip_byte(s1["path"])
+    r = t.dbsnap(proj, "verify", s1["id"])
+    t.require(r.rc != 0, "verify reports the flipped blob", r.describe())
+    n_pre = len(pre_rollbacks())
+    r = t.dbsnap(proj, "rollback", "dev", "--to", p1, "--yes")
+    t.check_rc(r, EXIT_OK, "rollback --to rev1 --yes with the newest revision-1 snapshot corrupted")
+    t.check_eq(state(), (ck1_old, [rev1]), "the older verified snapshot at revision 1 was restored")
+    t.check("skipping snapshot " + s1["id"] in r.errtext, "stderr says the corrupted snapshot was skipped",
+            r.describe())
+    t.check(s1_old["id"] in r.text, "stdout names the older snapshot", r.describe())
+    pre = pre_rollbacks()
+    t.check_eq(len(pre), n_pre + 1, "a pre-rollback snapshot was taken")
+    if pre:
+        undo(pre[0]["id"])
+
+    t.section("every snapshot at revision 1 corrupted: a clear failure, nothing changed")
+    flip_byte(s1_old["path"])
+    n = len(t.list_json(proj))
+    r = t.dbsnap(proj, "rollback", "dev", "--to", p1, "--yes")
+    t.check(r.rc != EXIT_OK, "rollback --to rev1 (default --via) fails", r.describe())
+    last = (r.errtext.strip().splitlines() or [""])[-1]
+    t.check(last.startswith("dbsnap: error: ") and rev1 in last, "its error line names revision 1", r.describe())
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+    r = t.dbsnap(proj, "rollback", "dev", "--to", p1, "--via", "restore", "--yes")
+    t.check_rc(r, EXIT_NOT_FOUND, "rollback --to rev1 --via restore")
+    last = (r.errtext.strip().splitlines() or [""])[-1]
+    t.check(last.startswith("dbsnap: error: ") and "no verified snapshot" in last,
+            "the error says there is no verified snapshot", r.describe())
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
+    t.check_eq(temp_files(proj), [], "no temp files are left behind")
+
+    t.section("a prefix ambiguous in the history stays ambiguous when only one of its revisions has snapshots")
+    t.dbsnap_ok(proj, "delete", s2["id"], "--yes")
+    t.require_eq(t.list_json(proj, "--revision", rev2), [], "no snapshot left at revision 2")
+    write(db_file, "INSERT INTO audit (msg) VALUES ('written after every snapshot')")
+    ck3_late = table_checksum(db_file)
+    n = len(t.list_json(proj))
+    r = t.dbsnap(proj, "rollback", "dev", "--to", p23, "--yes")
+    t.check(r.rc == EXIT_NOT_FOUND and "ambiguous" in r.errtext and rev2 in r.errtext and rev3 in r.errtext,
+            "rollback --to {} (prefix of 2 and 3 in the history; snapshots only at 3) exits 4: "
+            "ambiguous, naming both".format(p23), r.describe())
+    t.check_eq(state(), (ck3_late, [rev3]), "nothing changed (the row written after every snapshot is still there)")
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
+
+
+if __name__ == "__main__":
+    Test("rollback").run(body)
