@@ -387,6 +387,10 @@ DumpInfo SqliteEngine::dump(const config::Target& target, pipeline::Sink& out, c
     }
     source.exec("COMMIT");
   } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_FULL) {
+      fail(ErrorKind::failure, "target '{}': cannot copy {}: no space left on device in {}", target.name,
+           file.string(), context.scratch_dir.string());
+    }
     fail(ErrorKind::engine, "target '{}': cannot copy {}: {}", target.name, file.string(), e.what());
   }
   if (::lseek(scratch.first.get(), 0, SEEK_SET) != 0) {

@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""A store on a file system that fills up mid-backup (a 2 MiB tmpfs): the backup fails with a
+one-line error naming the cause, nothing is listed, no temp file stays, and earlier snapshots are
+intact; a restore whose safety snapshot cannot be written changes nothing. Needs root (mount)."""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import Test, connect, table_checksum, temp_files, EXIT_FAILURE  # noqa: E402
+
+
+def body(t):
+    proj = t.project(targets={"small": "small.db", "big": "big.db"})
+    store = t.path("store")
+    os.makedirs(store)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", store], capture_output=True)
+    t.require(p.returncode == 0, "mount a 2 MiB tmpfs as the store (run as root)", p.stderr.decode())
+    try:
+        for name, rows in (("small.db", 200), ("big.db", 60000)):
+            db = connect(os.path.join(proj, name))
+            db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")
+            db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+            db.execute("INSERT INTO alembic_version VALUES ('a1')")
+            db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+                       "INSERT INTO t (b) SELECT randomblob(100) FROM c", (rows,))
+            db.commit()
+            db.close()
+
+        t.section("a small backup fits")
+        r = t.dbsnap(proj, "--store", store, "backup", "small", "--json")
+        t.require_eq(r.rc, 0, "backup of the small database", r.describe())
+        small = r.json()
+
+        t.section("a big backup fills the file system")
+        r = t.dbsnap(proj, "--store", store, "backup", "big")
+        t.check_error(r, EXIT_FAILURE, "backup onto a full file system", contains=("no space left on device",))
+        listed = [m["id"] for m in t.dbsnap_ok(proj, "--store", store, "list", "--json").json()]
+        t.check_eq(listed, [small["id"]], "only the earlier snapshot is listed")
+        t.check_eq(temp_files(store), [], "no temp file left in the store")
+        t.check_eq(sorted(os.listdir(os.path.join(store, ".scratch"))) if os.path.isdir(
+            os.path.join(store, ".scratch")) else [], [], "no scratch copy left")
+        r = t.dbsnap(proj, "--store", store, "verify", small["id"])
+        t.check_eq(r.rc, 0, "the earlier snapshot still verifies", r.describe())
+
+        t.section("a restore whose safety snapshot does not fit changes nothing")
+        before = table_checksum(os.path.join(proj, "big.db"))
+        r = t.dbsnap(proj, "--store", store, "restore", small["id"], "--to", "big", "--yes")
+        t.check_rc(r, EXIT_FAILURE, "restore into big with a full store")
+        t.check("--no-safety-snapshot" in r.errtext, "the error names --no-safety-snapshot", r.describe())
+        t.check_eq(table_checksum(os.path.join(proj, "big.db")), before, "big.db unchanged")
+        t.check_eq(temp_files(store), [], "no temp file left in the store after the refused restore")
+    finally:
+        subprocess.run(["umount", store], capture_output=True)
+
+
+Test("disk_full").run(body)
