@@ -157,6 +157,18 @@ class Test:
                        "" if has else result.describe())
         return ok
 
+    def check_last_error(self, result, code, what, contains=()):
+        """Exit code, and stderr's last line is 'dbsnap: error: ...' containing every string of
+        `contains` (the lines before it are dbsnap's progress and the command's own output)."""
+        self.check_rc(result, code, what)
+        lines = result.errtext.rstrip().splitlines()
+        last = lines[-1] if lines else ""
+        self.check(last.startswith("dbsnap: error: "), "{}: stderr ends with a 'dbsnap: error: ' line".format(what),
+                   result.describe())
+        for needle in contains:
+            self.check(needle in last, "{}: the error mentions {!r}".format(what, needle), result.describe())
+        return last
+
     def _abort(self, msg):
         print(msg, flush=True)
         print("== {}: ABORTED".format(self.name), flush=True)
@@ -270,6 +282,57 @@ class Test:
         r = self.alembic(cwd, "current")
         return sorted(set(re.findall(r"^([0-9a-f]{6,})\b", r.text, re.M)))
 
+    # ---- Alembic projects -------------------------------------------------
+
+    def alembic_project(self):
+        """A project dir `proj` made by `alembic init migrations`, its sqlalchemy.url pointed at
+        app.db, with a dbsnap.toml whose target dev is app.db."""
+        proj = self.path("proj")
+        os.makedirs(proj)
+        self.alembic(proj, "init", "migrations")
+        ini = os.path.join(proj, "alembic.ini")
+        with open(ini) as f:
+            text = f.read()
+        text, n = re.subn(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///app.db", text, flags=re.M)
+        self.require(n == 1, "alembic.ini has a sqlalchemy.url line to point at app.db")
+        with open(ini, "w") as f:
+            f.write(text)
+        self.project("proj", targets={"dev": "app.db"})
+        return proj
+
+    def new_revision(self, proj, message, upgrade, downgrade=None, rev_id=None, head=None, splice=False,
+                     what=None, return_path=False):
+        """`alembic revision -m message [--rev-id rev_id] [--head head] [--splice]`, then the generated
+        upgrade() body replaced by `upgrade` and, unless downgrade is None, the downgrade() body by
+        `downgrade`. Returns the revision id, or with return_path=True the generated file's path.
+        `what` names the command in the check that alembic named its file (default: alembic revision -m ...)."""
+        args = ["revision", "-m", message]
+        if rev_id:
+            args += ["--rev-id", rev_id]
+        if head:
+            args += ["--head", head]
+        if splice:
+            args.append("--splice")
+        r = self.alembic(proj, *args)
+        m = re.search(r"Generating (\S+\.py)", r.text + r.errtext)
+        self.require(m is not None, "{} names the file it wrote".format(
+            what or "alembic revision -m {!r}".format(message)), r.describe())
+        path = m.group(1)
+        with open(path) as f:
+            src = f.read()
+        src, n1 = re.subn(r"(def upgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + upgrade, src)
+        if downgrade is None:
+            self.require(n1 == 1, "the generated {} has an upgrade() body to replace".format(os.path.basename(path)))
+        else:
+            src, n2 = re.subn(r"(def downgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + downgrade, src)
+            self.require(n1 == 1 and n2 == 1, "the generated {} has upgrade()/downgrade() bodies to replace".format(
+                os.path.basename(path)))
+        with open(path, "w") as f:
+            f.write(src)
+        if return_path:
+            return path
+        return re.search(r"^revision = '([0-9a-f]+)'", src, re.M).group(1)
+
     # ---- snapshots -------------------------------------------------------
 
     def list_json(self, project, *args):
@@ -278,6 +341,13 @@ class Test:
 
     def show_json(self, project, ref, *args):
         return self.dbsnap_ok(project, "show", ref, "--json", *args).json()
+
+    def cat_checksum(self, project, snapshot_id, name):
+        """`dbsnap cat snapshot_id` written to the temp file `name`; returns its table checksum."""
+        copy = self.path(name)
+        with open(copy, "wb") as f:
+            f.write(self.dbsnap_ok(project, "cat", snapshot_id).out)
+        return table_checksum(copy)
 
 
 # ---- files and databases ------------------------------------------------
@@ -339,6 +409,43 @@ def table_checksum(path):
         db.close()
 
 
+def write(path, *statements):
+    """Runs statements in one transaction: each an SQL string, or an (sql, rows) pair for executemany."""
+    db = connect(path)
+    db.execute("BEGIN")
+    for s in statements:
+        if isinstance(s, str):
+            db.execute(s)
+        else:
+            db.executemany(*s)
+    db.execute("COMMIT")
+    db.close()
+
+
+def fill_items(path, revisions, rows, prefix=""):
+    """Stamps `revisions` into alembic_version (created if missing) and adds `rows` rows
+    '<prefix>row N' to table item (id, v)."""
+    db = connect(path)
+    db.execute("BEGIN")
+    db.execute("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    db.execute("CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, v TEXT)")
+    db.execute("DELETE FROM alembic_version")
+    db.executemany("INSERT INTO alembic_version VALUES (?)", [(r,) for r in revisions])
+    db.executemany("INSERT INTO item (v) VALUES (?)", [("{}row {}".format(prefix, i),) for i in range(rows)])
+    db.execute("COMMIT")
+    db.close()
+
+
+def tables_of(path):
+    """The names of a SQLite file's tables (sqlite_* left out), sorted."""
+    db = connect(path)
+    try:
+        return sorted(r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    finally:
+        db.close()
+
+
 def revisions_of(path):
     db = connect(path)
     try:
@@ -353,6 +460,23 @@ def integrity(path):
         return db.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         db.close()
+
+
+def beside(path):
+    """Files in the database's folder other than the database itself."""
+    d, name = os.path.split(path)
+    return sorted(f for f in os.listdir(d) if f != name)
+
+
+def flip_byte(path):
+    """Flips one byte (xor 0x55) in the middle of a file, in place."""
+    with open(path, "r+b") as f:
+        f.seek(0, 2)
+        at = f.tell() // 2
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0x55]))
 
 
 def temp_files(root):

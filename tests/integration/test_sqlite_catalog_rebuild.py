@@ -9,19 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect  # noqa: E402
-
-
-def fill(path, revisions, rows):
-    db = connect(path)
-    db.execute("BEGIN")
-    db.execute("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
-    db.execute("CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, v TEXT)")
-    db.execute("DELETE FROM alembic_version")
-    db.executemany("INSERT INTO alembic_version VALUES (?)", [(r,) for r in revisions])
-    db.executemany("INSERT INTO item (v) VALUES (?)", [("row {}".format(i),) for i in range(rows)])
-    db.execute("COMMIT")
-    db.close()
+from dbsnap_test import Test, fill_items  # noqa: E402
 
 
 def summary(listing):
@@ -55,14 +43,14 @@ def rebuild_and_compare(t, proj, before, how):
 def body(t):
     proj = t.project("proj", targets={"dev": "dev.db", "stage": "stage.db"})
     dev, stage = os.path.join(proj, "dev.db"), os.path.join(proj, "stage.db")
-    fill(dev, ["abc123"], 100)
+    fill_items(dev, ["abc123"], 100)
     t.dbsnap_ok(proj, "backup", "dev", "--label", "first")
-    fill(stage, ["abc123"], 50)
+    fill_items(stage, ["abc123"], 50)
     t.dbsnap_ok(proj, "backup", "stage")
-    fill(dev, ["cafe01", "feed02"], 100)
+    fill_items(dev, ["cafe01", "feed02"], 100)
     m = t.dbsnap_ok(proj, "backup", "dev", "--level", "9", "--json").json()
     t.dbsnap_ok(proj, "verify", m["id"])
-    fill(stage, ["def456"], 70)
+    fill_items(stage, ["def456"], 70)
     t.dbsnap_ok(proj, "backup", "stage", "--label", "with space & ünïcode")
     before = t.list_json(proj)
     t.require_eq(len(before), 4, "four snapshots listed before the catalog goes")

@@ -10,7 +10,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect, sha256_file, table_checksum, temp_files, EXIT_CORRUPT  # noqa: E402
+from dbsnap_test import Test, connect, flip_byte, sha256_file, table_checksum, temp_files, EXIT_CORRUPT  # noqa: E402
 
 
 def fill(db_file, variant):
@@ -36,12 +36,7 @@ def body(t):
 
     t.section("damage three blobs")
     path = snaps["flipped"]["path"]
-    with open(path, "r+b") as f:
-        data = bytearray(f.read())
-        pos = len(data) // 2
-        data[pos] ^= 0x55
-        f.seek(0)
-        f.write(data)
+    flip_byte(path)
     t.require(sha256_file(path) != snaps["flipped"]["blob"]["stored_sha256"], "one byte of a blob flipped")
     path = snaps["truncated"]["path"]
     size = os.path.getsize(path)

@@ -12,18 +12,9 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect, table_checksum, EXIT_USAGE  # noqa: E402
+from dbsnap_test import Test, connect, table_checksum, tables_of, EXIT_USAGE  # noqa: E402
 
 HEAD = "c61e04d2f9b8"  # the demo's head revision (src/cli/demo_project.cpp)
-
-
-def schema(path):
-    db = connect(path)
-    try:
-        return sorted(r[0] for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
-    finally:
-        db.close()
 
 
 def columns(path, table):
@@ -57,17 +48,17 @@ def body(t):
     t.check_rc(t.dbsnap(demo, "verify", "--all"), 0, "verify --all in DIR")
 
     t.section("the embedded history is real: downgrade base, upgrade head on a copy")
-    tables_at_head = schema(db_file)
+    tables_at_head = tables_of(db_file)
     cols_at_head = {tb: columns(db_file, tb) for tb in tables_at_head}
     copy = t.path("demo-copy")
     shutil.copytree(demo, copy)
     copy_db = os.path.join(copy, "instance", "app.db")
     t.alembic(copy, "downgrade", "base")
     t.check_eq(t.alembic_current(copy), [], "after downgrade base: alembic current is empty")
-    t.check_eq(schema(copy_db), ["alembic_version"], "after downgrade base: only alembic_version is left")
+    t.check_eq(tables_of(copy_db), ["alembic_version"], "after downgrade base: only alembic_version is left")
     t.alembic(copy, "upgrade", "head")
     t.check_eq(t.alembic_current(copy), [HEAD], "after upgrade head: alembic current is the head again")
-    t.check_eq(schema(copy_db), tables_at_head, "after upgrade head: the same tables as the demo database")
+    t.check_eq(tables_of(copy_db), tables_at_head, "after upgrade head: the same tables as the demo database")
     for tb in tables_at_head:
         t.check_eq(columns(copy_db, tb), cols_at_head[tb], "after upgrade head: table {} has the same columns".format(tb))
 

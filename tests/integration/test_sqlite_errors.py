@@ -11,20 +11,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, clean_env, common_prefix, connect, sha256_file, table_checksum, temp_files,  # noqa: E402
-                         EXIT_CONFIG, EXIT_ENGINE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE)
-
-
-def fill(path, revisions, rows):
-    db = connect(path)
-    db.execute("BEGIN")
-    db.execute("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
-    db.execute("CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, v TEXT)")
-    db.execute("DELETE FROM alembic_version")
-    db.executemany("INSERT INTO alembic_version VALUES (?)", [(r,) for r in revisions])
-    db.executemany("INSERT INTO item (v) VALUES (?)", [("{} row {}".format(path, i),) for i in range(rows)])
-    db.execute("COMMIT")
-    db.close()
+from dbsnap_test import (Test, clean_env, common_prefix, connect, fill_items, sha256_file, table_checksum,  # noqa: E402
+                         temp_files, EXIT_CONFIG, EXIT_ENGINE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE)
 
 
 BAD_CONFIGS = [
@@ -58,13 +46,13 @@ def on_tty(t, proj, answer, *args):
 def body(t):
     proj = t.project("proj", targets={"dev": "dev.db", "stage": "stage.db", "ghost": "missing/ghost.db"})
     dev, stage = os.path.join(proj, "dev.db"), os.path.join(proj, "stage.db")
-    fill(dev, ["abc111"], 200)
+    fill_items(dev, ["abc111"], 200, prefix=dev + " ")
     s1 = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
-    fill(dev, ["abc222"], 100)
+    fill_items(dev, ["abc222"], 100, prefix=dev + " ")
     s2 = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
-    fill(stage, ["fed333"], 50)
+    fill_items(stage, ["fed333"], 50, prefix=stage + " ")
     s3 = t.dbsnap_ok(proj, "backup", "stage", "--json").json()
-    fill(dev, ["abc444"], 10)
+    fill_items(dev, ["abc444"], 10, prefix=dev + " ")
     dev_sha, dev_ck = sha256_file(dev), table_checksum(dev)
     count = [3]
 

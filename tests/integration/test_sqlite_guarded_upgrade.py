@@ -21,93 +21,34 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, PYTHON, clean_env, connect, table_checksum, revisions_of, temp_files,  # noqa: E402
-                         wait_for, EXIT_OK, EXIT_USAGE, EXIT_GUARDED)
-
-
-def new_revision(t, proj, message, upgrade, downgrade="    pass\n"):
-    """`alembic revision -m message` with the given upgrade()/downgrade() bodies; returns the id."""
-    r = t.alembic(proj, "revision", "-m", message)
-    m = re.search(r"Generating (\S+\.py)", r.text + r.errtext)
-    t.require(m is not None, "alembic revision -m {!r} names the file it wrote".format(message), r.describe())
-    path = m.group(1)
-    with open(path) as f:
-        src = f.read()
-    rev = re.search(r"^revision = '([0-9a-f]+)'", src, re.M).group(1)
-    src, n1 = re.subn(r"(def upgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + upgrade, src)
-    src, n2 = re.subn(r"(def downgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + downgrade, src)
-    t.require(n1 == 1 and n2 == 1, "the generated {} has upgrade()/downgrade() bodies to replace".format(
-        os.path.basename(path)))
-    with open(path, "w") as f:
-        f.write(src)
-    return rev
-
-
-def alembic_project(t):
-    proj = t.path("proj")
-    os.makedirs(proj)
-    t.alembic(proj, "init", "migrations")
-    ini = os.path.join(proj, "alembic.ini")
-    with open(ini) as f:
-        text = f.read()
-    text, n = re.subn(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///app.db", text, flags=re.M)
-    t.require(n == 1, "alembic.ini has a sqlalchemy.url line to point at app.db")
-    with open(ini, "w") as f:
-        f.write(text)
-    t.project("proj", targets={"dev": "app.db"})
-    return proj
-
-
-def check_last_error(t, r, code, what, contains=()):
-    """Exit code, and stderr's last line is 'dbsnap: error: ...' containing every string of
-    `contains` (the lines before it are dbsnap's progress and the command's own output)."""
-    t.check_rc(r, code, what)
-    lines = r.errtext.rstrip().splitlines()
-    last = lines[-1] if lines else ""
-    t.check(last.startswith("dbsnap: error: "), "{}: stderr ends with a 'dbsnap: error: ' line".format(what),
-            r.describe())
-    for needle in contains:
-        t.check(needle in last, "{}: the error mentions {!r}".format(what, needle), r.describe())
-    return last
-
-
-def tables_of(path):
-    db = connect(path)
-    try:
-        return sorted(r[0] for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
-    finally:
-        db.close()
+from dbsnap_test import (Test, PYTHON, clean_env, connect, table_checksum, tables_of, revisions_of,  # noqa: E402
+                         temp_files, wait_for, write, EXIT_OK, EXIT_USAGE, EXIT_GUARDED)
 
 
 def body(t):
-    proj = alembic_project(t)
+    proj = t.alembic_project()
     db_file = os.path.join(proj, "app.db")
     alembic = [PYTHON, "-m", "alembic"]
 
-    rev1 = new_revision(t, proj, "create item", (
+    rev1 = t.new_revision(proj, "create item", (
         "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True),\n"
         "                    sa.Column('name', sa.String(64), nullable=False),\n"
         "                    sa.Column('qty', sa.Integer))\n"), "    op.drop_table('item')\n")
-    rev2 = new_revision(t, proj, "create tag", (
+    rev2 = t.new_revision(proj, "create tag", (
         "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True),\n"
         "                    sa.Column('item_id', sa.Integer, sa.ForeignKey('item.id')),\n"
         "                    sa.Column('label', sa.String(32)))\n"), "    op.drop_table('tag')\n")
-    rev3 = new_revision(t, proj, "create audit", (
+    rev3 = t.new_revision(proj, "create audit", (
         "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True), sa.Column('msg', sa.Text))\n"
         "    op.execute(\"INSERT INTO audit (msg) VALUES ('audit created')\")\n"), "    op.drop_table('audit')\n")
-    rev4 = new_revision(t, proj, "broken halfway", (
+    rev4 = t.new_revision(proj, "broken halfway", (
         "    op.create_table('half', sa.Column('id', sa.Integer, primary_key=True))\n"
         "    op.execute(\"UPDATE item SET qty = -1\")\n"
-        "    raise RuntimeError('broken migration: gave up halfway')\n"))
+        "    raise RuntimeError('broken migration: gave up halfway')\n"), "    pass\n")
 
     t.section("a good upgrade +1 is guarded by a pre-upgrade snapshot")
     t.alembic(proj, "upgrade", rev1)
-    db = connect(db_file)
-    db.execute("BEGIN")
-    db.executemany("INSERT INTO item (name, qty) VALUES (?, ?)", [("item-{}".format(i), i % 11) for i in range(300)])
-    db.execute("COMMIT")
-    db.close()
+    write(db_file, ("INSERT INTO item (name, qty) VALUES (?, ?)", [("item-{}".format(i), i % 11) for i in range(300)]))
     ck1 = table_checksum(db_file)
     t.require_eq(revisions_of(db_file), [rev1], "the database starts at revision 1")
 
@@ -126,23 +67,17 @@ def body(t):
     t.check_eq(pre["revisions"], [rev1], "the pre-upgrade snapshot is at the old revision (1)")
     t.check(pre["id"] in r.text and "dbsnap rollback dev --to " + rev1 in r.text,
             "stdout names the snapshot and the rollback command", r.describe())
-    cat_copy = t.path("pre-upgrade.db")
-    with open(cat_copy, "wb") as f:
-        f.write(t.dbsnap_ok(proj, "cat", pre["id"]).out)
-    t.check_eq(table_checksum(cat_copy), ck1, "the pre-upgrade snapshot holds the data as it was at revision 1")
+    t.check_eq(t.cat_checksum(proj, pre["id"], "pre-upgrade.db"), ck1,
+               "the pre-upgrade snapshot holds the data as it was at revision 1")
 
-    db = connect(db_file)
-    db.execute("BEGIN")
-    db.executemany("INSERT INTO tag (item_id, label) VALUES (?, ?)", [(i, "t{}".format(i)) for i in range(1, 80)])
-    db.execute("COMMIT")
-    db.close()
+    write(db_file, ("INSERT INTO tag (item_id, label) VALUES (?, ?)", [(i, "t{}".format(i)) for i in range(1, 80)]))
     ck2 = table_checksum(db_file)
 
     t.section("a migration that fails halfway, --keep-on-failure: left as the command left it")
     n_before = len(t.list_json(proj))
     r = t.dbsnap(proj, "upgrade", "dev", "--keep-on-failure", "--", *alembic, "upgrade", "head")
-    check_last_error(t, r, EXIT_GUARDED, "upgrade --keep-on-failure -- alembic upgrade head (revision 4 raises)",
-                  contains=("--keep-on-failure", "dbsnap restore "))
+    t.check_last_error(r, EXIT_GUARDED, "upgrade --keep-on-failure -- alembic upgrade head (revision 4 raises)",
+                       contains=("--keep-on-failure", "dbsnap restore "))
     t.check("broken migration: gave up halfway" in r.errtext, "the migration's traceback reached dbsnap's stderr",
             r.describe())
     left_revs, left_tables = revisions_of(db_file), tables_of(db_file)
@@ -169,8 +104,8 @@ def body(t):
     t.section("a migration that fails halfway: exit 9, exactly as before")
     n_before = len(t.list_json(proj))
     r = t.dbsnap(proj, "upgrade", "dev", "--", *alembic, "upgrade", "head")
-    check_last_error(t, r, EXIT_GUARDED, "upgrade -- alembic upgrade head (revision 4 raises)",
-                  contains=("restored snapshot", "back at revision " + rev2))
+    t.check_last_error(r, EXIT_GUARDED, "upgrade -- alembic upgrade head (revision 4 raises)",
+                       contains=("restored snapshot", "back at revision " + rev2))
     t.check_eq(table_checksum(db_file), ck2, "after the failed upgrade: the table checksum taken at revision 2")
     t.check_eq(revisions_of(db_file), [rev2], "after the failed upgrade: revision 2")
     t.check("half" not in tables_of(db_file) and "audit" not in tables_of(db_file),
@@ -185,8 +120,8 @@ def body(t):
         "d.execute(\"INSERT INTO item (name, qty) VALUES ('sneaky', 1)\"); d.commit(); "
         "print('WROTE-A-ROW', flush=True)"), db_file]
     r = t.dbsnap(proj, "upgrade", "dev", "--", *writer)
-    check_last_error(t, r, EXIT_GUARDED, "upgrade with a command that writes but keeps the revision",
-                  contains=("did not move", "--no-expect-change"))
+    t.check_last_error(r, EXIT_GUARDED, "upgrade with a command that writes but keeps the revision",
+                       contains=("did not move", "--no-expect-change"))
     t.check("WROTE-A-ROW" in r.text, "the command's stdout reached dbsnap's stdout", r.describe())
     t.check_eq(table_checksum(db_file), ck2, "the row it wrote is gone: checksum taken at revision 2")
     t.check_eq(revisions_of(db_file), [rev2], "still at revision 2")
@@ -239,14 +174,14 @@ def body(t):
     for cmd in (["/nonexistent/bin/migrate"], ["dbsnap-no-such-command-xyz", "upgrade"]):
         n_before = len(t.list_json(proj))
         r = t.dbsnap(proj, "upgrade", "dev", "--", *cmd)
-        check_last_error(t, r, EXIT_GUARDED, "upgrade -- {} (not found)".format(cmd[0]), contains=(cmd[0],))
+        t.check_last_error(r, EXIT_GUARDED, "upgrade -- {} (not found)".format(cmd[0]), contains=(cmd[0],))
         t.check_eq(table_checksum(db_file), ck2b, "after the failed start of {}: checksum unchanged".format(cmd[0]))
         t.check_eq(revisions_of(db_file), [rev2], "after the failed start of {}: revision 2".format(cmd[0]))
         t.check_eq(len(t.list_json(proj)), n_before + 1, "its pre-upgrade snapshot is listed")
 
     t.section("a command that deletes the database file")
     r = t.dbsnap(proj, "upgrade", "dev", "--", "rm", db_file)
-    check_last_error(t, r, EXIT_GUARDED, "upgrade -- rm app.db", contains=("restored snapshot",))
+    t.check_last_error(r, EXIT_GUARDED, "upgrade -- rm app.db", contains=("restored snapshot",))
     t.check(os.path.isfile(db_file) and table_checksum(db_file) == ck2b, "app.db is back with the same checksum")
     t.check_eq(revisions_of(db_file), [rev2], "app.db is back at revision 2")
 

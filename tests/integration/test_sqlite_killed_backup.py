@@ -17,7 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect, integrity, sha256_file, table_checksum, temp_files, EXIT_INTERRUPTED  # noqa: E402
+from dbsnap_test import (Test, beside, connect, integrity, sha256_file, table_checksum, temp_files,  # noqa: E402
+                         EXIT_INTERRUPTED)
 
 MEGABYTES = 200
 
@@ -74,11 +75,6 @@ def hot_journal(path):
             return f.read(8) == bytes.fromhex("d9d505f920a163d7")
     except OSError:
         return False
-
-
-def beside(db_file):
-    d, name = os.path.split(db_file)
-    return sorted(f for f in os.listdir(d) if f != name)
 
 
 def body(t):

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect, integrity, table_checksum, wait_for  # noqa: E402
+from dbsnap_test import Test, beside, connect, integrity, table_checksum, wait_for  # noqa: E402
 
 HELPERS = os.path.dirname(os.path.abspath(__file__))
 
@@ -73,12 +73,6 @@ def make_db(path, mode, variant, rows, page_size=None):
                "INSERT INTO item (v, b) SELECT ? || x, randomblob(1000) FROM c", (rows, "v{}-".format(variant)))
     db.execute("COMMIT")
     db.close()
-
-
-def beside(path):
-    """Files in the database's folder other than the database itself."""
-    d, name = os.path.split(path)
-    return sorted(f for f in os.listdir(d) if f != name)
 
 
 def idle_reader(t):

@@ -17,25 +17,17 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect, revisions_of, EXIT_OK, EXIT_NOT_FOUND  # noqa: E402
+from dbsnap_test import Test, connect, revisions_of, write, EXIT_OK, EXIT_NOT_FOUND  # noqa: E402
 
 R1, R2, R3 = "a1b2c3d4e5f6", "a1b2ffff0002", "c0ffee000003"
 R4, R5 = "d4d4d4d4d4d4", "e5e5e5e5e5e5"  # two heads on top of R3
 MESSAGES = {R1: "create item", R2: "create tag", R3: "create audit", R4: "branch d", R5: "branch e"}
 
 
-def new_revision(t, proj, rev, upgrade, *extra):
-    """`alembic revision -m MESSAGE --rev-id rev` with the given upgrade() body."""
-    r = t.alembic(proj, "revision", "-m", MESSAGES[rev], "--rev-id", rev, *extra)
-    m = re.search(r"Generating (\S+\.py)", r.text + r.errtext)
-    t.require(m is not None, "alembic revision --rev-id {} names the file it wrote".format(rev), r.describe())
-    with open(m.group(1)) as f:
-        src = f.read()
-    src, n = re.subn(r"(def upgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + upgrade, src)
-    t.require(n == 1, "the generated {} has an upgrade() body to replace".format(os.path.basename(m.group(1))))
-    with open(m.group(1), "w") as f:
-        f.write(src)
-    return m.group(1)
+def new_revision(t, proj, rev, upgrade, head=None, splice=False):
+    """`alembic revision -m MESSAGE --rev-id rev` with the given upgrade() body; returns the file's path."""
+    return t.new_revision(proj, MESSAGES[rev], upgrade, rev_id=rev, head=head, splice=splice,
+                          what="alembic revision --rev-id {}".format(rev), return_path=True)
 
 
 def write_toml(proj, migrations=None):
@@ -78,17 +70,7 @@ def by_revision(text):
 
 
 def body(t):
-    proj = t.path("proj")
-    os.makedirs(proj)
-    t.alembic(proj, "init", "migrations")
-    ini = os.path.join(proj, "alembic.ini")
-    with open(ini) as f:
-        text = f.read()
-    text, n = re.subn(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///app.db", text, flags=re.M)
-    t.require(n == 1, "alembic.ini has a sqlalchemy.url line to point at app.db")
-    with open(ini, "w") as f:
-        f.write(text)
-    write_toml(proj)
+    proj = t.alembic_project()
     db_file = os.path.join(proj, "app.db")
     versions = os.path.join(proj, "migrations", "versions")
 
@@ -101,11 +83,7 @@ def body(t):
                              " sa.Column('msg', sa.Text))\n")
 
     def fill(table_name, n):
-        db = connect(db_file)
-        db.execute("BEGIN")
-        db.executemany("INSERT INTO {} VALUES (NULL, ?)".format(table_name), [("v{}".format(i),) for i in range(n)])
-        db.execute("COMMIT")
-        db.close()
+        write(db_file, ("INSERT INTO {} VALUES (NULL, ?)".format(table_name), [("v{}".format(i),) for i in range(n)]))
 
     t.section("snapshots: two at revision 1, one at 2, none at 3 (current)")
     t.alembic(proj, "upgrade", R1)
@@ -230,7 +208,7 @@ def body(t):
     files[R4] = new_revision(t, proj, R4, "    op.create_table('d_side', sa.Column('id', sa.Integer, primary_key=True),"
                              " sa.Column('v', sa.Text))\n")
     files[R5] = new_revision(t, proj, R5, "    op.create_table('e_side', sa.Column('id', sa.Integer, primary_key=True),"
-                             " sa.Column('v', sa.Text))\n", "--head", R3, "--splice")
+                             " sa.Column('v', sa.Text))\n", head=R3, splice=True)
     heads = sorted(re.findall(r"^([0-9a-f]+) ", t.alembic(proj, "heads").text, re.M))
     t.require_eq(heads, [R4, R5], "alembic heads lists the two branch heads")
     r = t.dbsnap(proj, "revisions", "dev")

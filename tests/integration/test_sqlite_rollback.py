@@ -13,116 +13,32 @@ changing anything; a prefix ambiguous in the history is refused even when only o
 revisions has snapshots.
 """
 import os
-import re
 import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, PYTHON, connect, table_checksum, revisions_of, temp_files,  # noqa: E402
+from dbsnap_test import (Test, PYTHON, flip_byte, table_checksum, revisions_of, temp_files, write,  # noqa: E402
                          common_prefix, unique_prefix, EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_GUARDED)
-
-
-def new_revision(t, proj, message, upgrade, downgrade="    pass\n", rev_id=None):
-    """`alembic revision -m message [--rev-id rev_id]` with the given upgrade()/downgrade() bodies; returns the id."""
-    r = t.alembic(proj, "revision", "-m", message, *(["--rev-id", rev_id] if rev_id else []))
-    m = re.search(r"Generating (\S+\.py)", r.text + r.errtext)
-    t.require(m is not None, "alembic revision -m {!r} names the file it wrote".format(message), r.describe())
-    path = m.group(1)
-    with open(path) as f:
-        src = f.read()
-    rev = re.search(r"^revision = '([0-9a-f]+)'", src, re.M).group(1)
-    src, n1 = re.subn(r"(def upgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + upgrade, src)
-    src, n2 = re.subn(r"(def downgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + downgrade, src)
-    t.require(n1 == 1 and n2 == 1, "the generated {} has upgrade()/downgrade() bodies to replace".format(
-        os.path.basename(path)))
-    with open(path, "w") as f:
-        f.write(src)
-    return rev
 
 
 # Chosen revision ids: 2 and 3 share the prefix "b2b2".
 REV1, REV2, REV3 = "1a1a1a1a0001", "b2b2b2b2b002", "b2b2c3c3c003"
 
 
-def alembic_project(t):
-    proj = t.path("proj")
-    os.makedirs(proj)
-    t.alembic(proj, "init", "migrations")
-    ini = os.path.join(proj, "alembic.ini")
-    with open(ini) as f:
-        text = f.read()
-    text, n = re.subn(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///app.db", text, flags=re.M)
-    t.require(n == 1, "alembic.ini has a sqlalchemy.url line to point at app.db")
-    with open(ini, "w") as f:
-        f.write(text)
-    t.project("proj", targets={"dev": "app.db"})
-    return proj
-
-
-def check_last_error(t, r, code, what, contains=()):
-    """Exit code, and stderr's last line is 'dbsnap: error: ...' containing every string of
-    `contains` (the lines before it are dbsnap's progress and the command's own output)."""
-    t.check_rc(r, code, what)
-    lines = r.errtext.rstrip().splitlines()
-    last = lines[-1] if lines else ""
-    t.check(last.startswith("dbsnap: error: "), "{}: stderr ends with a 'dbsnap: error: ' line".format(what),
-            r.describe())
-    for needle in contains:
-        t.check(needle in last, "{}: the error mentions {!r}".format(what, needle), r.describe())
-    return last
-
-
-def tables_of(path):
-    db = connect(path)
-    try:
-        return sorted(r[0] for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
-    finally:
-        db.close()
-
-
-def write(db_file, *statements, many=None):
-    db = connect(db_file)
-    db.execute("BEGIN")
-    for s in statements:
-        db.execute(s)
-    if many:
-        db.executemany(*many)
-    db.execute("COMMIT")
-    db.close()
-
-
-def cat_checksum(t, proj, snapshot_id, name):
-    copy = t.path(name)
-    with open(copy, "wb") as f:
-        f.write(t.dbsnap_ok(proj, "cat", snapshot_id).out)
-    return table_checksum(copy)
-
-
-def flip_byte(path):
-    with open(path, "r+b") as f:
-        f.seek(0, 2)
-        at = f.tell() // 2
-        f.seek(at)
-        b = f.read(1)
-        f.seek(at)
-        f.write(bytes([b[0] ^ 0x55]))
-
-
 def body(t):
-    proj = alembic_project(t)
+    proj = t.alembic_project()
     db_file = os.path.join(proj, "app.db")
     alembic = [PYTHON, "-m", "alembic"]
 
-    rev1 = new_revision(t, proj, "create item", (
+    rev1 = t.new_revision(proj, "create item", (
         "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True),\n"
         "                    sa.Column('name', sa.String(64), nullable=False),\n"
         "                    sa.Column('qty', sa.Integer))\n"), "    op.drop_table('item')\n", rev_id=REV1)
-    rev2 = new_revision(t, proj, "create tag", (
+    rev2 = t.new_revision(proj, "create tag", (
         "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True),\n"
         "                    sa.Column('item_id', sa.Integer, sa.ForeignKey('item.id')),\n"
         "                    sa.Column('label', sa.String(32)))\n"), "    op.drop_table('tag')\n", rev_id=REV2)
-    rev3 = new_revision(t, proj, "create audit", (
+    rev3 = t.new_revision(proj, "create audit", (
         "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True), sa.Column('msg', sa.Text))\n"),
         "    op.drop_table('audit')\n", rev_id=REV3)
     p1 = max(unique_prefix(rev1, rev2), unique_prefix(rev1, rev3), key=len)  # a unique prefix of revision 1
@@ -130,8 +46,7 @@ def body(t):
 
     t.section("snapshots at revisions 1 (two), 2 and 3")
     t.alembic(proj, "upgrade", rev1)
-    write(db_file, many=("INSERT INTO item (name, qty) VALUES (?, ?)",
-                         [("item-{}".format(i), i % 7) for i in range(200)]))
+    write(db_file, ("INSERT INTO item (name, qty) VALUES (?, ?)", [("item-{}".format(i), i % 7) for i in range(200)]))
     ck1_old = table_checksum(db_file)
     s1_old = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-1-old", "--json").json()
     write(db_file, "UPDATE item SET qty = qty * 10 WHERE id % 2 = 0", "DELETE FROM item WHERE id > 150")
@@ -139,11 +54,10 @@ def body(t):
     t.require(ck1 != ck1_old, "the two snapshots at revision 1 hold different data")
     s1 = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-1", "--json").json()
     t.alembic(proj, "upgrade", rev2)
-    write(db_file, many=("INSERT INTO tag (item_id, label) VALUES (?, ?)",
-                         [(i, "t{}".format(i)) for i in range(1, 60)]))
+    write(db_file, ("INSERT INTO tag (item_id, label) VALUES (?, ?)", [(i, "t{}".format(i)) for i in range(1, 60)]))
     s2 = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-2", "--json").json()
     t.alembic(proj, "upgrade", rev3)
-    write(db_file, many=("INSERT INTO audit (msg) VALUES (?)", [("a{}".format(i),) for i in range(40)]))
+    write(db_file, ("INSERT INTO audit (msg) VALUES (?)", [("a{}".format(i),) for i in range(40)]))
     s3 = t.dbsnap_ok(proj, "backup", "dev", "--label", "at-3", "--json").json()
     write(db_file, "UPDATE item SET name = name || '-late'",
           "INSERT INTO audit (msg) VALUES ('written after the last backup')")
@@ -180,7 +94,7 @@ def body(t):
     pre = pre_rollbacks()
     t.require_eq(len(pre), 1, "one pre-rollback snapshot exists", pre)
     t.check_eq(pre[0]["revisions"], [rev3], "the pre-rollback snapshot is at revision 3")
-    t.check_eq(cat_checksum(t, proj, pre[0]["id"], "pre1.db"), ck3, "it holds the data the rollback replaced")
+    t.check_eq(t.cat_checksum(proj, pre[0]["id"], "pre1.db"), ck3, "it holds the data the rollback replaced")
     t.check("dbsnap restore {} --yes".format(pre[0]["id"]) in r.text, "stdout names the undo command", r.describe())
     undo(pre[0]["id"])
 

@@ -11,45 +11,19 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, connect, sha256_bytes, sha256_file, table_checksum, revisions_of,  # noqa: E402
-                         unique_prefix, zstd_decompress, EXIT_OK)
-
-
-def new_revision(t, proj, message, body, *extra):
-    """`alembic revision -m message`, then the upgrade body replaced by `body`; returns the id."""
-    r = t.alembic(proj, "revision", "-m", message, *extra)
-    m = re.search(r"Generating (\S+\.py)", r.text + r.errtext)
-    t.require(m is not None, "alembic revision -m {!r} names the file it wrote".format(message), r.describe())
-    path = m.group(1)
-    with open(path) as f:
-        src = f.read()
-    rev = re.search(r"^revision = '([0-9a-f]+)'", src, re.M).group(1)
-    new, n = re.subn(r"(def upgrade\(\)[^:]*:\n)    pass\n", lambda mm: mm.group(1) + body, src)
-    t.require(n == 1, "the generated {} has an upgrade() body to replace".format(os.path.basename(path)))
-    with open(path, "w") as f:
-        f.write(new)
-    return rev
+from dbsnap_test import (Test, sha256_bytes, sha256_file, table_checksum, revisions_of,  # noqa: E402
+                         unique_prefix, write, zstd_decompress, EXIT_OK)
 
 
 def body(t):
-    proj = t.path("proj")
-    os.makedirs(proj)
-    t.alembic(proj, "init", "migrations")
-    ini = os.path.join(proj, "alembic.ini")
-    with open(ini) as f:
-        text = f.read()
-    text, n = re.subn(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///app.db", text, flags=re.M)
-    t.require(n == 1, "alembic.ini has a sqlalchemy.url line to point at app.db")
-    with open(ini, "w") as f:
-        f.write(text)
-    t.project("proj", targets={"dev": "app.db"})
+    proj = t.alembic_project()
     db_file = os.path.join(proj, "app.db")
 
-    rev_a = new_revision(t, proj, "create item", (
+    rev_a = t.new_revision(proj, "create item", (
         "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True),\n"
         "                    sa.Column('name', sa.String(64), nullable=False),\n"
         "                    sa.Column('qty', sa.Integer))\n"))
-    rev_b = new_revision(t, proj, "item note and tag", (
+    rev_b = t.new_revision(proj, "item note and tag", (
         "    op.add_column('item', sa.Column('note', sa.Text))\n"
         "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True),\n"
         "                    sa.Column('item_id', sa.Integer, sa.ForeignKey('item.id')),\n"
@@ -58,12 +32,8 @@ def body(t):
     t.section("upgrade to A, fill, back up")
     t.alembic(proj, "upgrade", rev_a)
     t.require_eq(t.alembic_current(proj), [rev_a], "alembic current is A after upgrade A")
-    db = connect(db_file)
-    db.execute("BEGIN")
-    db.executemany("INSERT INTO item (name, qty) VALUES (?, ?)",
-                   [("item-{}".format(i), i * 7 % 13) for i in range(500)])
-    db.execute("COMMIT")
-    db.close()
+    write(db_file, ("INSERT INTO item (name, qty) VALUES (?, ?)",
+                    [("item-{}".format(i), i * 7 % 13) for i in range(500)]))
     ck_a = table_checksum(db_file)
     size_a = os.path.getsize(db_file)
 
@@ -97,13 +67,9 @@ def body(t):
     t.section("upgrade to B, change data, restore A")
     t.alembic(proj, "upgrade", "head")
     t.require_eq(t.alembic_current(proj), [rev_b], "alembic current is B after upgrade head")
-    db = connect(db_file)
-    db.execute("BEGIN")
-    db.execute("UPDATE item SET qty = qty + 100, note = 'changed' WHERE id % 3 = 0")
-    db.execute("DELETE FROM item WHERE id % 5 = 0")
-    db.executemany("INSERT INTO tag (item_id, label) VALUES (?, ?)", [(i, "t{}".format(i)) for i in range(1, 50)])
-    db.execute("COMMIT")
-    db.close()
+    write(db_file, "UPDATE item SET qty = qty + 100, note = 'changed' WHERE id % 3 = 0",
+          "DELETE FROM item WHERE id % 5 = 0",
+          ("INSERT INTO tag (item_id, label) VALUES (?, ?)", [(i, "t{}".format(i)) for i in range(1, 50)]))
     ck_b = table_checksum(db_file)
     t.require(ck_b != ck_a, "the data at B differs from the data at A")
 
@@ -122,11 +88,8 @@ def body(t):
     t.check_eq(listed[0]["id"], safety["id"], "list is newest first: the safety snapshot leads")
     t.check_eq(safety["revisions"], [rev_b], "the safety snapshot is at revision B")
     t.check(safety["id"] in r.errtext + r.text, "restore names the safety snapshot it took", r.describe())
-    r = t.dbsnap_ok(proj, "cat", safety["id"])
-    cat_copy = t.path("safety.db")
-    with open(cat_copy, "wb") as f:
-        f.write(r.out)
-    t.check_eq(table_checksum(cat_copy), ck_b, "the safety snapshot holds the data as it was at B")
+    t.check_eq(t.cat_checksum(proj, safety["id"], "safety.db"), ck_b,
+               "the safety snapshot holds the data as it was at B")
 
     t.section("references: list --revision, @REV, latest, id prefix")
     pa, pb = unique_prefix(rev_a, rev_b), unique_prefix(rev_b, rev_a)
@@ -155,24 +118,20 @@ def body(t):
     t.check_eq(len(t.list_json(proj)), 3, "that restore took its own safety snapshot (3 listed)")
 
     t.section("branched history: two heads, two rows in alembic_version")
-    rev_c = new_revision(t, proj, "branch c", (
+    rev_c = t.new_revision(proj, "branch c", (
         "    op.create_table('c_side', sa.Column('id', sa.Integer, primary_key=True), sa.Column('v', sa.Text))\n"),
-        "--head", rev_b)
-    rev_d = new_revision(t, proj, "branch d", (
+        head=rev_b)
+    rev_d = t.new_revision(proj, "branch d", (
         "    op.create_table('d_side', sa.Column('id', sa.Integer, primary_key=True), sa.Column('v', sa.Text))\n"),
-        "--head", rev_b, "--splice")
+        head=rev_b, splice=True)
     heads = sorted(re.findall(r"^([0-9a-f]+) ", t.alembic(proj, "heads").text, re.M))
     t.require_eq(heads, sorted([rev_c, rev_d]), "alembic heads lists the two branch heads")
     t.alembic(proj, "upgrade", "heads")
     current = t.alembic_current(proj)
     t.require_eq(current, sorted([rev_c, rev_d]), "alembic current reports both heads")
     t.require_eq(revisions_of(db_file), sorted([rev_c, rev_d]), "alembic_version has two rows")
-    db = connect(db_file)
-    db.execute("BEGIN")
-    db.executemany("INSERT INTO c_side (v) VALUES (?)", [("c{}".format(i),) for i in range(20)])
-    db.executemany("INSERT INTO d_side (v) VALUES (?)", [("d{}".format(i),) for i in range(30)])
-    db.execute("COMMIT")
-    db.close()
+    write(db_file, ("INSERT INTO c_side (v) VALUES (?)", [("c{}".format(i),) for i in range(20)]),
+          ("INSERT INTO d_side (v) VALUES (?)", [("d{}".format(i),) for i in range(30)]))
     ck_cd = table_checksum(db_file)
     m_cd = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
     t.check_eq(m_cd["revisions"], current, "the two-head snapshot's revision set equals alembic current")
