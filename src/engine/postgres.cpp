@@ -1,16 +1,961 @@
 #include "dbsnap/engine/postgres.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "dbsnap/engine/tool.hpp"
 #include "dbsnap/runtime/runtime.hpp"
+#include "dbsnap/util/interrupt.hpp"
+#include "dbsnap/util/text.hpp"
 
 namespace dbsnap::engine {
 
-// Work in progress: every operation reports that the engine is not ready yet.
+// ---------------------------------------------------------------------------
+// Pure logic (unit-tested in tests/unit/test_engine_postgres.cpp).
+
+namespace postgres {
+
+namespace {
+
+bool is_tag_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads one identifier at the start of `text` (quoted "a""b" or bare up to a
+// space, dot, comma or parenthesis) and removes it from `text`.
+std::optional<std::string> take_identifier(std::string_view& text) {
+  std::string out;
+  if (text.starts_with('"')) {
+    std::size_t i = 1;
+    for (;;) {
+      if (i >= text.size()) return std::nullopt;
+      if (text[i] == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          out += '"';
+          i += 2;
+          continue;
+        }
+        text.remove_prefix(i + 1);
+        return out;
+      }
+      out += text[i++];
+    }
+  }
+  std::size_t n = 0;
+  while (n < text.size() && std::strchr(" .,()", text[n]) == nullptr) ++n;
+  if (n == 0) return std::nullopt;
+  out.assign(text.substr(0, n));
+  text.remove_prefix(n);
+  return out;
+}
+
+// "$tag$" when `line` opens a dollar-quoted function body the way pg_dump
+// writes it ("    AS $_$"), else empty.
+std::string_view body_opening(std::string_view line) {
+  std::size_t start = 0;
+  while (start < line.size() && line[start] == ' ') ++start;
+  line.remove_prefix(start);
+  if (!line.starts_with("AS $")) return {};
+  line.remove_prefix(3);
+  std::size_t end = 1;
+  while (end < line.size() && is_tag_char(line[end])) ++end;
+  if (end >= line.size() || line[end] != '$') return {};
+  return line.substr(0, end + 1);
+}
+
+// Everything after `marker` on its line, trimmed; npos-safe.
+std::string after(std::string_view line, std::string_view marker) {
+  auto at = line.find(marker);
+  if (at == std::string_view::npos) return {};
+  return std::string(util::trim(line.substr(at + marker.size())));
+}
+
+std::string collapse_spaces(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+std::string array_literal(const std::vector<std::string>& values) {
+  std::vector<std::string> quoted;
+  for (const auto& v : values) quoted.push_back(quote_literal(v));
+  return fmt::format("ARRAY[{}]::text[]", util::join(quoted, ", "));
+}
+
+}  // namespace
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string dollar_quote(std::string_view body) {
+  std::string tag = "$dbsnap$";
+  for (int i = 0; body.find(tag) != std::string_view::npos; ++i) tag = fmt::format("$dbsnap{}$", i);
+  return fmt::format("{}{}{}", tag, body, tag);
+}
+
+std::string conninfo(std::string_view database, std::string_view application) {
+  auto value = [](std::string_view v) {
+    std::string out = "'";
+    for (char c : v) {
+      if (c == '\'' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  };
+  return fmt::format("dbname={} application_name={}", value(database), value(application));
+}
+
+std::string copy_unescape(std::string_view field) {
+  std::string out;
+  out.reserve(field.size());
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    char c = field[i];
+    if (c != '\\' || i + 1 == field.size()) {
+      out += c;
+      continue;
+    }
+    char e = field[++i];
+    switch (e) {
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'v': out += '\v'; break;
+      case 'x': {
+        int value = 0, digits = 0;
+        while (digits < 2 && i + 1 < field.size() && hex_value(field[i + 1]) >= 0) {
+          value = value * 16 + hex_value(field[++i]);
+          ++digits;
+        }
+        if (digits == 0) {
+          out += 'x';
+        } else {
+          out += static_cast<char>(value);
+        }
+        break;
+      }
+      default:
+        if (e >= '0' && e <= '7') {
+          int value = e - '0';
+          for (int digits = 1; digits < 3 && i + 1 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '7';
+               ++digits) {
+            value = value * 8 + (field[++i] - '0');
+          }
+          out += static_cast<char>(value & 0xff);
+        } else {
+          out += e;  // \\ and any other escaped character: the character itself
+        }
+    }
+  }
+  return out;
+}
+
+std::vector<std::optional<std::string>> parse_copy_row(std::string_view line) {
+  std::vector<std::optional<std::string>> fields;
+  for (;;) {
+    auto tab = line.find('\t');
+    std::string_view field = line.substr(0, tab);
+    if (field == "\\N") {
+      fields.emplace_back(std::nullopt);
+    } else {
+      fields.emplace_back(copy_unescape(field));
+    }
+    if (tab == std::string_view::npos) break;
+    line.remove_prefix(tab + 1);
+  }
+  return fields;
+}
+
+std::optional<CopyHeader> parse_copy_header(std::string_view line) {
+  if (!line.starts_with("COPY ") || !line.ends_with(" FROM stdin;")) return std::nullopt;
+  line.remove_prefix(5);
+  line.remove_suffix(12);
+  CopyHeader h;
+  auto first = take_identifier(line);
+  if (!first) return std::nullopt;
+  if (line.starts_with('.')) {
+    line.remove_prefix(1);
+    auto second = take_identifier(line);
+    if (!second) return std::nullopt;
+    h.schema = std::move(*first);
+    h.table = std::move(*second);
+  } else {
+    h.table = std::move(*first);
+  }
+  while (line.starts_with(' ')) line.remove_prefix(1);
+  if (line.empty()) return h;
+  if (!line.starts_with('(')) return std::nullopt;
+  line.remove_prefix(1);
+  for (;;) {
+    while (line.starts_with(' ')) line.remove_prefix(1);
+    auto column = take_identifier(line);
+    if (!column) return std::nullopt;
+    h.columns.push_back(std::move(*column));
+    if (line.starts_with(',')) {
+      line.remove_prefix(1);
+      continue;
+    }
+    if (line == ")") return h;
+    return std::nullopt;
+  }
+}
+
+ScriptScanner::ScriptScanner(std::string schema, std::string table, std::string snapshot)
+    : schema_(std::move(schema)), table_(std::move(table)), snapshot_(std::move(snapshot)) {}
+
+void ScriptScanner::line(std::string_view line, bool cut) {
+  ++lines_;
+  if (in_copy_) {
+    if (line == "\\.") {
+      in_copy_ = false;
+      version_column_ = -1;
+      return;
+    }
+    if (version_column_ < 0) return;
+    if (cut) {
+      if (problem_.empty()) problem_ = fmt::format("a row of {}.{} is too long to read", schema_, table_);
+      return;
+    }
+    auto row = parse_copy_row(line);
+    if (static_cast<std::size_t>(version_column_) < row.size() && row[version_column_]) {
+      revisions_.insert(std::move(*row[version_column_]));
+    }
+    return;
+  }
+  if (!body_tag_.empty()) {
+    if (line.find(body_tag_) != std::string_view::npos) body_tag_.clear();
+    return;
+  }
+  if (line.empty() || line.starts_with("--")) return;
+  if (line.starts_with("COPY ")) {
+    // pg_dump's COPY statements end with "FROM stdin;"; a longer one was cut.
+    if (!cut && !line.ends_with(" FROM stdin;")) return;
+    in_copy_ = true;
+    auto header = parse_copy_header(line);
+    if (header && header->schema == schema_ && header->table == table_) {
+      auto it = std::find(header->columns.begin(), header->columns.end(), "version_num");
+      if (it != header->columns.end()) version_column_ = static_cast<int>(it - header->columns.begin());
+    }
+    return;
+  }
+  if (auto tag = body_opening(line); !tag.empty()) {
+    auto rest = line.substr(line.find(tag) + tag.size());
+    if (rest.find(tag) == std::string_view::npos) body_tag_.assign(tag);
+    return;
+  }
+  if (!refusal_.empty()) return;
+  if (line.starts_with("SELECT pg_catalog.lo_create(") || line.starts_with("SELECT pg_catalog.lo_open(")) {
+    refusal_ = fmt::format(
+        "the dump contains large objects, which pg_dump writes in a transaction of their own, so it cannot be "
+        "restored all-or-nothing; load it by hand (dbsnap cat {} | psql) or move the data out of large objects",
+        snapshot_);
+    return;
+  }
+  const bool ends_transaction = line == "BEGIN;" || line == "COMMIT;" || line == "ROLLBACK;" || line == "ABORT;" ||
+                                line.starts_with("START TRANSACTION") || line.starts_with("COMMIT ") ||
+                                line.starts_with("ROLLBACK ");
+  if (ends_transaction) {
+    refusal_ = fmt::format(
+        "line {} of the dump is '{}', which would end dbsnap's restore transaction early, so it cannot be restored "
+        "all-or-nothing; load it by hand (dbsnap cat {} | psql)",
+        lines_, line, snapshot_);
+    return;
+  }
+  if (line.starts_with('\\') && !line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict ")) {
+    refusal_ = fmt::format(
+        "line {} of the dump is the psql command '{}', which could leave dbsnap's restore transaction; "
+        "load it by hand (dbsnap cat {} | psql)",
+        lines_, line.substr(0, std::min<std::size_t>(line.size(), 40)), snapshot_);
+  }
+}
+
+Expected<void> ScriptGate::refused() const { return make_error(ErrorKind::engine, "{}", scanner_.refusal()); }
+
+Expected<void> ScriptGate::forward(std::string_view data) {
+  if (data.empty()) return {};
+  return next_.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(data.data()), data.size()));
+}
+
+Expected<void> ScriptGate::write(pipeline::Bytes bytes) {
+  if (!scanner_.refusal().empty()) return refused();
+  const std::string_view data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  // 1. Every complete line of the chunk goes past the scanner first.
+  std::size_t last_newline = std::string_view::npos;
+  for (std::size_t pos = 0; pos < data.size();) {
+    const char* newline = static_cast<const char*>(std::memchr(data.data() + pos, '\n', data.size() - pos));
+    const std::size_t n = newline ? static_cast<std::size_t>(newline - (data.data() + pos)) : data.size() - pos;
+    if (line_.size() < keep) line_.append(data.substr(pos, std::min(n, keep - line_.size())));
+    line_length_ += n;
+    if (!newline) break;
+    scanner_.line(line_, line_length_ > line_.size());
+    line_.clear();
+    line_length_ = 0;
+    last_newline = pos + n;
+    pos += n + 1;
+  }
+  if (!scanner_.refusal().empty()) return refused();
+
+  // 2. Forward all of it but the start of a short top-level line.
+  if (last_newline == std::string_view::npos) {
+    if (!holding_) return forward(data);
+    pending_.append(data);
+    if (line_length_ < hold_limit) return {};
+    holding_ = false;
+    auto r = forward(pending_);
+    pending_.clear();
+    return r;
+  }
+  if (auto r = forward(pending_); !r) return r;
+  pending_.clear();
+  if (auto r = forward(data.substr(0, last_newline + 1)); !r) return r;
+  const std::string_view tail = data.substr(last_newline + 1);
+  holding_ = scanner_.at_top_level();
+  if (holding_ && tail.size() < hold_limit) {
+    pending_.assign(tail);
+    return {};
+  }
+  holding_ = false;
+  return forward(tail);
+}
+
+Expected<void> ScriptGate::finish() {
+  if (line_length_ > 0) {
+    scanner_.line(line_, line_length_ > line_.size());
+    line_.clear();
+    line_length_ = 0;
+  }
+  if (!scanner_.refusal().empty()) return refused();
+  if (auto r = forward(pending_); !r) return r;
+  pending_.clear();
+  return next_.finish();
+}
+
+std::string header_version(std::string_view head, std::string_view key) {
+  const std::string marker =
+      key == "pg_dump" ? "\n-- Dumped by pg_dump version " : "\n-- Dumped from database version ";
+  auto at = head.find(marker);
+  if (at == std::string_view::npos) return {};
+  auto rest = head.substr(at + marker.size());
+  return std::string(util::trim(rest.substr(0, rest.find('\n'))));
+}
+
+std::string incomplete_dump(std::string_view head, std::string_view tail) {
+  if (!head.starts_with("--\n-- PostgreSQL database dump\n") && !head.starts_with("-- PostgreSQL database dump\n")) {
+    return "it does not start with pg_dump's '-- PostgreSQL database dump' header";
+  }
+  // The last non-empty lines, newest first.
+  std::vector<std::string_view> last;
+  while (!tail.empty() && last.size() < 3) {
+    while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.remove_suffix(1);
+    auto newline = tail.rfind('\n');
+    auto line = newline == std::string_view::npos ? tail : tail.substr(newline + 1);
+    if (!util::trim(line).empty()) last.push_back(util::trim(line));
+    tail = newline == std::string_view::npos ? std::string_view{} : tail.substr(0, newline);
+  }
+  std::size_t i = 0;
+  if (i < last.size() && last[i].starts_with("\\unrestrict ")) ++i;
+  if (i + 1 < last.size() && last[i] == "--" && last[i + 1] == "-- PostgreSQL database dump complete") return {};
+  return "it ends without pg_dump's '-- PostgreSQL database dump complete' trailer (the dump was cut short)";
+}
+
+std::string describe_failure(std::string_view stderr_text) {
+  std::string message;
+  std::string_view rest = stderr_text;
+  std::string_view chosen;
+  while (!rest.empty()) {
+    auto newline = rest.find('\n');
+    std::string_view line = rest.substr(0, newline);
+    rest.remove_prefix(newline == std::string_view::npos ? rest.size() : newline + 1);
+    if (line.find("FATAL:") != std::string_view::npos || line.find("ERROR:") != std::string_view::npos ||
+        line.find("error:") != std::string_view::npos) {
+      chosen = line;
+    }
+  }
+  if (chosen.empty()) chosen = util::last_nonempty_line(stderr_text);
+  if (chosen.find("FATAL:") != std::string_view::npos) {
+    message = after(chosen, "FATAL:");
+  } else if (chosen.find("ERROR:") != std::string_view::npos) {
+    message = after(chosen, "ERROR:");
+    // psql:<stdin>:123: ERROR:  ...
+    if (chosen.starts_with("psql:")) {
+      auto parts = chosen.substr(0, chosen.find("ERROR:"));
+      auto colon = parts.rfind(':', parts.size() >= 2 ? parts.size() - 2 : 0);
+      auto before = parts.substr(0, colon);
+      auto line_no = before.substr(before.rfind(':') + 1);
+      if (!line_no.empty() && std::all_of(line_no.begin(), line_no.end(), ::isdigit)) {
+        message += fmt::format(" (script line {})", line_no);
+      }
+    }
+  } else if (chosen.find("error:") != std::string_view::npos) {
+    message = after(chosen, "error:");
+  } else {
+    message = std::string(util::trim(chosen));
+  }
+  message = collapse_spaces(message);
+  const std::string all(stderr_text);
+  std::string hint;
+  if (all.find("password authentication failed") != std::string::npos) {
+    hint = "check the password that password_env or password_from_container names";
+  } else if (all.find("no password supplied") != std::string::npos) {
+    hint = "set password_env or password_from_container, or connect over the socket without host";
+  } else if (database_missing(all)) {
+    hint = "create the database or fix the target's 'database'";
+  } else if (all.find("role \"") != std::string::npos && all.find("does not exist") != std::string::npos) {
+    hint = "fix the target's 'user'";
+  } else if (all.find("Connection refused") != std::string::npos ||
+             all.find("No such file or directory") != std::string::npos ||
+             all.find("could not translate host name") != std::string::npos) {
+    hint = "is PostgreSQL running and listening there? check host and port";
+  } else if (all.find("permission denied") != std::string::npos ||
+             all.find("must be owner") != std::string::npos) {
+    hint = "connect as a superuser or the database owner";
+  }
+  if (!hint.empty()) message += "; " + hint;
+  return message;
+}
+
+bool database_missing(std::string_view stderr_text) {
+  auto at = stderr_text.find("FATAL:  database \"");
+  return at != std::string_view::npos && stderr_text.find("\" does not exist", at) != std::string_view::npos;
+}
+
+std::string restore_prologue(int lock_timeout_seconds) {
+  const std::string body = R"(
+DECLARE
+  r record;
+  old oid[] := '{}';
+BEGIN
+  FOR r IN SELECT evtname FROM pg_catalog.pg_event_trigger LOOP
+    EXECUTE pg_catalog.format('DROP EVENT TRIGGER IF EXISTS %I', r.evtname);
+  END LOOP;
+  FOR r IN SELECT pubname FROM pg_catalog.pg_publication LOOP
+    EXECUTE pg_catalog.format('DROP PUBLICATION IF EXISTS %I', r.pubname);
+  END LOOP;
+  FOR r IN SELECT extname FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql' LOOP
+    EXECUTE pg_catalog.format('DROP EXTENSION IF EXISTS %I CASCADE', r.extname);
+  END LOOP;
+  FOR r IN SELECT c.castsource::pg_catalog.regtype::text AS s, c.casttarget::pg_catalog.regtype::text AS t
+           FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 LOOP
+    EXECUTE pg_catalog.format('DROP CAST IF EXISTS (%s AS %s) CASCADE', r.s, r.t);
+  END LOOP;
+  FOR r IN SELECT fdwname FROM pg_catalog.pg_foreign_data_wrapper LOOP
+    EXECUTE pg_catalog.format('DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', r.fdwname);
+  END LOOP;
+  PERFORM pg_catalog.lo_unlink(l.oid) FROM pg_catalog.pg_largeobject_metadata l;
+  FOR r IN SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n
+           WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ORDER BY n.oid LOOP
+    EXECUTE pg_catalog.format('ALTER SCHEMA %I RENAME TO %I', r.nspname, 'dbsnap_old_' || r.oid::text);
+    old := old || r.oid;
+  END LOOP;
+  PERFORM pg_catalog.set_config('dbsnap.old_schemas', old::text, true);
+  IF pg_catalog.current_setting('server_version_num')::int >= 150000 THEN
+    CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+    GRANT USAGE ON SCHEMA public TO PUBLIC;
+  ELSE
+    CREATE SCHEMA public;
+    GRANT CREATE, USAGE ON SCHEMA public TO PUBLIC;
+  END IF;
+  COMMENT ON SCHEMA public IS 'standard public schema';
+END
+)";
+  return fmt::format(
+      "BEGIN;\n"
+      "SET client_min_messages = warning;\n"
+      "SET lock_timeout = '{}s';\n"
+      "DO {};\n",
+      lock_timeout_seconds, dollar_quote(body));
+}
+
+std::string restore_epilogue(std::string_view schema, std::string_view table,
+                             const std::vector<std::string>& revisions, int lock_timeout_seconds,
+                             int server_version_num) {
+  const std::string qualified = quote_identifier(schema) + "." + quote_identifier(table);
+  const std::string check = fmt::format(R"(
+DECLARE
+  found text[];
+  wanted text[] := {wanted};
+BEGIN
+  IF pg_catalog.to_regclass({qualified}) IS NULL THEN
+    found := '{{}}';
+  ELSE
+    EXECUTE {select} INTO found;
+    found := coalesce(found, '{{}}');
+  END IF;
+  IF NOT (found @> wanted AND found <@ wanted) THEN
+    RAISE EXCEPTION 'dbsnap: the restored % holds revision %, the snapshot recorded %', {qualified}, found, wanted;
+  END IF;
+END
+)",
+                                        fmt::arg("wanted", array_literal(revisions)),
+                                        fmt::arg("qualified", quote_literal(qualified)),
+                                        fmt::arg("select", quote_literal("SELECT pg_catalog.array_agg(DISTINCT "
+                                                                         "version_num::text) FROM " +
+                                                                         qualified)));
+  const std::string old_relations = R"(
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]) AND c.relkind IN ('r', 'p', 'm'))";
+  // First without waiting; then waiting in the lock queue for a moment
+  // (twice deadlock_timeout, so that PostgreSQL cancels an autovacuum in the
+  // way), giving up that wait (and every lock it got) on a timeout or a
+  // deadlock, until the deadline.
+  const std::string lock = fmt::format(R"(
+DECLARE
+  relations text;
+  holders text;
+  queue_wait text;
+  deadline timestamptz := pg_catalog.clock_timestamp() + interval '{seconds} seconds';
+BEGIN
+  SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', n.nspname, c.relname), ', '){old_relations};
+  IF relations IS NULL THEN
+    RETURN;
+  END IF;
+  queue_wait := GREATEST(2000, 2000 * EXTRACT(epoch FROM
+                  pg_catalog.current_setting('deadlock_timeout')::interval))::bigint::text || 'ms';
+  LOOP
+    BEGIN
+      EXECUTE 'LOCK TABLE ' || relations || ' IN ACCESS EXCLUSIVE MODE NOWAIT';
+      RETURN;
+    EXCEPTION WHEN lock_not_available THEN
+      NULL;
+    END;
+    BEGIN
+      PERFORM pg_catalog.set_config('lock_timeout', queue_wait, true);
+      EXECUTE 'LOCK TABLE ' || relations || ' IN ACCESS EXCLUSIVE MODE';
+      RETURN;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+      IF pg_catalog.clock_timestamp() > deadline THEN
+        SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') INTO holders
+          FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid = l.relation
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+            AND n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]);
+        RAISE EXCEPTION 'dbsnap: other sessions (pid %) kept the tables locked for {seconds} s; end them or raise lock_timeout',
+          coalesce(holders, '?');
+      END IF;
+      PERFORM pg_catalog.pg_sleep(0.05);
+    END;
+  END LOOP;
+END
+)",
+                                       fmt::arg("seconds", lock_timeout_seconds),
+                                       fmt::arg("old_relations", " INTO relations" + old_relations));
+  const std::string drop = R"(
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n
+           WHERE n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]) LOOP
+    EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', r.nspname);
+  END LOOP;
+END
+)";
+  const char* xid = server_version_num >= 130000 ? "pg_catalog.pg_current_xact_id()" : "pg_catalog.txid_current()";
+  return fmt::format(
+      "\n"
+      "SET client_min_messages = warning;\n"
+      "SET lock_timeout = 0;\n"
+      "DO {check};\n"
+      "DO {lock};\n"
+      "SET lock_timeout = '{seconds}s';\n"
+      "DO {drop};\n"
+      "SELECT 'dbsnap-xid:' || {xid};\n",
+      fmt::arg("check", dollar_quote(check)), fmt::arg("lock", dollar_quote(lock)),
+      fmt::arg("seconds", lock_timeout_seconds), fmt::arg("drop", dollar_quote(drop)), fmt::arg("xid", xid));
+}
+
+std::optional<std::string> find_marker(std::string_view output, std::string_view marker) {
+  for (auto at = output.rfind(marker); at != std::string_view::npos;
+       at = at == 0 ? std::string_view::npos : output.rfind(marker, at - 1)) {
+    if (at != 0 && output[at - 1] != '\n') continue;
+    auto rest = output.substr(at + marker.size());
+    auto newline = rest.find('\n');
+    if (newline == std::string_view::npos) continue;  // not the whole line yet
+    return std::string(rest.substr(0, newline));
+  }
+  return std::nullopt;
+}
+
+}  // namespace postgres
+
+// ---------------------------------------------------------------------------
+// The engine.
+
+namespace {
+
+using namespace postgres;
+
+constexpr int default_lock_timeout = 60;
+
+// One target's server: where its tools run and how they connect.
+class Server {
+ public:
+  explicit Server(const config::Target& target)
+      : target_(target),
+        runtime_(runtime::make_runtime(target)),
+        secret_(runtime::Secret::from_target(target, "PGPASSWORD")),
+        database_(target.string("database")),
+        user_(target.string("user", "postgres")),
+        host_(target.string("host")),
+        port_(target.integer("port", 0)),
+        schema_(target.string("schema", "public")),
+        table_(target.string("version_table", "alembic_version")) {
+    if (database_.empty()) fail(ErrorKind::config, "target '{}': key 'database' is required", target.name);
+    if (user_.empty()) fail(ErrorKind::config, "target '{}': 'user' is empty", target.name);
+    if (port_ < 0 || port_ > 65535) fail(ErrorKind::config, "target '{}': port {} is out of range", target.name, port_);
+  }
+
+  const config::Target& target() const { return target_; }
+  runtime::Runtime& runtime() { return *runtime_; }
+  const runtime::Secret& secret() const { return secret_; }
+  const std::string& database() const { return database_; }
+  const std::string& schema() const { return schema_; }
+  const std::string& table() const { return table_; }
+  std::string where() const { return fmt::format("database '{}' in {}", database_, runtime_->where()); }
+
+  // The connection options every tool gets: user values are argv entries of
+  // their own, the database goes in a connection string, the password never.
+  std::vector<std::string> connection(std::string_view application) const {
+    std::vector<std::string> args;
+    if (!host_.empty()) args.insert(args.end(), {"-h", host_});
+    if (port_ != 0) args.insert(args.end(), {"-p", std::to_string(port_)});
+    args.insert(args.end(), {"-U", user_, "-d", conninfo(database_, application)});
+    return args;
+  }
+
+  std::vector<std::string> psql(std::string_view application) const {
+    std::vector<std::string> argv = {"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"};
+    auto c = connection(application);
+    argv.insert(argv.end(), c.begin(), c.end());
+    return argv;
+  }
+
+  // Runs a short script in psql; the tool's failures are the caller's to judge.
+  runtime::RunResult run_script(const std::string& sql) { return runtime::run_in(*runtime_, psql("dbsnap"), secret_, sql); }
+
+  // Runs a short script and returns its output; throws an engine error
+  // (saying what `doing` was) when psql fails.
+  std::string query(const std::string& sql, std::string_view doing) {
+    auto result = run_script(sql);
+    if (!result.status.ok()) {
+      fail(ErrorKind::engine, "target '{}': cannot {} ({}): {}", target_.name, doing, where(),
+           describe_failure(result.err.empty() ? result.out : result.err));
+    }
+    return result.out;
+  }
+
+  // Values of lines "prefix:value" in psql's output.
+  static std::vector<std::string> tagged(std::string_view output, std::string_view prefix) {
+    std::vector<std::string> values;
+    while (!output.empty()) {
+      auto newline = output.find('\n');
+      auto line = output.substr(0, newline);
+      output.remove_prefix(newline == std::string_view::npos ? output.size() : newline + 1);
+      if (line.starts_with(prefix)) values.emplace_back(line.substr(prefix.size()));
+    }
+    return values;
+  }
+
+ private:
+  const config::Target& target_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  runtime::Secret secret_;
+  std::string database_;
+  std::string user_;
+  std::string host_;
+  std::int64_t port_;
+  std::string schema_;
+  std::string table_;
+};
+
+// psql reading a script on stdin. Unlike ToolInput, its stdout is read here
+// by a thread of our own as it comes, so that commit() can wait for the
+// transaction id before it sends COMMIT.
+class PsqlSession {
+ public:
+  PsqlSession(runtime::Runtime& runtime, const std::vector<std::string>& argv, const runtime::Secret& secret)
+      : runtime_(runtime), process_(start(runtime, argv, secret)) {
+    reader_ = std::thread([this] { read_stdout(); });
+  }
+
+  ~PsqlSession() {
+    // Without COMMIT, closing stdin makes psql roll back; wait for it, so
+    // the database is back to its old state when dbsnap exits.
+    process_.close_stdin();
+    if (reader_.joinable()) reader_.join();
+    if (!waited_) process_.wait();
+  }
+
+  Expected<void> write(pipeline::Bytes data) {
+    pipeline::FdSink sink(process_.stdin_fd());
+    auto r = sink.write(data);
+    if (!r && r.error().kind != ErrorKind::interrupted) {
+      return make_error(ErrorKind::engine, "psql stopped reading its input: {}", r.error().message);
+    }
+    return r;
+  }
+
+  Expected<void> send(std::string_view text) {
+    return write(pipeline::Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+  }
+
+  // Waits until psql printed a line "<marker><value>" (returns value) or its
+  // output ended (std::nullopt). A SIGINT/SIGTERM meanwhile throws `interrupted`.
+  std::optional<std::string> wait_for_line(std::string_view marker) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (auto value = find_marker(stdout_, marker)) return value;
+      if (eof_) return std::nullopt;
+      lock.unlock();
+      util::check_interrupted();
+      lock.lock();
+      changed_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+  }
+
+  // Closes stdin and waits for psql to end; throws a `runtime` error when
+  // the exec itself failed.
+  runtime::ExitStatus close_and_wait() {
+    process_.close_stdin();
+    if (reader_.joinable()) reader_.join();
+    status_ = process_.wait();
+    waited_ = true;
+    const std::string said = process_.stderr_text() + output();
+    if (auto why = runtime_.exec_failure(status_, "psql", said)) {
+      // docker exec prints "executable file not found" on stdout.
+      if (said.find("executable file not found") != std::string::npos) {
+        fail(ErrorKind::runtime, "'psql' is not installed in {}; install the PostgreSQL client there or point the "
+             "target at the database's own container", runtime_.where());
+      }
+      fail(ErrorKind::runtime, "{}", *why);
+    }
+    return status_;
+  }
+
+  std::string output() const {
+    std::lock_guard lock(mutex_);
+    return stdout_;
+  }
+  const std::string& stderr_text() const { return process_.stderr_text(); }
+
+ private:
+  static runtime::Process start(runtime::Runtime& runtime, const std::vector<std::string>& argv,
+                                const runtime::Secret& secret) {
+    auto command = runtime.command(argv, runtime::StdinMode::pipe, secret);
+    command.stdout_mode = runtime::StdoutMode::pipe;
+    return value_or_throw(runtime::Process::start(command));
+  }
+
+  void read_stdout() {
+    char buffer[8192];
+    for (;;) {
+      ssize_t n = ::read(process_.stdout_fd(), buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      std::lock_guard lock(mutex_);
+      if (n <= 0) {
+        eof_ = true;
+        changed_.notify_all();
+        return;
+      }
+      stdout_.append(buffer, static_cast<std::size_t>(n));
+      if (stdout_.size() > 128 * 1024) stdout_.erase(0, stdout_.size() - 64 * 1024);
+      changed_.notify_all();
+    }
+  }
+
+  runtime::Runtime& runtime_;
+  runtime::Process process_;
+  std::thread reader_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string stdout_;
+  bool eof_ = false;
+  bool waited_ = false;
+  runtime::ExitStatus status_;
+};
+
+// Writes the dump into psql; when psql has stopped reading, the error says why.
+class PsqlInput final : public pipeline::Sink {
+ public:
+  PsqlInput(PsqlSession& psql, std::function<std::string()> why) : psql_(psql), why_(std::move(why)) {}
+  Expected<void> write(pipeline::Bytes data) override {
+    auto r = psql_.write(data);
+    if (!r && r.error().kind != ErrorKind::interrupted) return make_error(ErrorKind::engine, "{}", why_());
+    return r;
+  }
+  Expected<void> finish() override { return {}; }
+
+ private:
+  PsqlSession& psql_;
+  std::function<std::string()> why_;
+};
+
+class PostgresRestore final : public RestoreSession {
+ public:
+  PostgresRestore(std::unique_ptr<Server> server, const store::Manifest& snapshot, int lock_timeout)
+      : server_(std::move(server)),
+        revisions_(snapshot.revisions),
+        lock_timeout_(lock_timeout),
+        scanner_(server_->schema(), server_->table(), snapshot.id) {
+    psql_ = std::make_unique<PsqlSession>(server_->runtime(), server_->psql("dbsnap-restore"), server_->secret());
+    input_ = std::make_unique<PsqlInput>(*psql_, [this] { return stopped("psql stopped reading the dump"); });
+    gate_ = std::make_unique<ScriptGate>(*input_, scanner_);
+    // The server's version proves the session is connected (a missing
+    // database gets its own message); the prologue starts the transaction.
+    auto sent = psql_->send(
+        "SELECT 'dbsnap-version:' || pg_catalog.current_setting('server_version_num');\n" +
+        restore_prologue(lock_timeout_));
+    auto version = sent ? psql_->wait_for_line("dbsnap-version:") : std::nullopt;
+    if (!version) {
+      const auto status = close();
+      if (database_missing(psql_->stderr_text())) {
+        fail(ErrorKind::engine, "target '{}': {} does not exist; create it first (createdb {}) or fix 'database'",
+             name(), server_->where(), server_->database());
+      }
+      fail(ErrorKind::engine, "target '{}': cannot start the restore ({}): {}", name(), server_->where(),
+           failure_text(status));
+    }
+    version_ = std::atoi(version->c_str());
+    if (version_ < 100000) {
+      fail(ErrorKind::engine, "target '{}': {} runs server_version_num {}; dbsnap needs PostgreSQL 10 or newer",
+           name(), server_->where(), *version);
+    }
+  }
+
+  pipeline::Sink& input() override { return *gate_; }
+
+  void commit() override {
+    if (finished_) fail(ErrorKind::engine, "target '{}': {}", name(), stopped("psql had stopped"));
+    if (!scanner_.refusal().empty()) fail(ErrorKind::engine, "target '{}': {}", name(), scanner_.refusal());
+    if (!scanner_.at_top_level()) {
+      fail(ErrorKind::engine, "target '{}': the dump ends inside a COPY block or function body; nothing was restored",
+           name());
+    }
+    if (auto r = psql_->send(restore_epilogue(server_->schema(), server_->table(), revisions_, lock_timeout_,
+                                              version_));
+        !r) {
+      fail(ErrorKind::engine, "target '{}': {}", name(), stopped("psql stopped before COMMIT"));
+    }
+    // COMMIT goes out only once psql is past everything that can fail or
+    // wait: a dbsnap killed before this point leaves a rollback behind.
+    const std::string xid = psql_->wait_for_line("dbsnap-xid:").value_or("");
+    if (xid.empty() || !std::all_of(xid.begin(), xid.end(), ::isdigit)) {
+      const auto status = close();
+      fail(ErrorKind::engine, "target '{}': the restore was rolled back, {} is unchanged: {}", name(),
+           server_->where(), failure_text(status));
+    }
+    (void)psql_->send("COMMIT;\n");
+    confirm(xid, close());
+  }
+
+ private:
+  const std::string& name() const { return server_->target().name; }
+
+  runtime::ExitStatus close() {
+    finished_ = true;
+    return psql_->close_and_wait();
+  }
+
+  std::string failure_text(const runtime::ExitStatus& status) const {
+    std::string text = describe_failure(psql_->stderr_text());
+    return text.empty() ? fmt::format("psql ended with {} and no message", status.describe()) : text;
+  }
+
+  // Closes psql (it rolls back) and says why it stopped.
+  std::string stopped(std::string_view what) {
+    runtime::ExitStatus status;
+    if (!finished_) {
+      try {
+        status = close();
+      } catch (const DbsnapError& e) {
+        return fmt::format("{}: {}; the transaction was rolled back", what, e.what());
+      }
+    }
+    return fmt::format("{}: {}; the transaction was rolled back", what, failure_text(status));
+  }
+
+  // psql exits 0 even when its transaction rolled back: ask a new connection.
+  void confirm(const std::string& xid, const runtime::ExitStatus& status) {
+    const std::string sql =
+        version_ >= 130000
+            ? fmt::format("SELECT 'dbsnap-status:' || coalesce(pg_catalog.pg_xact_status('{}'::xid8), 'unknown');\n", xid)
+            : fmt::format("SELECT 'dbsnap-status:' || coalesce(pg_catalog.txid_status({}), 'unknown');\n", xid);
+    std::string state;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto values = Server::tagged(server_->query(sql, "confirm the restore's COMMIT"), "dbsnap-status:");
+      state = values.empty() ? "unknown" : values.front();
+      if (state != "in progress") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (state == "committed") return;
+    if (state == "aborted") {
+      fail(ErrorKind::engine, "target '{}': COMMIT of the restore failed, {} is unchanged: {}", name(),
+           server_->where(), failure_text(status));
+    }
+    fail(ErrorKind::engine,
+         "target '{}': cannot tell whether the restore committed (transaction {} is '{}'); check {} before using it",
+         name(), xid, state, server_->where());
+  }
+
+  std::unique_ptr<Server> server_;
+  std::vector<std::string> revisions_;
+  int version_ = 0;
+  int lock_timeout_;
+  ScriptScanner scanner_;
+  std::unique_ptr<PsqlSession> psql_;
+  std::unique_ptr<PsqlInput> input_;
+  std::unique_ptr<ScriptGate> gate_;
+  bool finished_ = false;
+};
+
+}  // namespace
 
 const std::vector<config::KeySpec>& PostgresEngine::keys() const {
   static const std::vector<config::KeySpec> keys = [] {
     std::vector<config::KeySpec> k = {
         {"database", config::KeyType::string, true, "the database name"},
-        {"user", config::KeyType::string, false, "the database user"},
+        {"user", config::KeyType::string, false, "the database user (default postgres)"},
+        {"host", config::KeyType::string, false, "connect over TCP to this host (default: the unix socket)"},
+        {"port", config::KeyType::integer, false, "the server's port (default 5432; also names the unix socket)"},
+        {"schema", config::KeyType::string, false, "the schema of the version table (default public)"},
+        {"lock_timeout", config::KeyType::integer, false,
+         "seconds a restore waits for other sessions' locks before giving up (default 60)"},
     };
     k.insert(k.end(), runtime::credential_keys().begin(), runtime::credential_keys().end());
     return k;
@@ -18,9 +963,171 @@ const std::vector<config::KeySpec>& PostgresEngine::keys() const {
   return keys;
 }
 
-bool PostgresEngine::exists(const config::Target&, const WorkContext&) { fail(ErrorKind::engine, "engine 'postgres' is not ready yet"); }
-DumpInfo PostgresEngine::dump(const config::Target&, pipeline::Sink&, const WorkContext&) { fail(ErrorKind::engine, "engine 'postgres' is not ready yet"); }
-std::vector<std::string> PostgresEngine::read_revisions(const config::Target&, const WorkContext&) { fail(ErrorKind::engine, "engine 'postgres' is not ready yet"); }
-std::unique_ptr<RestoreSession> PostgresEngine::begin_restore(const config::Target&, const store::Manifest&, const WorkContext&) { fail(ErrorKind::engine, "engine 'postgres' is not ready yet"); }
+bool PostgresEngine::exists(const config::Target& target, const WorkContext&) {
+  Server server(target);
+  server.runtime().check();
+  auto result = server.run_script("SELECT 1;\n");
+  if (result.status.ok()) return true;
+  const std::string& err = result.err.empty() ? result.out : result.err;
+  if (database_missing(err)) return false;
+  fail(ErrorKind::engine, "target '{}': cannot connect to {}: {}", target.name, server.where(), describe_failure(err));
+}
+
+DumpInfo PostgresEngine::dump(const config::Target& target, pipeline::Sink& out, const WorkContext&) {
+  Server server(target);
+  server.runtime().check();
+  ScriptScanner scanner(server.schema(), server.table());
+  DumpTap tap(out, [&scanner](std::string_view line) { scanner.line(line, line.size() >= 4096); });
+  std::vector<std::string> argv = {"pg_dump", "--no-owner", "--no-privileges"};
+  auto c = server.connection("dbsnap");
+  argv.insert(argv.end(), c.begin(), c.end());
+
+  ToolRun run;
+  try {
+    run = stream_from(server.runtime(), argv, server.secret(), tap);
+  } catch (const DbsnapError& e) {
+    // docker exec prints "executable file not found" on stdout, i.e. into the dump.
+    if (e.kind() == ErrorKind::runtime && tap.head().find("executable file not found") != std::string_view::npos) {
+      fail(ErrorKind::runtime,
+           "'pg_dump' is not installed in {}; install the PostgreSQL client there or point the target at the "
+           "database's own container; nothing was published",
+           server.runtime().where());
+    }
+    throw;
+  }
+  if (!run.status.ok()) {
+    std::string why = describe_failure(run.stderr_text);
+    if (why.empty()) why = run.status.code == 137 ? "it was killed" : "no message on stderr";
+    fail(ErrorKind::engine, "target '{}': pg_dump of {} failed ({}): {}; nothing was published", target.name,
+         server.where(), run.status.describe(), why);
+  }
+  if (auto why = incomplete_dump(tap.head(), tap.tail()); !why.empty()) {
+    fail(ErrorKind::engine, "target '{}': the dump of {} is incomplete: {}; nothing was published", target.name,
+         server.where(), why);
+  }
+  if (!scanner.problem().empty()) {
+    fail(ErrorKind::engine, "target '{}': cannot read the revision from the dump: {}; nothing was published",
+         target.name, scanner.problem());
+  }
+  if (!scanner.refusal().empty()) {
+    fmt::print(stderr, "dbsnap: warning: target '{}': {}\n", target.name, scanner.refusal());
+  }
+  DumpInfo info;
+  info.revisions = scanner.revisions();
+  const std::string by = header_version(tap.head(), "pg_dump");
+  info.tool_version = by.empty() ? "pg_dump" : "pg_dump (PostgreSQL) " + by;
+  info.server_version = header_version(tap.head(), "database");
+  info.source = server.where();
+  return info;
+}
+
+std::vector<std::string> PostgresEngine::read_revisions(const config::Target& target, const WorkContext&) {
+  Server server(target);
+  server.runtime().check();
+  const std::string qualified = quote_identifier(server.schema()) + "." + quote_identifier(server.table());
+  const std::string sql = fmt::format(
+      "SELECT pg_catalog.to_regclass({}) IS NOT NULL AS dbsnap_versioned \\gset\n"
+      "\\if :dbsnap_versioned\n"
+      "SELECT 'dbsnap-rev:' || version_num FROM {};\n"
+      "\\endif\n",
+      quote_literal(qualified), qualified);
+  auto values = Server::tagged(server.query(sql, "read the revision"), "dbsnap-rev:");
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  return values;
+}
+
+std::unique_ptr<RestoreSession> PostgresEngine::begin_restore(const config::Target& target,
+                                                              const store::Manifest& snapshot, const WorkContext&) {
+  auto server = std::make_unique<Server>(target);
+  const std::int64_t lock_timeout = target.integer("lock_timeout", default_lock_timeout);
+  if (lock_timeout < 1 || lock_timeout > 86400) {
+    fail(ErrorKind::config, "target '{}': lock_timeout must be between 1 and 86400 seconds", target.name);
+  }
+  server->runtime().check();
+  return std::make_unique<PostgresRestore>(std::move(server), snapshot, static_cast<int>(lock_timeout));
+}
+
+std::vector<Check> PostgresEngine::diagnose(const config::Target& target, const WorkContext&) {
+  std::vector<Check> checks;
+  try {
+    Server server(target);
+    server.runtime().check();
+    for (const char* tool : {"pg_dump", "psql"}) {
+      auto result = runtime::run_in(server.runtime(), {tool, "--version"}, {});
+      if (!result.status.ok()) {
+        checks.push_back({Check::Level::fail, tool, describe_failure(result.err + result.out),
+                          "install the PostgreSQL client tools in the container"});
+        return checks;
+      }
+      checks.push_back({Check::Level::ok, tool, std::string(util::trim(result.out)), ""});
+    }
+    auto result = server.run_script(
+        "SELECT 'dbsnap-login:' || current_user || ' on PostgreSQL ' || pg_catalog.current_setting('server_version');\n"
+        "SELECT 'dbsnap-rights:' || (r.rolsuper OR d.datdba = r.oid OR pg_catalog.pg_has_role(d.datdba, 'MEMBER'))::text"
+        " FROM pg_catalog.pg_roles r, pg_catalog.pg_database d"
+        " WHERE r.rolname = current_user AND d.datname = pg_catalog.current_database();\n"
+        "SELECT 'dbsnap-lo:' || count(*) FROM pg_catalog.pg_largeobject_metadata;\n");
+    const std::string& err = result.err.empty() ? result.out : result.err;
+    if (!result.status.ok() && database_missing(err)) {
+      checks.push_back({Check::Level::fail, "database", fmt::format("'{}' does not exist", server.database()),
+                        "create it, or fix 'database' in dbsnap.toml"});
+      return checks;
+    }
+    if (!result.status.ok()) {
+      checks.push_back({Check::Level::fail, "login", describe_failure(err),
+                        "check user, host/port and password_env/password_from_container"});
+      return checks;
+    }
+    auto value = [&](std::string_view tag) {
+      auto values = Server::tagged(result.out, tag);
+      return values.empty() ? std::string() : values.front();
+    };
+    checks.push_back({Check::Level::ok, "login", value("dbsnap-login:"), ""});
+    checks.push_back({Check::Level::ok, "database", fmt::format("'{}' exists", server.database()), ""});
+    if (value("dbsnap-rights:") != "true") {
+      checks.push_back({Check::Level::warn, "rights", "the user is neither a superuser nor the database owner",
+                        "restores replace every schema: connect as the database owner or a superuser"});
+    }
+    if (const std::string los = value("dbsnap-lo:"); !los.empty() && los != "0") {
+      checks.push_back({Check::Level::warn, "large objects", fmt::format("the database holds {} large objects", los),
+                        "pg_dump writes them in a transaction of their own: dbsnap cannot restore such dumps "
+                        "all-or-nothing; keep binary data in bytea columns"});
+    }
+  } catch (const DbsnapError& e) {
+    checks.push_back({Check::Level::fail, "login", e.what(), "check the target in dbsnap.toml"});
+  }
+  return checks;
+}
+
+std::optional<std::uint64_t> PostgresEngine::size_bytes(const config::Target& target, const WorkContext&) {
+  try {
+    Server server(target);
+    auto values = Server::tagged(
+        server.query("SELECT 'dbsnap-size:' || pg_catalog.pg_database_size(pg_catalog.current_database());\n",
+                     "measure the database"),
+        "dbsnap-size:");
+    if (!values.empty()) return std::stoull(values.front());
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::string PostgresEngine::data_directory(const config::Target& target, const WorkContext&) {
+  try {
+    Server server(target);
+    auto values = Server::tagged(
+        server.query("SELECT 'dbsnap-dir:' || pg_catalog.current_setting('data_directory');\n",
+                     "ask for the data directory"),
+        "dbsnap-dir:");
+    if (!values.empty()) {
+      std::string dir = values.front();
+      while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+      return dir;
+    }
+  } catch (const std::exception&) {
+  }
+  return {};
+}
 
 }  // namespace dbsnap::engine

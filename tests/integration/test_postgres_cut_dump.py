@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Scenario: a PostgreSQL dump cut short publishes nothing.
+
+A database with a ~150 MB table. pg_dump is SIGKILLed inside the container while dbsnap is
+writing the blob: dbsnap exits 7 with one line saying pg_dump failed and nothing was published;
+no blob, manifest or temp file is left. SIGTERM to pg_dump mid-way: the same. dbsnap itself
+SIGKILLed mid-backup: nothing listed, the next run cleans the temp files, and pg_dump in the
+container does not linger. A normal backup afterwards works and records the revision.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import Test, temp_files, EXIT_ENGINE  # noqa: E402
+from postgres_fixture import PgContainer, DOCKER, pg_project, published, store_dir, fill_big_table  # noqa: E402
+
+
+def blob_temp_size(store):
+    sizes = [os.path.getsize(f) for f in temp_files(store) if ".zst." in os.path.basename(f) and os.path.exists(f)]
+    return max(sizes) if sizes else -1
+
+
+def backup_then(t, pg, proj, action, what):
+    """Starts a backup, waits until its blob holds some MB, runs action(proc); returns (rc, stderr)."""
+    p = t.spawn_dbsnap(proj, "backup", "pg")
+    deadline = time.monotonic() + 120
+    while p.poll() is None and blob_temp_size(store_dir(proj)) < (2 << 20) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    running = p.poll() is None
+    if running:
+        action(p)
+    out, err = p.communicate(timeout=300)
+    t.require(running, "{}: the backup was still running when the fault hit".format(what),
+              "it exited {} first: {}".format(p.returncode, err.decode(errors="replace")))
+    return p.returncode, err.decode(errors="replace")
+
+
+def kill_pg_dump(pg, sig):
+    def action(_):
+        r = subprocess.run([DOCKER, "exec", pg.name, "pkill", "-" + sig, "-x", "pg_dump"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise RuntimeError("pkill pg_dump failed: {}".format(r.stderr))
+    return action
+
+
+def body(t):
+    with PgContainer(t, "cut_dump") as pg:
+        pg.sql("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);"
+               "INSERT INTO alembic_version VALUES ('c0ffee01');")
+        fill_big_table(pg, "big", 150)
+        proj = pg_project(t, {"pg": pg.target()})
+        store = store_dir(proj)
+
+        for sig in ("KILL", "TERM"):
+            t.section("SIG{} to pg_dump inside the container mid-dump".format(sig))
+            rc, err = backup_then(t, pg, proj, kill_pg_dump(pg, sig), "SIG" + sig)
+            t.check_eq(rc, EXIT_ENGINE, "the backup exits 7 (engine)", err)
+            lines = err.strip().splitlines()
+            t.check(len(lines) == 1 and lines[0].startswith("dbsnap: error: "), "one error line", err)
+            t.check("pg_dump" in err and "nothing was published" in err, "it says pg_dump failed, nothing published",
+                    err)
+            t.check_eq(published(proj), [], "no blob or manifest was published")
+            t.check_eq(temp_files(store), [], "no temp file is left")
+            t.check_eq(t.list_json(proj), [], "list shows nothing")
+
+        t.section("SIGKILL to dbsnap mid-dump")
+        rc, err = backup_then(t, pg, proj, lambda p: p.send_signal(signal.SIGKILL), "SIGKILL dbsnap")
+        t.check_eq(rc, -signal.SIGKILL, "dbsnap died of SIGKILL")
+        t.check_eq(t.list_json(proj), [], "list shows nothing (and cleans up)")
+        t.check_eq(temp_files(store), [], "after that run, no temp file is left")
+        deadline = time.monotonic() + 30
+        while pg.processes("pg_dump") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        t.check_eq(pg.processes("pg_dump"), [], "no pg_dump lingers in the container")
+
+        t.section("a normal backup afterwards")
+        r = t.dbsnap(proj, "backup", "pg", "--json")
+        t.require_rc(r, 0, "backup")
+        m = r.json()
+        t.check_eq(m["revisions"], ["c0ffee01"], "the revision is recorded")
+        t.check(m["blob"]["raw_bytes"] > 100 * 1000 * 1000, "the whole dump is in it ({} bytes)".format(
+            m["blob"]["raw_bytes"]))
+        t.check_eq(len(published(proj)), 2, "exactly one snapshot published")
+
+
+if __name__ == "__main__":
+    Test("postgres_cut_dump").run(body)
