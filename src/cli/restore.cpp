@@ -19,7 +19,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
   }
 
   // 1. Verify before anything destructive.
-  auto check = core::verify_snapshot(store, manifest);
+  auto check = core::check_stored(store, manifest);
   if (!check.ok) {
     fail(ErrorKind::corrupt, "snapshot {} failed verification, target '{}' untouched: {}", manifest.id, target.name,
          check.problem);

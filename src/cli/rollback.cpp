@@ -52,7 +52,7 @@ std::optional<store::Manifest> newest_good_snapshot(store::Store& store, const s
                                                      const std::string& revision) {
   for (const auto& m : value_or_throw(store.catalog().find({.target = target, .revision = revision}))) {
     if (m.revisions != std::vector<std::string>{revision}) continue;
-    auto check = core::verify_snapshot(store, m);
+    auto check = core::check_stored(store, m);
     if (check.ok) return m;
     fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: {}\n", m.id, revision, check.problem);
   }

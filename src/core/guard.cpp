@@ -66,7 +66,7 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
              util::revision_text(result.before));
   std::vector<std::string> back;
   try {
-    auto check = verify_snapshot(store, result.snapshot);
+    auto check = check_stored(store, result.snapshot);
     if (!check.ok) fail(ErrorKind::corrupt, "{}", check.problem);
     restore_snapshot(store, target, result.snapshot);
     back = engine.read_revisions(target, context);

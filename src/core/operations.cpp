@@ -106,6 +106,27 @@ void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Si
   if (auto why = chain.mismatch(m); !why.empty()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, why);
 }
 
+VerifyResult check_stored(store::Store& store, const store::Manifest& m) {
+  VerifyResult result;
+  util::UniqueFd fd = open_blob(store, m, result.problem);
+  if (!fd.valid()) return result;
+  pipeline::NullSink null;
+  auto stored = value_or_throw(pipeline::HashingSink::create(null));
+  pipeline::FdSource source(fd.get());
+  if (auto moved = pipeline::pump(source, stored); !moved) {
+    if (moved.error().kind == ErrorKind::interrupted) throw DbsnapError(moved.error());
+    result.problem = moved.error().message;
+    return result;
+  }
+  if (stored.count() != m.stored_bytes) {
+    result.problem = fmt::format("stored size is {} bytes, the manifest says {}", stored.count(), m.stored_bytes);
+  } else if (stored.digest() != m.stored_sha256) {
+    result.problem = "the stored file's SHA-256 does not match the manifest";
+  }
+  result.ok = result.problem.empty();
+  return result;
+}
+
 VerifyResult verify_snapshot(store::Store& store, const store::Manifest& m) {
   VerifyResult result;
   try {

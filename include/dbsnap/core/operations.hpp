@@ -39,6 +39,13 @@ struct VerifyResult {
 // result.
 VerifyResult verify_snapshot(store::Store& store, const store::Manifest& manifest);
 
+// Checks that a snapshot's stored file is exactly the one published (its
+// size and SHA-256), without decoding it: the cheap test a restore makes
+// before it asks anything or takes a safety snapshot. The full decode and
+// the raw checksum are checked again as the restore streams, before the
+// engine commits.
+VerifyResult check_stored(store::Store& store, const store::Manifest& manifest);
+
 // Restores a verified snapshot into `target` through the engine's
 // all-or-nothing restore session: the stream is checked again as it flows
 // and the session is committed only when both checksums match. Throws

@@ -1,11 +1,30 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "dbsnap/engine/engine.hpp"
 
 namespace dbsnap::engine {
 
 // MySQL and MariaDB, usually in a container. Dumps run the server's own dump
-// tool (mariadb-dump or mysqldump) through the target's runtime.
+// tool (mariadb-dump or mysqldump) through the target's runtime; the Alembic
+// revision is read from the dump's own INSERT into the version table (the
+// --single-transaction view). Restores load the dump into a shadow schema
+// (<db>_dbsnap_shadow_<hash>) while the database stays as it is, check the
+// load and its revision once the stream is verified, then swap with ONE
+// multi-table RENAME TABLE: the database's tables to "~dbsnap-old-N" inside
+// it, the shadow's tables into it. Triggers, views, routines and events are
+// re-created around the swap; a failure after it is undone by name, and the
+// old tables are dropped only after success. A restore lock (GET_LOCK) keeps
+// restores of one database apart and lets the next one remove what a killed
+// one left. When a swap cannot be done safely (no right to create a schema,
+// foreign keys from other schemas), the verified dump is replayed straight
+// into the database at commit(), guarded by the caller's pre-restore safety
+// snapshot; a warning says so.
 class MysqlEngine final : public Engine {
  public:
   std::string_view name() const override { return "mysql"; }
@@ -16,6 +35,110 @@ class MysqlEngine final : public Engine {
   std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) override;
   std::unique_ptr<RestoreSession> begin_restore(const config::Target& target, const store::Manifest& snapshot,
                                                 const WorkContext& context) override;
+  std::vector<Check> diagnose(const config::Target& target, const WorkContext& context) override;
+  std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context) override;
+  std::string data_directory(const config::Target& target, const WorkContext& context) override;
 };
+
+// The engine's pure logic, exposed for the unit tests.
+namespace mysql {
+
+// `name` as a MySQL identifier: `a``b`.
+std::string quote_identifier(std::string_view name);
+// `text` as a single-quoted SQL string literal (backslashes and quotes escaped).
+std::string quote_string(std::string_view text);
+
+// One row of the client's --batch --skip-column-names output per element,
+// fields split at tabs and unescaped (\t \n \\ \0).
+std::vector<std::vector<std::string>> parse_batch(std::string_view output);
+
+// True for version strings of Oracle's tools and servers ("mysqldump  Ver
+// 8.0.36 for Linux ..."), false for MariaDB's ("... Distrib 10.11.8-MariaDB").
+bool is_oracle(std::string_view version);
+
+// The dump tool's flags (after the connection options): MySQL's mysqldump
+// also gets --set-gtid-purged=OFF, which mariadb-dump rejects.
+std::vector<std::string> dump_flags(std::string_view tool_version);
+
+// The schema a restore of `database` loads into: the database's name (cut to
+// fit MySQL's 64 characters) + "_dbsnap_shadow_" + a hash of the full name,
+// so a leftover of a killed dbsnap is found again by the next restore.
+std::string shadow_schema(std::string_view database);
+// What the swap renames the database's own tables to, inside the database
+// itself (same-schema renames keep their triggers): "~dbsnap-old-0001", ...
+inline constexpr std::string_view old_table_prefix = "~dbsnap-old-";
+std::string old_table(std::size_t index);
+// The GET_LOCK name that serialises restores into `database` (at most 64 characters).
+std::string lock_name(std::string_view database);
+
+// True for MariaDB's first dump line "/*M!999999\- enable the sandbox mode */"
+// (older builds: "/*!999999\- ..."), which Oracle's mysql client rejects.
+bool is_sandbox_line(std::string_view line);
+
+// Forwards a dump, dropping its first line when it is MariaDB's sandbox line
+// (for Oracle's client); with `enabled` false it forwards everything.
+class SandboxFilter final : public pipeline::Sink {
+ public:
+  SandboxFilter(pipeline::Sink& next, bool enabled) : next_(next), deciding_(enabled) {}
+  Expected<void> write(pipeline::Bytes data) override;
+  Expected<void> finish() override;
+  bool dropped() const noexcept { return dropped_; }
+
+ private:
+  Expected<void> decide();
+  pipeline::Sink& next_;
+  bool deciding_;
+  bool dropped_ = false;
+  std::string first_;
+};
+
+// Reads the Alembic revisions out of a dump, one line at a time (DumpTap's
+// line handler): the rows of `INSERT INTO `table` VALUES (...),(...);`, in
+// either layout (all rows on one line, or MariaDB's one row per line).
+// Lines inside DELIMITER blocks (routine and trigger bodies) are ignored.
+class RevisionScanner {
+ public:
+  explicit RevisionScanner(std::string table);
+  void line(std::string_view line);
+  // Sorted, without duplicates; empty when the dump has no rows for the table.
+  std::vector<std::string> revisions() const;
+  // Set when a row could not be read (a line cut at DumpTap's 4 KiB).
+  const std::string& problem() const noexcept { return problem_; }
+
+ private:
+  void rows(std::string_view text);
+  std::string prefix_;
+  bool in_insert_ = false;
+  bool in_delimiter_block_ = false;
+  std::vector<std::string> revisions_;
+  std::string problem_;
+};
+
+// Notes the tables a dump creates with a storage engine other than InnoDB
+// (DumpTap's line handler): --single-transaction gives no consistent view of
+// those when they are written during the backup.
+class EngineScanner {
+ public:
+  void line(std::string_view line);
+  // "name (MyISAM)", in dump order.
+  const std::vector<std::string>& non_transactional() const noexcept { return found_; }
+
+ private:
+  std::string table_;
+  bool stand_in_ = false;
+  std::vector<std::string> found_;
+};
+
+// What `Server version` in a dump's header says, or empty.
+std::string server_version_from_header(std::string_view head);
+
+// A dump is complete when the tool exited 0, the header names the tool and
+// the last non-empty line is the trailer. Returns what is wrong, or empty.
+std::string incomplete_dump(std::string_view head, std::string_view tail);
+
+// The client's error number: "ERROR 1045 (28000): ..." -> 1045; mariadb-dump's "Got error: 1045: ..." too.
+std::optional<int> error_code(std::string_view stderr_text);
+
+}  // namespace mysql
 
 }  // namespace dbsnap::engine

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench_mysql.sh — dbsnap's MySQL engine against the equivalent shell pipelines (not part of ctest).
+#
+#   tests/bench/bench_mysql.sh            # DBSNAP=path/to/dbsnap (default build/dbsnap)
+#
+# Starts a MariaDB container (tests/harness/dbctl), fills database `app` until its dump is at
+# least 250 MB (INSERT ... SELECT doubling, inside the server), then takes the median of
+# BENCH_RUNS (default 5) wall times of, interleaved:
+#   backup   dbsnap backup                                  vs  docker exec DB mariadb-dump ... > /dev/null
+#                                                           vs  docker exec DB mariadb-dump ... | zstd -3 -T0 > f && sha256sum f
+#   restore  dbsnap restore --no-safety-snapshot (verify,   vs  zstd -dc f | docker exec -i DB mariadb app
+#            load into the shadow schema, swap)
+# and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
+# targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
+# restore; RSS <= 64 MB). The container is removed at the end, whatever happens.
+#
+# Environment: DBSNAP, BENCH_RUNS, BENCH_ROWS_LOG2 (default 20: 2^20 rows of ~270 bytes), BENCH_MIN_MB (250),
+# BENCH_CONTAINER (default dbsnap-mysql-bench), DOCKER (default: docker on PATH, as dbsnap uses).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DBSNAP=${DBSNAP:-$ROOT/build/dbsnap}
+HARNESS=$ROOT/tests/harness
+NAME=${BENCH_CONTAINER:-dbsnap-mysql-bench}
+RUNS=${BENCH_RUNS:-5}
+ROWS_LOG2=${BENCH_ROWS_LOG2:-20}
+DOCKER=${DOCKER:-$(command -v docker)}
+MIN_DUMP=$((${BENCH_MIN_MB:-250} * 1000 * 1000))
+FLAGS=(--single-transaction --quick --routines --triggers --events --hex-blob --default-character-set=utf8mb4
+       --no-tablespaces --max-allowed-packet=1G)
+
+[[ -x $DBSNAP ]] || { echo "bench_mysql: $DBSNAP is not executable (set DBSNAP)" >&2; exit 2; }
+WORK=$(mktemp -d /tmp/dbsnap-bench-mysql.XXXXXX)
+cleanup() {
+    "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+export MYSQL_PWD=rootpw  # the test server's password; reaches the container through `docker exec -e MYSQL_PWD`
+
+log() { printf '%s\n' "$*" >&2; }
+sql() { "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot --batch --skip-column-names app; }
+now() { date +%s.%N; }
+elapsed() { echo "$(now) - $1" | bc -l; }
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+ratio() { echo "scale=3; $1 / $2" | bc -l; }
+
+log "== starting $NAME"
+"$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
+"$HARNESS/dbctl" start-mariadb "$NAME" >/dev/null
+
+log "== generating 2^$ROWS_LOG2 rows"
+t0=$(now)
+sql <<'EOF'
+CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);
+INSERT INTO alembic_version VALUES ('bench01');
+CREATE TABLE big (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  pad VARCHAR(255) NOT NULL,
+  n BIGINT NOT NULL,
+  at DATETIME NOT NULL,
+  KEY (n)
+) ENGINE=InnoDB;
+INSERT INTO big (pad, n, at) VALUES (REPEAT(MD5(RAND()), 7), FLOOR(RAND() * 1e12), NOW());
+EOF
+for ((i = 0; i < ROWS_LOG2; i++)); do
+    echo "INSERT INTO big (pad, n, at) SELECT CONCAT(LEFT(pad, 160), MD5(RAND()), MD5(id)), FLOOR(RAND() * 1e12),
+          at - INTERVAL id SECOND FROM big;" | sql
+done
+echo "CREATE TABLE small (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO small SELECT seq, CONCAT('n', seq)
+      FROM seq_1_to_10000;" | sql
+dump_bytes=$("$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app | wc -c)
+log "   $(echo "$dump_bytes / 1000000" | bc) MB dump, generated in $(printf '%.0f' "$(elapsed "$t0")") s"
+if ((dump_bytes < MIN_DUMP)); then
+    echo "bench_mysql: the dump is only $dump_bytes bytes; raise BENCH_ROWS_LOG2" >&2
+    exit 1
+fi
+
+mkdir -p "$WORK/proj"
+cat >"$WORK/proj/dbsnap.toml" <<EOF
+[targets.bench]
+engine = "mysql"
+container = "$NAME"
+database = "app"
+password_env = "MYSQL_PWD"
+docker_cli = "$DOCKER"
+EOF
+
+rss_max=0
+timed_dbsnap() { # timed_dbsnap ARGS... -> prints seconds; tracks the peak RSS
+    local t rss
+    t=$(now)
+    /usr/bin/time -f %M -o "$WORK/rss" "$DBSNAP" --config "$WORK/proj/dbsnap.toml" "$@" >"$WORK/out" 2>"$WORK/err" ||
+        { cat "$WORK/err" >&2; exit 1; }
+    elapsed "$t"
+    rss=$(tail -n 1 "$WORK/rss")
+    ((rss > rss_max)) && rss_max=$rss
+    return 0
+}
+
+log "== backups ($RUNS runs each, interleaved)"
+: >"$WORK/b_dbsnap"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
+for ((r = 1; r <= RUNS; r++)); do
+    timed_dbsnap backup bench >>"$WORK/b_dbsnap"
+    t=$(now)
+    "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app >/dev/null
+    elapsed "$t" >>"$WORK/b_dump"
+    t=$(now)
+    "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app | zstd -q -3 -T0 >"$WORK/f.sql.zst"
+    sha256sum "$WORK/f.sql.zst" >/dev/null
+    elapsed "$t" >>"$WORK/b_zstd"
+    log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s, dump $(tail -n 1 "$WORK/b_dump") s, dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
+done
+snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+
+log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
+: >"$WORK/r_dbsnap"; : >"$WORK/r_plain"
+for ((r = 1; r <= RUNS; r++)); do
+    timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot >>"$WORK/r_dbsnap"
+    t=$(now)
+    zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot app
+    elapsed "$t" >>"$WORK/r_plain"
+    log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s, zstd -dc | mariadb $(tail -n 1 "$WORK/r_plain") s"
+done
+
+b_dbsnap=$(median <"$WORK/b_dbsnap"); b_dump=$(median <"$WORK/b_dump"); b_zstd=$(median <"$WORK/b_zstd")
+r_dbsnap=$(median <"$WORK/r_dbsnap"); r_plain=$(median <"$WORK/r_plain")
+rss_mb=$(echo "scale=1; $rss_max / 1024" | bc -l)
+printf '\nMariaDB, %s MB dump, medians of %s runs\n' "$(echo "$dump_bytes / 1000000" | bc)" "$RUNS"
+printf '  %-44s %8.2f s\n' "dbsnap backup" "$b_dbsnap" "mariadb-dump > /dev/null" "$b_dump" \
+    "mariadb-dump | zstd -3 -T0 > f && sha256sum f" "$b_zstd" "dbsnap restore --no-safety-snapshot" "$r_dbsnap" \
+    "zstd -dc f | mariadb" "$r_plain"
+printf '  %-44s %8s x   (target <= 1.10)\n' "backup / plain dump" "$(ratio "$b_dbsnap" "$b_dump")"
+printf '  %-44s %8s x   (target <= 1.00)\n' "backup / dump|zstd|sha256sum" "$(ratio "$b_dbsnap" "$b_zstd")"
+printf '  %-44s %8s x   (target <= 1.05)\n' "restore / zstd -dc | mariadb" "$(ratio "$r_dbsnap" "$r_plain")"
+printf '  %-44s %8s MB  (target <= 64)\n' "dbsnap peak RSS" "$rss_mb"

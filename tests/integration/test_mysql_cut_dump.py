@@ -1,0 +1,91 @@
+"""A MariaDB dump cut short is never published.
+
+mariadb-dump is killed inside the container in the middle of a large table (SIGKILL, then
+SIGTERM): dbsnap exits 7 with one line, no snapshot is listed, no blob and no temp file stays
+in the store. The docker exec client killed on the host mid-stream is caught the same way.
+A complete backup of the same database afterwards works.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import EXIT_ENGINE, Test, wait_for  # noqa: E402
+from mysql_fixture import MariaDB, blob_files, fill_big_table, mysql_project, store_files  # noqa: E402
+
+
+def temp_bytes(proj):
+    return sum(os.path.getsize(f) for f in store_files(proj) if ".dbsnap-tmp" in f and os.path.exists(f))
+
+
+def body(t):
+    db = MariaDB(t, "dbsnap-mysql-cut-dump")
+    try:
+        scenario(t, db)
+    finally:
+        db.remove()
+
+
+def cut(t, db, proj, sig, what):
+    t.section("mariadb-dump killed with {} mid-stream".format(what))
+    before = store_files(proj)
+    p = t.spawn_dbsnap(proj, "backup", "dev")
+    pids = wait_for(lambda: db.pids_of("mariadb-dump"), 60, 0.02)
+    t.require(bool(pids), "mariadb-dump runs in the container")
+    # Stop it once some of the dump has reached the store, then kill it.
+    db.exec("kill", "-STOP", str(pids[0]))
+    wait_for(lambda: temp_bytes(proj) > 0 or p.poll() is not None, 10, 0.02)
+    t.check(p.poll() is None, "dbsnap is still waiting for the stopped dump")
+    db.exec("kill", "-CONT", str(pids[0]))
+    db.exec("kill", "-" + sig, str(pids[0]))
+    out, err = p.communicate(timeout=120)
+    err = err.decode("utf-8", "replace")
+    print("  stderr: " + err.strip())
+    t.check_eq(p.returncode, EXIT_ENGINE, "dbsnap backup exits {}".format(EXIT_ENGINE), err)
+    lines = err.strip().splitlines()
+    t.check(len(lines) == 1 and lines[0].startswith("dbsnap: error: ") and "nothing was published" in lines[0],
+            "one line saying nothing was published", err)
+    t.check_eq(store_files(proj), before, "no new file in the store (no blob, no manifest, no temp file)")
+    t.check_eq(t.list_json(proj), [], "no snapshot is listed")
+
+
+def scenario(t, db):
+    fill_big_table(db, "app", rows_log2=19, payload=200)  # ~100 MB of rows: a dump of a few seconds
+    db.sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
+           "INSERT INTO alembic_version VALUES ('c0ffee');", "app")
+    proj = mysql_project(t, {"dev": {"container": db.name, "database": "app",
+                                     "password_from_container": "MYSQL_ROOT_PASSWORD"}})
+
+    t.list_json(proj)  # creates the store (catalog, lock file) before the first attempt
+    cut(t, db, proj, "KILL", "SIGKILL")
+    cut(t, db, proj, "TERM", "SIGTERM")
+
+    t.section("the docker exec client killed on the host mid-stream")
+    before = store_files(proj)
+    p = t.spawn_dbsnap(proj, "backup", "dev")
+    t.require(bool(wait_for(lambda: temp_bytes(proj) > 0, 60, 0.02)), "the dump is streaming into the store")
+    ps = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "exec -i"], stdout=subprocess.PIPE)
+    children = [int(x) for x in ps.stdout.split()]
+    t.require(bool(children), "dbsnap's docker exec child found")
+    os.kill(children[0], signal.SIGKILL)
+    out, err = p.communicate(timeout=120)
+    err = err.decode("utf-8", "replace")
+    print("  stderr: " + err.strip())
+    t.check(p.returncode in (EXIT_ENGINE, 6), "dbsnap backup fails (exit 7 or 6)", err)
+    t.check(len(err.strip().splitlines()) == 1 and err.startswith("dbsnap: error: "), "one error line", err)
+    t.check_eq(store_files(proj), before, "nothing new in the store")
+    # The dump inside the container may still run to its end: wait for it before the next backup.
+    wait_for(lambda: not db.pids_of("mariadb-dump"), 60, 0.1)
+
+    t.section("a complete backup afterwards")
+    r = t.dbsnap_ok(proj, "backup", "dev", "--json")
+    t.check_eq(r.json()["revisions"], ["c0ffee"], "the complete backup records the revision")
+    t.check_eq(len(blob_files(proj)), 1, "exactly one blob in the store")
+    raw = r.json()["blob"]["raw_bytes"]
+    t.check(raw > 100_000_000, "the dump holds the whole table", raw)
+
+
+if __name__ == "__main__":
+    Test("mysql_cut_dump").run(body)
