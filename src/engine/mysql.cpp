@@ -137,7 +137,7 @@ std::vector<std::string> dump_flags(std::string_view tool_version) {
 }
 
 std::string shadow_schema(std::string_view database) { return with_suffix(database, "shadow"); }
-std::string old_table(std::size_t index) { return fmt::format("{}{:04}", old_table_prefix, index); }
+std::string old_schema(std::string_view database) { return with_suffix(database, "old"); }
 std::string lock_name(std::string_view database) { return "dbsnap-restore-" + short_hash(database, 16); }
 
 bool is_sandbox_line(std::string_view line) {
@@ -793,6 +793,7 @@ class MysqlRestore final : public RestoreSession {
     oracle_client_ = mysql::is_oracle(server_.client().version);
     std::sort(revisions_.begin(), revisions_.end());
     shadow_ = mysql::shadow_schema(server_.database());
+    old_ = mysql::old_schema(server_.database());
     lock_ = mysql::lock_name(server_.database());
     prepare();
     if (direct_) {
@@ -862,27 +863,21 @@ class MysqlRestore final : public RestoreSession {
   // swap cannot be done safely (then: direct mode).
   void prepare() {
     const std::string db = quote_string(server_.database());
-    const std::string old_pattern = quote_string(std::string(mysql::old_table_prefix) + "%");
     std::string sql = lock_sql(lock_, 0);
     sql += fmt::format(
-        "SELECT 'leftover', SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {0};\n"
-        "SELECT 'leftover', TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {1} AND TABLE_NAME LIKE {2};\n"
+        "SELECT 'leftover', SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({0}, {2});\n"
+        "SET SESSION foreign_key_checks = 0;\n"
         "DROP DATABASE IF EXISTS {3};\n"
-        "SET SESSION group_concat_max_len = 16777216, foreign_key_checks = 0;\n"
-        "SET @dbsnap_old = (SELECT GROUP_CONCAT(CONCAT('`', REPLACE(TABLE_NAME, '`', '``'), '`')) "
-        "FROM information_schema.TABLES WHERE TABLE_SCHEMA = {1} AND TABLE_NAME LIKE {2});\n"
-        "SET @dbsnap_q = IF(@dbsnap_old IS NULL, 'DO 0', CONCAT('DROP TABLE ', {4}, '.', @dbsnap_old));\n"
-        "PREPARE dbsnap_q FROM @dbsnap_q;\nEXECUTE dbsnap_q;\nDEALLOCATE PREPARE dbsnap_q;\n"
+        "DROP DATABASE IF EXISTS {5};\n"
         "SET @dbsnap_fk = (SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS "
         "WHERE UNIQUE_CONSTRAINT_SCHEMA = {1} AND CONSTRAINT_SCHEMA <> {1});\n"
-        "SET @dbsnap_q = IF(@dbsnap_fk = 0, CONCAT({5}, IFNULL((SELECT "
+        "SET @dbsnap_q = IF(@dbsnap_fk = 0, CONCAT({4}, IFNULL((SELECT "
         "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {1}), @@collation_server)), "
         "'DO 0');\n"
         "PREPARE dbsnap_q FROM @dbsnap_q;\nEXECUTE dbsnap_q;\nDEALLOCATE PREPARE dbsnap_q;\n"
         "SELECT 'created', IF(@dbsnap_fk = 0, 1, 0);\n",
-        quote_string(shadow_), db, old_pattern, quote_identifier(shadow_),
-        quote_string(quote_identifier(server_.database())),
-        quote_string("CREATE DATABASE " + quote_identifier(shadow_) + " COLLATE "));
+        quote_string(shadow_), db, quote_string(old_), quote_identifier(shadow_),
+        quote_string("CREATE DATABASE " + quote_identifier(shadow_) + " COLLATE "), quote_identifier(old_));
     auto r = server_.run_sql(sql);
     const auto rows = mysql::parse_batch(r.out);
     std::vector<std::string> leftovers;  // reported once the restore worked (errors stay one line)
@@ -1029,14 +1024,15 @@ class MysqlRestore final : public RestoreSession {
     for (const auto& v : live.views) {
       if (contains(shadow.tables, v)) sql += "DROP VIEW " + qualified(db, v) + ";\n";
     }
+    // Triggers cannot cross schemas: the live ones go now (they are replaced
+    // anyway; undo() re-creates them from their saved definitions).
+    for (const auto& t : live.triggers) sql += "DROP TRIGGER " + qualified(db, t.name) + ";\n";
+    if (!live.tables.empty()) sql += "CREATE DATABASE " + quote_identifier(old_) + ";\n";
     std::vector<std::string> renames;
-    for (std::size_t i = 0; i < live.tables.size(); ++i) {
-      renames.push_back(qualified(db, live.tables[i]) + " TO " + qualified(db, mysql::old_table(i + 1)));
-    }
+    for (const auto& t : live.tables) renames.push_back(qualified(db, t) + " TO " + qualified(old_, t));
     for (const auto& t : shadow.tables) renames.push_back(qualified(shadow.name, t) + " TO " + qualified(db, t));
     if (!renames.empty()) sql += "RENAME TABLE " + util::join(renames, ", ") + ";\n";
     // From here on the database holds the restored tables.
-    for (const auto& t : live.triggers) sql += "DROP TRIGGER " + qualified(db, t.name) + ";\n";
     sql += "USE " + quote_identifier(db) + ";\n";
     for (const auto& v : shadow.views) {
       if (!contains(live.views, v)) sql += stand_in_sql(shadow, v);
@@ -1052,11 +1048,8 @@ class MysqlRestore final : public RestoreSession {
     for (const auto& e : shadow.events) sql += create_sql(shadow.definition("EVENT", e));
     sql += fmt::format("SELECT '{}';\n", swapped_marker);
     // Done: the old tables and the shadow schema go.
-    if (!live.tables.empty()) {
-      std::vector<std::string> old;
-      for (std::size_t i = 0; i < live.tables.size(); ++i) old.push_back(qualified(db, mysql::old_table(i + 1)));
-      sql += "SET SESSION foreign_key_checks = 0;\nDROP TABLE " + util::join(old, ", ") + ";\n";
-    }
+    sql += "SET SESSION foreign_key_checks = 0;\n";
+    if (!live.tables.empty()) sql += "DROP DATABASE " + quote_identifier(old_) + ";\n";
     sql += "DROP DATABASE " + quote_identifier(shadow.name) + ";\n";
     sql += fmt::format("SELECT '{}';\n", cleaned_marker);
     return sql;
@@ -1071,12 +1064,13 @@ class MysqlRestore final : public RestoreSession {
     const std::string& db = before.name;
     try {
       auto [now, shadow_now] = inspect(true);
-      const bool renamed =
-          std::any_of(now.tables.begin(), now.tables.end(),
-                      [](const std::string& t) { return t.starts_with(mysql::old_table_prefix); }) ||
-          (!restored.tables.empty() && std::none_of(restored.tables.begin(), restored.tables.end(), [&](auto& t) {
-            return contains(shadow_now.tables, t);
-          }));
+      // The RENAME is atomic: it happened when the old schema holds tables.
+      const auto parked = query(lock_sql(lock_, lock_wait_seconds) +
+                                    "SELECT 'parked', COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+                                    quote_string(old_) + ";\n",
+                                "looking for the parked tables");
+      bool renamed = false;
+      for (const auto& row : parked) renamed = renamed || (row.size() == 2 && row[0] == "parked" && row[1] != "0");
       auto same = [&](const std::string& kind, const std::string& name) {
         auto a = before.definitions.find(kind + " " + name);
         auto b = now.definitions.find(kind + " " + name);
@@ -1095,8 +1089,7 @@ class MysqlRestore final : public RestoreSession {
         std::vector<std::string> kept_triggers, kept_views, kept_events;
         std::vector<Routine> kept_routines;
         for (const auto& t : now.triggers) {
-          const bool on_old = t.table.starts_with(mysql::old_table_prefix);
-          const bool on_restored = renamed && !on_old;
+          const bool on_restored = renamed;
           if (!on_restored && before.has_trigger(t.name) && same("TRIGGER", t.name)) {
             kept_triggers.push_back(t.name);
           } else {
@@ -1130,13 +1123,11 @@ class MysqlRestore final : public RestoreSession {
           for (const auto& t : restored.tables) {
             if (contains(now.tables, t)) renames.push_back(qualified(db, t) + " TO " + qualified(restored.name, t));
           }
-          for (std::size_t i = 0; i < before.tables.size(); ++i) {
-            if (contains(now.tables, mysql::old_table(i + 1))) {
-              renames.push_back(qualified(db, mysql::old_table(i + 1)) + " TO " + qualified(db, before.tables[i]));
-            }
-          }
+          for (const auto& t : before.tables) renames.push_back(qualified(old_, t) + " TO " + qualified(db, t));
           if (!renames.empty()) sql += "RENAME TABLE " + util::join(renames, ", ") + ";\n";
         }
+        // Empty now either way (the swap may have failed right after creating it).
+        sql += "DROP DATABASE IF EXISTS " + quote_identifier(old_) + ";\n";
         // 3. Re-create what is missing.
         sql += "USE " + quote_identifier(db) + ";\n";
         for (const auto& v : before.views) {
@@ -1166,8 +1157,8 @@ class MysqlRestore final : public RestoreSession {
       keep_shadow_ = true;
       fail(ErrorKind::engine, "target '{}': swapping the restored tables in failed ({}) and putting database '{}' "
            "back failed too ({}); it may be inconsistent: restore the pre-restore safety snapshot (dbsnap list "
-           "--target {}); the restored tables are in schema '{}', the old ones in '{}' as '{}*'", target_.name, why,
-           db, e.what(), target_.name, shadow_, db, mysql::old_table_prefix);
+           "--target {}); the restored tables are in schema '{}', the old ones in '{}'", target_.name, why,
+           db, e.what(), target_.name, shadow_, old_);
     }
     fail(ErrorKind::engine, "target '{}': swapping the restored tables in failed: {}; database '{}' was put back "
          "as it was", target_.name, why, db);
@@ -1221,6 +1212,7 @@ class MysqlRestore final : public RestoreSession {
   std::vector<std::string> revisions_;
   Server server_;
   std::string shadow_;
+  std::string old_;  // where the swap parks the database's own tables
   std::string lock_;
   bool oracle_client_ = false;  // Oracle's mysql rejects MariaDB's sandbox line
   bool direct_ = false;

@@ -29,7 +29,8 @@ constexpr const char* container_secret_script =
 std::string secret_value(const Secret& secret) {
   const char* value = std::getenv(secret.variable.c_str());
   if (value == nullptr) {
-    fail(ErrorKind::config, "password_env: variable {} is not set in dbsnap's environment", secret.variable);
+    fail(ErrorKind::config, "target '{}': password_env names {}, which is not set in dbsnap's environment",
+         secret.target, secret.variable);
   }
   return value;
 }
@@ -199,6 +200,7 @@ std::string resolve_compose_service(const std::string& cli, const std::string& c
 Secret Secret::from_target(const config::Target& target, std::string tool_var) {
   Secret secret;
   secret.tool_var = std::move(tool_var);
+  secret.target = target.name;
   const bool from_env = target.has("password_env");
   const bool from_container = target.has("password_from_container");
   if (from_env && from_container) {

@@ -89,7 +89,9 @@ TEST_CASE("mysql shadow schema and lock names fit in 64 characters and are stabl
   for (unsigned char c : shadow) chars += (c & 0xC0) != 0x80;
   CHECK(chars == 64);
   CHECK(mysql::lock_name(long_name).size() <= 64);
-  CHECK(mysql::old_table(1) == "~dbsnap-old-0001");
+  CHECK(mysql::old_schema("app").starts_with("app_dbsnap_old_"));
+  CHECK(mysql::old_schema("app") != mysql::shadow_schema("app"));
+  CHECK(mysql::old_schema(accents).size() <= 64 * 4);
 }
 
 TEST_CASE("mysql sandbox line is dropped only for Oracle's client") {

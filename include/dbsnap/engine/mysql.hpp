@@ -16,9 +16,12 @@ namespace dbsnap::engine {
 // --single-transaction view). Restores load the dump into a shadow schema
 // (<db>_dbsnap_shadow_<hash>) while the database stays as it is, check the
 // load and its revision once the stream is verified, then swap with ONE
-// multi-table RENAME TABLE: the database's tables to "~dbsnap-old-N" inside
-// it, the shadow's tables into it. Triggers, views, routines and events are
-// re-created around the swap; a failure after it is undone by name, and the
+// multi-table RENAME TABLE: the database's tables into a side schema
+// (<db>_dbsnap_old_<hash>), the shadow's tables into the database. Parking the
+// old tables in their own schema keeps explicitly named foreign keys apart
+// (their names are unique per schema); their triggers, which cannot cross
+// schemas, are dropped just before and re-created by an undo. Triggers,
+// views, routines and events are re-created around the swap; a failure after it is undone by name, and the
 // old tables are dropped only after success. A restore lock (GET_LOCK) keeps
 // restores of one database apart and lets the next one remove what a killed
 // one left. When a swap cannot be done safely (no right to create a schema,
@@ -64,10 +67,9 @@ std::vector<std::string> dump_flags(std::string_view tool_version);
 // fit MySQL's 64 characters) + "_dbsnap_shadow_" + a hash of the full name,
 // so a leftover of a killed dbsnap is found again by the next restore.
 std::string shadow_schema(std::string_view database);
-// What the swap renames the database's own tables to, inside the database
-// itself (same-schema renames keep their triggers): "~dbsnap-old-0001", ...
-inline constexpr std::string_view old_table_prefix = "~dbsnap-old-";
-std::string old_table(std::size_t index);
+// The schema the swap moves the database's own tables into until the
+// restore has succeeded: <db>_dbsnap_old_<hash>, like the shadow's name.
+std::string old_schema(std::string_view database);
 // The GET_LOCK name that serialises restores into `database` (at most 64 characters).
 std::string lock_name(std::string_view database);
 

@@ -20,6 +20,7 @@ struct Secret {
   Source source = Source::none;
   std::string variable;  // the variable holding the password, in dbsnap's or the container's environment
   std::string tool_var;  // the variable the tool reads: MYSQL_PWD, PGPASSWORD
+  std::string target;    // the target it belongs to, for messages
 
   // Reads `password_env` / `password_from_container` from a target; at most one may be set.
   static Secret from_target(const config::Target& target, std::string tool_var);
