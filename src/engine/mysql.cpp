@@ -510,15 +510,11 @@ class Server {
   // The tool's error line with a hint on how to fix it.
   std::string explain(std::string_view err, const runtime::ExitStatus& status) const {
     std::string line;
-    for (std::string_view rest = err; !rest.empty();) {
-      auto newline = rest.find('\n');
-      std::string_view l = util::trim(rest.substr(0, newline));
+    for (auto l : util::nonempty_lines(err)) {
       if (l.find("ERROR") != std::string_view::npos || l.find("rror:") != std::string_view::npos ||
           l.find("Got error") != std::string_view::npos || l.find("Couldn't") != std::string_view::npos) {
         line = l;
       }
-      if (newline == std::string_view::npos) break;
-      rest.remove_prefix(newline + 1);
     }
     if (line.empty()) line = util::last_nonempty_line(err);
     if (line.empty()) line = describe(status);
@@ -553,13 +549,9 @@ class Server {
            runtime_->where(), util::last_nonempty_line(r.err + r.out));
     }
     Tool tool;
-    for (std::string_view rest = r.out; !rest.empty();) {
-      auto newline = rest.find('\n');
-      std::string_view line = rest.substr(0, newline);
+    for (auto line : util::nonempty_lines(r.out)) {
       if (line.starts_with("path=")) tool.path = util::trim(line.substr(5));
       if (line.starts_with("version=")) tool.version = util::trim(line.substr(8));
-      if (newline == std::string_view::npos) break;
-      rest.remove_prefix(newline + 1);
     }
     return tool;
   }

@@ -319,12 +319,8 @@ class ContainerSqliteRestore final : public RestoreSession {
 
 std::vector<std::string> parse_prefixed(std::string_view text, std::string_view prefix) {
   std::vector<std::string> out;
-  while (!text.empty()) {
-    auto newline = text.find('\n');
-    auto line = text.substr(0, newline);
+  for (auto line : util::nonempty_lines(text)) {
     if (line.starts_with(prefix)) out.emplace_back(util::trim(line.substr(prefix.size())));
-    if (newline == std::string_view::npos) break;
-    text.remove_prefix(newline + 1);
   }
   return out;
 }

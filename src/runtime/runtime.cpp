@@ -82,14 +82,7 @@ class ContainerRuntime final : public Runtime {
     std::vector<std::string> out;
     auto result = run({.argv = argv});
     if (!result || !result->status.ok()) return out;
-    std::string_view rest = result->out;
-    while (!rest.empty()) {
-      auto newline = rest.find('\n');
-      auto line = util::trim(rest.substr(0, newline));
-      if (!line.empty()) out.emplace_back(line);
-      if (newline == std::string_view::npos) break;
-      rest.remove_prefix(newline + 1);
-    }
+    for (auto line : util::nonempty_lines(result->out)) out.emplace_back(line);
     return out;
   }
 
@@ -177,14 +170,7 @@ std::string resolve_compose_service(const std::string& cli, const std::string& c
     fail(ErrorKind::runtime, "cannot list containers: {}", util::last_nonempty_line(result->err));
   }
   std::vector<std::string> names;
-  std::string_view rest = result->out;
-  while (!rest.empty()) {
-    auto newline = rest.find('\n');
-    auto line = util::trim(rest.substr(0, newline));
-    if (!line.empty()) names.emplace_back(line);
-    if (newline == std::string_view::npos) break;
-    rest.remove_prefix(newline + 1);
-  }
+  for (auto line : util::nonempty_lines(result->out)) names.emplace_back(line);
   const std::string what = project.empty() ? fmt::format("compose service '{}'", service)
                                            : fmt::format("compose service '{}' of project '{}'", service, project);
   if (names.empty()) fail(ErrorKind::runtime, "no container runs {} (is the stack up?)", what);

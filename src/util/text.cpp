@@ -100,6 +100,17 @@ std::string_view trim(std::string_view text) {
   return text.substr(first, last - first + 1);
 }
 
+std::vector<std::string_view> nonempty_lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  while (!text.empty()) {
+    const auto newline = text.find('\n');
+    if (auto line = trim(text.substr(0, newline)); !line.empty()) lines.push_back(line);
+    if (newline == std::string_view::npos) break;
+    text.remove_prefix(newline + 1);
+  }
+  return lines;
+}
+
 std::string_view last_nonempty_line(std::string_view text) {
   text = trim(text);
   const auto newline = text.rfind('\n');

@@ -23,3 +23,9 @@ TEST_CASE("sizes, ratios and lines for people") {
   CHECK(util::revision_text({}) == "(none)");
   CHECK(util::revision_text({"a", "b"}) == "a,b");
 }
+
+TEST_CASE("nonempty_lines trims and drops blank lines") {
+  CHECK(util::nonempty_lines("  a \n\n b\r\n\t\nc") == std::vector<std::string_view>{"a", "b", "c"});
+  CHECK(util::nonempty_lines("").empty());
+  CHECK(util::nonempty_lines("\n\n").empty());
+}

@@ -46,6 +46,10 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 // Strips ASCII whitespace from both ends.
 std::string_view trim(std::string_view text);
 
+// The lines of a text, each trimmed, empty ones dropped (for parsing what a
+// command printed).
+std::vector<std::string_view> nonempty_lines(std::string_view text);
+
 // The last non-empty line of a text (trailing whitespace ignored).
 std::string_view last_nonempty_line(std::string_view text);
 
