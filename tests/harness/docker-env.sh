@@ -70,9 +70,32 @@ ensure_packages() {
 
 daemon_up() { "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+# True when a dockerd process is alive (zombies of a killed one do not count).
+dockerd_alive() {
+    local pid
+    for pid in $(pgrep -x dockerd); do
+        [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] && return 0
+    done
+    return 1
+}
+
+# Removes pid files that a killed dockerd/containerd left (a session's end
+# kills them): dockerd refuses to start while its pid file names a live pid.
+remove_stale_pid_files() {
+    local file pid
+    for file in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        [[ -f $file ]] || continue
+        pid=$(cat "$file" 2>/dev/null)
+        if [[ -z $pid || ! -d /proc/$pid || $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]]; then
+            rm -f "$file"
+        fi
+    done
+}
+
 ensure_daemon() {
     daemon_up && return 0
-    if ! pgrep -x dockerd >/dev/null; then
+    if ! dockerd_alive; then
+        remove_stale_pid_files
         local dockerd
         dockerd=$(command -v dockerd || echo /usr/sbin/dockerd)
         # Own session, all fds closed/redirected (incl. the lock on fd 9), so it outlives us.
