@@ -90,8 +90,8 @@ int run_doctor(Context& context, const DoctorOptions& options) {
   int failures = 0;
   for (const auto& c : checks) {
     const char* tag = c.level == Check::Level::ok ? "ok  " : c.level == Check::Level::warn ? "WARN" : "FAIL";
-    fmt::print("{}  {:<9} {}\n", tag, c.name, c.detail);
-    if (!c.fix.empty()) fmt::print("      {:<9} fix: {}\n", "", c.fix);
+    fmt::print("{}  {:<10} {}\n", tag, c.name, c.detail);
+    if (!c.fix.empty()) fmt::print("      {:<10} fix: {}\n", "", c.fix);
     failures += c.level == Check::Level::fail;
   }
   if (failures > 0) fail(ErrorKind::failure, "doctor: {} check(s) failed for target '{}'", failures, target.name);
