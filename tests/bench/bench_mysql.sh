@@ -8,7 +8,7 @@
 # BENCH_RUNS (default 5) wall times of, interleaved:
 #   backup   dbsnap backup                                  vs  docker exec DB mariadb-dump ... > /dev/null
 #                                                           vs  docker exec DB mariadb-dump ... | zstd -3 -T0 > f && sha256sum f
-#   restore  dbsnap restore --no-safety-snapshot (verify,   vs  zstd -dc f | docker exec -i DB mariadb app
+#   restore  dbsnap restore --no-safety-snapshot (check,     vs  zstd -dc f | docker exec -i DB mariadb app
 #            load into the shadow schema, swap)
 # and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
@@ -36,14 +36,11 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# shellcheck source=lib.sh
+source "$ROOT/tests/bench/lib.sh"
 export MYSQL_PWD=rootpw  # the test server's password; reaches the container through `docker exec -e MYSQL_PWD`
 
-log() { printf '%s\n' "$*" >&2; }
 sql() { "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot --batch --skip-column-names app; }
-now() { date +%s.%N; }
-elapsed() { echo "$(now) - $1" | bc -l; }
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-ratio() { echo "scale=3; $1 / $2" | bc -l; }
 
 log "== starting $NAME"
 "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
@@ -86,17 +83,6 @@ password_env = "MYSQL_PWD"
 docker_cli = "$DOCKER"
 EOF
 
-rss_max=0
-timed_dbsnap() { # timed_dbsnap ARGS... -> prints seconds; tracks the peak RSS
-    local t rss
-    t=$(now)
-    /usr/bin/time -f %M -o "$WORK/rss" "$DBSNAP" --config "$WORK/proj/dbsnap.toml" "$@" >"$WORK/out" 2>"$WORK/err" ||
-        { cat "$WORK/err" >&2; exit 1; }
-    elapsed "$t"
-    rss=$(tail -n 1 "$WORK/rss")
-    ((rss > rss_max)) && rss_max=$rss
-    return 0
-}
 
 log "== backups ($RUNS runs each, interleaved)"
 : >"$WORK/b_dbsnap"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
@@ -123,14 +109,4 @@ for ((r = 1; r <= RUNS; r++)); do
     log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s, zstd -dc | mariadb $(tail -n 1 "$WORK/r_plain") s"
 done
 
-b_dbsnap=$(median <"$WORK/b_dbsnap"); b_dump=$(median <"$WORK/b_dump"); b_zstd=$(median <"$WORK/b_zstd")
-r_dbsnap=$(median <"$WORK/r_dbsnap"); r_plain=$(median <"$WORK/r_plain")
-rss_mb=$(echo "scale=1; $rss_max / 1024" | bc -l)
-printf '\nMariaDB, %s MB dump, medians of %s runs\n' "$(echo "$dump_bytes / 1000000" | bc)" "$RUNS"
-printf '  %-44s %8.2f s\n' "dbsnap backup" "$b_dbsnap" "mariadb-dump > /dev/null" "$b_dump" \
-    "mariadb-dump | zstd -3 -T0 > f && sha256sum f" "$b_zstd" "dbsnap restore --no-safety-snapshot" "$r_dbsnap" \
-    "zstd -dc f | mariadb" "$r_plain"
-printf '  %-44s %8s x   (target <= 1.10)\n' "backup / plain dump" "$(ratio "$b_dbsnap" "$b_dump")"
-printf '  %-44s %8s x   (target <= 1.00)\n' "backup / dump|zstd|sha256sum" "$(ratio "$b_dbsnap" "$b_zstd")"
-printf '  %-44s %8s x   (target <= 1.05)\n' "restore / zstd -dc | mariadb" "$(ratio "$r_dbsnap" "$r_plain")"
-printf '  %-44s %8s MB  (target <= 64)\n' "dbsnap peak RSS" "$rss_mb"
+report "MariaDB" "mariadb-dump" "zstd -dc f | mariadb"

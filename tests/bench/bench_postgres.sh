@@ -8,7 +8,7 @@
 # interleaved:
 #   backup   dbsnap backup                                  vs  docker exec DB pg_dump ... > /dev/null
 #                                                           vs  docker exec DB pg_dump ... | zstd -3 -T0 > f && sha256sum f
-#   restore  dbsnap restore --no-safety-snapshot (verify,   vs  zstd -dc f | docker exec -i DB psql (into an
+#   restore  dbsnap restore --no-safety-snapshot (check,     vs  zstd -dc f | docker exec -i DB psql (into an
 #            one transaction replacing the populated app)       empty database, re-created untimed before each run)
 # and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
@@ -35,13 +35,10 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# shellcheck source=lib.sh
+source "$ROOT/tests/bench/lib.sh"
 
-log() { printf '%s\n' "$*" >&2; }
 sql() { "$DOCKER" exec -i "$NAME" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "${1:-app}" >/dev/null; }
-now() { date +%s.%N; }
-elapsed() { echo "$(now) - $1" | bc -l; }
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-ratio() { echo "scale=3; $1 / $2" | bc -l; }
 
 log "== starting $NAME"
 "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
@@ -77,17 +74,6 @@ database = "app"
 docker_cli = "$DOCKER"
 EOF
 
-rss_max=0
-timed_dbsnap() { # timed_dbsnap ARGS... -> prints seconds; tracks the peak RSS
-    local t rss
-    t=$(now)
-    /usr/bin/time -f %M -o "$WORK/rss" "$DBSNAP" --config "$WORK/proj/dbsnap.toml" "$@" >"$WORK/out" 2>"$WORK/err" ||
-        { cat "$WORK/err" >&2; exit 1; }
-    elapsed "$t"
-    rss=$(tail -n 1 "$WORK/rss")
-    ((rss > rss_max)) && rss_max=$rss
-    return 0
-}
 
 log "== backups ($RUNS runs each, interleaved)"
 : >"$WORK/b_dbsnap"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
@@ -115,18 +101,4 @@ for ((r = 1; r <= RUNS; r++)); do
     log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s, zstd -dc | psql $(tail -n 1 "$WORK/r_plain") s"
 done
 
-log "== dbsnap verify of the snapshot (part of every restore: the CLI checks the blob before anything)"
-: >"$WORK/v_dbsnap"
-for ((r = 1; r <= RUNS; r++)); do timed_dbsnap verify "$snapshot" >>"$WORK/v_dbsnap"; done
-
-b_dbsnap=$(median <"$WORK/b_dbsnap"); b_dump=$(median <"$WORK/b_dump"); b_zstd=$(median <"$WORK/b_zstd")
-r_dbsnap=$(median <"$WORK/r_dbsnap"); r_plain=$(median <"$WORK/r_plain"); v_dbsnap=$(median <"$WORK/v_dbsnap")
-rss_mb=$(echo "scale=1; $rss_max / 1024" | bc -l)
-printf '\nPostgreSQL, %s MB dump, medians of %s runs\n' "$(echo "$dump_bytes / 1000000" | bc)" "$RUNS"
-printf '  %-44s %8.2f s\n' "dbsnap backup" "$b_dbsnap" "pg_dump > /dev/null" "$b_dump" \
-    "pg_dump | zstd -3 -T0 > f && sha256sum f" "$b_zstd" "dbsnap restore --no-safety-snapshot" "$r_dbsnap" \
-    "zstd -dc f | psql (empty database)" "$r_plain" "  of dbsnap restore: the upfront verify" "$v_dbsnap"
-printf '  %-44s %8s x   (target <= 1.10)\n' "backup / plain dump" "$(ratio "$b_dbsnap" "$b_dump")"
-printf '  %-44s %8s x   (target <= 1.00)\n' "backup / dump|zstd|sha256sum" "$(ratio "$b_dbsnap" "$b_zstd")"
-printf '  %-44s %8s x   (target <= 1.05)\n' "restore / zstd -dc | psql" "$(ratio "$r_dbsnap" "$r_plain")"
-printf '  %-44s %8s MB  (target <= 64)\n' "dbsnap peak RSS" "$rss_mb"
+report "PostgreSQL" "pg_dump" "zstd -dc f | psql (empty database)"

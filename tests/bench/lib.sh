@@ -1,0 +1,38 @@
+# Shared helpers for tests/bench/bench_*.sh (sourced). Callers set DBSNAP, WORK and RUNS first.
+# Times are wall-clock seconds from `date +%s.%N`; medians of the interleaved runs are compared.
+
+log() { printf '%s\n' "$*" >&2; }
+now() { date +%s.%N; }
+elapsed() { echo "$(now) - $1" | bc -l; }
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+ratio() { echo "scale=3; $1 / $2" | bc -l; }
+
+# timed_dbsnap ARGS... -> prints the run's seconds; keeps the peak RSS of all runs in rss_max (KiB).
+rss_max=0
+timed_dbsnap() {
+    local t rss
+    t=$(now)
+    /usr/bin/time -f %M -o "$WORK/rss" "$DBSNAP" --config "$WORK/proj/dbsnap.toml" "$@" >"$WORK/out" 2>"$WORK/err" ||
+        { cat "$WORK/err" >&2; exit 1; }
+    elapsed "$t"
+    rss=$(tail -n 1 "$WORK/rss")
+    ((rss > rss_max)) && rss_max=$rss
+    return 0
+}
+
+# report TITLE DUMP_LABEL RESTORE_LABEL: prints the medians of $WORK/{b_dbsnap,b_dump,b_zstd,r_dbsnap,r_plain},
+# the three ratios with their targets, and the peak RSS.
+report() {
+    local title=$1 dump=$2 restore=$3
+    local b_dbsnap b_dump b_zstd r_dbsnap r_plain
+    b_dbsnap=$(median <"$WORK/b_dbsnap"); b_dump=$(median <"$WORK/b_dump"); b_zstd=$(median <"$WORK/b_zstd")
+    r_dbsnap=$(median <"$WORK/r_dbsnap"); r_plain=$(median <"$WORK/r_plain")
+    printf '\n%s, %s MB dump, medians of %s runs\n' "$title" "$(echo "$dump_bytes / 1000000" | bc)" "$RUNS"
+    printf '  %-44s %8.2f s\n' "dbsnap backup" "$b_dbsnap" "$dump > /dev/null" "$b_dump" \
+        "$dump | zstd -3 -T0 > f && sha256sum f" "$b_zstd" "dbsnap restore --no-safety-snapshot" "$r_dbsnap" \
+        "$restore" "$r_plain"
+    printf '  %-44s %8s x   (target <= 1.10)\n' "backup / plain dump" "$(ratio "$b_dbsnap" "$b_dump")"
+    printf '  %-44s %8s x   (target <= 1.00)\n' "backup / dump|zstd|sha256sum" "$(ratio "$b_dbsnap" "$b_zstd")"
+    printf '  %-44s %8s x   (target <= 1.05)\n' "restore / $restore" "$(ratio "$r_dbsnap" "$r_plain")"
+    printf '  %-44s %8s MB  (target <= 64)\n' "dbsnap peak RSS" "$(echo "scale=1; $rss_max / 1024" | bc -l)"
+}
