@@ -254,6 +254,28 @@ PY
 fi
 )sh";
 
+// Prints the version table's rows as "dbsnap-revision:<rev>" lines: one
+// SELECT, which SQLite runs on a consistent view of the live database.
+constexpr const char* container_revision_script = R"sh(
+[ -f "$1" ] || { echo "dbsnap: database file $1 does not exist in the container" >&2; exit 3; }
+if command -v sqlite3 >/dev/null 2>&1; then
+  if [ -n "$(sqlite3 "$1" ".timeout 30000" "SELECT name FROM sqlite_master WHERE type='table' AND name='$2'")" ]; then
+    sqlite3 "$1" ".timeout 30000" "SELECT 'dbsnap-revision:' || version_num FROM \"$2\"" || exit 4
+  fi
+elif command -v python3 >/dev/null 2>&1; then
+  python3 - "$1" "$2" <<'PY' || exit 4
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (sys.argv[2],)).fetchone():
+    for (rev,) in db.execute('SELECT version_num FROM "%s"' % sys.argv[2]):
+        print("dbsnap-revision:%s" % rev)
+PY
+else
+  echo "dbsnap: neither sqlite3 nor python3 is installed in the container" >&2
+  exit 5
+fi
+)sh";
+
 std::string table_name_for_container(const config::Target& target) {
   const std::string table = version_table(target);
   for (char c : table) {
@@ -397,11 +419,16 @@ DumpInfo SqliteEngine::dump(const config::Target& target, pipeline::Sink& out, c
   return info;
 }
 
-std::vector<std::string> SqliteEngine::read_revisions(const config::Target& target, const WorkContext& context) {
+std::vector<std::string> SqliteEngine::read_revisions(const config::Target& target, const WorkContext&) {
   if (in_container(target)) {
-    // The same consistent copy as a backup, discarded: one code path, one view.
-    pipeline::NullSink discard;
-    return dump(target, discard, context).revisions;
+    auto rt = runtime::make_runtime(target);
+    rt->check();
+    auto r = runtime::run_in(*rt, {"sh", "-c", container_revision_script, "dbsnap", container_file(target),
+                                   table_name_for_container(target)}, {});
+    if (!r.status.ok()) script_failed(target, *rt, "reading the revision", r.status, r.err);
+    auto revisions = parse_prefixed(r.out, "dbsnap-revision:");
+    std::sort(revisions.begin(), revisions.end());
+    return revisions;
   }
   const fs::path file = database_file(target);
   try {
