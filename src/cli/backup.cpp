@@ -11,7 +11,7 @@ int run_backup(Context& context, const BackupOptions& options) {
   const auto& target = context.target(options.target);
   core::SnapshotOptions snapshot;
   snapshot.label = options.label;
-  snapshot.zstd.level = options.level;
+  snapshot.level = options.level;
   auto manifest = core::take_snapshot(context.store(), target, snapshot);
   if (options.json) {
     fmt::print("{}\n", snapshot_json(context.store(), manifest).dump(2));
@@ -27,7 +27,7 @@ void add_backup(CLI::App& app, Context& context) {
   auto* cmd = app.add_subcommand("backup", "Take a snapshot of a target: dump, SHA-256, zstd, publish");
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--label", options->label, "Free text stored with the snapshot");
-  cmd->add_option("--level", options->level, "zstd compression level (1-19, default 3)")->check(CLI::Range(1, 19));
+  cmd->add_option("--level", options->level, "zstd compression level 1-19 (default: the target's 'level' key, else 1)")->check(CLI::Range(1, 19));
   cmd->add_flag("--json", options->json, "Print the snapshot's manifest as JSON");
   cmd->callback([&context, options] { context.exit_code = run_backup(context, *options); });
 }

@@ -18,11 +18,15 @@ int run_restore(Context& context, const RestoreOptions& options) {
          target.name, engine.name());
   }
 
-  // 1. Verify before anything destructive.
-  auto check = core::check_stored(store, manifest);
-  if (!check.ok) {
-    fail(ErrorKind::corrupt, "snapshot {} failed verification, target '{}' untouched: {}", manifest.id, target.name,
-         check.problem);
+  // 1. Check the stored file before asking or taking a safety snapshot. The
+  // restore checks the stream again before its engine commits, so with
+  // neither a question nor a safety snapshot ahead this read is skipped.
+  if (options.safety == SafetySnapshot::take || options.confirmation != Confirmation::assume_yes) {
+    auto check = core::check_stored(store, manifest);
+    if (!check.ok) {
+      fail(ErrorKind::corrupt, "snapshot {} failed verification, target '{}' untouched: {}", manifest.id,
+           target.name, check.problem);
+    }
   }
 
   // 2. Confirm.
@@ -51,8 +55,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
 
   // 4. Restore, all or nothing.
   const auto started = util::now_ms();
-  core::restore_snapshot(store, target, manifest);
-  const auto revisions = engine.read_revisions(target, core::work_context(store));
+  const auto revisions = core::restore_snapshot(store, target, manifest);
   fmt::print("restored  {} into '{}'\n", manifest.id, target.name);
   fmt::print("revision  {}\n", util::revision_text(revisions));
   fmt::print("time      {}\n", util::human_duration(util::now_ms() - started));

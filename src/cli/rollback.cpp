@@ -74,12 +74,9 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
   auto safety = core::take_snapshot(store, target, {.label = "pre-rollback"});
   fmt::print(stderr, "dbsnap: pre-rollback snapshot {} taken at revision {}\n", safety.id,
              util::revision_text(safety.revisions));
-  engine::Engine& engine = engine::engine_for(target);
-  const auto work = core::work_context(store);
   std::string problem;
   try {
-    core::restore_snapshot(store, target, snapshot);
-    auto after = engine.read_revisions(target, work);
+    auto after = core::restore_snapshot(store, target, snapshot);
     if (after != std::vector<std::string>{revision}) {
       problem = fmt::format("after the restore '{}' reports revision {}", target.name, util::revision_text(after));
     }
@@ -92,9 +89,9 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
                snapshot.id, safety.id);
     return 0;
   }
-  core::restore_snapshot(store, target, safety);
+  const auto back = core::restore_snapshot(store, target, safety);
   fail(ErrorKind::guarded, "rollback failed: {}; restored pre-rollback snapshot {}: '{}' is back at revision {}",
-       problem, safety.id, target.name, util::revision_text(engine.read_revisions(target, work)));
+       problem, safety.id, target.name, util::revision_text(back));
 }
 
 }  // namespace

@@ -68,8 +68,7 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
   try {
     auto check = check_stored(store, result.snapshot);
     if (!check.ok) fail(ErrorKind::corrupt, "{}", check.problem);
-    restore_snapshot(store, target, result.snapshot);
-    back = engine.read_revisions(target, context);
+    back = restore_snapshot(store, target, result.snapshot);
   } catch (const DbsnapError& e) {
     fail(ErrorKind::failure, "{} failed ({}) and restoring snapshot {} failed too: {}; the snapshot is intact: "
          "dbsnap restore {} --yes", command.what, problem, id, e.what(), id);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -13,15 +14,22 @@ namespace dbsnap::core {
 
 namespace {
 
-// The verify/restore chain: blob file -> SHA-256 (stored) -> zstd -d -> SHA-256 (raw) -> sink.
+// The verify/restore chain: blob file -> SHA-256 (stored) -> zstd -d ->
+// SHA-256 or byte count (raw) -> sink.
 struct ReadChain {
   std::unique_ptr<pipeline::HashingSink> raw;
+  std::unique_ptr<pipeline::CountingSink> raw_count;
   std::unique_ptr<pipeline::DecompressingSink> decompress;
   std::unique_ptr<pipeline::HashingSink> stored;
 
-  explicit ReadChain(pipeline::Sink& out) {
-    raw = std::make_unique<pipeline::HashingSink>(value_or_throw(pipeline::HashingSink::create(out)));
-    decompress = value_or_throw(pipeline::DecompressingSink::create(*raw));
+  ReadChain(pipeline::Sink& out, RawCheck raw_check) {
+    if (raw_check == RawCheck::sha256) {
+      raw = std::make_unique<pipeline::HashingSink>(value_or_throw(pipeline::HashingSink::create(out)));
+      decompress = value_or_throw(pipeline::DecompressingSink::create(*raw));
+    } else {
+      raw_count = std::make_unique<pipeline::CountingSink>(out);
+      decompress = value_or_throw(pipeline::DecompressingSink::create(*raw_count));
+    }
     stored = std::make_unique<pipeline::HashingSink>(value_or_throw(pipeline::HashingSink::create(*decompress)));
   }
 
@@ -31,10 +39,11 @@ struct ReadChain {
       return fmt::format("stored size is {} bytes, the manifest says {}", stored->count(), m.stored_bytes);
     }
     if (stored->digest() != m.stored_sha256) return "the stored file's SHA-256 does not match the manifest";
-    if (raw->count() != m.raw_bytes) {
-      return fmt::format("the dump decodes to {} bytes, the manifest says {}", raw->count(), m.raw_bytes);
+    const std::uint64_t decoded = raw ? raw->count() : raw_count->count();
+    if (decoded != m.raw_bytes) {
+      return fmt::format("the dump decodes to {} bytes, the manifest says {}", decoded, m.raw_bytes);
     }
-    if (raw->digest() != m.raw_sha256) return "the decoded dump's SHA-256 does not match the manifest";
+    if (raw && raw->digest() != m.raw_sha256) return "the decoded dump's SHA-256 does not match the manifest";
     return {};
   }
 };
@@ -49,7 +58,16 @@ util::UniqueFd open_blob(const store::Store& store, const store::Manifest& m, st
 
 pipeline::ZstdOptions SnapshotOptions::default_zstd_options() {
   unsigned cores = std::thread::hardware_concurrency();
-  return pipeline::ZstdOptions{.level = 3, .workers = cores > 1 ? static_cast<int>(std::min(cores, 2u)) : 0};
+  return pipeline::ZstdOptions{.level = default_level, .workers = cores > 1 ? static_cast<int>(std::min(cores, 2u)) : 0};
+}
+
+int snapshot_level(const config::Target& target, std::optional<int> level) {
+  const std::int64_t chosen = level ? *level : target.integer("level", default_level);
+  if (chosen < pipeline::zstd_min_level() || chosen > pipeline::zstd_max_level()) {
+    fail(ErrorKind::config, "target '{}': level {} is out of range ({}-{})", target.name, chosen,
+         pipeline::zstd_min_level(), pipeline::zstd_max_level());
+  }
+  return static_cast<int>(chosen);
 }
 
 engine::WorkContext work_context(const store::Store& store) {
@@ -61,11 +79,13 @@ engine::WorkContext work_context(const store::Store& store) {
 store::Manifest take_snapshot(store::Store& store, const config::Target& target, const SnapshotOptions& options) {
   engine::Engine& engine = engine::engine_for(target);
   const auto started = util::now_ms();
+  pipeline::ZstdOptions zstd = options.zstd;
+  zstd.level = snapshot_level(target, options.level);
   auto pending = value_or_throw(store.begin(target.name, engine.blob_extension()));
 
   pipeline::FdSink file(pending.blob.fd());
   auto stored = value_or_throw(pipeline::HashingSink::create(file));
-  auto compress = value_or_throw(pipeline::CompressingSink::create(stored, options.zstd));
+  auto compress = value_or_throw(pipeline::CompressingSink::create(stored, zstd));
   auto raw = value_or_throw(pipeline::HashingSink::create(*compress));
 
   engine::DumpInfo info = engine.dump(target, raw, work_context(store));
@@ -76,7 +96,7 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.created_at = util::format_utc(started);
   m.label = options.label;
   m.revisions = info.revisions;
-  m.level = options.zstd.level;
+  m.level = zstd.level;
   m.raw_bytes = raw.count();
   m.raw_sha256 = raw.digest();
   m.stored_bytes = stored.count();
@@ -94,11 +114,11 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   return m;
 }
 
-void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Sink& out) {
+void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Sink& out, RawCheck raw_check) {
   std::string problem;
   util::UniqueFd fd = open_blob(store, m, problem);
   if (!fd.valid()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, problem);
-  ReadChain chain(out);
+  ReadChain chain(out, raw_check);
   pipeline::FdSource source(fd.get());
   if (auto moved = pipeline::pump(source, *chain.stored); !moved) {
     throw DbsnapError(with_context(moved.error(), fmt::format("snapshot {}", m.id)));
@@ -140,19 +160,25 @@ VerifyResult verify_snapshot(store::Store& store, const store::Manifest& m) {
   return result;
 }
 
-void restore_snapshot(store::Store& store, const config::Target& target, const store::Manifest& m) {
+std::vector<std::string> restore_snapshot(store::Store& store, const config::Target& target,
+                                          const store::Manifest& m) {
   engine::Engine& engine = engine::engine_for(target);
   if (engine.name() != m.engine) {
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' is {}", m.id, m.engine, target.name, engine.name());
   }
-  auto session = engine.begin_restore(target, m, work_context(store));
+  const auto context = work_context(store);
+  auto session = engine.begin_restore(target, m, context);
   try {
-    stream_snapshot(store, m, session->input());
+    stream_snapshot(store, m, session->input(), RawCheck::size_only);
   } catch (const DbsnapError& e) {
     throw DbsnapError(e.kind(), fmt::format("restore abandoned, target '{}' unchanged: {}", target.name, e.what()));
   }
   util::check_interrupted();
   session->commit();
+  if (!session->checks_revision()) return engine.read_revisions(target, context);
+  auto revisions = m.revisions;
+  std::sort(revisions.begin(), revisions.end());
+  return revisions;
 }
 
 }  // namespace dbsnap::core

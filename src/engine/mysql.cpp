@@ -828,6 +828,10 @@ class MysqlRestore final : public RestoreSession {
 
   pipeline::Sink& input() override { return *input_; }
 
+  // Both commit paths compare the restored revision with the snapshot's
+  // before they report success (the swap before it makes anything visible).
+  bool checks_revision() const override { return true; }
+
   void commit() override {
     if (direct_) {
       commit_direct();

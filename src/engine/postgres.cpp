@@ -880,9 +880,17 @@ class PostgresRestore final : public RestoreSession {
       fail(ErrorKind::engine, "target '{}': the restore was rolled back, {} is unchanged: {}", name(),
            server_->where(), failure_text(status));
     }
-    (void)psql_->send("COMMIT;\n");
-    confirm(xid, close());
+    // The same session then asks how its transaction ended: with
+    // ON_ERROR_STOP a failed COMMIT never gets there, and a 'committed'
+    // answer from the server settles it without another connection.
+    (void)psql_->send("COMMIT;\n" + status_query(xid));
+    const auto status = close();
+    const auto values = Server::tagged(psql_->output(), "dbsnap-status:");
+    if (status.ok() && values.size() == 1 && values.front() == "committed") return;
+    confirm(xid, status);
   }
+
+  bool checks_revision() const override { return true; }
 
  private:
   const std::string& name() const { return server_->target().name; }
@@ -910,12 +918,17 @@ class PostgresRestore final : public RestoreSession {
     return fmt::format("{}: {}; the transaction was rolled back", what, failure_text(status));
   }
 
+  // The query that prints "dbsnap-status:<committed|aborted|in progress|unknown>" for transaction `xid`.
+  std::string status_query(const std::string& xid) const {
+    return version_ >= 130000
+               ? fmt::format("SELECT 'dbsnap-status:' || coalesce(pg_catalog.pg_xact_status('{}'::xid8), 'unknown');\n",
+                             xid)
+               : fmt::format("SELECT 'dbsnap-status:' || coalesce(pg_catalog.txid_status({}), 'unknown');\n", xid);
+  }
+
   // psql exits 0 even when its transaction rolled back: ask a new connection.
   void confirm(const std::string& xid, const runtime::ExitStatus& status) {
-    const std::string sql =
-        version_ >= 130000
-            ? fmt::format("SELECT 'dbsnap-status:' || coalesce(pg_catalog.pg_xact_status('{}'::xid8), 'unknown');\n", xid)
-            : fmt::format("SELECT 'dbsnap-status:' || coalesce(pg_catalog.txid_status({}), 'unknown');\n", xid);
+    const std::string sql = status_query(xid);
     std::string state;
     for (int attempt = 0; attempt < 50; ++attempt) {
       auto values = Server::tagged(server_->query(sql, "confirm the restore's COMMIT"), "dbsnap-status:");

@@ -28,6 +28,7 @@ const std::vector<config::KeySpec>& shared_keys() {
     std::vector<config::KeySpec> k = {
         {"version_table", config::KeyType::string, false, "Alembic's version table (default alembic_version)"},
         {"migrations", config::KeyType::path, false, "the Alembic versions folder (default migrations/versions)"},
+        {"level", config::KeyType::integer, false, "zstd level of this target's snapshots, 1-19 (default 1)"},
     };
     k.insert(k.end(), runtime::runtime_keys().begin(), runtime::runtime_keys().end());
     return k;

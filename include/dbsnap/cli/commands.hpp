@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,7 @@ class Context;
 struct BackupOptions {
   std::string target;
   std::string label;
-  int level = 3;
+  std::optional<int> level;  // else the target's `level` key, else core::default_level
   bool json = false;
 };
 int run_backup(Context& context, const BackupOptions& options);

@@ -38,6 +38,10 @@ class RestoreSession {
   virtual pipeline::Sink& input() = 0;
   // Makes the restore take effect, all or nothing. Throws DbsnapError.
   virtual void commit() = 0;
+  // True when commit() itself checked, before the restored data became
+  // visible, that it holds exactly the snapshot's Alembic revisions; callers
+  // then need not read the revision back (one round trip less per restore).
+  virtual bool checks_revision() const { return false; }
 };
 
 // One line of `dbsnap doctor`: a check, what it found and how to fix it.
