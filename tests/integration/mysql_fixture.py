@@ -150,7 +150,7 @@ class MariaDB:
         if script:
             rc, out, err = self.run(script)
             if rc != 0:
-                raise SqlError(err)
+                raise SqlError(err.strip() or "the fingerprint script exited {} without a message".format(rc))
             h.update(out)
         result = {"tables": sorted(tables), "views": sorted(views), "objects": sorted(objects),
                   "data": h.hexdigest(), "revisions": self.revisions(database)}
