@@ -6,9 +6,10 @@
 # Starts a PostgreSQL container (tests/harness/dbctl), fills database `app` with generate_series
 # until its dump is at least 250 MB, then takes the median of BENCH_RUNS (default 5) wall times of,
 # interleaved:
-#   backup   dbsnap backup                                  vs  docker exec DB pg_dump ... > /dev/null
+#   backup   dbsnap backup (default level 1; also --level 3, reported beside it)
+#                                                  vs  docker exec DB pg_dump ... > /dev/null
 #                                                           vs  docker exec DB pg_dump ... | zstd -3 -T0 > f && sha256sum f
-#   restore  dbsnap restore --no-safety-snapshot (check,     vs  zstd -dc f | docker exec -i DB psql (into an
+#   restore  dbsnap restore --no-safety-snapshot (checked as   vs  zstd -dc f | docker exec -i DB psql (into an
 #            one transaction replacing the populated app)       empty database, re-created untimed before each run)
 # and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
@@ -76,9 +77,10 @@ EOF
 
 
 log "== backups ($RUNS runs each, interleaved)"
-: >"$WORK/b_dbsnap"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
+: >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
 for ((r = 1; r <= RUNS; r++)); do
     timed_dbsnap backup bench >>"$WORK/b_dbsnap"
+    timed_dbsnap backup bench --level 3 >>"$WORK/b_dbsnap3"
     t=$(now)
     "$DOCKER" exec "$NAME" "${DUMP[@]}" >/dev/null
     elapsed "$t" >>"$WORK/b_dump"
@@ -86,9 +88,14 @@ for ((r = 1; r <= RUNS; r++)); do
     "$DOCKER" exec "$NAME" "${DUMP[@]}" | zstd -q -3 -T0 >"$WORK/f.sql.zst"
     sha256sum "$WORK/f.sql.zst" >/dev/null
     elapsed "$t" >>"$WORK/b_zstd"
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s, pg_dump $(tail -n 1 "$WORK/b_dump") s, pg_dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
+    log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s), pg_dump $(tail -n 1 "$WORK/b_dump") s, pg_dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
 done
-snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["level"] == 1][0]["id"])')
+sizes=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c '
+import json, sys
+by_level = {s["level"]: s["stored_bytes"] for s in json.load(sys.stdin)}
+print(", ".join("level %d %.1f MB" % (k, v / 1e6) for k, v in sorted(by_level.items())))')
+log "   stored sizes: $sizes"
 
 log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
 : >"$WORK/r_dbsnap"; : >"$WORK/r_plain"
