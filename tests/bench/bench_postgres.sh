@@ -90,10 +90,10 @@ for ((r = 1; r <= RUNS; r++)); do
     elapsed "$t" >>"$WORK/b_zstd"
     log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s), pg_dump $(tail -n 1 "$WORK/b_dump") s, pg_dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
 done
-snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["level"] == 1][0]["id"])')
+snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["blob"]["level"] == 1][0]["id"])')
 sizes=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c '
 import json, sys
-by_level = {s["level"]: s["stored_bytes"] for s in json.load(sys.stdin)}
+by_level = {s["blob"]["level"]: s["blob"]["stored_bytes"] for s in json.load(sys.stdin)}
 print(", ".join("level %d %.1f MB" % (k, v / 1e6) for k, v in sorted(by_level.items())))')
 log "   stored sizes: $sizes"
 
