@@ -13,13 +13,14 @@ class Context;
 
 // Each command lives in src/cli/<command>.cpp: an options struct, run_x()
 // that does the work and returns the exit code (throwing DbsnapError on
-// failure), and add_x() that declares its options on the CLI11 app.
+// failure), and add_x() that declares its options on the CLI11 app. --json,
+// --quiet and --verbose are GlobalOptions (context.hpp), declared on every
+// command by add_output_options (output.hpp).
 
 struct BackupOptions {
   std::string target;
   std::string label;
   int level = 3;
-  bool json = false;
 };
 int run_backup(Context& context, const BackupOptions& options);
 void add_backup(CLI::App& app, Context& context);
@@ -28,7 +29,6 @@ struct ListOptions {
   std::string target;
   std::string revision;
   bool by_revision = false;
-  bool json = false;
 };
 int run_list(Context& context, const ListOptions& options);
 void add_list(CLI::App& app, Context& context);
@@ -36,7 +36,6 @@ void add_list(CLI::App& app, Context& context);
 struct ShowOptions {
   std::string snapshot;
   std::string target;
-  bool json = false;
 };
 int run_show(Context& context, const ShowOptions& options);
 void add_show(CLI::App& app, Context& context);
@@ -45,7 +44,6 @@ struct VerifyOptions {
   std::vector<std::string> snapshots;
   std::string target;
   bool all = false;
-  bool json = false;
 };
 int run_verify(Context& context, const VerifyOptions& options);
 void add_verify(CLI::App& app, Context& context);
@@ -118,7 +116,6 @@ void add_prune(CLI::App& app, Context& context);
 struct RevisionsOptions {
   std::string target;
   std::string migrations;  // overrides the target's `migrations` key
-  bool json = false;
 };
 int run_revisions(Context& context, const RevisionsOptions& options);
 void add_revisions(CLI::App& app, Context& context);
