@@ -1,14 +1,62 @@
 #include "dbsnap/cli/app.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 #include <CLI/CLI.hpp>
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/output.hpp"
 #include "dbsnap/util/interrupt.hpp"
 
 namespace dbsnap::cli {
+
+namespace {
+
+// True when --json is among dbsnap's own arguments (before any --), so that
+// even a command line that fails to parse gets its error as JSON.
+bool json_requested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) return false;
+    if (std::strcmp(argv[i], "--json") == 0) return true;
+  }
+  return false;
+}
+
+// The first word of the command line that is neither a global option nor
+// its value: the command's name (empty when there is none).
+std::string command_word(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (!arg.starts_with("-")) return arg;
+    const CLI::Option* option = arg.find('=') == std::string::npos ? app.get_option_no_throw(arg) : nullptr;
+    if (option != nullptr && option->get_items_expected_max() > 0) ++i;  // skip its value
+  }
+  return {};
+}
+
+bool has_command(CLI::App& app, const std::string& name) {
+  for (const CLI::App* command : app.get_subcommands({})) {
+    if (command->check_name(name)) return true;
+  }
+  return false;
+}
+
+// The one place errors are printed: "dbsnap: error: ..." or, with --json, a
+// JSON object on one line; returns the exit code.
+int report_error(bool json, ErrorKind kind, const std::string& message) {
+  pipeline::Progress::clear_active_line();
+  if (json) {
+    std::fprintf(stderr, "%s\n", error_json(kind, message).c_str());
+  } else {
+    std::fprintf(stderr, "dbsnap: error: %s\n", message.c_str());
+  }
+  return static_cast<int>(kind);
+}
+
+}  // namespace
 
 bool confirm_or_refuse(Confirmation confirmation, const std::string& question, const std::string& flag_hint) {
   if (confirmation == Confirmation::assume_yes) return true;
@@ -47,10 +95,12 @@ int run(int argc, char** argv) {
   add_revisions(app, context);
   add_doctor(app, context);
   add_demo(app, context);
+  add_output_options(app, context.globals);
 
+  const bool json = json_requested(argc, argv);
   try {
-    if (argc > 1 && argv[1][0] != '-' && app.get_subcommand_ptr(argv[1]) == nullptr) {
-      fail(ErrorKind::usage, "unknown command '{}' (see dbsnap --help)", argv[1]);
+    if (const auto word = command_word(app, argc, argv); !word.empty() && !has_command(app, word)) {
+      fail(ErrorKind::usage, "unknown command '{}' (see dbsnap --help)", word);
     }
     app.parse(argc, argv);
     return context.exit_code;
@@ -63,14 +113,11 @@ int run(int argc, char** argv) {
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "dbsnap: error: %s (see dbsnap --help)\n", e.what());
-    return static_cast<int>(ErrorKind::usage);
+    return report_error(json || context.globals.json, ErrorKind::usage, std::string(e.what()) + " (see dbsnap --help)");
   } catch (const DbsnapError& e) {
-    std::fprintf(stderr, "dbsnap: error: %s\n", e.what());
-    return static_cast<int>(e.kind());
+    return report_error(json || context.globals.json, e.kind(), e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dbsnap: error: internal: %s\n", e.what());
-    return static_cast<int>(ErrorKind::failure);
+    return report_error(json || context.globals.json, ErrorKind::failure, std::string("internal: ") + e.what());
   }
 }
 

@@ -12,9 +12,12 @@ int run_backup(Context& context, const BackupOptions& options) {
   core::SnapshotOptions snapshot;
   snapshot.label = options.label;
   snapshot.level = options.level;
+  auto progress = context.progress(fmt::format("backup '{}'", target.name));
+  snapshot.progress = progress.get();
   auto manifest = core::take_snapshot(context.store(), target, snapshot);
-  if (options.json) {
-    fmt::print("{}\n", snapshot_json(context.store(), manifest).dump(2));
+  progress.reset();
+  if (context.globals.json) {
+    print_json(snapshot_json(context.store(), manifest));
   } else {
     fmt::print("{}", snapshot_summary(manifest));
     if (!manifest.label.empty()) fmt::print("label     {}\n", manifest.label);
@@ -28,7 +31,6 @@ void add_backup(CLI::App& app, Context& context) {
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--label", options->label, "Free text stored with the snapshot");
   cmd->add_option("--level", options->level, "zstd compression level 1-19 (default: the target's 'level' key, else 1)")->check(CLI::Range(1, 19));
-  cmd->add_flag("--json", options->json, "Print the snapshot's manifest as JSON");
   cmd->callback([&context, options] { context.exit_code = run_backup(context, *options); });
 }
 

@@ -1,5 +1,7 @@
 #include "dbsnap/cli/context.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "dbsnap/engine/engine.hpp"
@@ -52,6 +54,15 @@ std::filesystem::path Context::migrations_dir(const config::Target& target, cons
 
 store::Manifest Context::resolve(const std::string& reference, const std::string& target) {
   return value_or_throw(store().resolve(reference, target));
+}
+
+}  // namespace dbsnap::cli
+
+namespace dbsnap::cli {
+
+std::unique_ptr<pipeline::Progress> Context::progress(std::string label, std::uint64_t total) const {
+  if (globals.quiet || globals.json || ::isatty(STDERR_FILENO) != 1) return nullptr;
+  return std::make_unique<pipeline::Progress>(STDERR_FILENO, std::move(label), total);
 }
 
 }  // namespace dbsnap::cli

@@ -2,6 +2,7 @@
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/output.hpp"
 #include "dbsnap/core/operations.hpp"
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/runtime/runtime.hpp"
@@ -88,11 +89,27 @@ int run_doctor(Context& context, const DoctorOptions& options) {
   }
 
   int failures = 0;
+  int warnings = 0;
+  auto list = nlohmann::json::array();
   for (const auto& c : checks) {
+    failures += c.level == Check::Level::fail;
+    warnings += c.level == Check::Level::warn;
+    if (context.globals.json) {
+      const char* level = c.level == Check::Level::ok ? "ok" : c.level == Check::Level::warn ? "warn" : "fail";
+      list.push_back({{"name", c.name}, {"level", level}, {"detail", c.detail}, {"fix", c.fix}});
+      continue;
+    }
     const char* tag = c.level == Check::Level::ok ? "ok  " : c.level == Check::Level::warn ? "WARN" : "FAIL";
     fmt::print("{}  {:<10} {}\n", tag, c.name, c.detail);
     if (!c.fix.empty()) fmt::print("      {:<10} fix: {}\n", "", c.fix);
-    failures += c.level == Check::Level::fail;
+  }
+  if (context.globals.json) {
+    print_json({{"target", target.name},
+                {"engine", target.engine},
+                {"ok", failures == 0},
+                {"failures", failures},
+                {"warnings", warnings},
+                {"checks", list}});
   }
   if (failures > 0) fail(ErrorKind::failure, "doctor: {} check(s) failed for target '{}'", failures, target.name);
   return 0;

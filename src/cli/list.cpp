@@ -96,10 +96,10 @@ int run_list(Context& context, const ListOptions& options) {
            util::join(std::vector<std::string>(matching.begin(), matching.end()), ", "));
     }
   }
-  if (options.json) {
+  if (context.globals.json) {
     auto doc = nlohmann::json::array();
     for (const auto& m : snapshots) doc.push_back(snapshot_json(store, m));
-    fmt::print("{}\n", doc.dump(2));
+    print_json(doc);
     return 0;
   }
   if (options.by_revision) {
@@ -107,7 +107,7 @@ int run_list(Context& context, const ListOptions& options) {
     return 0;
   }
   if (snapshots.empty()) {
-    fmt::print(stderr, "no snapshots{}\n", options.target.empty() ? "" : " of target '" + options.target + "'");
+    context.note("no snapshots{}", options.target.empty() ? "" : " of target '" + options.target + "'");
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
@@ -129,7 +129,6 @@ void add_list(CLI::App& app, Context& context) {
   cmd->add_option("--revision", options->revision, "Only snapshots at this Alembic revision (or unique prefix)");
   cmd->add_flag("--by-revision", options->by_revision,
                 "Group snapshots by Alembic revision, in the history's head-to-base order");
-  cmd->add_flag("--json", options->json, "Print the manifests as a JSON array");
   cmd->callback([&context, options] { context.exit_code = run_list(context, *options); });
 }
 

@@ -1,12 +1,86 @@
 #include "dbsnap/cli/output.hpp"
 
 #include <algorithm>
+#include <set>
 
+#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "dbsnap/cli/context.hpp"
+#include "dbsnap/pipeline/progress.hpp"
+#include "dbsnap/runtime/process.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
+
+namespace {
+
+// The commands that print a result, and so take --json.
+const std::set<std::string> reporting_commands = {"backup",    "list",  "show",    "verify",  "restore",
+                                                  "revisions", "prune", "upgrade", "rollback", "doctor"};
+
+void add_to_commands(CLI::App& parent, GlobalOptions& globals) {
+  for (CLI::App* cmd : parent.get_subcommands({})) {
+    if (!cmd->get_subcommands({}).empty()) {
+      add_to_commands(*cmd, globals);  // a group (catalog): its commands take them
+      continue;
+    }
+    if (reporting_commands.contains(cmd->get_name())) {
+      cmd->add_flag("--json", globals.json,
+                    "Print the result as one JSON document (FORMAT.md: JSON output); errors as JSON on stderr");
+    }
+    cmd->add_flag("-q,--quiet", globals.quiet, "No progress line and no informational messages on stderr");
+    cmd->add_flag("-v,--verbose", globals.verbose, "Log every command dbsnap runs on stderr, secrets masked");
+  }
+}
+
+}  // namespace
+
+void add_output_options(CLI::App& app, GlobalOptions& globals) {
+  app.add_flag("--json", globals.json, "Commands that report print one JSON document; errors as JSON on stderr");
+  app.add_flag("-q,--quiet", globals.quiet, "No progress line and no informational messages on stderr");
+  app.add_flag("-v,--verbose", globals.verbose, "Log every command dbsnap runs on stderr, secrets masked");
+  add_to_commands(app, globals);
+  runtime::set_command_observer([&globals](const runtime::Command& command) {
+    if (!globals.verbose) return;
+    pipeline::Progress::clear_active_line();
+    fmt::print(stderr, "dbsnap: run: {}\n", runtime::describe_command(command));
+    std::fflush(stderr);
+  });
+}
+
+void print_json(const nlohmann::json& document) {
+  fmt::print("{}\n", document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+  std::fflush(stdout);
+}
+
+const char* kind_name(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::failure: return "failure";
+    case ErrorKind::usage: return "usage";
+    case ErrorKind::config: return "config";
+    case ErrorKind::not_found: return "not_found";
+    case ErrorKind::corrupt: return "corrupt";
+    case ErrorKind::runtime: return "runtime";
+    case ErrorKind::engine: return "engine";
+    case ErrorKind::refused: return "refused";
+    case ErrorKind::guarded: return "guarded";
+    case ErrorKind::interrupted: return "interrupted";
+  }
+  return "failure";
+}
+
+std::string error_json(ErrorKind kind, const std::string& message) {
+  // Ordered as documented: kind, exit_code, message.
+  nlohmann::ordered_json doc = {
+      {"error", {{"kind", kind_name(kind)}, {"exit_code", static_cast<int>(kind)}, {"message", message}}}};
+  // Invalid UTF-8 (a path, a tool's output) is replaced rather than thrown on.
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+nlohmann::json snapshot_ref_json(const store::Manifest& m) {
+  return {{"id", m.id}, {"target", m.target}, {"revisions", m.revisions}, {"created_at", m.created_at}, {"label", m.label}};
+}
 
 nlohmann::json snapshot_json(const store::Store& store, const store::Manifest& manifest) {
   auto doc = store::to_json(manifest);

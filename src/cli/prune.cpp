@@ -5,6 +5,7 @@
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/output.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
@@ -75,19 +76,44 @@ int run_prune(Context& context, const PruneOptions& options) {
       }
     }
   }
+  const bool json = context.globals.json;
   std::size_t removed = 0;
   std::uint64_t freed = 0;
+  auto kept_json = nlohmann::json::array();
+  auto removed_json = nlohmann::json::array();
   for (const auto& m : snapshots) {
     const auto revision = util::revision_text(m.revisions);
     auto it = reasons.find(m.id);
     if (it != reasons.end()) {
-      fmt::print("keep    {}  {}  {}  {}\n", m.id, revision, m.created_at, util::join(it->second, "; "));
+      if (json) {
+        auto entry = snapshot_ref_json(m);
+        entry["stored_bytes"] = m.stored_bytes;
+        entry["reasons"] = it->second;
+        kept_json.push_back(std::move(entry));
+      } else {
+        fmt::print("keep    {}  {}  {}  {}\n", m.id, revision, m.created_at, util::join(it->second, "; "));
+      }
       continue;
     }
-    fmt::print("{}  {}  {}  {}\n", options.dry_run ? "would remove" : "remove ", m.id, revision, m.created_at);
+    if (!json) {
+      fmt::print("{}  {}  {}  {}\n", options.dry_run ? "would remove" : "remove ", m.id, revision, m.created_at);
+    }
     if (!options.dry_run) value_or_throw(store.remove(m));
+    if (json) {
+      auto entry = snapshot_ref_json(m);
+      entry["stored_bytes"] = m.stored_bytes;
+      removed_json.push_back(std::move(entry));
+    }
     ++removed;
     freed += m.stored_bytes;
+  }
+  if (json) {
+    print_json({{"target", options.target},
+                {"dry_run", options.dry_run},
+                {"removed", removed_json},
+                {"kept", kept_json},
+                {"freed_bytes", freed}});
+    return 0;
   }
   fmt::print("{} {} snapshot(s), {}; kept {}\n", options.dry_run ? "would remove" : "removed", removed,
              util::human_bytes(freed), snapshots.size() - removed);

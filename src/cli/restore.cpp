@@ -22,7 +22,9 @@ int run_restore(Context& context, const RestoreOptions& options) {
   // restore checks the stream again before its engine commits, so with
   // neither a question nor a safety snapshot ahead this read is skipped.
   if (options.safety == SafetySnapshot::take || options.confirmation != Confirmation::assume_yes) {
-    auto check = core::check_stored(store, manifest);
+    auto checking = context.progress(fmt::format("check {}", manifest.id), manifest.stored_bytes);
+    auto check = core::check_stored(store, manifest, checking.get());
+    checking.reset();
     if (!check.ok) {
       fail(ErrorKind::corrupt, "snapshot {} failed verification, target '{}' untouched: {}", manifest.id,
            target.name, check.problem);
@@ -39,27 +41,43 @@ int run_restore(Context& context, const RestoreOptions& options) {
 
   // 3. Safety snapshot of the current state.
   std::string safety_id;
+  nlohmann::json safety_json = nullptr;
   if (options.safety == SafetySnapshot::take && engine.exists(target, core::work_context(store))) {
     store::Manifest safety;
     try {
-      safety = core::take_snapshot(store, target, {.label = "pre-restore"});
+      auto progress = context.progress(fmt::format("safety snapshot of '{}'", target.name));
+      safety = core::take_snapshot(store, target, {.label = "pre-restore", .progress = progress.get()});
     } catch (const DbsnapError& e) {
       if (e.kind() == ErrorKind::interrupted) throw;
       fail(e.kind(), "cannot take the pre-restore safety snapshot, nothing was changed: {}; if the current "
            "database is beyond saving, pass --no-safety-snapshot", e.what());
     }
     safety_id = safety.id;
-    fmt::print(stderr, "safety snapshot {} of '{}' taken (revision {})\n", safety.id, target.name,
-               util::revision_text(safety.revisions));
+    safety_json = snapshot_ref_json(safety);
+    context.note("safety snapshot {} of '{}' taken (revision {})", safety.id, target.name,
+                 util::revision_text(safety.revisions));
   }
 
   // 4. Restore, all or nothing.
   const auto started = util::now_ms();
-  const auto revisions = core::restore_snapshot(store, target, manifest);
-  fmt::print("restored  {} into '{}'\n", manifest.id, target.name);
-  fmt::print("revision  {}\n", util::revision_text(revisions));
-  fmt::print("time      {}\n", util::human_duration(util::now_ms() - started));
-  if (!safety_id.empty()) fmt::print("undo with dbsnap restore {} --yes\n", safety_id);
+  std::vector<std::string> revisions;
+  {
+    auto progress = context.progress(fmt::format("restore {}", manifest.id), manifest.stored_bytes);
+    revisions = core::restore_snapshot(store, target, manifest, progress.get());
+  }
+  const auto took = util::now_ms() - started;
+  if (context.globals.json) {
+    print_json({{"target", target.name},
+                {"snapshot", snapshot_ref_json(manifest)},
+                {"revisions", revisions},
+                {"safety_snapshot", safety_json},
+                {"duration_ms", took.count()}});
+  } else {
+    fmt::print("restored  {} into '{}'\n", manifest.id, target.name);
+    fmt::print("revision  {}\n", util::revision_text(revisions));
+    fmt::print("time      {}\n", util::human_duration(took));
+    if (!safety_id.empty()) fmt::print("undo with dbsnap restore {} --yes\n", safety_id);
+  }
   if (revisions != manifest.revisions) {
     fail(ErrorKind::engine, "after restoring {} target '{}' reports revision {}, the snapshot recorded {}", manifest.id,
          target.name, util::revision_text(revisions), util::revision_text(manifest.revisions));

@@ -57,7 +57,7 @@ int run_revisions(Context& context, const RevisionsOptions& options) {
     warnings.push_back(fmt::format("revision {} revises {}, which is not in {}", d.revision, d.missing, dir.string()));
   }
 
-  if (options.json) {
+  if (context.globals.json) {
     auto doc = nlohmann::json::object();
     doc["migrations"] = dir.string();
     doc["current"] = current;
@@ -78,7 +78,7 @@ int run_revisions(Context& context, const RevisionsOptions& options) {
                       {"snapshots", snaps}});
     }
     doc["revisions"] = list;
-    fmt::print("{}\n", doc.dump(2));
+    print_json(doc);
   } else {
     std::vector<std::vector<std::string>> rows;
     const auto now = util::now_ms();
@@ -116,7 +116,6 @@ void add_revisions(CLI::App& app, Context& context) {
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--migrations", options->migrations,
                   "The Alembic versions folder (default: the target's `migrations` key, else migrations/versions)");
-  cmd->add_flag("--json", options->json, "Print the history as JSON");
   cmd->callback([&context, options] { context.exit_code = run_revisions(context, *options); });
 }
 

@@ -6,6 +6,7 @@
 #include "dbsnap/alembic/revision_file.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/output.hpp"
 #include "dbsnap/core/guard.hpp"
 #include "dbsnap/core/operations.hpp"
 #include "dbsnap/util/text.hpp"
@@ -65,15 +66,15 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
   util::TimePoint created;
   const std::string age =
       util::parse_utc(snapshot.created_at, created) ? util::human_age(created, util::now_ms()) : snapshot.created_at;
-  fmt::print(stderr, "dbsnap: rolling '{}' back to {} by restoring snapshot {} taken {} ({})\n", target.name,
-             revision, snapshot.id, age, snapshot.created_at);
+  context.note("dbsnap: rolling '{}' back to {} by restoring snapshot {} taken {} ({})", target.name, revision,
+               snapshot.id, age, snapshot.created_at);
   fmt::print(stderr, "dbsnap: data written to '{}' since then is lost (a pre-rollback snapshot keeps it)\n",
              target.name);
   confirm_or_refuse(options.confirmation,
                     fmt::format("replace '{}' with snapshot {} from {}", target.name, snapshot.id, age), "--yes");
   auto safety = core::take_snapshot(store, target, {.label = "pre-rollback"});
-  fmt::print(stderr, "dbsnap: pre-rollback snapshot {} taken at revision {}\n", safety.id,
-             util::revision_text(safety.revisions));
+  context.note("dbsnap: pre-rollback snapshot {} taken at revision {}", safety.id,
+               util::revision_text(safety.revisions));
   std::string problem;
   try {
     auto after = core::restore_snapshot(store, target, snapshot);
@@ -85,6 +86,16 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
     problem = e.what();
   }
   if (problem.empty()) {
+    if (context.globals.json) {
+      print_json({{"target", target.name},
+                  {"via", "restore"},
+                  {"revision", revision},
+                  {"before", safety.revisions},
+                  {"after", std::vector<std::string>{revision}},
+                  {"snapshot", snapshot_ref_json(snapshot)},
+                  {"safety_snapshot", snapshot_ref_json(safety)}});
+      return 0;
+    }
     fmt::print("rolled back '{}' to {} (snapshot {}); undo with: dbsnap restore {} --yes\n", target.name, revision,
                snapshot.id, safety.id);
     return 0;
@@ -127,10 +138,22 @@ int run_rollback(Context& context, const RollbackOptions& options) {
       {.argv = argv,
        .label = "pre-rollback",
        .what = "downgrade",
+       .output = context.globals.json ? core::CommandOutput::to_stderr : core::CommandOutput::inherit,
+       .notes = context.globals.quiet ? core::Notes::quiet : core::Notes::show,
        .judge = [revision](const auto&, const auto& after) -> std::string {
          if (after == std::vector<std::string>{revision}) return {};
          return fmt::format("the revision afterwards is {}, not {}", util::revision_text(after), revision);
        }});
+  if (context.globals.json) {
+    print_json({{"target", target.name},
+                {"via", "downgrade"},
+                {"revision", revision},
+                {"before", result.before},
+                {"after", result.after},
+                {"snapshot", nullptr},
+                {"safety_snapshot", snapshot_ref_json(result.snapshot)}});
+    return 0;
+  }
   fmt::print("rolled back '{}': {} -> {} (downgrade); undo with: dbsnap restore {} --yes\n", target.name,
              util::revision_text(result.before), revision, result.snapshot.id);
   return 0;

@@ -10,8 +10,8 @@ namespace dbsnap::cli {
 int run_show(Context& context, const ShowOptions& options) {
   auto manifest = context.resolve(options.snapshot, options.target);
   auto& store = context.store();
-  if (options.json) {
-    fmt::print("{}\n", snapshot_json(store, manifest).dump(2));
+  if (context.globals.json) {
+    print_json(snapshot_json(store, manifest));
     return 0;
   }
   util::TimePoint created;
@@ -35,7 +35,6 @@ void add_show(CLI::App& app, Context& context) {
   auto* cmd = app.add_subcommand("show", "Show everything recorded about one snapshot");
   cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
   cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
-  cmd->add_flag("--json", options->json, "Print the manifest as JSON, with the stored file's path");
   cmd->callback([&context, options] { context.exit_code = run_show(context, *options); });
 }
 

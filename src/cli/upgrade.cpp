@@ -2,6 +2,7 @@
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/output.hpp"
 #include "dbsnap/core/guard.hpp"
 #include "dbsnap/util/text.hpp"
 
@@ -15,6 +16,8 @@ int run_upgrade(Context& context, const UpgradeOptions& options) {
       .label = "pre-upgrade",
       .what = "upgrade",
       .on_failure = options.keep_on_failure ? core::OnFailure::keep : core::OnFailure::restore,
+      .output = context.globals.json ? core::CommandOutput::to_stderr : core::CommandOutput::inherit,
+      .notes = context.globals.quiet ? core::Notes::quiet : core::Notes::show,
       .judge = [expect = options.expect_change](const auto& before, const auto& after) -> std::string {
         if (after.empty() && !before.empty()) return "the database has no Alembic revision afterwards";
         if (expect == ExpectChange::yes && before == after) {
@@ -24,6 +27,13 @@ int run_upgrade(Context& context, const UpgradeOptions& options) {
         return {};
       }};
   auto result = core::run_guarded(context.store(), target, guarded);
+  if (context.globals.json) {
+    print_json({{"target", target.name},
+                {"before", result.before},
+                {"after", result.after},
+                {"snapshot", snapshot_ref_json(result.snapshot)}});
+    return 0;
+  }
   fmt::print("upgraded  '{}': {} -> {}\n", target.name, util::revision_text(result.before),
              util::revision_text(result.after));
   fmt::print("snapshot  {} (pre-upgrade, revision {}); undo with: dbsnap rollback {} --to {}\n", result.snapshot.id,

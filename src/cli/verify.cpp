@@ -21,11 +21,13 @@ int run_verify(Context& context, const VerifyOptions& options) {
   std::vector<std::string> bad;
   auto report = nlohmann::json::array();
   for (auto& m : snapshots) {
-    auto result = core::verify_snapshot(store, m);
+    auto progress = context.progress(fmt::format("verify {}", m.id), m.stored_bytes);
+    auto result = core::verify_snapshot(store, m, progress.get());
+    progress.reset();
     m.status = result.ok ? "verified" : "damaged";
     m.verified_at = util::format_utc(util::now_ms());
     if (auto r = store.update(m); !r) fmt::print(stderr, "warning: cannot record the result: {}\n", r.error().message);
-    if (options.json) {
+    if (context.globals.json) {
       report.push_back({{"id", m.id}, {"target", m.target}, {"ok", result.ok}, {"problem", result.problem}});
     } else if (result.ok) {
       fmt::print("ok   {}  {}  {}\n", m.id, m.target, util::human_bytes(m.stored_bytes));
@@ -34,12 +36,12 @@ int run_verify(Context& context, const VerifyOptions& options) {
     }
     if (!result.ok) bad.push_back(m.id);
   }
-  if (options.json) fmt::print("{}\n", report.dump(2));
+  if (context.globals.json) print_json(report);
   if (!bad.empty()) {
     fail(ErrorKind::corrupt, "{} of {} snapshots failed verification: {}", bad.size(), snapshots.size(),
          util::join(bad, ", "));
   }
-  if (!options.json && snapshots.empty()) fmt::print(stderr, "no snapshots to verify\n");
+  if (!context.globals.json && snapshots.empty()) context.note("no snapshots to verify");
   return 0;
 }
 
@@ -49,7 +51,6 @@ void add_verify(CLI::App& app, Context& context) {
   cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)");
   cmd->add_flag("--all", options->all, "Verify every snapshot (of --target, if given)");
   cmd->add_option("--target", options->target, "Only this target's snapshots");
-  cmd->add_flag("--json", options->json, "Print the results as JSON");
   cmd->callback([&context, options] { context.exit_code = run_verify(context, *options); });
 }
 

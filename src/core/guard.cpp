@@ -11,19 +11,16 @@ namespace dbsnap::core {
 
 namespace {
 
-std::string quote_argv(const std::vector<std::string>& argv) {
-  std::vector<std::string> parts;
-  for (const auto& a : argv) {
-    parts.push_back(a.find_first_of(" \t'\"$\\") == std::string::npos ? a : fmt::format("'{}'", a));
-  }
-  return util::join(parts, " ");
-}
+// The command as one line, shell-quoted, anything that looks like a secret masked.
+std::string quote_argv(const std::vector<std::string>& argv) { return runtime::describe_command({.argv = argv}); }
 
 // Runs the user's command with inherited stdout/stderr; why it failed, or "".
-std::string run_live(const std::vector<std::string>& argv) {
+std::string run_live(const std::vector<std::string>& argv, CommandOutput output) {
   auto process = runtime::Process::start({.argv = argv,
                                           .stdin_mode = runtime::StdinMode::null,
-                                          .stdout_mode = runtime::StdoutMode::inherit,
+                                          .stdout_mode = output == CommandOutput::to_stderr
+                                                             ? runtime::StdoutMode::to_stderr
+                                                             : runtime::StdoutMode::inherit,
                                           .stderr_mode = runtime::StderrMode::inherit});
   if (!process) return process.error().message;
   auto status = process->wait();
@@ -39,12 +36,14 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
   GuardedResult result;
   result.snapshot = take_snapshot(store, target, {.label = command.label});
   result.before = result.snapshot.revisions;
-  fmt::print(stderr, "dbsnap: snapshot {} of '{}' taken at revision {}\n", result.snapshot.id, target.name,
-             util::revision_text(result.before));
-  fmt::print(stderr, "dbsnap: running {}\n", quote_argv(command.argv));
+  if (command.notes == Notes::show) {
+    fmt::print(stderr, "dbsnap: snapshot {} of '{}' taken at revision {}\n", result.snapshot.id, target.name,
+               util::revision_text(result.before));
+    fmt::print(stderr, "dbsnap: running {}\n", quote_argv(command.argv));
+  }
   std::fflush(stderr);
 
-  std::string problem = run_live(command.argv);
+  std::string problem = run_live(command.argv, command.output);
   if (util::interrupt_signal() != 0 && problem.empty()) problem = "interrupted";
   if (problem.empty()) {
     try {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "dbsnap/pipeline/sha256.hpp"
@@ -88,7 +89,10 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   auto compress = value_or_throw(pipeline::CompressingSink::create(stored, zstd));
   auto raw = value_or_throw(pipeline::HashingSink::create(*compress));
 
-  engine::DumpInfo info = engine.dump(target, raw, work_context(store));
+  std::optional<pipeline::ProgressSink> counted;
+  if (options.progress) counted.emplace(raw, *options.progress);
+  engine::DumpInfo info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : raw,
+                                      work_context(store));
   util::check_interrupted();
 
   store::Manifest m;
@@ -114,26 +118,31 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   return m;
 }
 
-void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Sink& out, RawCheck raw_check) {
+void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Sink& out, RawCheck raw_check,
+                     pipeline::Progress* progress) {
   std::string problem;
   util::UniqueFd fd = open_blob(store, m, problem);
   if (!fd.valid()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, problem);
   ReadChain chain(out, raw_check);
   pipeline::FdSource source(fd.get());
-  if (auto moved = pipeline::pump(source, *chain.stored); !moved) {
+  std::optional<pipeline::ProgressSink> counted;
+  if (progress) counted.emplace(*chain.stored, *progress);
+  if (auto moved = pipeline::pump(source, counted ? static_cast<pipeline::Sink&>(*counted) : *chain.stored); !moved) {
     throw DbsnapError(with_context(moved.error(), fmt::format("snapshot {}", m.id)));
   }
   if (auto why = chain.mismatch(m); !why.empty()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, why);
 }
 
-VerifyResult check_stored(store::Store& store, const store::Manifest& m) {
+VerifyResult check_stored(store::Store& store, const store::Manifest& m, pipeline::Progress* progress) {
   VerifyResult result;
   util::UniqueFd fd = open_blob(store, m, result.problem);
   if (!fd.valid()) return result;
   pipeline::NullSink null;
   auto stored = value_or_throw(pipeline::HashingSink::create(null));
   pipeline::FdSource source(fd.get());
-  if (auto moved = pipeline::pump(source, stored); !moved) {
+  std::optional<pipeline::ProgressSink> counted;
+  if (progress) counted.emplace(stored, *progress);
+  if (auto moved = pipeline::pump(source, counted ? static_cast<pipeline::Sink&>(*counted) : stored); !moved) {
     if (moved.error().kind == ErrorKind::interrupted) throw DbsnapError(moved.error());
     result.problem = moved.error().message;
     return result;
@@ -147,11 +156,11 @@ VerifyResult check_stored(store::Store& store, const store::Manifest& m) {
   return result;
 }
 
-VerifyResult verify_snapshot(store::Store& store, const store::Manifest& m) {
+VerifyResult verify_snapshot(store::Store& store, const store::Manifest& m, pipeline::Progress* progress) {
   VerifyResult result;
   try {
     pipeline::NullSink null;
-    stream_snapshot(store, m, null);
+    stream_snapshot(store, m, null, RawCheck::sha256, progress);
     result.ok = true;
   } catch (const DbsnapError& e) {
     if (e.kind() == ErrorKind::interrupted) throw;
@@ -161,7 +170,7 @@ VerifyResult verify_snapshot(store::Store& store, const store::Manifest& m) {
 }
 
 std::vector<std::string> restore_snapshot(store::Store& store, const config::Target& target,
-                                          const store::Manifest& m) {
+                                          const store::Manifest& m, pipeline::Progress* progress) {
   engine::Engine& engine = engine::engine_for(target);
   if (engine.name() != m.engine) {
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' is {}", m.id, m.engine, target.name, engine.name());
@@ -169,7 +178,7 @@ std::vector<std::string> restore_snapshot(store::Store& store, const config::Tar
   const auto context = work_context(store);
   auto session = engine.begin_restore(target, m, context);
   try {
-    stream_snapshot(store, m, session->input(), RawCheck::size_only);
+    stream_snapshot(store, m, session->input(), RawCheck::size_only, progress);
   } catch (const DbsnapError& e) {
     throw DbsnapError(e.kind(), fmt::format("restore abandoned, target '{}' unchanged: {}", target.name, e.what()));
   }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <regex>
 #include <thread>
 
 #include <boost/process.hpp>
@@ -26,7 +27,107 @@ void close_fd(int& fd) noexcept {
   fd = -1;
 }
 
+CommandObserver& command_observer() {
+  static CommandObserver observer;
+  return observer;
+}
+
+constexpr const char* masked = "***";
+
+// NAME=value and --name=value where NAME names a secret; a URL's user:password@.
+const std::regex& secret_assignment() {
+  static const std::regex re(R"(([A-Za-z0-9_.-]*(?:pass|pwd|secret|token)[A-Za-z0-9_.-]*)=('[^']*'|"[^"]*"|[^\s'"&;]*))",
+                             std::regex::icase);
+  return re;
+}
+const std::regex& url_password() {
+  static const std::regex re(R"(([A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:)[^@/\s]*@)");
+  return re;
+}
+
+bool is_mysql_client(const std::string& arg) {
+  const auto name = arg.substr(arg.find_last_of('/') == std::string::npos ? 0 : arg.find_last_of('/') + 1);
+  return name == "mysql" || name == "mysqldump" || name == "mariadb" || name == "mariadb-dump" ||
+         name == "mysqladmin" || name == "mariadb-admin";
+}
+
+// One argument with its secrets replaced by ***.
+std::string mask_argument(std::string arg, const Command& command) {
+  for (const auto& [name, value] : command.env) {
+    if (value.empty()) continue;
+    for (auto at = arg.find(value); at != std::string::npos; at = arg.find(value, at + 3)) {
+      arg.replace(at, value.size(), masked);
+    }
+  }
+  std::string out;
+  auto begin = std::sregex_iterator(arg.begin(), arg.end(), secret_assignment());
+  std::size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    std::string key = m[1].str();
+    const bool names_variable = key.starts_with("DBSNAP_PASSWORD_");
+    out += arg.substr(last, static_cast<std::size_t>(m.position(0)) - last);
+    out += key + "=" + (names_variable || m[2].length() == 0 ? m[2].str() : std::string(masked));
+    last = static_cast<std::size_t>(m.position(0) + m.length(0));
+  }
+  out += arg.substr(last);
+  return std::regex_replace(out, url_password(), std::string("$1") + masked + "@");
+}
+
+// An argument as a POSIX shell would need it typed: bare when it is plain,
+// else in single quotes, or $'...' when it holds control characters (so the
+// log stays one line).
+std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                            "_@%+=:,./-*") == std::string::npos) {
+    return arg;
+  }
+  bool control = false;
+  for (unsigned char c : arg) control = control || c < 0x20 || c == 0x7f;
+  if (!control) {
+    std::string out = "'";
+    for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  }
+  std::string out = "$'";
+  for (unsigned char c : arg) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\\') out += "\\\\";
+    else if (c == '\'') out += "\\'";
+    else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return out + "'";
+}
+
 }  // namespace
+
+std::string describe_command(const Command& command) {
+  std::vector<std::string> words;
+  for (const auto& [name, value] : command.env) words.push_back(name + "=" + masked);
+  bool mysql = false;
+  bool hide_next = false;
+  for (const auto& arg : command.argv) {
+    if (hide_next) {
+      words.push_back(masked);
+      hide_next = false;
+      continue;
+    }
+    if (arg == "--password" || arg == "--passwd") hide_next = true;
+    if (mysql && arg.size() > 2 && arg.starts_with("-p") && arg[2] != '-') {
+      words.push_back(std::string("-p") + masked);
+      continue;
+    }
+    mysql = mysql || is_mysql_client(arg);
+    words.push_back(shell_quote(mask_argument(arg, command)));
+  }
+  std::string line;
+  for (const auto& w : words) line += (line.empty() ? "" : " ") + w;
+  return line;
+}
+
+void set_command_observer(CommandObserver observer) { command_observer() = std::move(observer); }
 
 std::string ExitStatus::describe() const {
   if (signal != 0) return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
@@ -92,6 +193,7 @@ std::string find_executable(const std::string& name) {
 
 Expected<Process> Process::start(const Command& command) {
   if (command.argv.empty()) return make_error(ErrorKind::failure, "internal error: empty command");
+  if (const auto& observer = command_observer()) observer(command);
   const std::string exe = find_executable(command.argv[0]);
   if (exe.empty()) {
     if (command.argv[0].find('/') != std::string::npos) {
@@ -131,12 +233,14 @@ Expected<Process> Process::start(const Command& command) {
   const int child_stderr = command.stderr_mode == StderrMode::capture ? err_pipe[1] : -1;
   const bool null_stdin = command.stdin_mode == StdinMode::null;
   const bool null_stdout = command.stdout_mode == StdoutMode::null;
+  const bool stdout_to_stderr = command.stdout_mode == StdoutMode::to_stderr;
   auto setup = bp::extend::on_exec_setup([=](auto&) {
     if (null_stdin || null_stdout) {
       int devnull = ::open("/dev/null", O_RDWR);
       if (null_stdin) ::dup2(devnull, STDIN_FILENO);
       if (null_stdout) ::dup2(devnull, STDOUT_FILENO);
     }
+    if (stdout_to_stderr) ::dup2(STDERR_FILENO, STDOUT_FILENO);
     if (child_stdin >= 0) ::dup2(child_stdin, STDIN_FILENO);
     if (child_stdout >= 0) ::dup2(child_stdout, STDOUT_FILENO);
     if (child_stderr >= 0) ::dup2(child_stderr, STDERR_FILENO);

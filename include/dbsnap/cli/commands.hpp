@@ -14,13 +14,14 @@ class Context;
 
 // Each command lives in src/cli/<command>.cpp: an options struct, run_x()
 // that does the work and returns the exit code (throwing DbsnapError on
-// failure), and add_x() that declares its options on the CLI11 app.
+// failure), and add_x() that declares its options on the CLI11 app. --json,
+// --quiet and --verbose are GlobalOptions (context.hpp), declared on every
+// command by add_output_options (output.hpp).
 
 struct BackupOptions {
   std::string target;
   std::string label;
   std::optional<int> level;  // else the target's `level` key, else core::default_level
-  bool json = false;
 };
 int run_backup(Context& context, const BackupOptions& options);
 void add_backup(CLI::App& app, Context& context);
@@ -29,7 +30,6 @@ struct ListOptions {
   std::string target;
   std::string revision;
   bool by_revision = false;
-  bool json = false;
 };
 int run_list(Context& context, const ListOptions& options);
 void add_list(CLI::App& app, Context& context);
@@ -37,7 +37,6 @@ void add_list(CLI::App& app, Context& context);
 struct ShowOptions {
   std::string snapshot;
   std::string target;
-  bool json = false;
 };
 int run_show(Context& context, const ShowOptions& options);
 void add_show(CLI::App& app, Context& context);
@@ -46,7 +45,6 @@ struct VerifyOptions {
   std::vector<std::string> snapshots;
   std::string target;
   bool all = false;
-  bool json = false;
 };
 int run_verify(Context& context, const VerifyOptions& options);
 void add_verify(CLI::App& app, Context& context);
@@ -119,7 +117,6 @@ void add_prune(CLI::App& app, Context& context);
 struct RevisionsOptions {
   std::string target;
   std::string migrations;  // overrides the target's `migrations` key
-  bool json = false;
 };
 int run_revisions(Context& context, const RevisionsOptions& options);
 void add_revisions(CLI::App& app, Context& context);

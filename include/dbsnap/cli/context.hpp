@@ -1,10 +1,15 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include <fmt/core.h>
+
 #include "dbsnap/config/config.hpp"
+#include "dbsnap/pipeline/progress.hpp"
 #include "dbsnap/store/store.hpp"
 
 namespace dbsnap::cli {
@@ -13,6 +18,9 @@ namespace dbsnap::cli {
 struct GlobalOptions {
   std::string config_file;  // --config
   std::string store_dir;    // --store
+  bool json = false;        // --json: one JSON document on stdout, errors as JSON on stderr
+  bool quiet = false;       // --quiet: no progress line, no informational messages
+  bool verbose = false;     // --verbose: log every command dbsnap runs, secrets masked
 };
 
 // What commands share: the configuration and the store, both loaded on
@@ -39,6 +47,19 @@ class Context {
   std::filesystem::path migrations_dir(const config::Target& target, const std::string& override_dir = {});
   // Resolves a snapshot reference (see Store::resolve), throwing on failure.
   store::Manifest resolve(const std::string& reference, const std::string& target = {});
+
+  // A live progress line on stderr for an operation of `total` bytes (0 when
+  // unknown), or null when none is wanted: stderr is not a terminal, or
+  // --quiet or --json was given.
+  std::unique_ptr<pipeline::Progress> progress(std::string label, std::uint64_t total = 0) const;
+
+  // Prints an informational message on stderr (a line of its own) unless --quiet.
+  template <typename... Args>
+  void note(fmt::format_string<Args...> format, Args&&... args) const {
+    if (globals.quiet) return;
+    pipeline::Progress::clear_active_line();
+    fmt::print(stderr, "{}\n", fmt::format(format, std::forward<Args>(args)...));
+  }
 
  private:
   std::optional<config::Config> config_;

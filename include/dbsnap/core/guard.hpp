@@ -10,6 +10,12 @@
 namespace dbsnap::core {
 
 enum class OnFailure { restore, keep };
+// Where the guarded command's stdout goes: dbsnap's stdout, or its stderr
+// (when dbsnap's stdout carries a --json document).
+enum class CommandOutput { inherit, to_stderr };
+// Whether run_guarded says on stderr what it does (the snapshot it took, the
+// command it runs); failures are always told.
+enum class Notes { show, quiet };
 
 // A command run against a target under the protection of a snapshot.
 struct GuardedCommand {
@@ -17,6 +23,8 @@ struct GuardedCommand {
   std::string label;              // the protecting snapshot's label: pre-upgrade, pre-rollback
   std::string what;               // "upgrade", "downgrade" (for messages)
   OnFailure on_failure = OnFailure::restore;
+  CommandOutput output = CommandOutput::inherit;
+  Notes notes = Notes::show;
   // Judges the revision set read after the command; returns why it is wrong, or "" when fine.
   std::function<std::string(const std::vector<std::string>& before, const std::vector<std::string>& after)> judge;
 };

@@ -5,6 +5,7 @@
 
 #include "dbsnap/config/config.hpp"
 #include "dbsnap/engine/engine.hpp"
+#include "dbsnap/pipeline/progress.hpp"
 #include "dbsnap/pipeline/zstd.hpp"
 #include "dbsnap/store/store.hpp"
 
@@ -21,6 +22,7 @@ struct SnapshotOptions {
   std::string label;
   std::optional<int> level;  // overrides the target's `level` key
   pipeline::ZstdOptions zstd = default_zstd_options();
+  pipeline::Progress* progress = nullptr;  // counts the raw dump's bytes when set
   static pipeline::ZstdOptions default_zstd_options();
 };
 
@@ -46,8 +48,9 @@ enum class RawCheck { sha256, size_only };
 // checksums against the manifest as it goes (see RawCheck). Throws a
 // `corrupt` DbsnapError on any mismatch, after the last byte; callers that
 // must not act on bad data (restore) commit only after this returns.
+// `progress`, when set, counts the stored bytes read.
 void stream_snapshot(store::Store& store, const store::Manifest& manifest, pipeline::Sink& out,
-                     RawCheck raw_check = RawCheck::sha256);
+                     RawCheck raw_check = RawCheck::sha256, pipeline::Progress* progress = nullptr);
 
 // The outcome of checking one stored snapshot.
 struct VerifyResult {
@@ -58,23 +61,26 @@ struct VerifyResult {
 // Re-hashes a snapshot's blob and decodes it fully, comparing sizes and both
 // checksums with its manifest. Never throws for a bad snapshot: that is the
 // result.
-VerifyResult verify_snapshot(store::Store& store, const store::Manifest& manifest);
+VerifyResult verify_snapshot(store::Store& store, const store::Manifest& manifest,
+                             pipeline::Progress* progress = nullptr);
 
 // Checks that a snapshot's stored file is exactly the one published (its
 // size and SHA-256), without decoding it: the cheap test a restore makes
 // before it asks anything or takes a safety snapshot. The full decode and
 // the raw checksum are checked again as the restore streams, before the
 // engine commits.
-VerifyResult check_stored(store::Store& store, const store::Manifest& manifest);
+VerifyResult check_stored(store::Store& store, const store::Manifest& manifest,
+                          pipeline::Progress* progress = nullptr);
 
 // Restores a snapshot into `target` through the engine's all-or-nothing
 // restore session: the stream is checked as it flows (the stored SHA-256,
 // zstd's frame checksums, the decoded size) and the session is committed
 // only when it all matches. Returns the target's Alembic revisions after the
 // restore: the snapshot's, when the engine checked them while committing,
-// otherwise read back. Throws DbsnapError; on failure the database is as it was.
+// otherwise read back. `progress`, when set, counts the stored bytes read.
+// Throws DbsnapError; on failure the database is as it was.
 std::vector<std::string> restore_snapshot(store::Store& store, const config::Target& target,
-                                          const store::Manifest& manifest);
+                                          const store::Manifest& manifest, pipeline::Progress* progress = nullptr);
 
 // The scratch context engines get: a private folder inside the store.
 engine::WorkContext work_context(const store::Store& store);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,7 +11,9 @@
 namespace dbsnap::runtime {
 
 enum class StdinMode { null, pipe, inherit };
-enum class StdoutMode { pipe, capture, inherit, null };
+// to_stderr: the child's stdout goes to our stderr (a command run live while
+// our stdout carries a --json document).
+enum class StdoutMode { pipe, capture, inherit, null, to_stderr };
 enum class StderrMode { capture, inherit };
 
 // A command to start: an argv vector (never a shell string), extra
@@ -78,6 +81,22 @@ struct RunResult {
 // of its own, so large input and output cannot deadlock) and capturing at
 // most `max_output` bytes of stdout (the rest is drained and dropped).
 Expected<RunResult> run(Command command, std::string input = {}, std::size_t max_output = 16 << 20);
+
+// A command as one line for a log: the variables set for the child first, as
+// NAME=*** (they carry secrets), then the argv, shell-quoted where needed.
+// Anything in it that could be a secret is masked as ***: the child's
+// environment values wherever they occur, the value of NAME=value and
+// --name=value when NAME names a password, passwd, pwd, secret or token
+// (dbsnap's own DBSNAP_PASSWORD_FROM/_TO carry variable names, not values),
+// the argument after --password, a MySQL client's -pVALUE, and the password
+// of a URL's user:password@.
+std::string describe_command(const Command& command);
+
+// Called with every command just before Process::start starts it (dbsnap
+// --verbose logs them); none by default. Not thread-safe: set it once at
+// startup.
+using CommandObserver = std::function<void(const Command&)>;
+void set_command_observer(CommandObserver observer);
 
 // Finds an executable on PATH; empty when absent.
 std::string find_executable(const std::string& name);
