@@ -6,6 +6,7 @@
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/version.hpp"
 #include "dbsnap/util/interrupt.hpp"
 
 namespace dbsnap::cli {
@@ -25,7 +26,8 @@ int run(int argc, char** argv) {
   Context context;
   CLI::App app{"dbsnap: snapshots of containerised databases, tied to their Alembic revision", "dbsnap"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("dbsnap ") + DBSNAP_VERSION);
+  app.set_version_flag("--version", [] { return version_text(); },
+                       "Print the version, the git commit and the linked zstd, OpenSSL and SQLite versions");
   app.add_option("--config", context.globals.config_file, "Use this dbsnap.toml instead of searching upward");
   app.add_option("--store", context.globals.store_dir, "Snapshot store folder (default: snapshots/ beside dbsnap.toml; env DBSNAP_STORE)");
   app.footer(
@@ -47,6 +49,7 @@ int run(int argc, char** argv) {
   add_revisions(app, context);
   add_doctor(app, context);
   add_demo(app, context);
+  add_complete(app, context);
 
   try {
     if (argc > 1 && argv[1][0] != '-' && app.get_subcommand_ptr(argv[1]) == nullptr) {
