@@ -2,7 +2,8 @@
 # Installs what dbsnap needs on Debian 12 (run as root). Idempotent, and fast
 # when everything is already there: apt runs only for missing packages.
 #   packaging/install-deps.sh          build dependencies (and what `dbsnap demo` uses)
-#   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, docker.io, debootstrap)
+#   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, docker.io, debootstrap,
+#                                      groff for the man page check, dpkg-dev and file for cpack's .deb)
 set -euo pipefail
 
 build_packages=(
@@ -13,6 +14,7 @@ build_packages=(
 test_packages=(
   python3 python3-alembic python3-sqlalchemy sqlite3 zstd time procps
   docker.io debootstrap
+  groff-base dpkg-dev file
 )
 
 packages=("${build_packages[@]}")

@@ -8,6 +8,7 @@
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
+#include "dbsnap/cli/version.hpp"
 #include "dbsnap/util/interrupt.hpp"
 
 namespace dbsnap::cli {
@@ -73,7 +74,8 @@ int run(int argc, char** argv) {
   Context context;
   CLI::App app{"dbsnap: snapshots of containerised databases, tied to their Alembic revision", "dbsnap"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("dbsnap ") + DBSNAP_VERSION);
+  app.set_version_flag("--version", [] { return version_text(); },
+                       "Print the version, the git commit and the linked zstd, OpenSSL and SQLite versions");
   app.add_option("--config", context.globals.config_file, "Use this dbsnap.toml instead of searching upward");
   app.add_option("--store", context.globals.store_dir, "Snapshot store folder (default: snapshots/ beside dbsnap.toml; env DBSNAP_STORE)");
   app.footer(
@@ -96,6 +98,7 @@ int run(int argc, char** argv) {
   add_doctor(app, context);
   add_demo(app, context);
   add_output_options(app, context.globals);
+  add_complete(app, context);
 
   const bool json = json_requested(argc, argv);
   try {

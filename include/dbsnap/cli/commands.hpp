@@ -133,6 +133,9 @@ struct DemoOptions {
 int run_demo(Context& context, const DemoOptions& options);
 void add_demo(CLI::App& app, Context& context);
 
+// The hidden `__complete` command: shell completion candidates (src/cli/complete.cpp).
+void add_complete(CLI::App& app, Context& context);
+
 // Asks before a destructive action: true on --yes or a yes typed at the
 // terminal; a `refused` error when stdin is not a terminal.
 bool confirm_or_refuse(Confirmation confirmation, const std::string& question, const std::string& flag_hint);
