@@ -1,5 +1,6 @@
 #include "dbsnap/cli/app.hpp"
 
+#include <csignal>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -28,10 +29,16 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("dbsnap ") + DBSNAP_VERSION);
   app.add_option("--config", context.globals.config_file, "Use this dbsnap.toml instead of searching upward");
   app.add_option("--store", context.globals.store_dir, "Snapshot store folder (default: snapshots/ beside dbsnap.toml; env DBSNAP_STORE)");
+  app.add_option("--lock-timeout", context.globals.lock_timeout,
+                 "Seconds to wait for a target another dbsnap holds (backup shares it; restore, upgrade, rollback "
+                 "hold it alone) before failing with exit 10 (default 10; 0: fail at once)")
+      ->check(CLI::Range(0.0, 86400.0));
+  context.record_command_line(argc, argv);
   app.footer(
       "Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 snapshot not found or ambiguous,\n"
       "5 snapshot failed verification, 6 runtime (exec) failure, 7 engine (dump/restore tool) failure,\n"
-      "8 refused (no confirmation), 9 guarded operation failed and was undone, 130 interrupted.");
+      "8 refused (no confirmation), 9 guarded operation failed and was undone, 10 target locked (busy),\n"
+      "130 interrupted (SIGINT), 143 terminated (SIGTERM).");
 
   add_backup(app, context);
   add_list(app, context);
@@ -66,6 +73,16 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "dbsnap: error: %s (see dbsnap --help)\n", e.what());
     return static_cast<int>(ErrorKind::usage);
   } catch (const DbsnapError& e) {
+    if (e.kind() == ErrorKind::interrupted) {
+      std::fprintf(stderr, "dbsnap: error: %s\n", e.what());
+      return util::interrupted_exit_code();
+    }
+    if (const int signal = util::interrupt_signal(); signal != 0) {
+      // A child the same signal ended (a terminal's Ctrl-C reaches the whole group) failed first.
+      std::fprintf(stderr, "dbsnap: error: interrupted by %s: %s\n", signal == SIGINT ? "SIGINT" : "SIGTERM",
+                   e.what());
+      return util::interrupted_exit_code();
+    }
     std::fprintf(stderr, "dbsnap: error: %s\n", e.what());
     return static_cast<int>(e.kind());
   } catch (const std::exception& e) {

@@ -17,6 +17,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' uses the {} engine", manifest.id, manifest.engine,
          target.name, engine.name());
   }
+  const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
 
   // 1. Verify before anything destructive.
   auto check = core::check_stored(store, manifest);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "dbsnap/config/config.hpp"
+#include "dbsnap/store/lock.hpp"
 #include "dbsnap/store/store.hpp"
 
 namespace dbsnap::cli {
@@ -13,6 +14,7 @@ namespace dbsnap::cli {
 struct GlobalOptions {
   std::string config_file;  // --config
   std::string store_dir;    // --store
+  double lock_timeout = 10; // --lock-timeout, seconds
 };
 
 // What commands share: the configuration and the store, both loaded on
@@ -22,6 +24,11 @@ class Context {
  public:
   GlobalOptions globals;
   int exit_code = 0;  // set by the command that ran
+  std::string command_line;  // this run's argv, for lock holder notes
+
+  // Records argv as a command line: the program's file name and its
+  // arguments, those with blanks or quotes in single quotes.
+  void record_command_line(int argc, char** argv);
 
   // The configuration: --config, else dbsnap.toml found upward from the
   // current folder, else an empty one rooted at the current folder.
@@ -37,6 +44,11 @@ class Context {
   // The target's Alembic versions folder: `override` when given, else its
   // `migrations` key, else migrations/versions beside dbsnap.toml.
   std::filesystem::path migrations_dir(const config::Target& target, const std::string& override_dir = {});
+  // Takes the target's lock in the store (store::TargetLock), waiting up to
+  // --lock-timeout and saying once on stderr whom it waits for. Throws
+  // `busy` when the time runs out, `interrupted` on a signal meanwhile.
+  // Backups share a target; restore, upgrade and rollback hold it alone.
+  store::TargetLock lock_target(const std::string& target, store::LockMode mode);
   // Resolves a snapshot reference (see Store::resolve), throwing on failure.
   store::Manifest resolve(const std::string& reference, const std::string& target = {});
 
