@@ -83,7 +83,7 @@ def body(t):
     t.check_error(r, EXIT_BUSY, "restore of dev with --lock-timeout 0", contains=(
         "target 'dev' is locked by pid {} (".format(holder.pid), "upgrade dev --no-expect-change -- sleep 60)",
         "waited 0 s (see --lock-timeout)"))
-    t.check(r.seconds < 5, "--lock-timeout 0 fails at once ({:.1f} s)".format(r.seconds))
+    t.check(r.seconds < 10, "--lock-timeout 0 fails at once ({:.1f} s)".format(r.seconds))
 
     r = t.dbsnap(proj, "--lock-timeout", "1", "restore", snap, "--yes")
     last = t.check_last_error(r, EXIT_BUSY, "restore of dev with --lock-timeout 1", contains=(
@@ -91,7 +91,7 @@ def body(t):
     lines = r.errtext.strip().splitlines()
     t.check(len(lines) == 2 and "waiting up to 1 s (--lock-timeout)" in lines[0] and str(holder.pid) in lines[0],
             "it said once, before waiting, whom it waits for", r.describe())
-    t.check(1.0 <= r.seconds < 6, "it waited about 1 s ({:.1f} s)".format(r.seconds))
+    t.check(1.0 <= r.seconds < 15, "it waited about 1 s ({:.1f} s)".format(r.seconds))
 
     r = t.dbsnap(proj, "--lock-timeout", "0", "backup", "dev")
     t.check_error(r, EXIT_BUSY, "backup of dev while an upgrade holds it",
@@ -145,7 +145,7 @@ def body(t):
         _, err = waiter.communicate(timeout=30)
         err = err.decode("utf-8", "replace")
         t.check_eq(waiter.returncode, code, "{}: the waiting restore exits {}".format(name, code), err)
-        t.check(time.monotonic() - sent < 3, "{}: promptly".format(name))
+        t.check(time.monotonic() - sent < 5, "{}: promptly".format(name))
         t.check(err.strip().splitlines()[-1].startswith("dbsnap: error: interrupted by {} while waiting for the "
                                                         "lock on target 'dev'".format(name)),
                 "{}: the error says it was waiting for the lock".format(name), err)
