@@ -30,6 +30,18 @@ def notes(store, target):
     return sorted(glob.glob(os.path.join(store, ".locks", target, "holder.*")))
 
 
+def holds(store, target, proc):
+    """True once `proc` holds the target's lock: a note with its pid (notes of killed holders stay until swept)."""
+    for n in notes(store, target):
+        try:
+            with open(n) as f:
+                if "pid={}\n".format(proc.pid) in f.read():
+                    return True
+        except FileNotFoundError:
+            pass
+    return proc.poll() is not None
+
+
 def children_of(pid):
     p = subprocess.run(["pgrep", "-P", str(pid)], stdout=subprocess.PIPE)
     return [int(x) for x in p.stdout.split()]
@@ -72,7 +84,7 @@ def body(t):
 
     t.section("an upgrade holds 'dev' alone")
     holder = t.spawn_dbsnap(proj, "upgrade", "dev", "--no-expect-change", "--", "sleep", "60")
-    t.require(bool(wait_for(lambda: notes(store, "dev") or holder.poll() is not None, 30)) and holder.poll() is None,
+    t.require(bool(wait_for(lambda: holds(store, "dev", holder), 30)) and holder.poll() is None,
               "the upgrade took the lock and wrote its holder note", notes(store, "dev"))
     with open(notes(store, "dev")[0]) as f:
         note = f.read()
@@ -119,7 +131,7 @@ def body(t):
 
     t.section("a restore waits for a short upgrade, then runs")
     holder = t.spawn_dbsnap(proj, "upgrade", "dev", "--no-expect-change", "--", "sleep", "2")
-    t.require(bool(wait_for(lambda: notes(store, "dev") or holder.poll() is not None, 30)) and holder.poll() is None,
+    t.require(bool(wait_for(lambda: holds(store, "dev", holder), 30)) and holder.poll() is None,
               "the upgrade holds dev")
     r = t.dbsnap(proj, "--lock-timeout", "60", "restore", snap, "--yes", "--no-safety-snapshot")
     t.check_rc(r, 0, "the queued restore")
@@ -135,7 +147,7 @@ def body(t):
         name = signal.Signals(sig).name
         t.section("{} while waiting for the lock".format(name))
         holder = t.spawn_dbsnap(proj, "upgrade", "dev", "--no-expect-change", "--", "sleep", "60")
-        t.require(bool(wait_for(lambda: notes(store, "dev") or holder.poll() is not None, 30)) and
+        t.require(bool(wait_for(lambda: holds(store, "dev", holder), 30)) and
                   holder.poll() is None, "the upgrade holds dev")
         waiter = t.spawn_dbsnap(proj, "--lock-timeout", "60", "restore", snap, "--yes")
         time.sleep(1.0)
@@ -157,10 +169,10 @@ def body(t):
     t.require(hold.stdout.readline().strip() == "locked", "another process holds shared.db in an exclusive "
               "transaction (in rollback-journal mode, so readers wait)")
     first = t.spawn_dbsnap(proj, "backup", "shared", "--label", "first")
-    t.require(bool(wait_for(lambda: notes(store, "shared") or first.poll() is not None, 30)) and
+    t.require(bool(wait_for(lambda: holds(store, "shared", first), 30)) and
               first.poll() is None, "the first backup holds 'shared' and waits for the database")
     second = t.spawn_dbsnap(proj, "--lock-timeout", "0", "backup", "shared", "--label", "second")
-    t.require(bool(wait_for(lambda: len(notes(store, "shared")) == 2 or second.poll() is not None, 30)),
+    t.require(bool(wait_for(lambda: holds(store, "shared", second), 30)),
               "the second backup took the lock too")
     t.check(second.poll() is None, "the second backup (--lock-timeout 0) was not refused: it shares the lock",
             second.returncode)
