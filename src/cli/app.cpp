@@ -1,5 +1,6 @@
 #include "dbsnap/cli/app.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
@@ -47,14 +48,15 @@ bool has_command(CLI::App& app, const std::string& name) {
 
 // The one place errors are printed: "dbsnap: error: ..." or, with --json, a
 // JSON object on one line; returns the exit code.
-int report_error(bool json, ErrorKind kind, const std::string& message) {
+int report_error(bool json, ErrorKind kind, const std::string& message, int exit_code = 0) {
   pipeline::Progress::clear_active_line();
+  if (exit_code == 0) exit_code = static_cast<int>(kind);
   if (json) {
-    std::fprintf(stderr, "%s\n", error_json(kind, message).c_str());
+    std::fprintf(stderr, "%s\n", error_json(kind, message, exit_code).c_str());
   } else {
     std::fprintf(stderr, "dbsnap: error: %s\n", message.c_str());
   }
-  return static_cast<int>(kind);
+  return exit_code;
 }
 
 }  // namespace
@@ -78,10 +80,16 @@ int run(int argc, char** argv) {
                        "Print the version, the git commit and the linked zstd, OpenSSL and SQLite versions");
   app.add_option("--config", context.globals.config_file, "Use this dbsnap.toml instead of searching upward");
   app.add_option("--store", context.globals.store_dir, "Snapshot store folder (default: snapshots/ beside dbsnap.toml; env DBSNAP_STORE)");
+  app.add_option("--lock-timeout", context.globals.lock_timeout,
+                 "Seconds to wait for a target another dbsnap holds (backup shares it; restore, upgrade, rollback "
+                 "hold it alone) before failing with exit 10 (default 10; 0: fail at once)")
+      ->check(CLI::Range(0.0, 86400.0));
+  context.record_command_line(argc, argv);
   app.footer(
       "Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 snapshot not found or ambiguous,\n"
       "5 snapshot failed verification, 6 runtime (exec) failure, 7 engine (dump/restore tool) failure,\n"
-      "8 refused (no confirmation), 9 guarded operation failed and was undone, 130 interrupted.");
+      "8 refused (no confirmation), 9 guarded operation failed and was undone, 10 target locked (busy),\n"
+      "130 interrupted (SIGINT), 143 terminated (SIGTERM).");
 
   add_backup(app, context);
   add_list(app, context);
@@ -118,7 +126,19 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return report_error(json || context.globals.json, ErrorKind::usage, std::string(e.what()) + " (see dbsnap --help)");
   } catch (const DbsnapError& e) {
-    return report_error(json || context.globals.json, e.kind(), e.what());
+    const bool as_json = json || context.globals.json;
+    if (e.kind() == ErrorKind::interrupted) {
+      report_error(as_json, e.kind(), e.what(), util::interrupted_exit_code());
+      return util::interrupted_exit_code();
+    }
+    if (const int signal = util::interrupt_signal(); signal != 0) {
+      // A child the same signal ended (a terminal's Ctrl-C reaches the whole group) failed first.
+      report_error(as_json, ErrorKind::interrupted,
+                   fmt::format("interrupted by {}: {}", signal == SIGINT ? "SIGINT" : "SIGTERM", e.what()),
+                   util::interrupted_exit_code());
+      return util::interrupted_exit_code();
+    }
+    return report_error(as_json, e.kind(), e.what());
   } catch (const std::exception& e) {
     return report_error(json || context.globals.json, ErrorKind::failure, std::string("internal: ") + e.what());
   }

@@ -9,6 +9,7 @@ namespace dbsnap::cli {
 
 int run_backup(Context& context, const BackupOptions& options) {
   const auto& target = context.target(options.target);
+  const auto lock = context.lock_target(target.name, store::LockMode::shared);
   core::SnapshotOptions snapshot;
   snapshot.label = options.label;
   snapshot.level = options.level;

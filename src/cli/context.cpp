@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "dbsnap/engine/engine.hpp"
@@ -42,6 +43,26 @@ store::Store& Context::store() {
 store::Store& Context::store_for_rebuild() {
   if (!store_) store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::set_aside));
   return *store_;
+}
+
+void Context::record_command_line(int argc, char** argv) {
+  command_line = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "dbsnap";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool plain = !arg.empty() && arg.find_first_of(" \t'\"$\\") == std::string::npos;
+    command_line += plain ? " " + arg : " '" + arg + "'";
+  }
+}
+
+store::TargetLock Context::lock_target(const std::string& target, store::LockMode mode) {
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(globals.lock_timeout * 1000.0));
+  return value_or_throw(store::TargetLock::acquire(
+      {.store_root = store().root(),
+       .target = target,
+       .mode = mode,
+       .timeout = timeout,
+       .command = command_line,
+       .on_wait = [](const std::string& message) { std::fprintf(stderr, "dbsnap: %s\n", message.c_str()); }}));
 }
 
 const config::Target& Context::target(const std::string& name) { return config().target(name); }

@@ -65,15 +65,16 @@ const char* kind_name(ErrorKind kind) {
     case ErrorKind::engine: return "engine";
     case ErrorKind::refused: return "refused";
     case ErrorKind::guarded: return "guarded";
+    case ErrorKind::busy: return "busy";
     case ErrorKind::interrupted: return "interrupted";
   }
   return "failure";
 }
 
-std::string error_json(ErrorKind kind, const std::string& message) {
+std::string error_json(ErrorKind kind, const std::string& message, int exit_code) {
   // Ordered as documented: kind, exit_code, message.
   nlohmann::ordered_json doc = {
-      {"error", {{"kind", kind_name(kind)}, {"exit_code", static_cast<int>(kind)}, {"message", message}}}};
+      {"error", {{"kind", kind_name(kind)}, {"exit_code", exit_code}, {"message", message}}}};
   // Invalid UTF-8 (a path, a tool's output) is replaced rather than thrown on.
   return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

@@ -17,6 +17,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' uses the {} engine", manifest.id, manifest.engine,
          target.name, engine.name());
   }
+  const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
 
   // 1. Check the stored file before asking or taking a safety snapshot. The
   // restore checks the stream again before its engine commits, so with

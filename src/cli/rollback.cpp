@@ -110,6 +110,7 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
 int run_rollback(Context& context, const RollbackOptions& options) {
   const auto& target = context.target(options.target);
   auto& store = context.store();
+  const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
   const std::string revision = resolve_revision(context, target, options.to);
   std::string via = options.via;
   std::optional<store::Manifest> snapshot;

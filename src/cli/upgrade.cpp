@@ -11,6 +11,7 @@ namespace dbsnap::cli {
 int run_upgrade(Context& context, const UpgradeOptions& options) {
   const auto& target = context.target(options.target);
   if (options.command.empty()) fail(ErrorKind::usage, "give the upgrade command after --, e.g. -- flask db upgrade");
+  const auto lock = context.lock_target(target.name, store::LockMode::exclusive);  // across snapshot, command, restore
   core::GuardedCommand guarded{
       .argv = options.command,
       .label = "pre-upgrade",

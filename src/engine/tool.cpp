@@ -76,10 +76,14 @@ ToolRun stream_from(runtime::Runtime& runtime, const std::vector<std::string>& a
     process.kill(SIGTERM);
     process.close_stdout();
     process.wait();
+    // The client's end does not stop the tool in the container. (Only now: while a client
+    // that nobody reads is alive, docker does not finish another exec in that container.)
+    runtime.stop_remote(command);
     throw DbsnapError(moved.error());
   }
   ToolRun run{process.wait(), process.stderr_text()};
   if (auto why = runtime.exec_failure(run.status, argv.front(), run.stderr_text)) fail(ErrorKind::runtime, "{}", *why);
+  if (!run.status.ok()) runtime.stop_remote(command);  // e.g. the client was killed: its tool may run on
   return run;
 }
 

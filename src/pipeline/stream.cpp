@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <memory>
 
@@ -14,7 +15,8 @@ namespace dbsnap::pipeline {
 namespace {
 
 Error interrupted_error() {
-  return Error{ErrorKind::interrupted, "interrupted by a signal; nothing was published or changed"};
+  return Error{ErrorKind::interrupted, fmt::format("interrupted by {}; nothing was published or changed",
+                                                  util::interrupt_signal() == SIGTERM ? "SIGTERM" : "SIGINT")};
 }
 
 }  // namespace

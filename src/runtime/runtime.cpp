@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <random>
 
 #include "dbsnap/util/text.hpp"
 
@@ -25,6 +26,24 @@ constexpr const char* container_secret_script =
     "echo \"dbsnap: variable $DBSNAP_PASSWORD_FROM is not set in the container\" >&2; exit 1; fi; "
     "export \"$DBSNAP_PASSWORD_TO=$(printenv \"$DBSNAP_PASSWORD_FROM\")\"; "
     "unset DBSNAP_PASSWORD_FROM DBSNAP_PASSWORD_TO; exec \"$@\"";
+
+// Ends the processes inside a container whose environment holds
+// DBSNAP_EXEC_ID=$1 (an exec'd tool and its children): SIGTERM, then SIGKILL
+// for those still there after 2 s. Constant; the id arrives as an argument.
+constexpr const char* container_stop_script =
+    "id=\"DBSNAP_EXEC_ID=$1\"; "
+    "find_them() { found=''; for p in /proc/[0-9]*; do "
+    "if { tr '\\000' '\\n' < \"$p/environ\"; } 2>/dev/null | grep -qxF \"$id\"; then found=\"$found ${p#/proc/}\"; fi; "
+    "done; }; "
+    "find_them; [ -z \"$found\" ] && exit 0; kill -TERM $found 2>/dev/null; "
+    "i=0; while [ $i -lt 20 ]; do sleep 0.1; find_them; [ -z \"$found\" ] && exit 0; i=$((i + 1)); done; "
+    "kill -KILL $found 2>/dev/null; exit 0";
+
+// A random token naming one exec'd command.
+std::string new_exec_id() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{:016x}", rng());
+}
 
 std::string secret_value(const Secret& secret) {
   const char* value = std::getenv(secret.variable.c_str());
@@ -55,6 +74,7 @@ class LocalRuntime final : public Runtime {
   std::vector<std::string> cli() const override { return {}; }
   std::vector<std::string> mounts() const override { return {}; }
   std::string version() const override { return {}; }
+  void stop_remote(const Command&) const override {}
 };
 
 class ContainerRuntime final : public Runtime {
@@ -116,7 +136,8 @@ class ContainerRuntime final : public Runtime {
   Command command(const std::vector<std::string>& argv, StdinMode stdin_mode, const Secret& secret) const override {
     Command c{.stdin_mode = stdin_mode};
     c.argv = cli();
-    c.argv.insert(c.argv.end(), {"exec", "-i"});
+    c.remote_id = new_exec_id();
+    c.argv.insert(c.argv.end(), {"exec", "-i", "-e", "DBSNAP_EXEC_ID=" + c.remote_id});
     std::vector<std::string> inner = argv;
     if (secret.source == Secret::Source::dbsnap_env) {
       // `-e NAME` without a value: docker copies NAME from its own environment.
@@ -131,6 +152,13 @@ class ContainerRuntime final : public Runtime {
     c.argv.push_back(container_);
     c.argv.insert(c.argv.end(), inner.begin(), inner.end());
     return c;
+  }
+
+  void stop_remote(const Command& command) const override {
+    if (command.remote_id.empty()) return;
+    auto argv = cli();
+    argv.insert(argv.end(), {"exec", container_, "sh", "-c", container_stop_script, "dbsnap-stop", command.remote_id});
+    (void)run({.argv = argv, .stdin_mode = StdinMode::null});
   }
 
   std::optional<std::string> exec_failure(const ExitStatus& status, std::string_view tool,

@@ -1,13 +1,22 @@
 #include "dbsnap/store/catalog.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
+#include "dbsnap/util/fs.hpp"
+
 namespace dbsnap::store {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -38,9 +47,35 @@ constexpr std::array<std::string_view, 1> migrations = {
     )sql",
 };
 
+// One line saying what is wrong with the catalog and, where it helps, what to do.
 Error catalog_error(const std::filesystem::path& path, const std::exception& e) {
-  return Error{ErrorKind::failure,
-               fmt::format("catalog {}: {} (run 'dbsnap catalog rebuild' if it is damaged)", path.string(), e.what())};
+  int code = 0;
+  if (const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&e)) code = sqlite->getErrorCode() & 0xff;
+  switch (code) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Error{ErrorKind::failure, fmt::format("catalog {} is damaged ({}); 'dbsnap catalog rebuild' sets it "
+                                                   "aside and recreates it from the snapshots' manifests",
+                                                   path.string(), e.what())};
+    case SQLITE_READONLY:
+      return Error{ErrorKind::failure, fmt::format("catalog {} is not writable ({}); dbsnap records every snapshot "
+                                                   "there", path.string(), e.what())};
+    case SQLITE_FULL:
+      return Error{ErrorKind::failure, fmt::format("catalog {}: {}: the store's file system is full",
+                                                   path.string(), e.what())};
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error{ErrorKind::busy, fmt::format("catalog {} stayed locked by another process for 30 s ({})",
+                                                path.string(), e.what())};
+    default:
+      return Error{ErrorKind::failure, fmt::format("catalog {}: {}", path.string(), e.what())};
+  }
+}
+
+Error newer_schema_error(const std::filesystem::path& path, int version) {
+  return Error{ErrorKind::failure, fmt::format("catalog {} was written by a newer dbsnap (schema {}, this build knows "
+                                               "{}); upgrade dbsnap (nothing was changed)",
+                                               path.string(), version, catalog_schema_version)};
 }
 
 }  // namespace
@@ -57,19 +92,55 @@ Catalog::Catalog(Catalog&&) noexcept = default;
 Catalog& Catalog::operator=(Catalog&&) noexcept = default;
 Catalog::~Catalog() = default;
 
+std::optional<int> Catalog::schema_version(const std::filesystem::path& path) {
+  // PRAGMA user_version is the big-endian int at offset 60 of the file header. Read it from the
+  // file, not through SQLite, which would create -wal/-shm files beside a read-only catalog.
+  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  unsigned char header[100];
+  if (!fd.valid() || ::pread(fd.get(), header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+    return std::nullopt;
+  }
+  if (std::memcmp(header, "SQLite format 3", 16) != 0) return std::nullopt;
+  return static_cast<int>((std::uint32_t{header[60]} << 24) | (std::uint32_t{header[61]} << 16) |
+                          (std::uint32_t{header[62]} << 8) | std::uint32_t{header[63]});
+}
+
+bool Catalog::looks_damaged(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  try {
+    SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(30'000);
+    return db.execAndGet("PRAGMA quick_check").getString() != "ok";
+  } catch (const SQLite::Exception& e) {
+    const int code = e.getErrorCode() & 0xff;
+    return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 Expected<Catalog> Catalog::open(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0) {
+    const int error = errno;
+    // Still say so when the catalog is also from a newer dbsnap: that is the thing to fix first.
+    if (auto version = schema_version(path); version && *version > catalog_schema_version) {
+      return std::unexpected(newer_schema_error(path, *version));
+    }
+    return make_error(ErrorKind::failure, "catalog {} is not writable ({}); dbsnap records every snapshot there",
+                      path.string(), std::strerror(error));
+  }
   try {
     auto impl = std::make_unique<Impl>(path);
     auto& db = impl->db;
     db.setBusyTimeout(30'000);
+    // The version first: a newer dbsnap's catalog is left exactly as it is.
+    int version = db.execAndGet("PRAGMA user_version").getInt();
+    if (version > catalog_schema_version) return std::unexpected(newer_schema_error(path, version));
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA foreign_keys=ON");
     db.exec("PRAGMA synchronous=FULL");
-    int version = db.execAndGet("PRAGMA user_version").getInt();
-    if (version > catalog_schema_version) {
-      return make_error(ErrorKind::failure, "catalog {} has schema version {}, newer than this dbsnap ({})",
-                        path.string(), version, catalog_schema_version);
-    }
     if (version < catalog_schema_version) {
       SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
       version = db.execAndGet("PRAGMA user_version").getInt();  // another process may have migrated
@@ -86,36 +157,59 @@ Expected<Catalog> Catalog::open(const std::filesystem::path& path) {
   }
 }
 
+namespace {
+
+// Inserts or replaces one snapshot's rows, inside the caller's transaction.
+void put_rows(SQLite::Database& db, const Manifest& m) {
+  SQLite::Statement del(db, "DELETE FROM snapshots WHERE id = ?");
+  del.bind(1, m.id);
+  del.exec();
+  SQLite::Statement ins(db,
+                        "INSERT INTO snapshots (id, target, engine, created_at, label, status, raw_bytes, "
+                        "stored_bytes, raw_sha256, stored_sha256, verified_at, manifest) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+  ins.bind(1, m.id);
+  ins.bind(2, m.target);
+  ins.bind(3, m.engine);
+  ins.bind(4, m.created_at);
+  ins.bind(5, m.label);
+  ins.bind(6, m.status);
+  ins.bind(7, static_cast<int64_t>(m.raw_bytes));
+  ins.bind(8, static_cast<int64_t>(m.stored_bytes));
+  ins.bind(9, m.raw_sha256);
+  ins.bind(10, m.stored_sha256);
+  ins.bind(11, m.verified_at);
+  ins.bind(12, to_json(m).dump());
+  ins.exec();
+  for (const auto& revision : m.revisions) {
+    SQLite::Statement rev(db, "INSERT OR IGNORE INTO snapshot_revisions (snapshot_id, revision) VALUES (?, ?)");
+    rev.bind(1, m.id);
+    rev.bind(2, revision);
+    rev.exec();
+  }
+}
+
+}  // namespace
+
 Expected<void> Catalog::put(const Manifest& m) {
   try {
     auto& db = impl_->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement del(db, "DELETE FROM snapshots WHERE id = ?");
-    del.bind(1, m.id);
-    del.exec();
-    SQLite::Statement ins(db,
-                          "INSERT INTO snapshots (id, target, engine, created_at, label, status, raw_bytes, "
-                          "stored_bytes, raw_sha256, stored_sha256, verified_at, manifest) "
-                          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    ins.bind(1, m.id);
-    ins.bind(2, m.target);
-    ins.bind(3, m.engine);
-    ins.bind(4, m.created_at);
-    ins.bind(5, m.label);
-    ins.bind(6, m.status);
-    ins.bind(7, static_cast<int64_t>(m.raw_bytes));
-    ins.bind(8, static_cast<int64_t>(m.stored_bytes));
-    ins.bind(9, m.raw_sha256);
-    ins.bind(10, m.stored_sha256);
-    ins.bind(11, m.verified_at);
-    ins.bind(12, to_json(m).dump());
-    ins.exec();
-    for (const auto& revision : m.revisions) {
-      SQLite::Statement rev(db, "INSERT OR IGNORE INTO snapshot_revisions (snapshot_id, revision) VALUES (?, ?)");
-      rev.bind(1, m.id);
-      rev.bind(2, revision);
-      rev.exec();
-    }
+    put_rows(db, m);
+    tx.commit();
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(catalog_error(impl_->path, e));
+  }
+}
+
+Expected<void> Catalog::replace_all(const std::vector<Manifest>& manifests) {
+  try {
+    auto& db = impl_->db;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    db.exec("DELETE FROM snapshot_revisions");
+    db.exec("DELETE FROM snapshots");
+    for (const auto& m : manifests) put_rows(db, m);
     tx.commit();
     return {};
   } catch (const std::exception& e) {

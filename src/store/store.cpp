@@ -6,6 +6,8 @@
 #include <cstring>
 #include <set>
 
+#include <unistd.h>
+
 #include "dbsnap/store/ids.hpp"
 #include "dbsnap/util/text.hpp"
 
@@ -32,13 +34,22 @@ std::string describe_candidates(const std::vector<Manifest>& snapshots, std::siz
 Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery) {
   fs::path root = fs::absolute(root_in).lexically_normal();
   if (auto r = util::ensure_private_dir(root); !r) return std::unexpected(r.error());
+  if (std::error_code ec; !fs::is_directory(root, ec)) {
+    return make_error(ErrorKind::failure, "the store {} is not a folder (--store chooses another)", root.string());
+  }
+  if (::access(root.c_str(), W_OK | X_OK) != 0) {
+    return make_error(ErrorKind::failure, "cannot write to the store folder {} ({}); dbsnap keeps its lock, catalog "
+                      "and snapshots there (--store chooses another)", root.string(), std::strerror(errno));
+  }
   auto acquired = util::FileLock::acquire(root / lock_name);
   if (!acquired) return std::unexpected(acquired.error());
   std::optional<util::FileLock> lock(std::move(*acquired));
   std::error_code missing_ec;
   const bool catalog_missing = !fs::exists(root / catalog_name, missing_ec);
   auto catalog = Catalog::open(root / catalog_name);
-  if (!catalog && recovery == CatalogRecovery::set_aside) {
+  // Only a damaged catalog is set aside: one from a newer dbsnap, or one that cannot be written, stays as it is.
+  if (recovery == CatalogRecovery::set_aside && Catalog::looks_damaged(root / catalog_name)) {
+    catalog = std::unexpected(Error{});  // close it before the rename
     const fs::path live = root / catalog_name;
     const std::string aside = fmt::format("{}.damaged-{}", live.string(), util::now_ms().time_since_epoch().count());
     for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -148,58 +159,36 @@ Expected<void> Store::remove(const Manifest& manifest) {
 Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) {
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
-  const fs::path fresh = root_ / ".catalog.db.rebuild";
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-    std::error_code ec;
-    fs::remove(fresh.string() + suffix, ec);
-  }
-  std::size_t count = 0;
-  {
-    auto catalog = Catalog::open(fresh);
-    if (!catalog) return std::unexpected(catalog.error());
-    std::error_code ec;
-    for (const auto& dir : fs::directory_iterator(root_, ec)) {
-      if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
-      for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
-        if (entry.path().extension() != ".json") continue;
-        auto text = util::read_small_file(entry.path());
-        auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
-        if (!manifest) {
-          skipped.push_back(fmt::format("{}: {}", entry.path().string(), manifest.error().message));
-          continue;
-        }
-        if (manifest->target != dir.path().filename().string() || !fs::exists(blob_path(*manifest))) {
-          skipped.push_back(fmt::format("{}: its blob {} is missing", entry.path().string(), manifest->blob_file));
-          continue;
-        }
-        if (auto r = catalog->put(*manifest); !r) return std::unexpected(r.error());
-        ++count;
+  // In place, in one transaction, under the store lock: other dbsnap processes
+  // keep the same catalog file open and see the old index or the new one.
+  std::vector<Manifest> manifests;
+  std::error_code ec;
+  for (const auto& dir : fs::directory_iterator(root_, ec)) {
+    if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
+    for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
+      if (entry.path().extension() != ".json") continue;
+      auto text = util::read_small_file(entry.path());
+      auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
+      if (!manifest) {
+        skipped.push_back(fmt::format("{}: {}", entry.path().string(), manifest.error().message));
+        continue;
       }
+      if (manifest->target != dir.path().filename().string() || !fs::exists(blob_path(*manifest))) {
+        skipped.push_back(fmt::format("{}: its blob {} is missing", entry.path().string(), manifest->blob_file));
+        continue;
+      }
+      manifests.push_back(std::move(*manifest));
     }
-    // Fold the WAL into the main file so that the rename below carries everything.
   }
-  {
-    auto catalog = Catalog::open(fresh);  // reopen+close checkpoints
+  if (ec) return make_error(ErrorKind::failure, "cannot read the store folder {}: {}", root_.string(), ec.message());
+  if (std::error_code gone; !fs::exists(root_ / catalog_name, gone)) {
+    // Deleted while we had it open: index into a new file at its place, not into the unlinked one.
+    auto fresh = Catalog::open(root_ / catalog_name);
+    if (!fresh) return std::unexpected(fresh.error());
+    catalog_ = std::move(*fresh);
   }
-  for (const char* suffix : {"-wal", "-shm"}) {
-    std::error_code ec;
-    fs::remove(fresh.string() + suffix, ec);
-  }
-  // No other dbsnap holds the catalog open while we hold the lock for long;
-  // replace the file and drop the old WAL so that it cannot be replayed.
-  const fs::path live = root_ / catalog_name;
-  if (::rename(fresh.c_str(), live.c_str()) != 0) {
-    return make_error(ErrorKind::failure, "cannot replace {}: {}", live.string(), std::strerror(errno));
-  }
-  for (const char* suffix : {"-wal", "-shm"}) {
-    std::error_code ec;
-    fs::remove(live.string() + suffix, ec);
-  }
-  if (auto r = util::fsync_dir(root_); !r) return std::unexpected(r.error());
-  auto reopened = Catalog::open(live);
-  if (!reopened) return std::unexpected(reopened.error());
-  catalog_ = std::move(*reopened);
-  return count;
+  if (auto r = catalog_.replace_all(manifests); !r) return std::unexpected(r.error());
+  return manifests.size();
 }
 
 fs::path Store::blob_path(const Manifest& manifest) const { return root_ / manifest.target / manifest.blob_file; }

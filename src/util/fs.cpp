@@ -84,7 +84,16 @@ Expected<std::pair<UniqueFd, fs::path>> make_private_temp(const fs::path& dir, s
                         errno_text(errno));
     }
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      // Another dbsnap's cleanup pass saw the file before we locked it, took it for a dead
+      // process's leftover and is removing it: start over under a new name.
+      if (errno == EWOULDBLOCK) continue;
       return make_error(ErrorKind::failure, "cannot lock {}: {}", path.string(), errno_text(errno));
+    }
+    // The same race, lost the other way round: the cleanup removed it before we locked it.
+    struct stat ours {}, named {};
+    if (::fstat(fd.get(), &ours) != 0 || ours.st_nlink == 0 || ::stat(path.c_str(), &named) != 0 ||
+        named.st_ino != ours.st_ino || named.st_dev != ours.st_dev) {
+      continue;
     }
     return std::pair{std::move(fd), path};
   }

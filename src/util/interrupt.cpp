@@ -46,6 +46,11 @@ void check_interrupted() {
   }
 }
 
+int interrupted_exit_code() noexcept {
+  const int signal = received_signal;
+  return 128 + (signal == SIGTERM ? SIGTERM : SIGINT);
+}
+
 bool stdin_is_terminal() { return ::isatty(STDIN_FILENO) == 1; }
 
 bool confirm(const char* question) {

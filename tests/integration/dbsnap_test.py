@@ -29,7 +29,8 @@ TEMP_MARKER = ".dbsnap-tmp"
 
 # Exit codes, as documented by `dbsnap --help` and include/dbsnap/util/error.hpp.
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_CORRUPT = 0, 1, 2, 3, 4, 5
-EXIT_RUNTIME, EXIT_ENGINE, EXIT_REFUSED, EXIT_GUARDED, EXIT_INTERRUPTED = 6, 7, 8, 9, 130
+EXIT_RUNTIME, EXIT_ENGINE, EXIT_REFUSED, EXIT_GUARDED, EXIT_BUSY = 6, 7, 8, 9, 10
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # SIGINT, SIGTERM (128 + the signal's number)
 
 
 def dbsnap_binary():

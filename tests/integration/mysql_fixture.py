@@ -201,9 +201,11 @@ def mysql_project(t, targets, name="proj"):
 
 
 def store_files(project):
-    """Every file under the project's snapshot store (default store: snapshots/)."""
+    """Every file under the project's snapshot store (default store: snapshots/), but the per-target
+    lock files under .locks/ (created on a target's first use, kept for good)."""
     found = []
-    for d, _, files in os.walk(os.path.join(project, "snapshots")):
+    for d, dirs, files in os.walk(os.path.join(project, "snapshots")):
+        dirs[:] = [x for x in dirs if not (d == os.path.join(project, "snapshots") and x == ".locks")]
         found += [os.path.join(d, f) for f in files]
     return sorted(found)
 

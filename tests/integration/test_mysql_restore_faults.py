@@ -4,7 +4,8 @@ After each fault every table's ordered checksum, the views, triggers, routines, 
 revision are exactly as before, and the error is one line:
   early   a corrupt and a truncated blob (refused before anything is touched: exit 5)
   middle  a server error mid-stream (a row bigger than max_allowed_packet), the client inside
-          the container killed, dbsnap interrupted (SIGTERM) and killed (SIGKILL) mid-load
+          the container killed, dbsnap interrupted (SIGTERM: exit 143, SIGINT: exit 130) and killed
+          (SIGKILL) mid-load
   swap    the RENAME blocked by a transaction until lock_wait_timeout, and a failure after the
           RENAME (a view held by a transaction cannot be replaced): both undone
 The next restore removes the shadow schema the SIGKILL left, and succeeds.
@@ -16,7 +17,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_CORRUPT, EXIT_ENGINE, EXIT_INTERRUPTED, Test, wait_for  # noqa: E402
+from dbsnap_test import EXIT_CORRUPT, EXIT_ENGINE, EXIT_INTERRUPTED, EXIT_TERMINATED, Test, wait_for  # noqa: E402
 from mysql_fixture import MariaDB, fill_big_table, mysql_project  # noqa: E402
 
 SETUP = """
@@ -131,15 +132,23 @@ def scenario(t, db):
     t.check(wait_for(lambda: db.shadow_schemas() == [], 30, 0.2), "client killed: the shadow schema was dropped",
             db.shadow_schemas())
 
-    t.section("dbsnap interrupted (SIGTERM) mid-load")
-    p = t.spawn_dbsnap(proj, "restore", snap, "--yes", "--no-safety-snapshot")
-    t.require(db.wait_for_query("INSERT INTO `big`") is not None, "the load of table big is running")
-    p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=300)
-    t.check_eq(p.returncode, EXIT_INTERRUPTED, "dbsnap exits 130", err)
-    untouched("SIGTERM")
-    t.check(wait_for(lambda: db.shadow_schemas() == [], 60, 0.2), "SIGTERM: the shadow schema was dropped",
-            db.shadow_schemas())
+    for sig, code in ((signal.SIGTERM, EXIT_TERMINATED), (signal.SIGINT, EXIT_INTERRUPTED)):
+        name = signal.Signals(sig).name
+        t.section("dbsnap interrupted ({}) mid-load".format(name))
+        p = t.spawn_dbsnap(proj, "restore", snap, "--yes", "--no-safety-snapshot")
+        t.require(db.wait_for_query("INSERT INTO `big`") is not None, "the load of table big is running")
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=300)
+        err = err.decode("utf-8", "replace")
+        print("  stderr: " + err.strip())
+        t.check_eq(p.returncode, code, "{}: dbsnap exits {}".format(name, code), err)
+        t.check(len(err.strip().splitlines()) == 1 and "interrupted" in err,
+                "{}: one error line saying interrupted".format(name), err)
+        untouched(name)
+        t.check(wait_for(lambda: db.shadow_schemas() == [], 60, 0.2), "{}: the shadow schema was dropped".format(name),
+                db.shadow_schemas())
+        t.check(wait_for(lambda: not loader_pids(db), 30, 0.2), "{}: no restoring client is left in the container"
+                .format(name), loader_pids(db))
 
     t.section("dbsnap killed (SIGKILL) mid-load")
     p = t.spawn_dbsnap(proj, "restore", snap, "--yes", "--no-safety-snapshot")

@@ -4,8 +4,10 @@
 A database with a ~150 MB table. pg_dump is SIGKILLed inside the container while dbsnap is
 writing the blob: dbsnap exits 7 with one line saying pg_dump failed and nothing was published;
 no blob, manifest or temp file is left. SIGTERM to pg_dump mid-way: the same. dbsnap itself
-SIGKILLed mid-backup: nothing listed, the next run cleans the temp files, and pg_dump in the
-container does not linger. A normal backup afterwards works and records the revision.
+SIGTERM'ed mid-backup: exit 143, one line, nothing published, no temp file, and no pg_dump left
+in the container (dbsnap ends it: its docker exec client's end does not). dbsnap SIGKILLed
+mid-backup: nothing listed, the next run cleans the temp files, and pg_dump in the container does
+not linger. A normal backup afterwards works and records the revision.
 """
 import os
 import signal
@@ -14,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, temp_files, EXIT_ENGINE  # noqa: E402
+from dbsnap_test import Test, temp_files, wait_for, EXIT_ENGINE, EXIT_TERMINATED  # noqa: E402
 from postgres_fixture import PgContainer, DOCKER, pg_project, published, store_dir, fill_big_table  # noqa: E402
 
 
@@ -66,6 +68,21 @@ def body(t):
             t.check_eq(published(proj), [], "no blob or manifest was published")
             t.check_eq(temp_files(store), [], "no temp file is left")
             t.check_eq(t.list_json(proj), [], "list shows nothing")
+
+        t.section("SIGTERM to dbsnap mid-dump")
+        rc, err = backup_then(t, pg, proj, lambda p: p.send_signal(signal.SIGTERM), "SIGTERM dbsnap")
+        ended = time.monotonic()
+        t.check_eq(rc, EXIT_TERMINATED, "the backup exits 143", err)
+        lines = err.strip().splitlines()
+        t.check(len(lines) == 1 and lines[0].startswith("dbsnap: error: ") and "interrupted" in lines[0],
+                "one error line saying interrupted", err)
+        t.check(wait_for(lambda: not pg.processes("pg_dump"), 1.0, 0.05),
+                "no pg_dump is left in the container ({:.1f} s after dbsnap exited)".format(time.monotonic() - ended),
+                pg.processes("pg_dump"))
+        t.check_eq(published(proj), [], "no blob or manifest was published")
+        t.check_eq(temp_files(store), [], "no temp file is left")
+        t.check_eq(t.list_json(proj), [], "list shows nothing")
+        wait_for(lambda: not pg.processes("pg_dump"), 60, 0.2)
 
         t.section("SIGKILL to dbsnap mid-dump")
         rc, err = backup_then(t, pg, proj, lambda p: p.send_signal(signal.SIGKILL), "SIGKILL dbsnap")

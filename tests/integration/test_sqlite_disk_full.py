@@ -1,14 +1,22 @@
 #!/usr/bin/python3
 """A store on a file system that fills up mid-backup (a 2 MiB tmpfs): the backup fails with a
-one-line error naming the cause, nothing is listed, no temp file stays, and earlier snapshots are
-intact; a restore whose safety snapshot cannot be written changes nothing. Needs root (mount)."""
+one-line error naming the file and the cause, nothing is listed, no temp file stays, the space is
+given back (the file system's free space is what it was before; it did run full), and earlier
+snapshots are intact; a restore whose safety snapshot cannot be written changes nothing.
+Needs root (mount)."""
 
 import os
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import Test, connect, table_checksum, temp_files, EXIT_FAILURE  # noqa: E402
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def body(t):
@@ -34,8 +42,27 @@ def body(t):
         small = r.json()
 
         t.section("a big backup fills the file system")
-        r = t.dbsnap(proj, "--store", store, "backup", "big")
+        free_before = free_bytes(store)
+        lowest = [free_before]
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                lowest[0] = min(lowest[0], free_bytes(store))
+                done.wait(0.001)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            r = t.dbsnap(proj, "--store", store, "backup", "big")
+        finally:
+            done.set()
+            watcher.join()
+        print("  stderr: " + r.errtext.strip())
         t.check_error(r, EXIT_FAILURE, "backup onto a full file system", contains=("no space left on device",))
+        t.check(store in r.errtext, "the error names the file it could not write (in the store)", r.describe())
+        t.check(lowest[0] < 64 * 1024, "the file system did run full during the backup (lowest free: {} bytes)"
+                .format(lowest[0]))
+        t.check_eq(free_bytes(store), free_before, "the space is given back: free space as before the backup")
         listed = [m["id"] for m in t.dbsnap_ok(proj, "--store", store, "list", "--json").json()]
         t.check_eq(listed, [small["id"]], "only the earlier snapshot is listed")
         t.check_eq(temp_files(store), [], "no temp file left in the store")

@@ -4,7 +4,7 @@
 A 200 MB database of random blobs makes a backup take long enough to hit it:
 - SIGKILL while the blob is being written: nothing listed, and the next dbsnap
   run removes every *.dbsnap-tmp* file (there were some: the kill was mid-way);
-- SIGINT while the blob is being written, SIGTERM while SQLite copies: exit 130,
+- SIGINT while the blob is being written, SIGTERM while SQLite copies: exit 130 / 143,
   a one-line error, nothing listed, no temp files even before the next run;
 - a normal backup still works afterwards;
 - SIGINT and SIGKILL during a restore: the database is unchanged, and no temp
@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import (Test, beside, connect, integrity, sha256_file, table_checksum, temp_files,  # noqa: E402
-                         EXIT_INTERRUPTED)
+                         EXIT_INTERRUPTED, EXIT_TERMINATED)
 
 MEGABYTES = 200
 
@@ -114,7 +114,7 @@ def body(t):
     t.section("SIGTERM while SQLite copies the database")
     p = t.spawn_dbsnap(proj, "backup", "dev")
     rc, _, err = hit(t, p, lambda: scratch_temp(store) > 0 or blob_temp(store) > 0, signal.SIGTERM, "SIGTERM")
-    t.check_eq(rc, EXIT_INTERRUPTED, "SIGTERM mid-backup: exit 130", err)
+    t.check_eq(rc, EXIT_TERMINATED, "SIGTERM mid-backup: exit 143", err)
     t.check("dbsnap: error:" in err and "interrupted" in err, "SIGTERM: the error says interrupted", err)
     t.check_eq(temp_files(store), [], "SIGTERM: no temp files left")
     t.check_eq(t.list_json(proj), [], "SIGTERM: nothing listed")

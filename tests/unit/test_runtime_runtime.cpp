@@ -93,3 +93,20 @@ TEST_CASE("exec failures are told apart from tool failures") {
   CHECK_FALSE(rt->exec_failure({.code = 2}, "mariadb-dump", "Got error: 1045: Access denied").has_value());
   CHECK_FALSE(rt->exec_failure({.code = 0}, "mariadb-dump", "").has_value());
 }
+
+TEST_CASE("each container command carries its own DBSNAP_EXEC_ID, by which stop_remote finds it") {
+  auto t = target({{"container", std::string("db")}});
+  auto rt = runtime::make_runtime(t);
+  auto a = rt->command({"mariadb-dump", "app"}, runtime::StdinMode::null, {});
+  auto b = rt->command({"mariadb-dump", "app"}, runtime::StdinMode::null, {});
+  CHECK(a.remote_id.size() == 16);
+  CHECK(a.remote_id != b.remote_id);
+  CHECK(argv_mentions(a, "DBSNAP_EXEC_ID=" + a.remote_id));
+  // An option of docker exec (before the container name), not an argument of the tool.
+  auto at = std::find(a.argv.begin(), a.argv.end(), "DBSNAP_EXEC_ID=" + a.remote_id);
+  auto container = std::find(a.argv.begin(), a.argv.end(), "db");
+  CHECK(at < container);
+  CHECK(*(at - 1) == "-e");
+  auto local = runtime::make_runtime(target({}))->command({"pg_dump"}, runtime::StdinMode::null, {});
+  CHECK(local.remote_id.empty());
+}

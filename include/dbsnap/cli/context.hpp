@@ -10,6 +10,7 @@
 
 #include "dbsnap/config/config.hpp"
 #include "dbsnap/pipeline/progress.hpp"
+#include "dbsnap/store/lock.hpp"
 #include "dbsnap/store/store.hpp"
 
 namespace dbsnap::cli {
@@ -21,6 +22,7 @@ struct GlobalOptions {
   bool json = false;        // --json: one JSON document on stdout, errors as JSON on stderr
   bool quiet = false;       // --quiet: no progress line, no informational messages
   bool verbose = false;     // --verbose: log every command dbsnap runs, secrets masked
+  double lock_timeout = 10; // --lock-timeout, seconds
 };
 
 // What commands share: the configuration and the store, both loaded on
@@ -30,6 +32,11 @@ class Context {
  public:
   GlobalOptions globals;
   int exit_code = 0;  // set by the command that ran
+  std::string command_line;  // this run's argv, for lock holder notes
+
+  // Records argv as a command line: the program's file name and its
+  // arguments, those with blanks or quotes in single quotes.
+  void record_command_line(int argc, char** argv);
 
   // The configuration: --config, else dbsnap.toml found upward from the
   // current folder, else an empty one rooted at the current folder.
@@ -45,6 +52,11 @@ class Context {
   // The target's Alembic versions folder: `override` when given, else its
   // `migrations` key, else migrations/versions beside dbsnap.toml.
   std::filesystem::path migrations_dir(const config::Target& target, const std::string& override_dir = {});
+  // Takes the target's lock in the store (store::TargetLock), waiting up to
+  // --lock-timeout and saying once on stderr whom it waits for. Throws
+  // `busy` when the time runs out, `interrupted` on a signal meanwhile.
+  // Backups share a target; restore, upgrade and rollback hold it alone.
+  store::TargetLock lock_target(const std::string& target, store::LockMode mode);
   // Resolves a snapshot reference (see Store::resolve), throwing on failure.
   store::Manifest resolve(const std::string& reference, const std::string& target = {});
 

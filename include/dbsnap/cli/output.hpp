@@ -34,8 +34,9 @@ void print_json(const nlohmann::json& document);
 const char* kind_name(ErrorKind kind);
 
 // An error as --json reports it on stderr, one line:
-// {"error":{"kind":"not_found","exit_code":4,"message":"..."}}.
-std::string error_json(ErrorKind kind, const std::string& message);
+// {"error":{"kind":"not_found","exit_code":4,"message":"..."}}; exit_code is the
+// process's (the kind's, or 143 for an interruption by SIGTERM).
+std::string error_json(ErrorKind kind, const std::string& message, int exit_code);
 
 // A manifest's revisions etc. as --json prints a snapshot reference in
 // command results: {"id", "target", "revisions", "created_at", "label"}.

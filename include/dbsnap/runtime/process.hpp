@@ -25,6 +25,10 @@ struct Command {
   StdinMode stdin_mode = StdinMode::null;
   StdoutMode stdout_mode = StdoutMode::pipe;
   StderrMode stderr_mode = StderrMode::capture;
+  // Set by container runtimes: the value of DBSNAP_EXEC_ID in the environment
+  // of the process started inside the container (and of its children), by
+  // which Runtime::stop_remote finds them; empty for local commands.
+  std::string remote_id;
 };
 
 // How a child ended.

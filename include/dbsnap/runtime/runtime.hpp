@@ -54,6 +54,14 @@ class Runtime {
   virtual std::vector<std::string> mounts() const = 0;
   // The runtime's version ("docker 20.10.24"), or "" when unknown.
   virtual std::string version() const = 0;
+  // Ends what `command` started where the database is, when it may still
+  // run: killing a `docker exec` client does not stop the process inside the
+  // container. Sends SIGTERM to every process there that carries the
+  // command's DBSNAP_EXEC_ID, and SIGKILL to those still there 2 s later.
+  // Best effort and silent; does nothing for local commands (the caller
+  // kills its own child). Call it after the local client has ended: docker
+  // does not finish an exec while another exec's client is alive but unread.
+  virtual void stop_remote(const Command& command) const = 0;
 };
 
 // The runtime a target names (`runtime` key; default docker when

@@ -28,13 +28,26 @@ struct CatalogFilter {
 // refuses a newer one.
 class Catalog {
  public:
+  // Opens (creating) a catalog. Errors, one line each: a catalog written by
+  // a newer dbsnap (left untouched), a catalog file that is not writable, a
+  // damaged one (naming `dbsnap catalog rebuild`), a full file system.
   static Expected<Catalog> open(const std::filesystem::path& path);
+  // The schema version recorded in an existing catalog file's header (where
+  // a checkpoint puts it), read without SQLite so that nothing is created
+  // beside it; std::nullopt when the file is not an SQLite database.
+  static std::optional<int> schema_version(const std::filesystem::path& path);
+  // True when an existing catalog file is not an SQLite database or fails
+  // SQLite's quick_check: what `catalog rebuild` sets aside.
+  static bool looks_damaged(const std::filesystem::path& path);
   Catalog(Catalog&&) noexcept;
   Catalog& operator=(Catalog&&) noexcept;
   ~Catalog();
 
   // Inserts or replaces one snapshot, revisions included, in one transaction.
   Expected<void> put(const Manifest& manifest);
+  // Replaces every row with these snapshots, in one transaction: other
+  // processes see the old index or the new one, never a mix.
+  Expected<void> replace_all(const std::vector<Manifest>& manifests);
   // Removes one snapshot's row; removing an absent id is not an error.
   Expected<void> remove(const std::string& id);
   // Snapshots matching the filter, newest first.

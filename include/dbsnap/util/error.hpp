@@ -21,7 +21,9 @@ enum class ErrorKind : int {
   engine = 7,        // the dump or restore tool failed or produced incomplete output
   refused = 8,       // a destructive action was not confirmed
   guarded = 9,       // a guarded upgrade/rollback failed and the database was put back
-  interrupted = 130, // SIGINT or SIGTERM
+  busy = 10,         // the target is locked by another dbsnap (see --lock-timeout)
+  interrupted = 130, // SIGINT, or SIGTERM: the process then exits 143 (128 + the signal's
+                     // number, as a shell reports it; see util::interrupted_exit_code)
 };
 
 // A failure as a value: what low-level functions return inside std::expected.

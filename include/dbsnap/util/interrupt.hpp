@@ -14,6 +14,11 @@ int interrupt_signal() noexcept;
 // Throws DbsnapError(interrupted) when a signal has arrived.
 void check_interrupted();
 
+// The exit code of an interrupted run: 128 + the signal's number, as shells
+// report a process a signal ended (130 for SIGINT, 143 for SIGTERM); 130
+// when no signal was recorded (it was cleared, or the error came from elsewhere).
+int interrupted_exit_code() noexcept;
+
 // True when standard input is a terminal (confirmation prompts need one).
 bool stdin_is_terminal();
 

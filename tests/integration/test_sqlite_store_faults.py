@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""Scenario: a store dbsnap cannot use says so in one line and is left exactly as it was.
+
+One row per case; each runs a command against a store holding two snapshots and checks the exit
+code, the one-line error and that no file of the store changed (names and SHA-256 of every file):
+
+  store folder read-only (a read-only bind mount: root ignores permission bits)
+  store path is a file, not a folder
+  catalog.db read-only (a read-only bind mount of the file)
+  catalog.db from a newer dbsnap (PRAGMA user_version = 2), for backup, list and catalog rebuild
+  catalog.db damaged (garbage), for list and backup; then `catalog rebuild` repairs it
+
+Needs root (mount).
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import EXIT_FAILURE, Test, connect, fill_items, table_checksum  # noqa: E402
+
+
+def store_state(store):
+    """{relative path: sha256} of every file under the store."""
+    state = {}
+    for d, _, files in os.walk(store):
+        for f in files:
+            path = os.path.join(d, f)
+            with open(path, "rb") as fh:
+                state[os.path.relpath(path, store)] = hashlib.sha256(fh.read()).hexdigest()
+    return state
+
+
+def mount(t, *argv):
+    p = subprocess.run(["mount"] + list(argv), capture_output=True)
+    t.require(p.returncode == 0, "mount {}".format(" ".join(argv)), p.stderr.decode())
+
+
+def umount(path):
+    subprocess.run(["umount", path], capture_output=True)
+
+
+def body(t):
+    proj = t.project(targets={"dev": "dev.db"})
+    dev = os.path.join(proj, "dev.db")
+    store = os.path.join(proj, "snapshots")
+    catalog = os.path.join(store, "catalog.db")
+    fill_items(dev, ["a1"], 100)
+    t.dbsnap_ok(proj, "backup", "dev")
+    fill_items(dev, ["b2"], 100)
+    t.dbsnap_ok(proj, "backup", "dev")
+    listing = t.list_json(proj)
+    t.require(len(listing) == 2, "two snapshots to start with")
+    t.require(not os.path.exists(catalog + "-wal"), "no -wal left after a run (dbsnap checkpoints when it closes)")
+    dev_ck = table_checksum(dev)
+
+    def row(what, args, contains, code=EXIT_FAILURE, store_dir=store):
+        t.section(what)
+        before = store_state(store_dir) if os.path.isdir(store_dir) else None
+        r = t.dbsnap(proj, *args)
+        print("  stderr: " + r.errtext.strip())
+        t.check_error(r, code, what, contains=contains)
+        if before is not None:
+            t.check_eq(store_state(store_dir), before, "{}: no file of the store changed".format(what))
+        t.check_eq(table_checksum(dev), dev_ck, "{}: the database is untouched".format(what))
+        return r
+
+    # ---- the store folder ----------------------------------------------------
+    mount(t, "--bind", store, store)
+    try:
+        mount(t, "-o", "remount,bind,ro", store)
+        row("backup into a read-only store folder", ["backup", "dev"],
+            ("cannot write to the store folder {} (Read-only file system)".format(store),))
+        row("list of a read-only store folder", ["list"], ("cannot write to the store folder",))
+    finally:
+        umount(store)
+
+    not_a_folder = t.path("store-file")
+    with open(not_a_folder, "w") as f:
+        f.write("not a store\n")
+    row("a store path that is a file", ["--store", not_a_folder, "backup", "dev"],
+        ("the store {} is not a folder".format(not_a_folder),))
+    with open(not_a_folder) as f:
+        t.check_eq(f.read(), "not a store\n", "the file is unchanged")
+
+    # ---- catalog.db ------------------------------------------------------------
+    mount(t, "--bind", catalog, catalog)
+    try:
+        mount(t, "-o", "remount,bind,ro", catalog)
+        row("backup with a read-only catalog.db", ["backup", "dev"],
+            ("catalog {} is not writable (Read-only file system)".format(catalog),))
+    finally:
+        umount(catalog)
+
+    shutil.copy(catalog, t.path("catalog.good"))
+    db = connect(catalog)
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    t.require(not os.path.exists(catalog + "-wal"), "the newer catalog is checkpointed")
+    newer = ("catalog {} was written by a newer dbsnap (schema 2, this build knows 1); upgrade dbsnap".format(catalog),)
+    row("backup with a catalog from a newer dbsnap", ["backup", "dev"], newer)
+    row("list with a catalog from a newer dbsnap", ["list"], newer)
+    row("catalog rebuild with a catalog from a newer dbsnap (not set aside)", ["catalog", "rebuild"], newer)
+    shutil.copy(t.path("catalog.good"), catalog)
+
+    with open(catalog, "wb") as f:
+        f.write(os.urandom(16384))
+    damaged = ("catalog {} is damaged (".format(catalog), "'dbsnap catalog rebuild'")
+    row("list with a damaged catalog", ["list"], damaged)
+    row("backup with a damaged catalog", ["backup", "dev"], damaged)
+    t.section("catalog rebuild repairs it")
+    r = t.dbsnap(proj, "catalog", "rebuild")
+    t.check_rc(r, 0, "catalog rebuild")
+    t.check_eq([m["id"] for m in t.list_json(proj)], [m["id"] for m in listing], "the same snapshots are listed")
+    t.check(any(f.startswith("catalog.db.damaged-") for f in os.listdir(store)), "the damaged file was set aside")
+    t.check_rc(t.dbsnap(proj, "backup", "dev"), 0, "backups work again")
+
+
+if __name__ == "__main__":
+    Test("store_faults").run(body)
