@@ -10,6 +10,33 @@
 
 namespace dbsnap::cli {
 
+namespace {
+
+// An error message as one line: control characters that came from hostile
+// input (a reference, a TOML key, a file name) are shown as escapes.
+std::string one_line(std::string_view message) {
+  std::string out;
+  for (char c : message) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (u < 0x20 && c != '\t') {
+      out += fmt::format("\\x{:02x}", u);
+    } else if (u == 0x7f) {
+      out += "\\x7f";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void print_error(std::string_view message) { std::fprintf(stderr, "dbsnap: error: %s\n", one_line(message).c_str()); }
+
+}  // namespace
+
 bool confirm_or_refuse(Confirmation confirmation, const std::string& question, const std::string& flag_hint) {
   if (confirmation == Confirmation::assume_yes) return true;
   if (!util::stdin_is_terminal()) {
@@ -49,9 +76,6 @@ int run(int argc, char** argv) {
   add_demo(app, context);
 
   try {
-    if (argc > 1 && argv[1][0] != '-' && app.get_subcommand_ptr(argv[1]) == nullptr) {
-      fail(ErrorKind::usage, "unknown command '{}' (see dbsnap --help)", argv[1]);
-    }
     app.parse(argc, argv);
     return context.exit_code;
   } catch (const CLI::CallForHelp& e) {
@@ -63,13 +87,19 @@ int run(int argc, char** argv) {
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "dbsnap: error: %s (see dbsnap --help)\n", e.what());
+    // A word that is no command is left over, and CLI11 then only says that a command is required.
+    const auto extra = app.remaining();
+    if (app.get_subcommands().empty() && !extra.empty() && !extra.front().starts_with('-')) {
+      print_error(fmt::format("unknown command '{}' (see dbsnap --help)", extra.front()));
+      return static_cast<int>(ErrorKind::usage);
+    }
+    print_error(fmt::format("{} (see dbsnap --help)", e.what()));
     return static_cast<int>(ErrorKind::usage);
   } catch (const DbsnapError& e) {
-    std::fprintf(stderr, "dbsnap: error: %s\n", e.what());
+    print_error(e.what());
     return static_cast<int>(e.kind());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dbsnap: error: internal: %s\n", e.what());
+    print_error(fmt::format("internal: {}", e.what()));
     return static_cast<int>(ErrorKind::failure);
   }
 }

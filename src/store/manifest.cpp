@@ -50,6 +50,7 @@ Expected<Manifest> manifest_from_json(const json& doc) {
     m.id = doc.at("id").get<std::string>();
     if (!is_valid_snapshot_id(m.id)) return make_error(ErrorKind::corrupt, "invalid snapshot id '{}'", m.id);
     m.target = doc.at("target").get<std::string>();
+    if (!is_valid_target_name(m.target)) return make_error(ErrorKind::corrupt, "invalid target name '{}'", m.target);
     m.engine = doc.at("engine").get<std::string>();
     m.created_at = doc.at("created_at").get<std::string>();
     m.label = doc.value("label", "");
@@ -57,8 +58,8 @@ Expected<Manifest> manifest_from_json(const json& doc) {
     std::sort(m.revisions.begin(), m.revisions.end());
     const json& blob = doc.at("blob");
     m.blob_file = blob.at("file").get<std::string>();
-    if (m.blob_file.find('/') != std::string::npos || m.blob_file.starts_with('.')) {
-      return make_error(ErrorKind::corrupt, "invalid blob file name '{}'", m.blob_file);
+    if (!is_valid_blob_file_name(m.blob_file, m.id)) {
+      return make_error(ErrorKind::corrupt, "invalid blob file name '{}' (expected {}.<kind>.zst)", m.blob_file, m.id);
     }
     m.compression = blob.at("compression").get<std::string>();
     m.level = blob.at("level").get<int>();

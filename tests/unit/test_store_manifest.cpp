@@ -49,6 +49,21 @@ TEST_CASE("manifest parsing names what is wrong") {
   doc = store::to_json(sample());
   doc["blob"]["file"] = "../../etc/passwd";
   CHECK_FALSE(store::manifest_from_json(doc));
+  doc["blob"]["file"] = "/etc/passwd";
+  CHECK_FALSE(store::manifest_from_json(doc));
+  doc["blob"]["file"] = "1m7z3mme60yms.sqlite.zst";  // another snapshot's blob
+  CHECK_FALSE(store::manifest_from_json(doc));
+
+  for (const char* target : {"../../etc", "/tmp", "a/b", ".", ""}) {
+    doc = store::to_json(sample());
+    doc["target"] = target;
+    auto outside = store::manifest_from_json(doc);
+    CHECK_FALSE(outside);
+    if (!outside) CHECK(outside.error().kind == ErrorKind::corrupt);
+  }
+  doc = store::to_json(sample());
+  doc["id"] = "../1m7z3mme60";
+  CHECK_FALSE(store::manifest_from_json(doc));
 
   CHECK_FALSE(store::parse_manifest("{not json"));
 }
