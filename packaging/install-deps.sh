@@ -2,7 +2,8 @@
 # Installs what dbsnap needs on Debian 12 (run as root). Idempotent, and fast
 # when everything is already there: apt runs only for missing packages.
 #   packaging/install-deps.sh          build dependencies (and what `dbsnap demo` uses)
-#   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, docker.io, debootstrap)
+#   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, docker.io, debootstrap,
+#                                      clang 19 with libFuzzer for tests/fuzz)
 set -euo pipefail
 
 build_packages=(
@@ -13,6 +14,7 @@ build_packages=(
 test_packages=(
   python3 python3-alembic python3-sqlalchemy sqlite3 zstd time procps
   docker.io debootstrap
+  clang-19 libclang-rt-19-dev
 )
 
 packages=("${build_packages[@]}")
