@@ -3,7 +3,8 @@
 # when everything is already there: apt runs only for missing packages.
 #   packaging/install-deps.sh          build dependencies (and what `dbsnap demo` uses)
 #   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, docker.io, debootstrap,
-#                                      groff for the man page check, dpkg-dev and file for cpack's .deb)
+#                                      groff for the man page check, dpkg-dev and file for cpack's .deb,
+#                                      clang 19 with libFuzzer for tests/fuzz)
 set -euo pipefail
 
 build_packages=(
@@ -15,6 +16,7 @@ test_packages=(
   python3 python3-alembic python3-sqlalchemy sqlite3 zstd time procps
   docker.io debootstrap
   groff-base dpkg-dev file
+  clang-19 libclang-rt-19-dev
 )
 
 packages=("${build_packages[@]}")

@@ -16,6 +16,27 @@ namespace dbsnap::cli {
 
 namespace {
 
+// An error message as one line: control characters that came from hostile
+// input (a reference, a TOML key, a file name) are shown as escapes.
+std::string one_line(std::string_view message) {
+  std::string out;
+  for (char c : message) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (u < 0x20 && c != '\t') {
+      out += fmt::format("\\x{:02x}", u);
+    } else if (u == 0x7f) {
+      out += "\\x7f";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // True when --json is among dbsnap's own arguments (before any --), so that
 // even a command line that fails to parse gets its error as JSON.
 bool json_requested(int argc, char** argv) {
@@ -54,7 +75,7 @@ int report_error(bool json, ErrorKind kind, const std::string& message, int exit
   if (json) {
     std::fprintf(stderr, "%s\n", error_json(kind, message, exit_code).c_str());
   } else {
-    std::fprintf(stderr, "dbsnap: error: %s\n", message.c_str());
+    std::fprintf(stderr, "dbsnap: error: %s\n", one_line(message).c_str());
   }
   return exit_code;
 }

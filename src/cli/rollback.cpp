@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -131,8 +133,10 @@ int run_rollback(Context& context, const RollbackOptions& options) {
     argv = {"sh", "-c", options.command};  // the user's own command line, run as they typed it
   }
   if (argv.empty()) {
+    // The example is a shell command line: it only repeats a revision that is plain text there.
+    const bool plain = std::ranges::all_of(revision, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
     fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. --command \"flask db downgrade {}\"",
-         target.name, revision, revision);
+         target.name, revision, plain ? revision : std::string("REVISION"));
   }
   auto result = core::run_guarded(
       store, target,

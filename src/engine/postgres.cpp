@@ -845,8 +845,11 @@ class PostgresRestore final : public RestoreSession {
     if (!version) {
       const auto status = close();
       if (database_missing(psql_->stderr_text())) {
-        fail(ErrorKind::engine, "target '{}': {} does not exist; create it first (createdb {}) or fix 'database'",
-             name(), server_->where(), server_->database());
+        // The suggestion is a shell command line: the name goes in single quotes there.
+        std::string quoted = "'";
+        for (char c : server_->database()) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        fail(ErrorKind::engine, "target '{}': {} does not exist; create it first (createdb {}') or fix 'database'",
+             name(), server_->where(), quoted);
       }
       fail(ErrorKind::engine, "target '{}': cannot start the restore ({}): {}", name(), server_->where(),
            failure_text(status));

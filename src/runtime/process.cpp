@@ -224,7 +224,9 @@ Expected<Process> Process::start(const Command& command) {
   }
 
   bp::environment env = boost::this_process::environment();
-  for (const auto& [key, value] : command.env) env[key] = value;
+  // set(), not env[key]: Boost 1.74's environment::find() compares "KEY=" against each entry
+  // without checking its length, reading past the end of shorter ones (found by AddressSanitizer).
+  for (const auto& [key, value] : command.env) env.set(key, value);
   std::vector<std::string> args(command.argv.begin() + 1, command.argv.end());
 
   // Wires the child's stdio to our pipe ends (dup2 clears close-on-exec on the copy).

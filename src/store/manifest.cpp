@@ -1,6 +1,8 @@
 #include "dbsnap/store/manifest.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,27 @@
 namespace dbsnap::store {
 
 using nlohmann::json;
+
+namespace {
+
+// The integer `key` of a JSON object as T. Fractions, booleans, strings and
+// values outside T's range are refused: nlohmann's get<T>() would convert
+// them with wrap-around or undefined behaviour (a float beyond int's range).
+template <typename T>
+Expected<T> integer_field(const json& object, const char* key) {
+  const json& value = object.at(key);
+  if (value.is_number_unsigned()) {
+    const auto u = value.get<std::uint64_t>();
+    if (std::in_range<T>(u)) return static_cast<T>(u);
+  } else if (value.is_number_integer()) {
+    const auto i = value.get<std::int64_t>();
+    if (std::in_range<T>(i)) return static_cast<T>(i);
+  }
+  return make_error(ErrorKind::corrupt, "invalid manifest: '{}' must be an integer from {} to {}", key,
+                    std::numeric_limits<T>::min(), std::numeric_limits<T>::max());
+}
+
+}  // namespace
 
 json to_json(const Manifest& m) {
   return json{
@@ -41,7 +64,9 @@ Expected<Manifest> manifest_from_json(const json& doc) {
     if (!doc.is_object() || doc.value("format", "") != "dbsnap-manifest") {
       return make_error(ErrorKind::corrupt, "not a dbsnap manifest");
     }
-    int version = doc.at("format_version").get<int>();
+    auto version_field = integer_field<int>(doc, "format_version");
+    if (!version_field) return std::unexpected(version_field.error());
+    const int version = *version_field;
     if (version > manifest_format_version) {
       return make_error(ErrorKind::corrupt, "manifest format {} is newer than this dbsnap understands ({})",
                         version, manifest_format_version);
@@ -50,6 +75,7 @@ Expected<Manifest> manifest_from_json(const json& doc) {
     m.id = doc.at("id").get<std::string>();
     if (!is_valid_snapshot_id(m.id)) return make_error(ErrorKind::corrupt, "invalid snapshot id '{}'", m.id);
     m.target = doc.at("target").get<std::string>();
+    if (!is_valid_target_name(m.target)) return make_error(ErrorKind::corrupt, "invalid target name '{}'", m.target);
     m.engine = doc.at("engine").get<std::string>();
     m.created_at = doc.at("created_at").get<std::string>();
     m.label = doc.value("label", "");
@@ -57,21 +83,31 @@ Expected<Manifest> manifest_from_json(const json& doc) {
     std::sort(m.revisions.begin(), m.revisions.end());
     const json& blob = doc.at("blob");
     m.blob_file = blob.at("file").get<std::string>();
-    if (m.blob_file.find('/') != std::string::npos || m.blob_file.starts_with('.')) {
-      return make_error(ErrorKind::corrupt, "invalid blob file name '{}'", m.blob_file);
+    if (!is_valid_blob_file_name(m.blob_file, m.id)) {
+      return make_error(ErrorKind::corrupt, "invalid blob file name '{}' (expected {}.<kind>.zst)", m.blob_file, m.id);
     }
     m.compression = blob.at("compression").get<std::string>();
-    m.level = blob.at("level").get<int>();
-    m.raw_bytes = blob.at("raw_bytes").get<std::uint64_t>();
+    auto level = integer_field<int>(blob, "level");
+    auto raw_bytes = integer_field<std::uint64_t>(blob, "raw_bytes");
+    auto stored_bytes = integer_field<std::uint64_t>(blob, "stored_bytes");
+    if (!level) return std::unexpected(level.error());
+    if (!raw_bytes) return std::unexpected(raw_bytes.error());
+    if (!stored_bytes) return std::unexpected(stored_bytes.error());
+    m.level = *level;
+    m.raw_bytes = *raw_bytes;
     m.raw_sha256 = blob.at("raw_sha256").get<std::string>();
-    m.stored_bytes = blob.at("stored_bytes").get<std::uint64_t>();
+    m.stored_bytes = *stored_bytes;
     m.stored_sha256 = blob.at("stored_sha256").get<std::string>();
     const json& versions = doc.at("versions");
     m.tool_version = versions.value("tool", "");
     m.server_version = versions.value("server", "");
     m.dbsnap_version = versions.value("dbsnap", "");
     m.source = doc.value("source", "");
-    m.duration_ms = doc.value("duration_ms", std::uint64_t{0});
+    if (doc.contains("duration_ms")) {
+      auto duration = integer_field<std::uint64_t>(doc, "duration_ms");
+      if (!duration) return std::unexpected(duration.error());
+      m.duration_ms = *duration;
+    }
     m.status = doc.value("status", "complete");
     m.verified_at = doc.value("verified_at", "");
     return m;

@@ -173,7 +173,11 @@ Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) 
         skipped.push_back(fmt::format("{}: {}", entry.path().string(), manifest.error().message));
         continue;
       }
-      if (manifest->target != dir.path().filename().string() || !fs::exists(blob_path(*manifest))) {
+      if (manifest->target != dir.path().filename().string() || entry.path().filename() != manifest->id + ".json") {
+        skipped.push_back(fmt::format("{}: its id or target does not match where it is", entry.path().string()));
+        continue;
+      }
+      if (!fs::exists(blob_path(*manifest))) {
         skipped.push_back(fmt::format("{}: its blob {} is missing", entry.path().string(), manifest->blob_file));
         continue;
       }
@@ -203,10 +207,11 @@ Expected<std::pair<util::UniqueFd, fs::path>> Store::scratch_file(std::string_vi
 }
 
 Expected<Manifest> Store::resolve(std::string_view reference, const std::string& target) {
-  std::string ref(util::trim(reference));
-  if (ref.empty()) return make_error(ErrorKind::usage, "empty snapshot reference");
+  auto parsed = parse_snapshot_reference(reference);
+  if (!parsed) return std::unexpected(parsed.error());
+  const std::string ref(util::trim(reference));
 
-  if (ref == "latest") {
+  if (parsed->kind == SnapshotReference::Kind::latest) {
     std::string which = target;
     if (which.empty()) {
       auto targets = catalog_.targets();
@@ -224,9 +229,8 @@ Expected<Manifest> Store::resolve(std::string_view reference, const std::string&
     return found->front();
   }
 
-  if (ref.starts_with('@')) {
-    const std::string revision = ref.substr(1);
-    if (revision.empty()) return make_error(ErrorKind::usage, "'@' needs a revision, e.g. @3f2a1b");
+  if (parsed->kind == SnapshotReference::Kind::revision) {
+    const std::string& revision = parsed->value;
     auto found = catalog_.find({.target = target, .revision = revision});
     if (!found) return std::unexpected(found.error());
     if (found->empty()) {
@@ -250,8 +254,7 @@ Expected<Manifest> Store::resolve(std::string_view reference, const std::string&
     return found->front();
   }
 
-  std::string prefix = ref;
-  std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string& prefix = parsed->value;
   auto found = catalog_.find({.target = target, .id_prefix = prefix});
   if (!found) return std::unexpected(found.error());
   for (const auto& m : *found) {

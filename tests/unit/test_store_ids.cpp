@@ -36,3 +36,42 @@ TEST_CASE("target names are file-name safe") {
   CHECK_FALSE(store::is_valid_target_name("two words"));
   CHECK_FALSE(store::is_valid_target_name(std::string(65, 'a')));
 }
+
+TEST_CASE("blob file names must be <id>.<kind>.zst of their own id") {
+  const std::string id = "1m7z3mme60ymr";
+  CHECK(store::is_valid_blob_file_name("1m7z3mme60ymr.sqlite.zst", id));
+  CHECK(store::is_valid_blob_file_name("1m7z3mme60ymr.sql.zst", id));
+  CHECK_FALSE(store::is_valid_blob_file_name("1m7z3mme60yms.sql.zst", id));  // another snapshot's blob
+  CHECK_FALSE(store::is_valid_blob_file_name("../../etc/passwd", id));
+  CHECK_FALSE(store::is_valid_blob_file_name("/etc/passwd", id));
+  CHECK_FALSE(store::is_valid_blob_file_name("1m7z3mme60ymr./../x.zst", id));
+  CHECK_FALSE(store::is_valid_blob_file_name("1m7z3mme60ymr..zst", id));
+  CHECK_FALSE(store::is_valid_blob_file_name("1m7z3mme60ymr.zst", id));
+  CHECK_FALSE(store::is_valid_blob_file_name("1m7z3mme60ymr.sql.zst", "../1m7z3mme60y"));
+}
+
+TEST_CASE("snapshot references: latest, @REV taken literally, id prefixes; anything else is a usage error") {
+  using Kind = store::SnapshotReference::Kind;
+  auto latest = store::parse_snapshot_reference("  latest ");
+  REQUIRE(latest);
+  CHECK(latest->kind == Kind::latest);
+  auto rev = store::parse_snapshot_reference("@rev;rm -rf $(x) `y` '\"");
+  REQUIRE(rev);
+  CHECK(rev->kind == Kind::revision);
+  CHECK(rev->value == "rev;rm -rf $(x) `y` '\"");
+  auto prefix = store::parse_snapshot_reference("1M7Z");
+  REQUIRE(prefix);
+  CHECK(prefix->kind == Kind::id_prefix);
+  CHECK(prefix->value == "1m7z");
+  CHECK(store::parse_snapshot_reference("1m7z3mme60ymr")->value == "1m7z3mme60ymr");
+  for (const char* bad : {"", "  ", "@", "../x", "..", "a/b", "/etc/passwd", "1m7z 3m", "1m7z3mme60ymrx", "ümlaut",
+                          "1m7z;rm", "%", "_", "1m7z\n"}) {
+    auto r = store::parse_snapshot_reference(bad);
+    if (std::string_view(bad) == "1m7z\n") {  // surrounding blanks are ignored
+      CHECK(r);
+      continue;
+    }
+    CHECK_FALSE(r);
+    if (!r) CHECK(r.error().kind == ErrorKind::usage);
+  }
+}

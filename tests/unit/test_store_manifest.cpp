@@ -49,6 +49,48 @@ TEST_CASE("manifest parsing names what is wrong") {
   doc = store::to_json(sample());
   doc["blob"]["file"] = "../../etc/passwd";
   CHECK_FALSE(store::manifest_from_json(doc));
+  doc["blob"]["file"] = "/etc/passwd";
+  CHECK_FALSE(store::manifest_from_json(doc));
+  doc["blob"]["file"] = "1m7z3mme60yms.sqlite.zst";  // another snapshot's blob
+  CHECK_FALSE(store::manifest_from_json(doc));
+
+  for (const char* target : {"../../etc", "/tmp", "a/b", ".", ""}) {
+    doc = store::to_json(sample());
+    doc["target"] = target;
+    auto outside = store::manifest_from_json(doc);
+    CHECK_FALSE(outside);
+    if (!outside) CHECK(outside.error().kind == ErrorKind::corrupt);
+  }
+  doc = store::to_json(sample());
+  doc["id"] = "../1m7z3mme60";
+  CHECK_FALSE(store::manifest_from_json(doc));
 
   CHECK_FALSE(store::parse_manifest("{not json"));
+}
+
+TEST_CASE("manifest numbers must be integers in range (found by fuzz_manifest)") {
+  auto doc = store::to_json(sample());
+  doc["format_version"] = 1.333e33;  // get<int>() would be undefined behaviour
+  auto huge = store::manifest_from_json(doc);
+  REQUIRE_FALSE(huge);
+  CHECK(huge.error().kind == ErrorKind::corrupt);
+  CHECK(huge.error().message.find("format_version") != std::string::npos);
+
+  for (const char* field : {"raw_bytes", "stored_bytes", "level"}) {
+    for (const auto& bad : {nlohmann::json(-1), nlohmann::json(2.5), nlohmann::json(1e300), nlohmann::json("7"),
+                            nlohmann::json(true)}) {
+      if (std::string_view(field) == "level" && bad == -1) continue;  // zstd's fast levels are negative
+      doc = store::to_json(sample());
+      doc["blob"][field] = bad;
+      auto parsed = store::manifest_from_json(doc);
+      CHECK_FALSE(parsed);
+      if (!parsed) CHECK(parsed.error().message.find(field) != std::string::npos);
+    }
+  }
+  doc = store::to_json(sample());
+  doc["duration_ms"] = -5;
+  CHECK_FALSE(store::manifest_from_json(doc));
+  doc.erase("duration_ms");
+  REQUIRE(store::manifest_from_json(doc));
+  CHECK(store::manifest_from_json(doc)->duration_ms == 0);
 }

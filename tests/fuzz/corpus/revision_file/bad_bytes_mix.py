@@ -1,0 +1,2 @@
+revision = b'a' 'b'
+down_revision = None

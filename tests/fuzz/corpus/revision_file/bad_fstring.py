@@ -1,0 +1,2 @@
+revision = f"{x}"
+down_revision = None

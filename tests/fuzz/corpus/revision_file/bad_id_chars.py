@@ -1,0 +1,2 @@
+revision = "a-b@c+d"
+down_revision = None

@@ -1,0 +1,4 @@
+import os
+
+def helper():
+    return os.getcwd()

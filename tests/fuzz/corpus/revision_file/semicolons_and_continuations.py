@@ -1,0 +1,4 @@
+revision = 'abc'; down_revision = \
+    None
+if True:
+    revision = 'nested'

@@ -1,0 +1,2 @@
+revision = "$(touch /tmp/x);`id`"
+down_revision = 'rev;rm -rf'
