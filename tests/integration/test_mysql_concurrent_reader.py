@@ -7,13 +7,14 @@ sees the switch exactly once. A second restore started during a first one is ref
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test  # noqa: E402
+from dbsnap_test import EXIT_BUSY, Test  # noqa: E402
 from mysql_fixture import DOCKER, MariaDB, fill_big_table, mysql_project  # noqa: E402
 
 QUERY = ("SELECT (SELECT GROUP_CONCAT(DISTINCT v) FROM acct_a), (SELECT GROUP_CONCAT(DISTINCT v) FROM acct_b), "
@@ -90,10 +91,16 @@ def scenario(t, db):
     t.check_eq(db.shadow_schemas(), [], "no shadow schema is left")
 
     t.section("a second restore while one runs is refused")
+    # A copy of the store: a dbsnap using it does not see the first store's target lock, so the
+    # engine's own restore lock (GET_LOCK in the server) is what refuses it.
+    other_store = t.path("other-store")
+    shutil.copytree(os.path.join(proj, "snapshots"), other_store, ignore=shutil.ignore_patterns(".locks"))
     first = t.spawn_dbsnap(proj, "restore", snap, "--yes", "--no-safety-snapshot")
     t.require(db.wait_for_query("INSERT INTO `big`") is not None, "the first restore is loading")
-    r = t.dbsnap(proj, "restore", snap, "--yes", "--no-safety-snapshot")
-    t.check_error(r, 7, "the second restore", ["another dbsnap restore"])
+    r = t.dbsnap(proj, "--lock-timeout", "0", "restore", snap, "--yes", "--no-safety-snapshot")
+    t.check_error(r, EXIT_BUSY, "the second restore from the same store", ["is locked by pid"])
+    r = t.dbsnap(proj, "--store", other_store, "restore", snap, "--yes", "--no-safety-snapshot")
+    t.check_error(r, 7, "the second restore from another store", ["another dbsnap restore"])
     _, err = first.communicate(timeout=300)
     t.check_eq(first.returncode, 0, "the first restore completes", err)
     t.check_eq(db.shadow_schemas(), [], "no shadow schema is left")

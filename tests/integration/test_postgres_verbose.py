@@ -70,7 +70,8 @@ def body(t):
             dumps = [a for a in argvs if "pg_dump" in a]
             t.check(len(dumps) == 1, "backup {}: one pg_dump run is logged".format(target), argvs)
             if target == "env":
-                t.check(all(a[0] == "PGPASSWORD=***" and "-e" in a and a[a.index("-e") + 1] == "PGPASSWORD"
+                t.check(all(a[0] == "PGPASSWORD=***" and any(a[i] == "-e" and a[i + 1] == "PGPASSWORD"
+                                                             for i in range(len(a) - 1))
                             for a in dumps), "backup env: PGPASSWORD=*** in the environment, passed as -e PGPASSWORD",
                         dumps)
             else:

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A store on a file system that fills up mid-backup (a 2 MiB tmpfs): the backup fails with a
 one-line error naming the file and the cause, nothing is listed, no temp file stays, the space is
-given back (the file system's free space is what it was before; it did run full), and earlier
+given back (the file system's free space is what it was before), and earlier
 snapshots are intact; a restore whose safety snapshot cannot be written changes nothing.
 Needs root (mount)."""
 
@@ -60,8 +60,10 @@ def body(t):
         print("  stderr: " + r.errtext.strip())
         t.check_error(r, EXIT_FAILURE, "backup onto a full file system", contains=("no space left on device",))
         t.check(store in r.errtext, "the error names the file it could not write (in the store)", r.describe())
-        t.check(lowest[0] < 64 * 1024, "the file system did run full during the backup (lowest free: {} bytes)"
-                .format(lowest[0]))
+        # ENOSPC (checked above) says it ran full; a 1 ms sampler can miss the last moments before
+        # dbsnap gives the space back, so it only shows that the backup did write into it.
+        t.check(lowest[0] < free_before, "the backup wrote into the store's file system before failing "
+                "(lowest free seen: {} of {} bytes)".format(lowest[0], free_before))
         t.check_eq(free_bytes(store), free_before, "the space is given back: free space as before the backup")
         listed = [m["id"] for m in t.dbsnap_ok(proj, "--store", store, "list", "--json").json()]
         t.check_eq(listed, [small["id"]], "only the earlier snapshot is listed")
