@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/CMakeLists.txt, with clang) and runs each one
-# for $DBSNAP_FUZZ_SECONDS seconds (default 5) from its seed corpus in tests/fuzz/corpus/<name>/.
+# for $DBSNAP_FUZZ_SECONDS seconds (default 5) from its seed corpus in tests/fuzz/corpus/<name>/ (revision_file also
+# from the Alembic revision files of tests/fixtures, rather than copies of them).
 # A crash, a sanitizer report or a broken FUZZ_CHECK fails the run; the input that caused it is
 # kept as BUILD_DIR/artifacts/<name>-crash-* (reproduce: BUILD_DIR/fuzz_<name> FILE).
 #
@@ -48,7 +49,11 @@ for name in "${targets[@]}"; do
   work="$build/corpus/$name"
   mkdir -p "$work"
   [[ -d "$seeds" ]] || { echo "run_fuzzers: no seed corpus $seeds" >&2; exit 1; }
-  args=("$build/fuzz_$name" "$work" "$seeds" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
+  extra=()
+  # The real Alembic and Flask-Migrate revision files of the test fixtures seed revision_file too.
+  [[ $name == revision_file ]] && extra=("$here/../fixtures/alembic/branched/versions"
+                                         "$here/../fixtures/flaskapp/migrations/versions")
+  args=("$build/fuzz_$name" "$work" "$seeds" "${extra[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-")
   [[ -f "$here/dict/$name.dict" ]] && args+=(-dict="$here/dict/$name.dict")
   log="$build/fuzz_$name.log"
