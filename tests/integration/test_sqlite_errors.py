@@ -7,6 +7,7 @@ the line and the key (3), destructive actions without --yes and stdin not a term
 (8, nothing changed), usage errors (2), a missing database file (7, nothing published).
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -126,6 +127,21 @@ def body(t):
     t.check_eq(rc, 0, "delete on a terminal answered 'y' exits 0", err)
     t.check(s3["id"] not in [m["id"] for m in t.list_json(proj)], "the snapshot was deleted after 'y'")
     count[0] -= 1
+
+    t.section("the level key: out of range (3), the target's level, --level over it")
+    lp = t.path("proj-level")
+    os.makedirs(lp, exist_ok=True)
+    shutil.copy(dev, os.path.join(lp, "dev.db"))
+    with open(os.path.join(lp, "dbsnap.toml"), "w") as fh:
+        fh.write('[targets.dev]\nengine = "sqlite"\nfile = "dev.db"\nlevel = 30\n'
+                 '[targets.five]\nengine = "sqlite"\nfile = "dev.db"\nlevel = 5\n')
+    r = t.dbsnap(lp, "backup", "dev")
+    t.check_error(r, EXIT_CONFIG, "backup with level = 30", contains=("level 30",))
+    t.check_eq(t.list_json(lp), [], "nothing was published with level = 30")
+    r = t.dbsnap(lp, "backup", "five", "--json")
+    t.check(r.rc == 0 and r.json()["blob"]["level"] == 5, "level = 5 is the snapshot's level", r.describe())
+    r = t.dbsnap(lp, "backup", "five", "--level", "2", "--json")
+    t.check(r.rc == 0 and r.json()["blob"]["level"] == 2, "--level 2 overrides level = 5", r.describe())
 
     t.section("usage errors (2)")
     for args in (("backup",), ("backup", "dev", "--level", "30"), ("verify",), ("verify", "--all", s1["id"]),
