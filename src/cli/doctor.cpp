@@ -35,8 +35,9 @@ int run_doctor(Context& context, const DoctorOptions& options) {
     rt->check();
     std::string version = rt->version();
     checks.push_back({Check::Level::ok, "runtime",
-                      fmt::format("{}{}{}", rt->name(), rt->container().empty() ? "" : ", " + rt->where() + " running",
-                                  version.empty() ? "" : " (" + version + ")"),
+                      fmt::format("{}{}{}{}", rt->name(), rt->container().empty() ? "" : ", " + rt->where() + " running",
+                                  version.empty() ? "" : " (" + version + ")",
+                                  rt->transport().empty() ? "" : "; dumps stream through the " + rt->transport()),
                       ""});
   } catch (const DbsnapError& e) {
     checks.push_back({Check::Level::fail, "runtime", e.what(), "start the container / daemon, or fix dbsnap.toml"});

@@ -44,7 +44,11 @@ void add_output_options(CLI::App& app, GlobalOptions& globals) {
   runtime::set_command_observer([&globals](const runtime::Command& command) {
     if (!globals.verbose) return;
     pipeline::Progress::clear_active_line();
-    fmt::print(stderr, "dbsnap: run: {}\n", runtime::describe_command(command));
+    if (command.via.empty()) {
+      fmt::print(stderr, "dbsnap: run: {}\n", runtime::describe_command(command));
+    } else {
+      fmt::print(stderr, "dbsnap: run via {}: {}\n", command.via, runtime::describe_command(command));
+    }
     std::fflush(stderr);
   });
 }

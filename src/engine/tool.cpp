@@ -68,22 +68,14 @@ std::string DumpTap::tail() const {
 
 ToolRun stream_from(runtime::Runtime& runtime, const std::vector<std::string>& argv, const runtime::Secret& secret,
                     pipeline::Sink& out) {
-  auto command = runtime.command(argv, runtime::StdinMode::null, secret);
-  auto process = value_or_throw(runtime::Process::start(command));
-  pipeline::FdSource source(process.stdout_fd());
-  auto moved = pipeline::pump(source, out);
+  auto output = runtime.start_output(argv, secret);
+  auto moved = pipeline::pump(*output, out);
   if (!moved) {
-    process.kill(SIGTERM);
-    process.close_stdout();
-    process.wait();
-    // The client's end does not stop the tool in the container. (Only now: while a client
-    // that nobody reads is alive, docker does not finish another exec in that container.)
-    runtime.stop_remote(command);
+    output->abort();
     throw DbsnapError(moved.error());
   }
-  ToolRun run{process.wait(), process.stderr_text()};
+  ToolRun run{output->wait(), output->stderr_text()};
   if (auto why = runtime.exec_failure(run.status, argv.front(), run.stderr_text)) fail(ErrorKind::runtime, "{}", *why);
-  if (!run.status.ok()) runtime.stop_remote(command);  // e.g. the client was killed: its tool may run on
   return run;
 }
 

@@ -129,6 +129,10 @@ std::string describe_command(const Command& command) {
 
 void set_command_observer(CommandObserver observer) { command_observer() = std::move(observer); }
 
+void notify_command_observer(const Command& command) {
+  if (const auto& observer = command_observer()) observer(command);
+}
+
 std::string ExitStatus::describe() const {
   if (signal != 0) return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
   return fmt::format("exit code {}", code);

@@ -1,9 +1,13 @@
 #include "dbsnap/runtime/runtime.hpp"
 
+#include <csignal>
 #include <cstdlib>
 #include <map>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
+#include "dbsnap/runtime/docker_api.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::runtime {
@@ -54,6 +58,58 @@ std::string secret_value(const Secret& secret) {
   return value;
 }
 
+// A command's stdout read from a Process of ours (the local runtime, and the
+// docker/podman CLI).
+class ProcessOutput final : public OutputStream {
+ public:
+  ProcessOutput(const Runtime& runtime, Command command, Process process)
+      : runtime_(runtime), command_(std::move(command)), process_(std::move(process)), source_(process_.stdout_fd()) {}
+  Expected<std::size_t> read(pipeline::MutableBytes buffer) override { return source_.read(buffer); }
+  void abort() override {
+    process_.kill(SIGTERM);
+    process_.close_stdout();
+    process_.wait();
+    // Only now: while a client that nobody reads is alive, docker does not
+    // finish another exec in that container.
+    runtime_.stop_remote(command_);
+  }
+  ExitStatus wait() override {
+    auto status = process_.wait();
+    if (!status.ok()) runtime_.stop_remote(command_);  // e.g. the client was killed: its tool may run on
+    return status;
+  }
+  const std::string& stderr_text() const override { return process_.stderr_text(); }
+
+ private:
+  const Runtime& runtime_;
+  Command command_;
+  Process process_;
+  pipeline::FdSource source_;
+};
+
+// A command's stdout read from the docker daemon's socket.
+class ApiOutput final : public OutputStream {
+ public:
+  ApiOutput(const Runtime& runtime, std::unique_ptr<docker_api::Exec> exec, std::string remote_id)
+      : runtime_(runtime), exec_(std::move(exec)), remote_id_(std::move(remote_id)) {}
+  Expected<std::size_t> read(pipeline::MutableBytes buffer) override { return exec_->read(buffer); }
+  void abort() override {
+    exec_->close();
+    runtime_.stop_remote(Command{.remote_id = remote_id_});
+  }
+  ExitStatus wait() override {
+    auto status = exec_->wait();
+    if (!status.ok()) runtime_.stop_remote(Command{.remote_id = remote_id_});
+    return status;
+  }
+  const std::string& stderr_text() const override { return exec_->stderr_text(); }
+
+ private:
+  const Runtime& runtime_;
+  std::unique_ptr<docker_api::Exec> exec_;
+  std::string remote_id_;
+};
+
 class LocalRuntime final : public Runtime {
  public:
   std::string_view name() const override { return "local"; }
@@ -79,8 +135,13 @@ class LocalRuntime final : public Runtime {
 
 class ContainerRuntime final : public Runtime {
  public:
-  ContainerRuntime(std::string kind, std::string cli, std::string context, std::string container)
-      : kind_(std::move(kind)), cli_(std::move(cli)), context_(std::move(context)), container_(std::move(container)) {}
+  ContainerRuntime(std::string kind, std::string cli, std::string context, std::string container,
+                   std::optional<std::string> api_socket)
+      : kind_(std::move(kind)),
+        cli_(std::move(cli)),
+        context_(std::move(context)),
+        container_(std::move(container)),
+        api_socket_(std::move(api_socket)) {}
 
   std::string_view name() const override { return kind_; }
   std::string where() const override { return fmt::format("container '{}'", container_); }
@@ -115,6 +176,28 @@ class ContainerRuntime final : public Runtime {
   }
 
   void check() override {
+    if (api_socket_) {
+      auto inspected = docker_api::request(*api_socket_, "GET",
+                                           "/containers/" + docker_api::encode_segment(container_) + "/json");
+      if (inspected) {
+        if (inspected->status == 404) {
+          fail(ErrorKind::runtime, "{} does not exist ({} ps -a lists the containers)", where(), cli_);
+        }
+        if (inspected->status != 200) {
+          fail(ErrorKind::runtime, "{} is unreachable: {}", kind_, docker_api::error_message(*inspected));
+        }
+        auto json = nlohmann::json::parse(inspected->body, nullptr, false);
+        const auto state = json.is_object() ? json.value("State", nlohmann::json::object()) : nlohmann::json();
+        if (!state.is_object() || !state.value("Running", false)) {
+          fail(ErrorKind::runtime, "{} is not running (start it with: {} start {})", where(), cli_, container_);
+        }
+        return;
+      }
+      if (inspected.error().failure == docker_api::Failure::broken) {
+        fail(ErrorKind::runtime, "{} is unreachable: {}", kind_, inspected.error().message);
+      }
+      api_socket_.reset();  // no daemon on that socket: the CLI knows where it is, or says why not
+    }
     auto argv = cli();
     argv.insert(argv.end(), {"inspect", "--type", "container", "--format", "{{.State.Running}}", container_});
     auto result = run({.argv = argv});
@@ -123,7 +206,9 @@ class ContainerRuntime final : public Runtime {
     }
     const std::string err(util::trim(result->err));
     if (!result->status.ok()) {
-      if (err.find("No such") != std::string::npos || err.find("no such") != std::string::npos) {
+      // docker: "No such container: x" / "No such object: x"; podman: "no such container".
+      // Not any "no such": a CLI that cannot load its context says "no such file or directory".
+      if (err.find("such container") != std::string::npos || err.find("No such object") != std::string::npos) {
         fail(ErrorKind::runtime, "{} does not exist ({} ps -a lists the containers)", where(), cli_);
       }
       fail(ErrorKind::runtime, "{} is unreachable: {}", kind_, util::last_nonempty_line(err));
@@ -134,30 +219,42 @@ class ContainerRuntime final : public Runtime {
   }
 
   Command command(const std::vector<std::string>& argv, StdinMode stdin_mode, const Secret& secret) const override {
-    Command c{.stdin_mode = stdin_mode};
-    c.argv = cli();
-    c.remote_id = new_exec_id();
-    c.argv.insert(c.argv.end(), {"exec", "-i", "-e", "DBSNAP_EXEC_ID=" + c.remote_id});
-    std::vector<std::string> inner = argv;
-    if (secret.source == Secret::Source::dbsnap_env) {
-      // `-e NAME` without a value: docker copies NAME from its own environment.
-      c.env.emplace_back(secret.tool_var, secret_value(secret));
-      c.argv.insert(c.argv.end(), {"-e", secret.tool_var});
-    } else if (secret.source == Secret::Source::container_env) {
-      c.argv.insert(c.argv.end(), {"-e", "DBSNAP_PASSWORD_FROM=" + secret.variable, "-e",
-                                   "DBSNAP_PASSWORD_TO=" + secret.tool_var});
-      inner = {"sh", "-c", container_secret_script, "dbsnap"};
-      inner.insert(inner.end(), argv.begin(), argv.end());
+    return cli_command(exec_parts(argv, secret), stdin_mode);
+  }
+
+  std::unique_ptr<OutputStream> start_output(const std::vector<std::string>& argv, const Secret& secret) override {
+    if (api_socket_) {
+      const auto parts = exec_parts(argv, secret);
+      auto logged = cli_command(parts, StdinMode::null);
+      logged.via = transport();
+      notify_command_observer(logged);
+      std::vector<std::string> env;
+      for (const auto& [name, value] : parts.env) env.push_back(name + "=" + value);
+      if (parts.secret) env.push_back(parts.secret->first + "=" + parts.secret->second);
+      auto exec = docker_api::Exec::start(*api_socket_, container_, parts.inner, env);
+      if (exec) return std::make_unique<ApiOutput>(*this, std::move(*exec), parts.remote_id);
+      if (exec.error().failure == docker_api::Failure::broken) fail(ErrorKind::runtime, "{}", exec.error().message);
+      api_socket_.reset();  // no daemon on that socket: the CLI knows where it is, or says why not
     }
-    c.argv.push_back(container_);
-    c.argv.insert(c.argv.end(), inner.begin(), inner.end());
-    return c;
+    return Runtime::start_output(argv, secret);
+  }
+
+  std::string transport() const override {
+    return api_socket_ ? fmt::format("docker API unix://{}", *api_socket_) : fmt::format("{} CLI", cli_);
   }
 
   void stop_remote(const Command& command) const override {
     if (command.remote_id.empty()) return;
+    const std::vector<std::string> inner{"sh", "-c", container_stop_script, "dbsnap-stop", command.remote_id};
+    if (api_socket_) {
+      if (auto exec = docker_api::Exec::start(*api_socket_, container_, inner, {})) {
+        (void)(*exec)->wait();
+        return;
+      }
+    }
     auto argv = cli();
-    argv.insert(argv.end(), {"exec", container_, "sh", "-c", container_stop_script, "dbsnap-stop", command.remote_id});
+    argv.insert(argv.end(), {"exec", container_});
+    argv.insert(argv.end(), inner.begin(), inner.end());
     (void)run({.argv = argv, .stdin_mode = StdinMode::null});
   }
 
@@ -179,10 +276,49 @@ class ContainerRuntime final : public Runtime {
   }
 
  private:
+  // One exec in the container, however it is carried out.
+  struct ExecParts {
+    std::string remote_id;
+    std::vector<std::pair<std::string, std::string>> env;      // set in the exec's environment; no secrets
+    std::optional<std::pair<std::string, std::string>> secret;  // the tool's password variable and value
+    std::vector<std::string> inner;                            // the argv inside the container
+  };
+
+  ExecParts exec_parts(const std::vector<std::string>& argv, const Secret& secret) const {
+    ExecParts parts{.remote_id = new_exec_id(), .inner = argv};
+    parts.env.emplace_back("DBSNAP_EXEC_ID", parts.remote_id);
+    if (secret.source == Secret::Source::dbsnap_env) {
+      parts.secret.emplace(secret.tool_var, secret_value(secret));
+    } else if (secret.source == Secret::Source::container_env) {
+      parts.env.emplace_back("DBSNAP_PASSWORD_FROM", secret.variable);
+      parts.env.emplace_back("DBSNAP_PASSWORD_TO", secret.tool_var);
+      parts.inner = {"sh", "-c", container_secret_script, "dbsnap"};
+      parts.inner.insert(parts.inner.end(), argv.begin(), argv.end());
+    }
+    return parts;
+  }
+
+  // The CLI command for an exec: `docker exec -i -e NAME=value ... -e SECRET CONTAINER argv...`;
+  // the secret's value travels in the CLI's environment (`-e NAME` without a value copies it).
+  Command cli_command(const ExecParts& parts, StdinMode stdin_mode) const {
+    Command c{.stdin_mode = stdin_mode, .remote_id = parts.remote_id};
+    c.argv = cli();
+    c.argv.insert(c.argv.end(), {"exec", "-i"});
+    for (const auto& [name, value] : parts.env) c.argv.insert(c.argv.end(), {"-e", name + "=" + value});
+    if (parts.secret) {
+      c.env.push_back(*parts.secret);
+      c.argv.insert(c.argv.end(), {"-e", parts.secret->first});
+    }
+    c.argv.push_back(container_);
+    c.argv.insert(c.argv.end(), parts.inner.begin(), parts.inner.end());
+    return c;
+  }
+
   std::string kind_;
   std::string cli_;
   std::string context_;
   std::string container_;
+  std::optional<std::string> api_socket_;  // the daemon's socket when the API is used for streams
 };
 
 std::string resolve_compose_service(const std::string& cli, const std::string& context, const std::string& service,
@@ -241,6 +377,8 @@ const std::vector<config::KeySpec>& runtime_keys() {
       {"compose_project", config::KeyType::string, false, "the compose project of compose_service"},
       {"docker_cli", config::KeyType::string, false, "the docker/podman CLI to run (default docker or podman)"},
       {"docker_context", config::KeyType::string, false, "a docker context (docker --context)"},
+      {"docker_api", config::KeyType::boolean, false,
+       "read dump streams from the docker daemon's socket instead of through the docker CLI (default true)"},
   };
   return keys;
 }
@@ -276,7 +414,17 @@ std::unique_ptr<Runtime> make_runtime(const config::Target& target) {
     container = resolve_compose_service(cli, context, target.string("compose_service"),
                                         target.string("compose_project"));
   }
-  return std::make_unique<ContainerRuntime>(kind, cli, context, container);
+  std::optional<std::string> api_socket;
+  if (kind == "docker" && !target.has("docker_cli") && context.empty() && target.boolean("docker_api", true)) {
+    api_socket = docker_api::socket_path(docker_api::endpoint_inputs_from_environment());
+  }
+  return std::make_unique<ContainerRuntime>(kind, cli, context, container, std::move(api_socket));
+}
+
+std::unique_ptr<OutputStream> Runtime::start_output(const std::vector<std::string>& argv, const Secret& secret) {
+  auto command = this->command(argv, StdinMode::null, secret);
+  auto process = value_or_throw(Process::start(command));
+  return std::make_unique<ProcessOutput>(*this, std::move(command), std::move(process));
 }
 
 RunResult run_in(Runtime& runtime, const std::vector<std::string>& argv, const Secret& secret,

@@ -190,7 +190,9 @@ def mysql_project(t, targets, name="proj"):
         lines.append("[targets.{}]".format(tname))
         lines.append('engine = "mysql"')
         for k, v in keys.items():
-            if isinstance(v, int):
+            if isinstance(v, bool):
+                lines.append("{} = {}".format(k, "true" if v else "false"))
+            elif isinstance(v, int):
                 lines.append("{} = {}".format(k, v))
             else:
                 lines.append('{} = "{}"'.format(k, v.replace("\\", "\\\\").replace('"', '\\"')))

@@ -2,8 +2,12 @@
 """The docker runtime as users configure it: a compose service resolved through the
 com.docker.compose.* labels (zero or several matches are clear errors, compose_project
 disambiguates), DOCKER_HOST and docker_context honoured, a missing CLI, and the exec itself
-failing (no such container) told apart from the tool failing."""
+failing (no such container) told apart from the tool failing. The dump's stream is read from the
+docker daemon's socket when the CLI would use that socket, and through the CLI otherwise
+(docker_api = false, docker_cli, a tcp:// DOCKER_HOST, a current context in the CLI's config):
+both give the same bytes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -80,6 +84,47 @@ def body(t):
         r = t.dbsnap(proj, "backup", "podman")
         t.check_error(r, EXIT_RUNTIME, "a runtime CLI that is not installed", contains=("/nonexistent/podman",))
 
+        t.section("the dump is read from the daemon's socket, or through the CLI when that is what the CLI would do")
+        write_config(proj, '[targets.c]\nengine = "sqlite"\ncontainer = "{0}"\nfile = "/data/app.db"\n'
+                           '[targets.cli]\nengine = "sqlite"\ncontainer = "{0}"\nfile = "/data/app.db"\n'
+                           'docker_api = false\n'
+                           '[targets.named_cli]\nengine = "sqlite"\ncontainer = "{0}"\nfile = "/data/app.db"\n'
+                           'docker_cli = "{1}"\n'.format(NAMES[2], DOCKER))
+        via = "dbsnap: run via docker API unix:///var/run/docker.sock: "
+
+        def dump_lines(r):
+            return [l for l in r.errtext.splitlines() if l.startswith("dbsnap: run") and "exec -i" in l]
+
+        r = t.dbsnap(proj, "-v", "backup", "c", "--json")
+        t.require_eq(r.rc, 0, "backup through the daemon's socket", r.errtext)
+        api_sha = r.json()["blob"]["raw_sha256"]
+        t.check(any(l.startswith(via) for l in dump_lines(r)), "the dump's exec goes through the API", r.errtext)
+        r = t.dbsnap(proj, "-v", "backup", "c", "--json", env={"DOCKER_HOST": "unix:///var/run/docker.sock"})
+        t.check(r.rc == 0 and any(l.startswith(via) for l in dump_lines(r)),
+                "DOCKER_HOST=unix://... names the socket the API uses", r.errtext)
+        for target, env, what in (("cli", {}, "docker_api = false"), ("named_cli", {}, "docker_cli set")):
+            r = t.dbsnap(proj, "-v", "backup", target, "--json", env=env)
+            t.require_eq(r.rc, 0, "backup with " + what, r.errtext)
+            lines = dump_lines(r)
+            t.check(bool(lines) and all(l.startswith("dbsnap: run: ") for l in lines),
+                    what + ": the dump runs as a docker exec -i process", r.errtext)
+            t.check_eq(r.json()["blob"]["raw_sha256"], api_sha, what + ": the same dump bytes as through the API")
+        # Where the CLI would talk to another daemon, the CLI runs (and here, finds none).
+        r = t.dbsnap(proj, "backup", "c", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+        t.check_error(r, EXIT_RUNTIME, "a tcp:// DOCKER_HOST is left to the CLI", contains=("unreachable",))
+        r = t.dbsnap(proj, "-v", "backup", "c", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+        t.check("via docker API" not in r.errtext and "dbsnap: run: docker inspect" in r.errtext,
+                "tcp:// DOCKER_HOST: the CLI runs, the API is not used", r.errtext)
+        config_dir = t.path("docker-config")
+        os.makedirs(config_dir, exist_ok=True)
+        with open(os.path.join(config_dir, "config.json"), "w") as f:
+            json.dump({"currentContext": "dbsnap-test-elsewhere"}, f)
+        r = t.dbsnap(proj, "-v", "backup", "c", env={"DOCKER_CONFIG": config_dir})
+        t.check(r.rc != 0 and "via docker API" not in r.errtext,
+                "a current context in the CLI's config.json is left to the CLI (which does not know it)", r.errtext)
+        t.check("dbsnap-test-elsewhere" in r.errtext and "unreachable" in r.errtext,
+                "the CLI's error names the context (not a missing container)", r.errtext)
+
         t.section("the exec failing is told apart from the tool failing")
         subprocess.run([DBCTL, "rm", NAMES[2]], capture_output=True)
         r = t.dbsnap(proj, "backup", "c")
@@ -87,7 +132,7 @@ def body(t):
         write_config(proj, '[targets.bad]\nengine = "sqlite"\ncontainer = "x"\nruntime = "lxc"\nfile = "/a.db"\n')
         r = t.dbsnap(proj, "backup", "bad")
         t.check_error(r, EXIT_CONFIG, "an unknown runtime", contains=("unknown runtime 'lxc'",))
-        t.check_eq(len(t.list_json(proj)), 3, "only the three successful backups are listed")
+        t.check_eq(len(t.list_json(proj)), 7, "only the seven successful backups are listed")
     finally:
         for n in NAMES:
             subprocess.run([DBCTL, "rm", n], capture_output=True)

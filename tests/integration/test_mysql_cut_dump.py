@@ -5,7 +5,9 @@ SIGTERM): dbsnap exits 7 with one line, no snapshot is listed, no blob and no te
 in the store. The docker exec client killed on the host mid-stream is caught the same way, and
 dbsnap ends the dump it leaves running in the container. dbsnap itself interrupted mid-dump
 (SIGTERM: exit 143, SIGINT: exit 130): nothing listed, no temp file, and no mariadb-dump left
-in the container (killing the docker exec client alone does not stop it).
+in the container (killing the docker exec client alone does not stop it). dbsnap reads dumps from
+the docker daemon's socket by default; the client-killed section uses a target that runs the docker
+CLI (docker_api = false), which is the only transport with a client process to kill.
 A complete backup of the same database afterwards works.
 """
 
@@ -86,8 +88,8 @@ def scenario(t, db):
     fill_big_table(db, "app", rows_log2=19, payload=200)  # ~100 MB of rows: a dump of a few seconds
     db.sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
            "INSERT INTO alembic_version VALUES ('c0ffee');", "app")
-    proj = mysql_project(t, {"dev": {"container": db.name, "database": "app",
-                                     "password_from_container": "MYSQL_ROOT_PASSWORD"}})
+    keys = {"container": db.name, "database": "app", "password_from_container": "MYSQL_ROOT_PASSWORD"}
+    proj = mysql_project(t, {"dev": keys, "dev_cli": dict(keys, docker_api=False)})
 
     t.list_json(proj)  # creates the store (catalog, lock file) before the first attempt
     cut(t, db, proj, "KILL", "SIGKILL")
@@ -95,9 +97,9 @@ def scenario(t, db):
     interrupt(t, db, proj, signal.SIGTERM, EXIT_TERMINATED)
     interrupt(t, db, proj, signal.SIGINT, EXIT_INTERRUPTED)
 
-    t.section("the docker exec client killed on the host mid-stream")
+    t.section("the docker exec client killed on the host mid-stream (docker_api = false)")
     before = store_files(proj)
-    p = t.spawn_dbsnap(proj, "backup", "dev")
+    p = t.spawn_dbsnap(proj, "backup", "dev_cli")
     t.require(bool(wait_for(lambda: temp_bytes(proj) > 0, 60, 0.02)), "the dump is streaming into the store")
     ps = subprocess.run(["pgrep", "-f", "-P", str(p.pid), "exec -i"], stdout=subprocess.PIPE)
     children = [int(x) for x in ps.stdout.split()]

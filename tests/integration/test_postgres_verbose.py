@@ -5,13 +5,16 @@ A PostgreSQL container whose password is a distinctive string; TCP targets (so t
 really used) with password_env and with password_from_container. backup, restore and doctor with
 --verbose (before and after the command): stderr has one "dbsnap: run: ..." line per command, each
 a docker command, among them docker exec -i into the container (pg_dump for the backup, psql for
-the restore), shell-quoted so that it splits back into an argv; the password_env value travels as
+the restore), shell-quoted so that it splits back into an argv; the backup's pg_dump, read from the
+docker daemon's socket, is logged as "dbsnap: run via docker API unix://...: " and the docker exec
+command it stands for; the password_env value travels as
 `-e PGPASSWORD` with the variable shown as PGPASSWORD=***, password_from_container names the
 container's variable; the password is in no line and nowhere in dbsnap's output. Without --verbose
 nothing is logged; with --json the log stays on stderr and stdout is still one JSON document.
 """
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -20,6 +23,9 @@ from dbsnap_test import Test, EXIT_OK  # noqa: E402
 from postgres_fixture import PgContainer, pg_project  # noqa: E402
 
 SECRET = "Vb-7Lq2-verbose-Pw"
+# "dbsnap: run: CMD" for a process; "dbsnap: run via docker API unix:///...: CMD" for an exec
+# through the daemon's socket.
+RUN_LINE = re.compile(r"dbsnap: run(?: via docker API unix://[^ :]+)?: ")
 
 
 def body(t):
@@ -37,7 +43,7 @@ def body(t):
         before = pg.state()
 
         def run_lines(r, what):
-            lines = [l for l in r.errtext.splitlines() if l.startswith("dbsnap: run: ")]
+            lines = [l for l in r.errtext.splitlines() if RUN_LINE.match(l)]
             for line in lines:
                 print("        " + (line if len(line) < 200 else line[:200] + "..."))
             t.check(len(lines) >= 1, "{}: commands are logged".format(what), r.describe())
@@ -46,7 +52,7 @@ def body(t):
             argvs = []
             for line in lines:
                 try:
-                    argvs.append(shlex.split(line[len("dbsnap: run: "):]))
+                    argvs.append(shlex.split(line[RUN_LINE.match(line).end():]))
                 except ValueError as e:
                     t.check(False, "{}: a logged line splits as shell words".format(what), "{}\n{}".format(e, line))
             commands = []
@@ -68,6 +74,9 @@ def body(t):
             m = json.loads(r.out)  # stdout is still the one JSON document
             argvs = run_lines(r, "backup " + target)
             dumps = [a for a in argvs if "pg_dump" in a]
+            t.check(any(l.startswith("dbsnap: run via docker API unix://") and "pg_dump" in l
+                        for l in r.errtext.splitlines()),
+                    "backup {}: pg_dump's stream is read from the docker daemon's socket".format(target), r.errtext)
             t.check(len(dumps) == 1, "backup {}: one pg_dump run is logged".format(target), argvs)
             if target == "env":
                 t.check(all(a[0] == "PGPASSWORD=***" and any(a[i] == "-e" and a[i + 1] == "PGPASSWORD"

@@ -29,6 +29,10 @@ struct Command {
   // of the process started inside the container (and of its children), by
   // which Runtime::stop_remote finds them; empty for local commands.
   std::string remote_id;
+  // Empty when the command runs as a process of ours; otherwise how it is
+  // carried out instead ("docker API unix:///var/run/docker.sock"), the argv
+  // then being the equivalent CLI command, for logs.
+  std::string via;
 };
 
 // How a child ended.
@@ -101,6 +105,10 @@ std::string describe_command(const Command& command);
 // startup.
 using CommandObserver = std::function<void(const Command&)>;
 void set_command_observer(CommandObserver observer);
+
+// Tells the observer about a command carried out without Process::start
+// (an exec through the docker API).
+void notify_command_observer(const Command& command);
 
 // Finds an executable on PATH; empty when absent.
 std::string find_executable(const std::string& name);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dbsnap/config/config.hpp"
+#include "dbsnap/pipeline/stream.hpp"
 #include "dbsnap/runtime/process.hpp"
 
 namespace dbsnap::runtime {
@@ -24,6 +25,20 @@ struct Secret {
 
   // Reads `password_env` / `password_from_container` from a target; at most one may be set.
   static Secret from_target(const config::Target& target, std::string tool_var);
+};
+
+// A command started where the database is, its stdout read as a stream
+// (how dump tools run). read() returns the command's stdout; 0 at its end.
+class OutputStream : public pipeline::Source {
+ public:
+  // Ends the command early, here and where it runs (a container's process
+  // outlives its client; see Runtime::stop_remote).
+  virtual void abort() = 0;
+  // Waits for the command to end: the tool's exit status. When the status is
+  // not ok, whatever the command left running where it ran is ended.
+  virtual ExitStatus wait() = 0;
+  // The command's stderr (the last 64 KiB), complete after wait().
+  virtual const std::string& stderr_text() const = 0;
 };
 
 // How and where a target's commands run: on this host, or inside a container
@@ -62,6 +77,16 @@ class Runtime {
   // kills its own child). Call it after the local client has ended: docker
   // does not finish an exec while another exec's client is alive but unread.
   virtual void stop_remote(const Command& command) const = 0;
+  // Starts `argv` where the database is, with the secret delivered through
+  // the environment, for its stdout to be read as a stream. By default a
+  // Process running command(); the docker runtime reads the exec's stream
+  // from the daemon's socket instead when it can (see docker_api.hpp).
+  // Throws a `runtime` DbsnapError when the command cannot start.
+  virtual std::unique_ptr<OutputStream> start_output(const std::vector<std::string>& argv, const Secret& secret);
+  // How start_output reaches the container: "docker CLI" or "docker API
+  // (unix:///var/run/docker.sock)"; "" for local commands. For messages and
+  // `doctor`.
+  virtual std::string transport() const { return {}; }
 };
 
 // The runtime a target names (`runtime` key; default docker when
