@@ -710,21 +710,20 @@ class Server {
 class PsqlSession {
  public:
   PsqlSession(runtime::Runtime& runtime, const std::vector<std::string>& argv, const runtime::Secret& secret)
-      : runtime_(runtime), process_(start(runtime, argv, secret)) {
+      : runtime_(runtime), session_(runtime.start_input(argv, secret)) {
     reader_ = std::thread([this] { read_stdout(); });
   }
 
   ~PsqlSession() {
     // Without COMMIT, closing stdin makes psql roll back; wait for it, so
     // the database is back to its old state when dbsnap exits.
-    process_.close_stdin();
+    session_->close_stdin();
     if (reader_.joinable()) reader_.join();
-    if (!waited_) process_.wait();
+    if (!waited_) session_->wait();
   }
 
   Expected<void> write(pipeline::Bytes data) {
-    pipeline::FdSink sink(process_.stdin_fd());
-    auto r = sink.write(data);
+    auto r = session_->write(data);
     if (!r && r.error().kind != ErrorKind::interrupted) {
       return make_error(ErrorKind::engine, "psql stopped reading its input: {}", r.error().message);
     }
@@ -752,11 +751,11 @@ class PsqlSession {
   // Closes stdin and waits for psql to end; throws a `runtime` error when
   // the exec itself failed.
   runtime::ExitStatus close_and_wait() {
-    process_.close_stdin();
+    session_->close_stdin();
     if (reader_.joinable()) reader_.join();
-    status_ = process_.wait();
+    status_ = session_->wait();
     waited_ = true;
-    const std::string said = process_.stderr_text() + output();
+    const std::string said = session_->stderr_text() + output();
     if (auto why = runtime_.exec_failure(status_, "psql", said)) {
       // docker exec prints "executable file not found" on stdout.
       if (said.find("executable file not found") != std::string::npos) {
@@ -772,35 +771,27 @@ class PsqlSession {
     std::lock_guard lock(mutex_);
     return stdout_;
   }
-  const std::string& stderr_text() const { return process_.stderr_text(); }
+  const std::string& stderr_text() const { return session_->stderr_text(); }
 
  private:
-  static runtime::Process start(runtime::Runtime& runtime, const std::vector<std::string>& argv,
-                                const runtime::Secret& secret) {
-    auto command = runtime.command(argv, runtime::StdinMode::pipe, secret);
-    command.stdout_mode = runtime::StdoutMode::pipe;
-    return value_or_throw(runtime::Process::start(command));
-  }
-
   void read_stdout() {
-    char buffer[8192];
+    std::byte buffer[8192];
     for (;;) {
-      ssize_t n = ::read(process_.stdout_fd(), buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
+      auto n = session_->read_stdout(buffer);
       std::lock_guard lock(mutex_);
-      if (n <= 0) {
+      if (!n || *n == 0) {
         eof_ = true;
         changed_.notify_all();
         return;
       }
-      stdout_.append(buffer, static_cast<std::size_t>(n));
+      stdout_.append(reinterpret_cast<const char*>(buffer), *n);
       if (stdout_.size() > 128 * 1024) stdout_.erase(0, stdout_.size() - 64 * 1024);
       changed_.notify_all();
     }
   }
 
   runtime::Runtime& runtime_;
-  runtime::Process process_;
+  std::unique_ptr<runtime::InputSession> session_;
   std::thread reader_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;

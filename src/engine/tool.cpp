@@ -81,24 +81,36 @@ ToolRun stream_from(runtime::Runtime& runtime, const std::vector<std::string>& a
 
 std::unique_ptr<ToolInput> ToolInput::start(runtime::Runtime& runtime, const std::vector<std::string>& argv,
                                             const runtime::Secret& secret) {
-  auto command = runtime.command(argv, runtime::StdinMode::pipe, secret);
-  command.stdout_mode = runtime::StdoutMode::capture;
-  auto process = value_or_throw(runtime::Process::start(command));
-  return std::unique_ptr<ToolInput>(new ToolInput(runtime, std::move(process), argv.front()));
+  auto session = runtime.start_input(argv, secret);
+  return std::unique_ptr<ToolInput>(new ToolInput(runtime, std::move(session), argv.front()));
 }
 
-ToolInput::ToolInput(runtime::Runtime& runtime, runtime::Process process, std::string tool)
-    : runtime_(runtime), process_(std::move(process)), tool_(std::move(tool)) {}
+ToolInput::ToolInput(runtime::Runtime& runtime, std::unique_ptr<runtime::InputSession> session, std::string tool)
+    : runtime_(runtime), session_(std::move(session)), tool_(std::move(tool)) {
+  reader_ = std::thread([this] { read_stdout(); });
+}
 
 ToolInput::~ToolInput() {
-  // Closing stdin without a commit is the rollback signal; the Process
-  // destructor then kills and reaps the client if it is still there.
-  if (!waited_) process_.close_stdin();
+  if (!waited_) {
+    session_->close_stdin();
+    session_->abort();
+  }
+  if (reader_.joinable()) reader_.join();
+}
+
+void ToolInput::read_stdout() {
+  constexpr std::size_t keep_stdout = 64 * 1024;
+  std::byte buffer[16384];
+  for (;;) {
+    auto n = session_->read_stdout(buffer);
+    if (!n || *n == 0) return;
+    stdout_.append(reinterpret_cast<const char*>(buffer), *n);
+    if (stdout_.size() > 2 * keep_stdout) stdout_.erase(0, stdout_.size() - keep_stdout);
+  }
 }
 
 Expected<void> ToolInput::write(pipeline::Bytes data) {
-  pipeline::FdSink sink(process_.stdin_fd());
-  auto r = sink.write(data);
+  auto r = session_->write(data);
   if (!r && r.error().kind != ErrorKind::interrupted) {
     return make_error(ErrorKind::engine, "'{}' stopped reading its input: {}", tool_, r.error().message);
   }
@@ -110,16 +122,17 @@ Expected<void> ToolInput::send(std::string_view text) {
 }
 
 runtime::ExitStatus ToolInput::close_and_wait() {
-  process_.close_stdin();
-  auto status = process_.wait();
+  session_->close_stdin();
+  if (reader_.joinable()) reader_.join();
+  auto status = session_->wait();
   waited_ = true;
-  if (auto why = runtime_.exec_failure(status, tool_, process_.stderr_text() + process_.stdout_text())) {
+  if (auto why = runtime_.exec_failure(status, tool_, session_->stderr_text() + stdout_)) {
     fail(ErrorKind::runtime, "{}", *why);
   }
   return status;
 }
 
-const std::string& ToolInput::stdout_text() const { return process_.stdout_text(); }
-const std::string& ToolInput::stderr_text() const { return process_.stderr_text(); }
+const std::string& ToolInput::stdout_text() const { return stdout_; }
+const std::string& ToolInput::stderr_text() const { return session_->stderr_text(); }
 
 }  // namespace dbsnap::engine

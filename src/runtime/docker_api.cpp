@@ -292,8 +292,10 @@ Expected<std::size_t> DemuxSource::read(pipeline::MutableBytes out) {
 
 std::expected<std::unique_ptr<Exec>, RequestError> Exec::start(const std::string& socket, const std::string& container,
                                                                const std::vector<std::string>& argv,
-                                                               const std::vector<std::string>& env) {
-  const nlohmann::json create = {{"AttachStdin", false}, {"AttachStdout", true}, {"AttachStderr", true},
+                                                               const std::vector<std::string>& env,
+                                                               Stdin stdin_mode) {
+  const bool attach = stdin_mode == Stdin::attach;
+  const nlohmann::json create = {{"AttachStdin", attach}, {"AttachStdout", true}, {"AttachStderr", true},
                                  {"Tty", false},         {"Env", env},          {"Cmd", argv}};
   auto created = request(socket, "POST", "/containers/" + encode_segment(container) + "/exec", create.dump());
   if (!created) return std::unexpected(created.error());
@@ -339,6 +341,21 @@ Exec::~Exec() { close(); }
 Expected<std::size_t> Exec::read(pipeline::MutableBytes buffer) {
   if (fd_ < 0) return make_error(ErrorKind::runtime, "docker API: the exec's stream was closed");
   return demux_.read(buffer);
+}
+
+Expected<void> Exec::write_stdin(pipeline::Bytes data) {
+  if (fd_ < 0) return make_error(ErrorKind::runtime, "docker API: the exec's stream was closed");
+  // SIGPIPE is ignored (util::install_interrupt_handlers): a closed peer is an EPIPE error here.
+  pipeline::FdSink sink(fd_);
+  return sink.write(data);
+}
+
+void Exec::close_stdin() noexcept {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+void Exec::shutdown() noexcept {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
 void Exec::close() noexcept {

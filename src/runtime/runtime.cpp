@@ -110,6 +110,56 @@ class ApiOutput final : public OutputStream {
   std::string remote_id_;
 };
 
+// A command reading its stdin from a Process of ours.
+class ProcessInput final : public InputSession {
+ public:
+  explicit ProcessInput(Process process) : process_(std::move(process)) {}
+  Expected<void> write(pipeline::Bytes data) override {
+    pipeline::FdSink sink(process_.stdin_fd());
+    return sink.write(data);
+  }
+  void close_stdin() override { process_.close_stdin(); }
+  Expected<std::size_t> read_stdout(pipeline::MutableBytes buffer) override {
+    pipeline::FdSource source(process_.stdout_fd());
+    for (;;) {
+      auto n = source.read(buffer);
+      if (n || n.error().kind != ErrorKind::interrupted) return n;
+    }
+  }
+  void abort() override { process_.kill(SIGTERM); }
+  ExitStatus wait() override { return process_.wait(); }
+  const std::string& stderr_text() const override { return process_.stderr_text(); }
+
+ private:
+  Process process_;
+};
+
+// A command reading its stdin from the docker daemon's socket.
+class ApiInput final : public InputSession {
+ public:
+  explicit ApiInput(std::unique_ptr<docker_api::Exec> exec) : exec_(std::move(exec)) {}
+  Expected<void> write(pipeline::Bytes data) override { return exec_->write_stdin(data); }
+  void close_stdin() override { exec_->close_stdin(); }
+  Expected<std::size_t> read_stdout(pipeline::MutableBytes buffer) override {
+    for (;;) {
+      auto n = exec_->read(buffer);
+      if (n && *n > 0) return n;
+      if (!n && n.error().kind == ErrorKind::interrupted) continue;
+      // The daemon ends the stream when the command has ended, but it does not
+      // close the connection while we still write: stop our writes (they fail
+      // with EPIPE, as they do when a docker exec client exits).
+      exec_->close_stdin();
+      return n;
+    }
+  }
+  void abort() override { exec_->shutdown(); }
+  ExitStatus wait() override { return exec_->wait(); }
+  const std::string& stderr_text() const override { return exec_->stderr_text(); }
+
+ private:
+  std::unique_ptr<docker_api::Exec> exec_;
+};
+
 class LocalRuntime final : public Runtime {
  public:
   std::string_view name() const override { return "local"; }
@@ -223,20 +273,18 @@ class ContainerRuntime final : public Runtime {
   }
 
   std::unique_ptr<OutputStream> start_output(const std::vector<std::string>& argv, const Secret& secret) override {
-    if (api_socket_) {
-      const auto parts = exec_parts(argv, secret);
-      auto logged = cli_command(parts, StdinMode::null);
-      logged.via = transport();
-      notify_command_observer(logged);
-      std::vector<std::string> env;
-      for (const auto& [name, value] : parts.env) env.push_back(name + "=" + value);
-      if (parts.secret) env.push_back(parts.secret->first + "=" + parts.secret->second);
-      auto exec = docker_api::Exec::start(*api_socket_, container_, parts.inner, env);
-      if (exec) return std::make_unique<ApiOutput>(*this, std::move(*exec), parts.remote_id);
-      if (exec.error().failure == docker_api::Failure::broken) fail(ErrorKind::runtime, "{}", exec.error().message);
-      api_socket_.reset();  // no daemon on that socket: the CLI knows where it is, or says why not
+    const auto parts = exec_parts(argv, secret);
+    if (auto exec = api_exec(parts, docker_api::Stdin::none)) {
+      return std::make_unique<ApiOutput>(*this, std::move(exec), parts.remote_id);
     }
     return Runtime::start_output(argv, secret);
+  }
+
+  std::unique_ptr<InputSession> start_input(const std::vector<std::string>& argv, const Secret& secret) override {
+    if (auto exec = api_exec(exec_parts(argv, secret), docker_api::Stdin::attach)) {
+      return std::make_unique<ApiInput>(std::move(exec));
+    }
+    return Runtime::start_input(argv, secret);
   }
 
   std::string transport() const override {
@@ -296,6 +344,25 @@ class ContainerRuntime final : public Runtime {
       parts.inner.insert(parts.inner.end(), argv.begin(), argv.end());
     }
     return parts;
+  }
+
+  // Starts an exec through the daemon's socket, logged as the CLI command it
+  // stands for; null when the API is not used (or nothing listens on its
+  // socket: the CLI is used from then on). Throws a `runtime` error when the
+  // daemon refuses the exec.
+  std::unique_ptr<docker_api::Exec> api_exec(const ExecParts& parts, docker_api::Stdin stdin_mode) {
+    if (!api_socket_) return nullptr;
+    auto logged = cli_command(parts, stdin_mode == docker_api::Stdin::attach ? StdinMode::pipe : StdinMode::null);
+    logged.via = transport();
+    notify_command_observer(logged);
+    std::vector<std::string> env;
+    for (const auto& [name, value] : parts.env) env.push_back(name + "=" + value);
+    if (parts.secret) env.push_back(parts.secret->first + "=" + parts.secret->second);
+    auto exec = docker_api::Exec::start(*api_socket_, container_, parts.inner, env, stdin_mode);
+    if (exec) return std::move(*exec);
+    if (exec.error().failure == docker_api::Failure::broken) fail(ErrorKind::runtime, "{}", exec.error().message);
+    api_socket_.reset();  // no daemon on that socket: the CLI knows where it is, or says why not
+    return nullptr;
   }
 
   // The CLI command for an exec: `docker exec -i -e NAME=value ... -e SECRET CONTAINER argv...`;
@@ -425,6 +492,12 @@ std::unique_ptr<OutputStream> Runtime::start_output(const std::vector<std::strin
   auto command = this->command(argv, StdinMode::null, secret);
   auto process = value_or_throw(Process::start(command));
   return std::make_unique<ProcessOutput>(*this, std::move(command), std::move(process));
+}
+
+std::unique_ptr<InputSession> Runtime::start_input(const std::vector<std::string>& argv, const Secret& secret) {
+  auto command = this->command(argv, StdinMode::pipe, secret);
+  command.stdout_mode = StdoutMode::pipe;
+  return std::make_unique<ProcessInput>(value_or_throw(Process::start(command)));
 }
 
 RunResult run_in(Runtime& runtime, const std::vector<std::string>& argv, const Secret& secret,

@@ -6,7 +6,8 @@
 # Starts a PostgreSQL container (tests/harness/dbctl), fills database `app` with generate_series
 # until its dump is at least 250 MB, then takes the median of BENCH_RUNS (default 5) wall times of,
 # interleaved:
-#   backup   dbsnap backup (default level 1; also --level 3, reported beside it)
+#   backup   dbsnap backup (default level 1, the dump read from the docker daemon's socket; also
+#            --level 3, and docker_api = false: through a docker exec client, reported beside it)
 #                                                  vs  docker exec DB pg_dump ... > /dev/null
 #                                                           vs  docker exec DB pg_dump ... | zstd -3 -T0 > f && sha256sum f
 #   restore  dbsnap restore --no-safety-snapshot (checked as   vs  zstd -dc f | docker exec -i DB psql (into an
@@ -72,15 +73,23 @@ cat >"$WORK/proj/dbsnap.toml" <<EOF
 engine = "postgres"
 container = "$NAME"
 database = "app"
+
+# The same database through the docker CLI (a docker exec -i client relaying the dump).
+[targets.bench_cli]
+engine = "postgres"
+container = "$NAME"
+database = "app"
 docker_cli = "$DOCKER"
+docker_api = false
 EOF
 
 
 log "== backups ($RUNS runs each, interleaved)"
-: >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
+: >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dbsnap_cli"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
 for ((r = 1; r <= RUNS; r++)); do
     timed_dbsnap backup bench >>"$WORK/b_dbsnap"
     timed_dbsnap backup bench --level 3 >>"$WORK/b_dbsnap3"
+    timed_dbsnap backup bench_cli >>"$WORK/b_dbsnap_cli"
     t=$(now)
     "$DOCKER" exec "$NAME" "${DUMP[@]}" >/dev/null
     elapsed "$t" >>"$WORK/b_dump"
@@ -88,9 +97,9 @@ for ((r = 1; r <= RUNS; r++)); do
     "$DOCKER" exec "$NAME" "${DUMP[@]}" | zstd -q -3 -T0 >"$WORK/f.sql.zst"
     sha256sum "$WORK/f.sql.zst" >/dev/null
     elapsed "$t" >>"$WORK/b_zstd"
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s), pg_dump $(tail -n 1 "$WORK/b_dump") s, pg_dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
+    log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), pg_dump $(tail -n 1 "$WORK/b_dump") s, pg_dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
 done
-snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["blob"]["level"] == 1][0]["id"])')
+snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["target"] == "bench" and s["blob"]["level"] == 1][0]["id"])')
 sizes=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c '
 import json, sys
 by_level = {s["blob"]["level"]: s["blob"]["stored_bytes"] for s in json.load(sys.stdin)}

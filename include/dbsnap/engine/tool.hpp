@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "dbsnap/pipeline/stream.hpp"
@@ -54,14 +55,17 @@ struct ToolRun {
 ToolRun stream_from(runtime::Runtime& runtime, const std::vector<std::string>& argv, const runtime::Secret& secret,
                     pipeline::Sink& out);
 
-// A tool reading a script on stdin (mysql, psql): a Sink that writes to its
-// stdin. Its stdout and stderr are drained by threads as it runs. finish()
-// does nothing: the engine decides when to close stdin (that is the commit
-// or rollback decision for psql).
+// A tool reading a script on stdin (mysql, a shell receiving a file): a
+// Sink that writes to its stdin, started with Runtime::start_input. Its
+// stdout is kept (the last 64 KiB) by a thread of its own as it runs, its
+// stderr by the runtime. finish() does nothing: the engine decides when to
+// close stdin (that is the commit or rollback decision for a client).
 class ToolInput final : public pipeline::Sink {
  public:
   static std::unique_ptr<ToolInput> start(runtime::Runtime& runtime, const std::vector<std::string>& argv,
                                           const runtime::Secret& secret);
+  // Without close_and_wait(): closes stdin (no commit: the client rolls
+  // back) and gives up on the tool without waiting for it.
   ~ToolInput() override;
   Expected<void> write(pipeline::Bytes data) override;
   Expected<void> finish() override { return {}; }
@@ -70,14 +74,18 @@ class ToolInput final : public pipeline::Sink {
   // Closes stdin and waits for the tool; throws a `runtime` error when the
   // exec itself failed.
   runtime::ExitStatus close_and_wait();
+  // What the tool printed on stdout (the last 64 KiB), after close_and_wait().
   const std::string& stdout_text() const;
   const std::string& stderr_text() const;
 
  private:
-  ToolInput(runtime::Runtime& runtime, runtime::Process process, std::string tool);
+  ToolInput(runtime::Runtime& runtime, std::unique_ptr<runtime::InputSession> session, std::string tool);
+  void read_stdout();
   runtime::Runtime& runtime_;
-  runtime::Process process_;
+  std::unique_ptr<runtime::InputSession> session_;
   std::string tool_;
+  std::string stdout_;
+  std::thread reader_;
   bool waited_ = false;
 };
 

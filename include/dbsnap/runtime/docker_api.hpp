@@ -91,24 +91,39 @@ class DemuxSource final : public pipeline::Source {
   std::string stderr_;
 };
 
+// Whether an exec reads what we write (`docker exec -i` with a pipe) or
+// nothing.
+enum class Stdin { none, attach };
+
 // A command running in a container through the API, its stdout read as a
-// stream. Its environment travels in the request body, never in an argv.
+// stream, its stdin (Stdin::attach) written through the same connection.
+// Its environment travels in the request body, never in an argv.
 class Exec final : public pipeline::Source {
  public:
-  // Creates and starts the exec. Errors: `runtime` with the daemon's message
-  // (no such container, container not running); a RequestError::unreachable
-  // comes back as Failure::unreachable so the caller can fall back to the CLI.
+  // Creates and starts the exec. Errors: Failure::broken with the daemon's
+  // message (no such container, container not running); Failure::unreachable
+  // when nothing answers on the socket, so the caller can fall back to the CLI.
   static std::expected<std::unique_ptr<Exec>, RequestError> start(
       const std::string& socket, const std::string& container, const std::vector<std::string>& argv,
-      const std::vector<std::string>& env);
+      const std::vector<std::string>& env, Stdin stdin_mode = Stdin::none);
   ~Exec() override;
   Exec(const Exec&) = delete;
   Exec& operator=(const Exec&) = delete;
 
   // The exec's stdout; 0 at its end.
   Expected<std::size_t> read(pipeline::MutableBytes buffer) override;
+  // Writes to the command's stdin (Stdin::attach). An `interrupted` error
+  // when a SIGINT/SIGTERM arrives while the daemon does not read.
+  Expected<void> write_stdin(pipeline::Bytes data);
+  // Ends the command's stdin (half-closes the connection; the daemon then
+  // closes the exec's stdin, as for `docker exec -i` at EOF).
+  void close_stdin() noexcept;
+  // Shuts the connection down both ways without closing it: a read() blocked
+  // in another thread returns. For giving up on a command.
+  void shutdown() noexcept;
   // Closes the connection: the daemon stops relaying (the process inside the
-  // container is not stopped by that; see Runtime::stop_remote).
+  // container is not stopped by that; see Runtime::stop_remote). Not while
+  // another thread reads.
   void close() noexcept;
   // Reads the rest of the stream (discarding stdout), then the exit code,
   // waiting up to 30 s for the daemon to record it. A failure to learn it is

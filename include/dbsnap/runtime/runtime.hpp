@@ -41,6 +41,29 @@ class OutputStream : public pipeline::Source {
   virtual const std::string& stderr_text() const = 0;
 };
 
+// A command started where the database is that reads a script we write on
+// its stdin (mysql, psql, a shell receiving a file); its stdout is read as
+// it comes, by a thread of the caller's, and its stderr kept.
+class InputSession {
+ public:
+  virtual ~InputSession() = default;
+  // Writes to the command's stdin: an `interrupted` error when a
+  // SIGINT/SIGTERM arrives meanwhile, another error when it stopped reading.
+  virtual Expected<void> write(pipeline::Bytes data) = 0;
+  // Closes the command's stdin so that it reads EOF.
+  virtual void close_stdin() = 0;
+  // Reads the command's stdout: 0 at its end. For one reader thread; a
+  // signal does not end it (the stream ends when the command does).
+  virtual Expected<std::size_t> read_stdout(pipeline::MutableBytes buffer) = 0;
+  // Gives up on the command without waiting: a read_stdout blocked in
+  // another thread returns. What ran in a container is not stopped by that.
+  virtual void abort() = 0;
+  // Waits for the command to end; call once the stdout reader is done.
+  virtual ExitStatus wait() = 0;
+  // The command's stderr (the last 64 KiB), complete after wait().
+  virtual const std::string& stderr_text() const = 0;
+};
+
 // How and where a target's commands run: on this host, or inside a container
 // through `docker exec -i` / `podman exec -i` (never -t: a TTY rewrites
 // newlines and merges stderr into the data).
@@ -83,7 +106,11 @@ class Runtime {
   // from the daemon's socket instead when it can (see docker_api.hpp).
   // Throws a `runtime` DbsnapError when the command cannot start.
   virtual std::unique_ptr<OutputStream> start_output(const std::vector<std::string>& argv, const Secret& secret);
-  // How start_output reaches the container: "docker CLI" or "docker API
+  // Starts `argv` where the database is, for a script to be written on its
+  // stdin; the same transports as start_output. Throws a `runtime`
+  // DbsnapError when the command cannot start.
+  virtual std::unique_ptr<InputSession> start_input(const std::vector<std::string>& argv, const Secret& secret);
+  // How start_output and start_input reach the container: "docker CLI" or "docker API
   // (unix:///var/run/docker.sock)"; "" for local commands. For messages and
   // `doctor`.
   virtual std::string transport() const { return {}; }
