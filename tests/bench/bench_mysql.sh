@@ -117,13 +117,14 @@ print(", ".join("level %d %.1f MB" % (k, v / 1e6) for k, v in sorted(by_level.it
 log "   stored sizes: $sizes"
 
 log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
-: >"$WORK/r_dbsnap"; : >"$WORK/r_plain"
+: >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"
 for ((r = 1; r <= RUNS; r++)); do
     timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot >>"$WORK/r_dbsnap"
+    timed_dbsnap restore "$snapshot" --to bench_cli --yes --no-safety-snapshot >>"$WORK/r_dbsnap_cli"
     t=$(now)
     zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot app
     elapsed "$t" >>"$WORK/r_plain"
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s, zstd -dc | mariadb $(tail -n 1 "$WORK/r_plain") s"
+    log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s (docker CLI: $(tail -n 1 "$WORK/r_dbsnap_cli") s), zstd -dc | mariadb $(tail -n 1 "$WORK/r_plain") s"
 done
 
 report "MariaDB" "mariadb-dump" "zstd -dc f | mariadb"

@@ -11,7 +11,8 @@
 #                                                  vs  docker exec DB pg_dump ... > /dev/null
 #                                                           vs  docker exec DB pg_dump ... | zstd -3 -T0 > f && sha256sum f
 #   restore  dbsnap restore --no-safety-snapshot (checked as   vs  zstd -dc f | docker exec -i DB psql (into an
-#            one transaction replacing the populated app)       empty database, re-created untimed before each run)
+#            one transaction replacing the populated app; also      empty database, re-created untimed before each run)
+#            docker_api = false), each after an untimed CHECKPOINT
 # and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
 # restore; RSS <= 64 MB). The container is removed at the end, whatever happens.
@@ -107,14 +108,20 @@ print(", ".join("level %d %.1f MB" % (k, v / 1e6) for k, v in sorted(by_level.it
 log "   stored sizes: $sizes"
 
 log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
-: >"$WORK/r_dbsnap"; : >"$WORK/r_plain"
+: >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"
 for ((r = 1; r <= RUNS; r++)); do
+    # Every timed restore starts after a CHECKPOINT (untimed): the shell pipeline's DROP DATABASE
+    # forces one anyway, and without it a run pays for flushing the previous run's 300 MB.
+    echo "CHECKPOINT;" | sql postgres
     timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot >>"$WORK/r_dbsnap"
+    echo "CHECKPOINT;" | sql postgres
+    timed_dbsnap restore "$snapshot" --to bench_cli --yes --no-safety-snapshot >>"$WORK/r_dbsnap_cli"
     echo "SET client_min_messages = warning; DROP DATABASE IF EXISTS plain; CREATE DATABASE plain;" | sql postgres
+    echo "CHECKPOINT;" | sql postgres
     t=$(now)
     zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i "$NAME" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d plain >/dev/null
     elapsed "$t" >>"$WORK/r_plain"
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s, zstd -dc | psql $(tail -n 1 "$WORK/r_plain") s"
+    log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s (docker CLI: $(tail -n 1 "$WORK/r_dbsnap_cli") s), zstd -dc | psql $(tail -n 1 "$WORK/r_plain") s"
 done
 
 report "PostgreSQL" "pg_dump" "zstd -dc f | psql (empty database)"

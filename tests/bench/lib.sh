@@ -21,17 +21,18 @@ timed_dbsnap() {
 }
 
 # report TITLE DUMP_LABEL RESTORE_LABEL: prints the medians of
-# $WORK/{b_dbsnap,b_dbsnap3,b_dbsnap_cli,b_dump,b_zstd,r_dbsnap,r_plain},
+# $WORK/{b_dbsnap,b_dbsnap3,b_dbsnap_cli,b_dump,b_zstd,r_dbsnap,r_dbsnap_cli,r_plain},
 # the three ratios with their targets, and the peak RSS.
 report() {
     local title=$1 dump=$2 restore=$3
-    local b_dbsnap b_dbsnap3 b_dbsnap_cli b_dump b_zstd r_dbsnap r_plain
+    local b_dbsnap b_dbsnap3 b_dbsnap_cli b_dump b_zstd r_dbsnap r_dbsnap_cli r_plain
     b_dbsnap=$(median <"$WORK/b_dbsnap"); b_dbsnap3=$(median <"$WORK/b_dbsnap3"); b_dbsnap_cli=$(median <"$WORK/b_dbsnap_cli"); b_dump=$(median <"$WORK/b_dump"); b_zstd=$(median <"$WORK/b_zstd")
-    r_dbsnap=$(median <"$WORK/r_dbsnap"); r_plain=$(median <"$WORK/r_plain")
+    r_dbsnap=$(median <"$WORK/r_dbsnap"); r_dbsnap_cli=$(median <"$WORK/r_dbsnap_cli"); r_plain=$(median <"$WORK/r_plain")
     printf '\n%s, %s MB dump, medians of %s runs\n' "$title" "$(echo "$dump_bytes / 1000000" | bc)" "$RUNS"
     printf '  %-44s %8.2f s\n' "dbsnap backup (level 1, the default)" "$b_dbsnap" "dbsnap backup --level 3" "$b_dbsnap3" \
         "dbsnap backup, docker_api = false" "$b_dbsnap_cli" "$dump > /dev/null" "$b_dump" \
         "$dump | zstd -3 -T0 > f && sha256sum f" "$b_zstd" "dbsnap restore --no-safety-snapshot" "$r_dbsnap" \
+        "dbsnap restore, docker_api = false" "$r_dbsnap_cli" \
         "$restore" "$r_plain"
     printf '  %-44s %8s x   (target <= 1.10)\n' "backup / plain dump" "$(ratio "$b_dbsnap" "$b_dump")"
     printf '  %-44s %8s x   (target <= 1.00)\n' "backup / dump|zstd|sha256sum" "$(ratio "$b_dbsnap" "$b_zstd")"
@@ -39,5 +40,6 @@ report() {
     printf '  %-44s %8s x\n' "backup docker_api = false / plain dump" "$(ratio "$b_dbsnap_cli" "$b_dump")"
     printf '  %-44s %8s x\n' "backup --level 3 / dump|zstd|sha256sum" "$(ratio "$b_dbsnap3" "$b_zstd")"
     printf '  %-44s %8s x   (target <= 1.05)\n' "restore / $restore" "$(ratio "$r_dbsnap" "$r_plain")"
+    printf '  %-44s %8s x\n' "restore docker_api = false / $restore" "$(ratio "$r_dbsnap_cli" "$r_plain")"
     printf '  %-44s %8s MB  (target <= 64)\n' "dbsnap peak RSS" "$(echo "scale=1; $rss_max / 1024" | bc -l)"
 }

@@ -5,7 +5,7 @@ disambiguates), DOCKER_HOST and docker_context honoured, a missing CLI, and the 
 failing (no such container) told apart from the tool failing. The dump's stream is read from the
 docker daemon's socket when the CLI would use that socket, and through the CLI otherwise
 (docker_api = false, docker_cli, a tcp:// DOCKER_HOST, a current context in the CLI's config):
-both give the same bytes."""
+both give the same bytes. Restores write into the container the same two ways."""
 
 import json
 import os
@@ -109,6 +109,17 @@ def body(t):
             t.check(bool(lines) and all(l.startswith("dbsnap: run: ") for l in lines),
                     what + ": the dump runs as a docker exec -i process", r.errtext)
             t.check_eq(r.json()["blob"]["raw_sha256"], api_sha, what + ": the same dump bytes as through the API")
+        snapshot = t.list_json(proj)[0]["id"]
+        for target, prefix, what in (("c", via, "through the API"), ("cli", "dbsnap: run: ", "through the CLI")):
+            r = t.dbsnap(proj, "-v", "restore", snapshot, "--to", target, "--yes", "--no-safety-snapshot")
+            t.check_eq(r.rc, 0, "restore " + what, r.errtext)
+            # The file streams into a shell's `cat`; short commands (the swap) run the CLI either way.
+            lines = [l for l in dump_lines(r) if 'cat > "$t"' in l]
+            t.check(len(lines) == 1 and lines[0].startswith(prefix),
+                    "restore {}: the file is written into a docker exec -i {}".format(target, what), r.errtext)
+        r = t.dbsnap(proj, "backup", "c", "--json")
+        t.check_eq(r.json()["blob"]["raw_sha256"] if r.rc == 0 else r.errtext, api_sha,
+                   "after both restores the database is the same")
         # Where the CLI would talk to another daemon, the CLI runs (and here, finds none).
         r = t.dbsnap(proj, "backup", "c", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
         t.check_error(r, EXIT_RUNTIME, "a tcp:// DOCKER_HOST is left to the CLI", contains=("unreachable",))
@@ -132,7 +143,7 @@ def body(t):
         write_config(proj, '[targets.bad]\nengine = "sqlite"\ncontainer = "x"\nruntime = "lxc"\nfile = "/a.db"\n')
         r = t.dbsnap(proj, "backup", "bad")
         t.check_error(r, EXIT_CONFIG, "an unknown runtime", contains=("unknown runtime 'lxc'",))
-        t.check_eq(len(t.list_json(proj)), 7, "only the seven successful backups are listed")
+        t.check_eq(len(t.list_json(proj)), 8, "only the eight successful backups are listed")
     finally:
         for n in NAMES:
             subprocess.run([DBCTL, "rm", n], capture_output=True)
