@@ -3,6 +3,7 @@
 # when everything is already there: apt runs only for missing packages.
 #   packaging/install-deps.sh          build dependencies (and what `dbsnap demo` uses)
 #   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, docker.io, debootstrap,
+#                                      podman and catatonit (its --init) for the podman scenario,
 #                                      groff for the man page check, dpkg-dev and file for cpack's .deb,
 #                                      clang 19 with libFuzzer for tests/fuzz)
 set -euo pipefail
@@ -14,7 +15,7 @@ build_packages=(
 )
 test_packages=(
   python3 python3-alembic python3-sqlalchemy sqlite3 zstd time procps
-  docker.io debootstrap
+  docker.io debootstrap podman catatonit
   groff-base dpkg-dev file
   clang-19 libclang-rt-19-dev
 )

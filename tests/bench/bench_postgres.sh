@@ -12,7 +12,7 @@
 #                                                           vs  docker exec DB pg_dump ... | zstd -3 -T0 > f && sha256sum f
 #   restore  dbsnap restore --no-safety-snapshot (checked as   vs  zstd -dc f | docker exec -i DB psql (into an
 #            one transaction replacing the populated app; also      empty database, re-created untimed before each run)
-#            docker_api = false), each after an untimed CHECKPOINT
+#            docker_api = false), each after an untimed CHECKPOINT (autovacuum is off)
 # and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
 # restore; RSS <= 64 MB). The container is removed at the end, whatever happens.
@@ -46,6 +46,10 @@ sql() { "$DOCKER" exec -i "$NAME" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "
 log "== starting $NAME"
 "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
 "$HARNESS/dbctl" start-postgres "$NAME" >/dev/null
+
+# No autovacuum: the VACUUM it starts after each 300 MB load would run into the next timed run,
+# whichever that is; every run here starts from a checkpointed, idle server instead.
+echo "ALTER SYSTEM SET autovacuum = off; SELECT pg_reload_conf();" | sql postgres
 
 log "== generating $ROWS rows"
 t0=$(now)

@@ -17,7 +17,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HARNESS = os.environ.get("DBSNAP_HARNESS") or os.path.join(HERE, "..", "harness")
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+DOCKER = os.environ.get("DBSNAP_DOCKER") or ("/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker")
 DBCTL = os.path.join(HARNESS, "dbctl")
 ROOT_PASSWORD = "rootpw"
 
