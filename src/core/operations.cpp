@@ -91,8 +91,15 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
 
   std::optional<pipeline::ProgressSink> counted;
   if (options.progress) counted.emplace(raw, *options.progress);
-  engine::DumpInfo info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : raw,
-                                      work_context(store));
+  engine::DumpInfo info;
+  try {
+    info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : raw, work_context(store));
+  } catch (const DbsnapError& e) {
+    // Whatever went wrong, the pending snapshot is dropped: say so where the engine did not.
+    const std::string_view said = e.what();
+    if (e.kind() == ErrorKind::interrupted || said.find("nothing was published") != std::string_view::npos) throw;
+    throw DbsnapError(e.kind(), fmt::format("{}; nothing was published", said));
+  }
   util::check_interrupted();
 
   store::Manifest m;

@@ -262,7 +262,8 @@ Expected<std::size_t> DemuxSource::read(pipeline::MutableBytes out) {
       if (!more) return std::unexpected(more.error());
       if (!*more) {
         if (begin_ == end_ && frame_left_ == 0) return 0;
-        return make_error(ErrorKind::runtime, "docker API: the exec stream ended inside a frame");
+        return make_error(ErrorKind::runtime,
+                          "the connection ended inside a stream frame (the daemon stopped or the connection was cut)");
       }
       continue;
     }
@@ -346,7 +347,11 @@ Exec::~Exec() { close(); }
 
 Expected<std::size_t> Exec::read(pipeline::MutableBytes buffer) {
   if (fd_ < 0) return make_error(ErrorKind::runtime, "docker API: the exec's stream was closed");
-  return demux_.read(buffer);
+  auto n = demux_.read(buffer);
+  if (!n && n.error().kind != ErrorKind::interrupted) {
+    return std::unexpected(with_context(n.error(), fmt::format("docker API (unix://{})", socket_)));
+  }
+  return n;
 }
 
 Expected<void> Exec::write_stdin(pipeline::Bytes data) {
@@ -393,10 +398,12 @@ ExitStatus Exec::wait() {
     auto inspected = request(socket_, "GET", "/exec/" + encode_segment(id_) + "/json");
     if (!inspected) {
       note(inspected.error().message);
+      status.lost = true;
       break;
     }
     if (inspected->status != 200) {
       note(fmt::format("docker API: exec inspect: {}", error_message(*inspected)));
+      status.lost = true;
       break;
     }
     auto json = nlohmann::json::parse(inspected->body, nullptr, false);
@@ -404,6 +411,17 @@ ExitStatus Exec::wait() {
     if (!running) {
       if (json.is_object() && json.contains("ExitCode") && json["ExitCode"].is_number_integer()) {
         status.code = json["ExitCode"].get<int>();
+        // The daemon records 126 in place of the command's own exit code when
+        // the connection that carried the command's streams broke (its attach
+        // failed); a command that never started has no Pid.
+        const bool started = json.contains("Pid") && json["Pid"].is_number_integer() && json["Pid"].get<long>() > 0;
+        if (status.code == 126 && started) {
+          status.code = -1;
+          status.lost = true;
+          note(fmt::format("the docker daemon lost the connection carrying the command's streams (unix://{}); it "
+                           "records exit 126 for the command after it started",
+                           socket_));
+        }
       } else {
         note("docker API: the exec ended without an exit code");
       }

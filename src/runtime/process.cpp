@@ -135,6 +135,7 @@ void notify_command_observer(const Command& command) {
 
 std::string ExitStatus::describe() const {
   if (signal != 0) return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
+  if (code < 0) return "no exit status";
   return fmt::format("exit code {}", code);
 }
 

@@ -309,6 +309,7 @@ class ContainerRuntime final : public Runtime {
   std::optional<std::string> exec_failure(const ExitStatus& status, std::string_view tool,
                                           std::string_view stderr_text) const override {
     const std::string detail(util::last_nonempty_line(stderr_text));
+    if (status.lost) return fmt::format("'{}' in {}: {}", tool, where(), detail);
     switch (status.code) {
       case 125:
         return fmt::format("{} exec in {} failed: {}", kind_, where(), detail.empty() ? "exit code 125" : detail);

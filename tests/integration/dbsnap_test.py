@@ -251,11 +251,11 @@ class Test:
         self.require_rc(r, 0, what or "dbsnap " + " ".join(str(a) for a in args))
         return r
 
-    def spawn_dbsnap(self, project, *args, stdout=None):
+    def spawn_dbsnap(self, project, *args, stdout=None, env=None):
         argv = [self.binary, "--config", os.path.join(project, "dbsnap.toml")] + [str(a) for a in args]
         p = subprocess.Popen(argv, cwd=project, stdin=subprocess.DEVNULL,
                              stdout=stdout if stdout is not None else subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=clean_env())
+                             stderr=subprocess.PIPE, env=clean_env(env))
         p.argv = argv
         self.children.append(p)
         return p

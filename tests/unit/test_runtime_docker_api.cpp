@@ -151,14 +151,14 @@ TEST_CASE("docker_api: a stream cut short or not multiplexed is an error, never 
     auto out = drain(demux, 64);
     REQUIRE_FALSE(out.has_value());
     CHECK(out.error().kind == ErrorKind::runtime);
-    CHECK(out.error().message.find("ended inside a frame") != std::string::npos);
+    CHECK(out.error().message.find("ended inside a stream frame") != std::string::npos);
   }
   SUBCASE("cut inside a header") {
     test::StringSource raw(whole.substr(0, 1008 + 5));
     DemuxSource demux(raw, "");
     auto out = drain(demux, 64);
     REQUIRE_FALSE(out.has_value());
-    CHECK(out.error().message.find("ended inside a frame") != std::string::npos);
+    CHECK(out.error().message.find("ended inside a stream frame") != std::string::npos);
   }
   SUBCASE("raw text where a header should be (a TTY stream)") {
     test::StringSource raw("-- PostgreSQL database dump\n");

@@ -127,7 +127,10 @@ class Exec final : public pipeline::Source {
   void close() noexcept;
   // Reads the rest of the stream (discarding stdout), then the exit code,
   // waiting up to 30 s for the daemon to record it. A failure to learn it is
-  // reported as exit code -1 with the reason in stderr_text().
+  // reported as exit code -1 with the reason in stderr_text(). When the
+  // daemon cannot be asked, or records the 126 it gives a command that
+  // started but whose connection broke (a command that could not start keeps
+  // its 126), ExitStatus::lost is set too: the command's own status is unknown.
   ExitStatus wait();
   const std::string& stderr_text() const noexcept;
 

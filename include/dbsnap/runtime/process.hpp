@@ -39,6 +39,7 @@ struct Command {
 struct ExitStatus {
   int code = -1;   // exit code when it exited normally
   int signal = 0;  // the signal that killed it, else 0
+  bool lost = false;  // the runtime lost the command's streams, so its own exit status is unknown
   bool ok() const noexcept { return signal == 0 && code == 0; }
   std::string describe() const;
 };
