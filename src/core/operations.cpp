@@ -187,6 +187,16 @@ std::vector<std::string> restore_snapshot(store::Store& store, const config::Tar
   try {
     stream_snapshot(store, m, session->input(), RawCheck::size_only, progress);
   } catch (const DbsnapError& e) {
+    // Damaged bytes can make the engine fail before the stream's checks see
+    // the end: name the damage, not the symptom, so a corrupt snapshot is not
+    // mistaken for a database problem (and gets exit code 5).
+    if (e.kind() != ErrorKind::corrupt && e.kind() != ErrorKind::interrupted) {
+      if (auto check = check_stored(store, m); !check.ok) {
+        fail(ErrorKind::corrupt, "restore abandoned, target '{}' unchanged: snapshot {} failed verification: {} "
+             "(the load had already stopped: {})",
+             target.name, m.id, check.problem, e.what());
+      }
+    }
     throw DbsnapError(e.kind(), fmt::format("restore abandoned, target '{}' unchanged: {}", target.name, e.what()));
   }
   util::check_interrupted();

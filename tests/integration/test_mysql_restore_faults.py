@@ -2,7 +2,7 @@
 
 After each fault every table's ordered checksum, the views, triggers, routines, events and the
 revision are exactly as before, and the error is one line:
-  early   a corrupt and a truncated blob (refused before anything is touched: exit 5)
+  early   a corrupt and a truncated blob (refused, nothing touched: exit 5)
   middle  a server error mid-stream (a row bigger than max_allowed_packet), the client inside
           the container killed, dbsnap interrupted (SIGTERM: exit 143, SIGINT: exit 130) and killed
           (SIGKILL) mid-load
@@ -89,7 +89,7 @@ def scenario(t, db):
         return r
 
     # ---- early -------------------------------------------------------------
-    t.section("a corrupt blob is refused before anything is touched")
+    t.section("a corrupt blob is refused and nothing is touched")
     shutil.copy(blob, blob + ".good")
     with open(blob, "r+b") as fh:
         fh.seek(os.path.getsize(blob) // 2)
@@ -98,7 +98,7 @@ def scenario(t, db):
         fh.write(bytes([byte[0] ^ 0x55]))
     t.check_error(restore(), EXIT_CORRUPT, "restore of a corrupt blob")
     untouched("corrupt blob")
-    t.check_eq(db.shadow_schemas(), [], "corrupt blob: no shadow schema was even created")
+    t.check_eq(db.shadow_schemas(), [], "corrupt blob: no shadow schema is left")
 
     t.section("a truncated blob is refused before anything is touched")
     shutil.copy(blob + ".good", blob)

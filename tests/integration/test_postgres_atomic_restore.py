@@ -7,6 +7,8 @@ hits a restore of S1; afterwards every table's and sequence's checksum, the sche
 revision equal the before state, no restore session is left and no renamed-aside schema exists:
 
   early   S1's blob with a flipped byte / truncated: refused before anything (exit 5);
+          S1's blob rewritten as valid zstd whose SQL breaks halfway, restored without the
+          pre-check: psql fails first, yet the error names the failed verification (exit 5);
           a snapshot whose dump holds a large object: refused (exit 7, "large objects");
   middle  the server cancels the restore's statement mid-COPY (exit 7);
           dbsnap SIGKILLed mid-COPY (psql in the container reads EOF and rolls back);
@@ -115,6 +117,21 @@ def body(t):
         r = t.dbsnap(proj, "restore", s1["id"], "--yes")
         t.check_error(r, EXIT_CORRUPT, "restore of a truncated blob", ["verification"])
         unchanged("truncated blob")
+
+        # A blob rewritten as a valid zstd stream whose SQL breaks halfway: psql fails long before
+        # the stream's own checks reach the end, and dbsnap must still name the damage (exit 5).
+        t.section("early: a rewritten blob whose SQL breaks halfway")
+        sql = t.path("s1.sql")
+        with open(sql, "wb") as out:
+            t.require(subprocess.run(["zstd", "-dcq", saved], stdout=out).returncode == 0, "zstd -dc of S1")
+        with open(sql, "r+b") as f:
+            f.seek(os.path.getsize(sql) // 2)
+            f.readline()
+            f.write(b"\\.\nSELECT this is not SQL;\n")  # ends big's COPY, then fails (ON_ERROR_STOP)
+        t.require(subprocess.run(["zstd", "-qf", "-1", sql, "-o", blob]).returncode == 0, "zstd of the broken SQL")
+        r = t.dbsnap(proj, "restore", s1["id"], "--yes", "--no-safety-snapshot")
+        t.check_error(r, EXIT_CORRUPT, "restore of a rewritten blob", ["verification", "unchanged"])
+        unchanged("rewritten blob")
         shutil.copyfile(saved, blob)
         t.dbsnap_ok(proj, "verify", s1["id"])
 
