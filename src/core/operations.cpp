@@ -95,10 +95,10 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   try {
     info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : raw, work_context(store));
   } catch (const DbsnapError& e) {
-    // Whatever went wrong, the pending snapshot is dropped: say so where the engine did not.
-    const std::string_view said = e.what();
-    if (e.kind() == ErrorKind::interrupted || said.find("nothing was published") != std::string_view::npos) throw;
-    throw DbsnapError(e.kind(), fmt::format("{}; nothing was published", said));
+    // Whatever went wrong, the pending snapshot is dropped: say so here, once,
+    // for every engine (an interruption's message already says it).
+    if (e.kind() == ErrorKind::interrupted) throw;
+    throw DbsnapError(e.kind(), fmt::format("{}; nothing was published", e.what()));
   }
   util::check_interrupted();
 

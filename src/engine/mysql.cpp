@@ -1275,16 +1275,16 @@ DumpInfo MysqlEngine::dump(const config::Target& target, pipeline::Sink& out, co
   if (!run.status.ok()) {
     const std::string status = describe(run.status);
     const bool quiet = util::trim(run.stderr_text).empty();
-    fail(ErrorKind::engine, "target '{}': {} of {} failed ({}){}; nothing was published", target.name, tool,
+    fail(ErrorKind::engine, "target '{}': {} of {} failed ({}){}", target.name, tool,
          server.where(), status, quiet ? "" : ": " + server.explain(run.stderr_text, run.status));
   }
   if (auto why = mysql::incomplete_dump(tap.head(), tap.tail()); !why.empty()) {
     std::string detail(util::last_nonempty_line(run.stderr_text));
-    fail(ErrorKind::engine, "target '{}': the dump of {} is incomplete: {}{}; nothing was published", target.name,
+    fail(ErrorKind::engine, "target '{}': the dump of {} is incomplete: {}{}", target.name,
          server.where(), why, detail.empty() ? "" : " (" + detail + ")");
   }
   if (!scanner.problem().empty()) {
-    fail(ErrorKind::engine, "target '{}': cannot read the revision from the dump: {}; nothing was published",
+    fail(ErrorKind::engine, "target '{}': cannot read the revision from the dump: {}",
          target.name, scanner.problem());
   }
   if (!engines.non_transactional().empty()) {

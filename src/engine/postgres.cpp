@@ -997,7 +997,7 @@ DumpInfo PostgresEngine::dump(const config::Target& target, pipeline::Sink& out,
     if (e.kind() == ErrorKind::runtime && tap.head().find("executable file not found") != std::string_view::npos) {
       fail(ErrorKind::runtime,
            "'pg_dump' is not installed in {}; install the PostgreSQL client there or point the target at the "
-           "database's own container; nothing was published",
+           "database's own container",
            server.runtime().where());
     }
     throw;
@@ -1005,15 +1005,15 @@ DumpInfo PostgresEngine::dump(const config::Target& target, pipeline::Sink& out,
   if (!run.status.ok()) {
     std::string why = describe_failure(run.stderr_text);
     if (why.empty()) why = run.status.code == 137 ? "it was killed" : "no message on stderr";
-    fail(ErrorKind::engine, "target '{}': pg_dump of {} failed ({}): {}; nothing was published", target.name,
+    fail(ErrorKind::engine, "target '{}': pg_dump of {} failed ({}): {}", target.name,
          server.where(), run.status.describe(), why);
   }
   if (auto why = incomplete_dump(tap.head(), tap.tail()); !why.empty()) {
-    fail(ErrorKind::engine, "target '{}': the dump of {} is incomplete: {}; nothing was published", target.name,
+    fail(ErrorKind::engine, "target '{}': the dump of {} is incomplete: {}", target.name,
          server.where(), why);
   }
   if (!scanner.problem().empty()) {
-    fail(ErrorKind::engine, "target '{}': cannot read the revision from the dump: {}; nothing was published",
+    fail(ErrorKind::engine, "target '{}': cannot read the revision from the dump: {}",
          target.name, scanner.problem());
   }
   if (!scanner.refusal().empty()) {

@@ -68,7 +68,8 @@ class Engine {
   // needs no safety snapshot).
   virtual bool exists(const config::Target& target, const WorkContext& context) = 0;
   // Streams a consistent dump of the target into `out` and finishes it.
-  // Returns only when the dump is known to be complete; throws otherwise.
+  // Returns only when the dump is known to be complete; throws otherwise
+  // (the caller, core::take_snapshot, adds that nothing was published).
   virtual DumpInfo dump(const config::Target& target, pipeline::Sink& out, const WorkContext& context) = 0;
   // The target's current Alembic revision set, sorted; empty when unversioned.
   virtual std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) = 0;
