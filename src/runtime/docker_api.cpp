@@ -118,12 +118,8 @@ std::expected<int, RequestError> connect_socket(const std::string& path) {
   if (fd.get() < 0) {
     return std::unexpected(RequestError{Failure::unreachable, fmt::format("socket: {}", std::strerror(errno))});
   }
-  // A deep send buffer lets a restore run ahead of the client by a few MiB, as the pipe into a
-  // docker exec client does (a larger one needs CAP_NET_ADMIN; without it the default stays).
-  const int send_buffer = 4 << 20;
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &send_buffer, sizeof send_buffer) != 0) {
-    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
-  }
+  // The kernel's default send buffer is kept: a 4 MiB one made PostgreSQL restores slower and
+  // less steady (medians of 14 interleaved runs, 4.19-4.52 s against 4.10-4.24 s).
   for (;;) {
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) break;
     if (errno == EINTR && util::interrupt_signal() == 0) continue;

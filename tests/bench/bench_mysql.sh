@@ -5,7 +5,7 @@
 #
 # Starts a MariaDB container (tests/harness/dbctl), fills database `app` until its dump is at
 # least 250 MB (INSERT ... SELECT doubling, inside the server), then takes the median of
-# BENCH_RUNS (default 5) wall times of, interleaved:
+# BENCH_RUNS (default 5) wall times of, interleaved (each run starts one variant further on):
 #   backup   dbsnap backup (default level 1, the dump read from the docker daemon's socket; also
 #            --level 3, and docker_api = false: through a docker exec client, reported beside it)
 #                                                           vs  docker exec DB mariadb-dump ... > /dev/null
@@ -97,16 +97,22 @@ EOF
 log "== backups ($RUNS runs each, interleaved)"
 : >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dbsnap_cli"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
 for ((r = 1; r <= RUNS; r++)); do
-    timed_dbsnap backup bench >>"$WORK/b_dbsnap"
-    timed_dbsnap backup bench --level 3 >>"$WORK/b_dbsnap3"
-    timed_dbsnap backup bench_cli >>"$WORK/b_dbsnap_cli"
-    t=$(now)
-    "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app >/dev/null
-    elapsed "$t" >>"$WORK/b_dump"
-    t=$(now)
-    "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app | zstd -q -3 -T0 >"$WORK/f.sql.zst"
-    sha256sum "$WORK/f.sql.zst" >/dev/null
-    elapsed "$t" >>"$WORK/b_zstd"
+    for variant in $(rotated "$r" dbsnap dbsnap3 dbsnap_cli dump zstd); do
+        case $variant in
+        dbsnap) timed_dbsnap backup bench >>"$WORK/b_dbsnap" ;;
+        dbsnap3) timed_dbsnap backup bench --level 3 >>"$WORK/b_dbsnap3" ;;
+        dbsnap_cli) timed_dbsnap backup bench_cli >>"$WORK/b_dbsnap_cli" ;;
+        dump)
+            t=$(now)
+            "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app >/dev/null
+            elapsed "$t" >>"$WORK/b_dump" ;;
+        zstd)
+            t=$(now)
+            "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app | zstd -q -3 -T0 >"$WORK/f.sql.zst"
+            sha256sum "$WORK/f.sql.zst" >/dev/null
+            elapsed "$t" >>"$WORK/b_zstd" ;;
+        esac
+    done
     log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), dump $(tail -n 1 "$WORK/b_dump") s, dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
 done
 snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["target"] == "bench" and s["blob"]["level"] == 1][0]["id"])')
@@ -119,11 +125,16 @@ log "   stored sizes: $sizes"
 log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
 : >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"
 for ((r = 1; r <= RUNS; r++)); do
-    timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot >>"$WORK/r_dbsnap"
-    timed_dbsnap restore "$snapshot" --to bench_cli --yes --no-safety-snapshot >>"$WORK/r_dbsnap_cli"
-    t=$(now)
-    zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot app
-    elapsed "$t" >>"$WORK/r_plain"
+    for variant in $(rotated "$r" dbsnap dbsnap_cli plain); do
+        case $variant in
+        dbsnap) timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot >>"$WORK/r_dbsnap" ;;
+        dbsnap_cli) timed_dbsnap restore "$snapshot" --to bench_cli --yes --no-safety-snapshot >>"$WORK/r_dbsnap_cli" ;;
+        plain)
+            t=$(now)
+            zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot app
+            elapsed "$t" >>"$WORK/r_plain" ;;
+        esac
+    done
     log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s (docker CLI: $(tail -n 1 "$WORK/r_dbsnap_cli") s), zstd -dc | mariadb $(tail -n 1 "$WORK/r_plain") s"
 done
 
