@@ -9,6 +9,8 @@ exec's connection mid-stream the way a daemon restart or crash does: the relay c
           publishes nothing, leaves no temp file and no pg_dump in the container;
   backup, cut at a frame boundary (the demultiplexer sees a clean end, and the daemon records
           exit 126 for pg_dump, which did run): the same, and pg_dump is not blamed;
+  backup, cut at a frame boundary after which the daemon answers nothing (it went away with the
+          stream, so pg_dump's exit status cannot be asked): the same;
   restore, cut while dbsnap writes the script: the database is exactly as before, no restore
           session and no psql is left in the container;
 and through the same relay, untouched, a backup and a restore work (the relay is transparent, so
@@ -37,6 +39,7 @@ class Relay:
 
     def __init__(self, path):
         self.path = path
+        self.refusing = False  # set by a cut armed with then_refuse: every later connection is closed at once
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(path)
         self.server.listen(64)
@@ -46,15 +49,16 @@ class Relay:
         self.connections = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def cut(self, direction, threshold, where="inside"):
+    def cut(self, direction, threshold, where="inside", then_refuse=False):
         with self.lock:
-            self.armed = (direction, threshold, where)
+            self.armed = (direction, threshold, where, then_refuse)
             self.fired = None
 
     def disarm(self):
         with self.lock:
             self.armed = None
             self.fired = None
+            self.refusing = False
 
     def close(self):
         self.server.close()
@@ -63,6 +67,7 @@ class Relay:
         with self.lock:
             if self.armed and self.armed[0] == direction and count >= self.armed[1]:
                 where = self.armed[2]
+                self.refusing = self.armed[3]
                 self.armed = None
                 self.fired = (direction, count, where)
                 return where
@@ -74,10 +79,15 @@ class Relay:
                 client, _ = self.server.accept()
             except OSError:
                 return
+            with self.lock:
+                refusing = self.refusing
+                if not refusing:
+                    self.connections += 1
+            if refusing:
+                client.close()
+                continue
             daemon = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             daemon.connect(DAEMON)
-            with self.lock:
-                self.connections += 1
             threading.Thread(target=self._up, args=(client, daemon), daemon=True).start()
             threading.Thread(target=self._down, args=(client, daemon), daemon=True).start()
 
@@ -185,11 +195,13 @@ def scenario(t, pg, relay, env):
     state_1 = pg.state()
     t.check(s1["blob"]["raw_bytes"] > 50 * 1000 * 1000, "the whole dump is stored", s1["blob"]["raw_bytes"])
 
-    for where in ("inside", "boundary"):
-        t.section("backup: the connection cut {} a frame after 8 MB".format(
-            "inside" if where == "inside" else "at the end of"))
+    for where, cut_at, then_refuse in (("inside", "inside", False), ("boundary", "boundary", False),
+                                       ("boundary, then unreachable", "boundary", True)):
+        t.section("backup: the connection cut {} a frame after 8 MB{}".format(
+            "inside" if cut_at == "inside" else "at the end of",
+            ", and the daemon answers nothing after it" if then_refuse else ""))
         before = published(proj)
-        relay.cut("down", 8 << 20, where)
+        relay.cut("down", 8 << 20, cut_at, then_refuse)
         t0 = time.monotonic()
         r = t.dbsnap(proj, "backup", "pg", env=env, timeout=300)
         took = time.monotonic() - t0
@@ -198,8 +210,13 @@ def scenario(t, pg, relay, env):
         one_error_line(t, r.rc, r.errtext, where)
         t.check_eq(r.rc, EXIT_RUNTIME, "{}: exit 6, a runtime failure".format(where), r.errtext)
         t.check("nothing was published" in r.errtext, "{}: it says nothing was published".format(where), r.errtext)
-        t.check("connection" in r.errtext and relay.path in r.errtext,
-                "{}: it names the broken connection to the daemon's socket".format(where), r.errtext)
+        if then_refuse:
+            t.check("cannot say how the command ended" in r.errtext and relay.path in r.errtext,
+                    "{}: it says the daemon at the relay's socket could not report pg_dump's exit status"
+                    .format(where), r.errtext)
+        else:
+            t.check("connection" in r.errtext and relay.path in r.errtext,
+                    "{}: it names the broken connection to the daemon's socket".format(where), r.errtext)
         t.check("cannot be run" not in r.errtext and "not installed" not in r.errtext,
                 "{}: it does not blame the dump tool".format(where), r.errtext)
         t.check_eq(published(proj), before, "{}: no blob or manifest was published".format(where))
@@ -207,6 +224,7 @@ def scenario(t, pg, relay, env):
         t.check_eq(len(t.list_json(proj)), 1, "{}: list still shows only the first snapshot".format(where))
         t.check(wait_for(lambda: not pg.processes("pg_dump"), 10, 0.1), "{}: no pg_dump is left in the container"
                 .format(where), pg.processes("pg_dump"))
+        relay.disarm()
 
     t.section("restore: the connection cut after dbsnap wrote 8 MB of the script")
     pg.sql("UPDATE alembic_version SET version_num = 'bbbb0002';"
