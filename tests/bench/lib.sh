@@ -7,7 +7,7 @@ elapsed() { echo "$(now) - $1" | bc -l; }
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 # rotated R ITEMS...: the items, one per line, starting at item R mod N. Each run starts its
 # interleaved variants one place further on, so no variant always runs right after the same one
-# and inherits what it left behind (dirty pages, dropped files, a warm or cold cache).
+# and inherits whatever it left behind in the server and the page cache.
 rotated() { local r=$1; shift; local n=$#; local i; for ((i = 0; i < n; i++)); do local k=$(((r + i) % n + 1)); echo "${!k}"; done; }
 ratio() { echo "scale=3; $1 / $2" | bc -l; }
 
