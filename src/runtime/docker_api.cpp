@@ -395,15 +395,9 @@ ExitStatus Exec::wait() {
     auto inspected = request(socket_, "GET", "/exec/" + encode_segment(id_) + "/json");
     // A daemon that cannot be asked (it restarted, or went away with the stream) leaves the
     // command's own exit status unknown: the stream's end alone does not prove the output whole.
-    if (!inspected) {
+    if (!inspected || inspected->status != 200) {
       note(fmt::format("the docker daemon (unix://{}) cannot say how the command ended: {}", socket_,
-                       inspected.error().message));
-      status.lost = true;
-      break;
-    }
-    if (inspected->status != 200) {
-      note(fmt::format("the docker daemon (unix://{}) cannot say how the command ended: {}", socket_,
-                       error_message(*inspected)));
+                       inspected ? error_message(*inspected) : inspected.error().message));
       status.lost = true;
       break;
     }

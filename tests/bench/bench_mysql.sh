@@ -99,9 +99,7 @@ log "== backups ($RUNS runs each, interleaved)"
 for ((r = 1; r <= RUNS; r++)); do
     for variant in $(rotated "$r" dbsnap dbsnap3 dbsnap_cli dump zstd); do
         case $variant in
-        dbsnap) timed_dbsnap backup bench >>"$WORK/b_dbsnap" ;;
-        dbsnap3) timed_dbsnap backup bench --level 3 >>"$WORK/b_dbsnap3" ;;
-        dbsnap_cli) timed_dbsnap backup bench_cli >>"$WORK/b_dbsnap_cli" ;;
+        dbsnap*) timed_dbsnap_variant backup "$variant" ;;
         dump)
             t=$(now)
             "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app >/dev/null
@@ -127,8 +125,7 @@ log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot
 for ((r = 1; r <= RUNS; r++)); do
     for variant in $(rotated "$r" dbsnap dbsnap_cli plain); do
         case $variant in
-        dbsnap) timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot >>"$WORK/r_dbsnap" ;;
-        dbsnap_cli) timed_dbsnap restore "$snapshot" --to bench_cli --yes --no-safety-snapshot >>"$WORK/r_dbsnap_cli" ;;
+        dbsnap*) timed_dbsnap_variant restore "$variant" "$snapshot" ;;
         plain)
             t=$(now)
             zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot app

@@ -24,6 +24,21 @@ timed_dbsnap() {
     return 0
 }
 
+# timed_dbsnap_variant backup|restore VARIANT [SNAPSHOT]: one timed dbsnap run of the variants both
+# benchmarks share (targets bench and bench_cli), its seconds appended to $WORK/b_VARIANT or
+# $WORK/r_VARIANT. Backups: dbsnap, dbsnap3 (--level 3), dbsnap_cli; restores: dbsnap, dbsnap_cli.
+timed_dbsnap_variant() {
+    local kind=$1 variant=$2 snapshot=${3:-}
+    case $kind/$variant in
+    backup/dbsnap) timed_dbsnap backup bench ;;
+    backup/dbsnap3) timed_dbsnap backup bench --level 3 ;;
+    backup/dbsnap_cli) timed_dbsnap backup bench_cli ;;
+    restore/dbsnap) timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot ;;
+    restore/dbsnap_cli) timed_dbsnap restore "$snapshot" --to bench_cli --yes --no-safety-snapshot ;;
+    *) log "timed_dbsnap_variant: no variant $kind/$variant"; exit 2 ;;
+    esac >>"$WORK/${kind:0:1}_$variant"
+}
+
 # report TITLE DUMP_LABEL RESTORE_LABEL: prints the medians of
 # $WORK/{b_dbsnap,b_dbsnap3,b_dbsnap_cli,b_dump,b_zstd,r_dbsnap,r_dbsnap_cli,r_plain},
 # the three ratios with their targets, and the peak RSS.
