@@ -1,8 +1,10 @@
 #include "dbsnap/cli/app.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <set>
 
 #include <CLI/CLI.hpp>
 
@@ -11,6 +13,7 @@
 #include "dbsnap/cli/output.hpp"
 #include "dbsnap/cli/version.hpp"
 #include "dbsnap/util/interrupt.hpp"
+#include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
 
@@ -56,6 +59,40 @@ std::string command_word(CLI::App& app, int argc, char** argv) {
     if (!arg.starts_with("-")) return arg;
     const CLI::Option* option = arg.find('=') == std::string::npos ? app.get_option_no_throw(arg) : nullptr;
     if (option != nullptr && option->get_items_expected_max() > 0) ++i;  // skip its value
+  }
+  return {};
+}
+
+std::vector<std::string> command_names(CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* command : app.get_subcommands({})) {
+    if (!command->get_group().empty()) names.push_back(command->get_name());  // hidden ones have no group
+  }
+  return names;
+}
+
+// " (did you mean '--label'?)" for the first option on the command line that
+// neither dbsnap nor its command knows and that is close to one they do know.
+std::string option_suggestion(CLI::App& app, const std::string& command_name, int argc, char** argv) {
+  CLI::App* command = nullptr;
+  for (CLI::App* c : app.get_subcommands({})) {
+    if (c->check_name(command_name)) command = c;
+  }
+  std::vector<std::string> known;
+  for (const CLI::App* scope : {static_cast<const CLI::App*>(&app), static_cast<const CLI::App*>(command)}) {
+    if (scope == nullptr) continue;
+    for (const CLI::Option* option : scope->get_options()) {
+      for (const auto& name : option->get_lnames()) known.push_back("--" + name);
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (!arg.starts_with("--")) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    if (auto best = util::closest_match(name, known); !best.empty()) return fmt::format(" (did you mean '{}'?)", best);
+    return {};
   }
   return {};
 }
@@ -127,12 +164,23 @@ int run(int argc, char** argv) {
   add_doctor(app, context);
   add_demo(app, context);
   add_output_options(app, context.globals);
+  // Before the command, or after it for the commands that take a snapshot reference.
+  const auto include_automatic = [&context] { context.globals.automatic = store::AutomaticSnapshots::include; };
+  const std::string include_help = "Let 'latest', @REVISION and rollback pick snapshots dbsnap took itself "
+                                   "(pre-restore, pre-upgrade, pre-rollback, failed-*), which they skip by default";
+  app.add_flag_callback("--include-automatic", include_automatic, include_help);
+  for (CLI::App* command : app.get_subcommands({})) {
+    static const std::set<std::string> resolving = {"show", "cat", "verify", "restore", "delete", "rollback"};
+    if (resolving.contains(command->get_name())) command->add_flag_callback("--include-automatic", include_automatic, include_help);
+  }
   add_complete(app, context);
 
   const bool json = json_requested(argc, argv);
   try {
     if (const auto word = command_word(app, argc, argv); !word.empty() && !has_command(app, word)) {
-      fail(ErrorKind::usage, "unknown command '{}' (see dbsnap --help)", word);
+      const auto best = util::closest_match(word, command_names(app));
+      fail(ErrorKind::usage, "unknown command '{}'{} (see dbsnap --help)", word,
+           best.empty() ? std::string() : fmt::format("; did you mean '{}'?", best));
     }
     app.parse(argc, argv);
     return context.exit_code;
@@ -145,7 +193,9 @@ int run(int argc, char** argv) {
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
-    return report_error(json || context.globals.json, ErrorKind::usage, std::string(e.what()) + " (see dbsnap --help)");
+    return report_error(json || context.globals.json, ErrorKind::usage,
+                        std::string(e.what()) + option_suggestion(app, command_word(app, argc, argv), argc, argv) +
+                            " (see dbsnap --help)");
   } catch (const DbsnapError& e) {
     const bool as_json = json || context.globals.json;
     if (e.kind() == ErrorKind::interrupted) {

@@ -31,7 +31,8 @@ void add_backup(CLI::App& app, Context& context) {
   auto* cmd = app.add_subcommand("backup", "Take a snapshot of a target: dump, SHA-256, zstd, publish");
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--label", options->label, "Free text stored with the snapshot");
-  cmd->add_option("--level", options->level, "zstd compression level 1-19 (default: the target's 'level' key, else 1)")->check(CLI::Range(1, 19));
+  cmd->add_option("--level", options->level, "zstd compression level 1-19 (default: the target's 'level' key, else 1)")
+      ->check(CLI::Range(pipeline::zstd_min_level(), pipeline::zstd_max_level()));
   cmd->callback([&context, options] { context.exit_code = run_backup(context, *options); });
 }
 

@@ -1,5 +1,7 @@
 #include <unistd.h>
 
+#include <csignal>
+
 #include <CLI/CLI.hpp>
 
 #include "dbsnap/cli/commands.hpp"
@@ -10,8 +12,12 @@ namespace dbsnap::cli {
 
 int run_cat(Context& context, const CatOptions& options) {
   auto manifest = context.resolve(options.snapshot, options.target);
+  // A reader that stops early (`dbsnap cat latest | head`) ends dbsnap the
+  // way it ends cat or zstd: by SIGPIPE, silently, with a non-zero status.
+  // cat writes nothing but stdout, so there is nothing to clean up.
+  std::signal(SIGPIPE, SIG_DFL);
   pipeline::FdSink out(STDOUT_FILENO);
-  core::stream_snapshot(context.store(), manifest, out);
+  core::stream_snapshot(context.store_for_reading(), manifest, out);
   return 0;
 }
 

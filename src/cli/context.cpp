@@ -40,6 +40,13 @@ store::Store& Context::store() {
   return *store_;
 }
 
+store::Store& Context::store_for_reading() {
+  if (!store_) {
+    store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::fail, store::StoreAccess::read));
+  }
+  return *store_;
+}
+
 store::Store& Context::store_for_rebuild() {
   if (!store_) store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::set_aside));
   return *store_;
@@ -74,7 +81,8 @@ std::filesystem::path Context::migrations_dir(const config::Target& target, cons
 }
 
 store::Manifest Context::resolve(const std::string& reference, const std::string& target) {
-  return value_or_throw(store().resolve(reference, target));
+  // The store is open already when a command needs to write it; a reader's reference opens it for reading.
+  return value_or_throw(store_for_reading().resolve(reference, target, globals.automatic));
 }
 
 }  // namespace dbsnap::cli

@@ -14,6 +14,15 @@ namespace dbsnap::cli {
 
 namespace {
 
+// The LABEL column: the label, marked when verify found the snapshot damaged
+// and when dbsnap took it itself (`latest` and @REV skip those).
+std::string label_text(const store::Manifest& m) {
+  std::string text = m.label;
+  if (m.automatic) text = "[auto] " + text;
+  if (m.status == "damaged") text = "[DAMAGED] " + text;
+  return text;
+}
+
 // The Alembic history of the target the listing is about (the one given, or
 // the only one configured), when its migrations folder can be read.
 std::optional<alembic::History> history_for(Context& context, const std::string& target_name) {
@@ -62,9 +71,8 @@ void print_by_revision(Context& context, const std::string& target, const std::v
       continue;
     }
     for (const auto* m : it->second) {
-      util::TimePoint created;
-      std::string when = util::parse_utc(m->created_at, created) ? util::format_local(created) : m->created_at;
-      fmt::print("    {}  {}  {}  {}  {}\n", m->id, m->target, when, util::human_bytes(m->stored_bytes), m->label);
+      fmt::print("    {}  {}  {}  {}  {}\n", m->id, m->target, util::display_time(m->created_at),
+                 util::human_bytes(m->stored_bytes), label_text(*m));
     }
   }
 }
@@ -72,7 +80,12 @@ void print_by_revision(Context& context, const std::string& target, const std::v
 }  // namespace
 
 int run_list(Context& context, const ListOptions& options) {
-  auto& store = context.store();
+  auto& store = context.store_for_reading();
+  if (!options.target.empty() && !context.config().targets.contains(options.target)) {
+    // A target that is gone from dbsnap.toml still lists its snapshots; a name nobody knows is an error.
+    const auto stored = value_or_throw(store.catalog().targets());
+    if (std::find(stored.begin(), stored.end(), options.target) == stored.end()) context.target(options.target);
+  }
   store::CatalogFilter filter{.target = options.target};
   if (!options.revision.empty()) {
     // An exact revision first; otherwise a unique revision prefix.
@@ -112,11 +125,9 @@ int run_list(Context& context, const ListOptions& options) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : snapshots) {
-    util::TimePoint created;
-    std::string when = util::parse_utc(m.created_at, created) ? util::format_local(created) : m.created_at;
-    rows.push_back({m.id, m.target, m.engine, util::revision_text(m.revisions), when, util::human_bytes(m.stored_bytes),
-                    util::compression_ratio(m.raw_bytes, m.stored_bytes),
-                    m.status == "damaged" ? "[DAMAGED] " + m.label : m.label});
+    rows.push_back({m.id, m.target, m.engine, util::revision_text(m.revisions), util::display_time(m.created_at),
+                    util::human_bytes(m.stored_bytes), util::compression_ratio(m.raw_bytes, m.stored_bytes),
+                    label_text(m)});
   }
   print_table({"ID", "TARGET", "ENGINE", "REVISION", "CREATED", "SIZE", "RATIO", "LABEL"}, rows);
   return 0;

@@ -91,12 +91,13 @@ int run_prune(Context& context, const PruneOptions& options) {
         entry["reasons"] = it->second;
         kept_json.push_back(std::move(entry));
       } else {
-        fmt::print("keep    {}  {}  {}  {}\n", m.id, revision, m.created_at, util::join(it->second, "; "));
+        fmt::print("keep    {}  {}  {}  {}\n", m.id, revision, util::display_time(m.created_at), util::join(it->second, "; "));
       }
       continue;
     }
     if (!json) {
-      fmt::print("{}  {}  {}  {}\n", options.dry_run ? "would remove" : "remove ", m.id, revision, m.created_at);
+      fmt::print("{}  {}  {}  {}\n", options.dry_run ? "would remove" : "remove ", m.id, revision,
+                 util::display_time(m.created_at));
     }
     if (!options.dry_run) value_or_throw(store.remove(m));
     if (json) {

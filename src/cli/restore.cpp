@@ -17,6 +17,11 @@ int run_restore(Context& context, const RestoreOptions& options) {
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' uses the {} engine", manifest.id, manifest.engine,
          target.name, engine.name());
   }
+  if (manifest.status == "damaged" && options.damaged == Damaged::refuse) {
+    fail(ErrorKind::corrupt, "snapshot {} was marked damaged by 'dbsnap verify'{}; target '{}' untouched; "
+         "--force tries it anyway (it is checked again as it streams)", manifest.id,
+         manifest.verified_at.empty() ? std::string() : " at " + manifest.verified_at, target.name);
+  }
   const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
 
   // 1. Check the stored file before asking or taking a safety snapshot. The
@@ -47,7 +52,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
     store::Manifest safety;
     try {
       auto progress = context.progress(fmt::format("safety snapshot of '{}'", target.name));
-      safety = core::take_snapshot(store, target, {.label = "pre-restore", .progress = progress.get()});
+      safety = core::take_snapshot(store, target, {.label = "pre-restore", .taken = core::Taken::by_dbsnap, .progress = progress.get()});
     } catch (const DbsnapError& e) {
       if (e.kind() == ErrorKind::interrupted) throw;
       fail(e.kind(), "cannot take the pre-restore safety snapshot, nothing was changed: {}; if the current "
@@ -94,6 +99,8 @@ void add_restore(CLI::App& app, Context& context) {
   cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
   cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
                          "Do not ask for confirmation (required when stdin is not a terminal)");
+  cmd->add_flag_callback("--force", [options] { options->damaged = Damaged::try_anyway; },
+                         "Try a snapshot that 'dbsnap verify' marked damaged (it is checked again as it streams)");
   cmd->add_flag_callback("--no-safety-snapshot", [options] { options->safety = SafetySnapshot::skip; },
                          "Skip the pre-restore snapshot of the current state");
   cmd->callback([&context, options] { context.exit_code = run_restore(context, *options); });

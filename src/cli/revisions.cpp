@@ -14,10 +14,21 @@
 namespace dbsnap::cli {
 
 int run_revisions(Context& context, const RevisionsOptions& options) {
-  const auto& target = context.target(options.target);
+  std::string name = options.target;
+  if (name.empty()) {
+    // The only configured target needs no name, as with `latest`.
+    const auto& targets = context.config().targets;
+    if (targets.size() != 1) {
+      std::vector<std::string> known;
+      for (const auto& [key, _] : targets) known.push_back(key);
+      fail(ErrorKind::usage, "name the target (known: {})", known.empty() ? std::string("none") : util::join(known, ", "));
+    }
+    name = targets.begin()->first;
+  }
+  const auto& target = context.target(name);
   const auto dir = context.migrations_dir(target, options.migrations);
   auto history = value_or_throw(alembic::History::build(value_or_throw(alembic::load_revisions(dir))));
-  auto& store = context.store();
+  auto& store = context.store_for_reading();
   const auto snapshots = value_or_throw(store.catalog().find({.target = target.name}));
 
   std::vector<std::string> current;
@@ -113,7 +124,7 @@ void add_revisions(CLI::App& app, Context& context) {
   auto options = std::make_shared<RevisionsOptions>();
   auto* cmd = app.add_subcommand(
       "revisions", "Show the Alembic history head to base, the database's revision and the snapshots at each");
-  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  cmd->add_option("target", options->target, "Target name from dbsnap.toml (default: the only one configured)");
   cmd->add_option("--migrations", options->migrations,
                   "The Alembic versions folder (default: the target's `migrations` key, else migrations/versions)");
   cmd->callback([&context, options] { context.exit_code = run_revisions(context, *options); });

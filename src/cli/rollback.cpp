@@ -50,11 +50,18 @@ std::string resolve_revision(Context& context, const config::Target& target, con
   return matching.empty() ? wanted : *matching.begin();
 }
 
-// The newest snapshot of `target` taken at exactly {revision} that passes verification.
+// The newest snapshot of `target` taken at exactly {revision} that passes
+// verification; snapshots dbsnap took itself only when `automatic` says so.
 std::optional<store::Manifest> newest_good_snapshot(store::Store& store, const std::string& target,
-                                                     const std::string& revision) {
+                                                     const std::string& revision,
+                                                     store::AutomaticSnapshots automatic) {
   for (const auto& m : value_or_throw(store.catalog().find({.target = target, .revision = revision}))) {
     if (m.revisions != std::vector<std::string>{revision}) continue;
+    if (m.automatic && automatic == store::AutomaticSnapshots::exclude) continue;
+    if (m.status == "damaged") {
+      fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: 'dbsnap verify' marked it damaged\n", m.id, revision);
+      continue;
+    }
     auto check = core::check_stored(store, m);
     if (check.ok) return m;
     fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: {}\n", m.id, revision, check.problem);
@@ -69,12 +76,12 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
   const std::string age =
       util::parse_utc(snapshot.created_at, created) ? util::human_age(created, util::now_ms()) : snapshot.created_at;
   context.note("dbsnap: rolling '{}' back to {} by restoring snapshot {} taken {} ({})", target.name, revision,
-               snapshot.id, age, snapshot.created_at);
+               snapshot.id, age, util::display_time(snapshot.created_at));
   fmt::print(stderr, "dbsnap: data written to '{}' since then is lost (a pre-rollback snapshot keeps it)\n",
              target.name);
   confirm_or_refuse(options.confirmation,
                     fmt::format("replace '{}' with snapshot {} from {}", target.name, snapshot.id, age), "--yes");
-  auto safety = core::take_snapshot(store, target, {.label = "pre-rollback"});
+  auto safety = core::take_snapshot(store, target, {.label = "pre-rollback", .taken = core::Taken::by_dbsnap});
   context.note("dbsnap: pre-rollback snapshot {} taken at revision {}", safety.id,
                util::revision_text(safety.revisions));
   std::string problem;
@@ -114,9 +121,27 @@ int run_rollback(Context& context, const RollbackOptions& options) {
   auto& store = context.store();
   const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
   const std::string revision = resolve_revision(context, target, options.to);
+  engine::Engine& engine = engine::engine_for(target);
+  const auto work = core::work_context(store);
+  if (engine.exists(target, work) && engine.read_revisions(target, work) == std::vector<std::string>{revision}) {
+    if (context.globals.json) {
+      print_json({{"target", target.name},
+                  {"via", nullptr},
+                  {"revision", revision},
+                  {"before", {revision}},
+                  {"after", {revision}},
+                  {"snapshot", nullptr},
+                  {"safety_snapshot", nullptr}});
+    } else {
+      fmt::print("'{}' is already at revision {}: nothing to do\n", target.name, revision);
+    }
+    return 0;
+  }
   std::string via = options.via;
   std::optional<store::Manifest> snapshot;
-  if (via.empty() || via == "restore") snapshot = newest_good_snapshot(store, target.name, revision);
+  if (via.empty() || via == "restore") {
+    snapshot = newest_good_snapshot(store, target.name, revision, context.globals.automatic);
+  }
   if (via.empty()) via = snapshot ? "restore" : "downgrade";
 
   if (via == "restore") {
@@ -135,8 +160,12 @@ int run_rollback(Context& context, const RollbackOptions& options) {
   if (argv.empty()) {
     // The example is a shell command line: it only repeats a revision that is plain text there.
     const bool plain = std::ranges::all_of(revision, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-    fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. --command \"flask db downgrade {}\"",
-         target.name, revision, plain ? revision : std::string("REVISION"));
+    const std::string example = fmt::format("--command \"flask db downgrade {}\"", plain ? revision : "REVISION");
+    if (options.via == "downgrade") {
+      fail(ErrorKind::usage, "--via downgrade needs the downgrade command: {} (or the command after --)", example);
+    }
+    fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. {}", target.name, revision,
+         example);
   }
   auto result = core::run_guarded(
       store, target,

@@ -9,7 +9,7 @@ namespace dbsnap::cli {
 
 int run_show(Context& context, const ShowOptions& options) {
   auto manifest = context.resolve(options.snapshot, options.target);
-  auto& store = context.store();
+  auto& store = context.store_for_reading();
   if (context.globals.json) {
     print_json(snapshot_json(store, manifest));
     return 0;
@@ -18,10 +18,11 @@ int run_show(Context& context, const ShowOptions& options) {
   std::string age;
   if (util::parse_utc(manifest.created_at, created)) age = " (" + util::human_age(created, util::now_ms()) + ")";
   fmt::print("{}", snapshot_summary(manifest));
-  fmt::print("created   {}{}\n", manifest.created_at, age);
-  fmt::print("label     {}\n", manifest.label.empty() ? "-" : manifest.label);
+  fmt::print("created   {}{}\n", util::display_time(manifest.created_at), age);
+  fmt::print("label     {}{}\n", manifest.label.empty() ? "-" : manifest.label,
+             manifest.automatic ? " (taken by dbsnap itself: 'latest' and @REV skip it)" : "");
   fmt::print("status    {}{}\n", manifest.status,
-             manifest.verified_at.empty() ? "" : " (verified " + manifest.verified_at + ")");
+             manifest.verified_at.empty() ? "" : " (verified " + util::display_time(manifest.verified_at) + ")");
   fmt::print("source    {}\n", manifest.source);
   fmt::print("tool      {}\n", manifest.tool_version.empty() ? "-" : manifest.tool_version);
   fmt::print("server    {}\n", manifest.server_version.empty() ? "-" : manifest.server_version);

@@ -3,15 +3,54 @@
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
+#include "dbsnap/alembic/history.hpp"
+#include "dbsnap/alembic/revision_file.hpp"
 #include "dbsnap/core/guard.hpp"
+#include "dbsnap/core/operations.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
+
+namespace {
+
+// The database's revisions when they are exactly the heads of the target's
+// migrations folder (there is nothing to upgrade to); std::nullopt when they
+// are not, or when either cannot be read (the command then decides).
+std::optional<std::vector<std::string>> at_head(Context& context, const config::Target& target) {
+  auto revisions = alembic::load_revisions(context.migrations_dir(target));
+  if (!revisions || revisions->empty()) return std::nullopt;
+  auto history = alembic::History::build(std::move(*revisions));
+  if (!history) return std::nullopt;
+  engine::Engine& engine = engine::engine_for(target);
+  const auto work = core::work_context(context.store());
+  try {
+    if (!engine.exists(target, work)) return std::nullopt;
+    auto current = engine.read_revisions(target, work);
+    if (current.empty() || current != history->heads()) return std::nullopt;
+    return current;
+  } catch (const DbsnapError& e) {
+    if (e.kind() == ErrorKind::interrupted) throw;
+    return std::nullopt;  // the guarded run reads it again and reports what is wrong
+  }
+}
+
+}  // namespace
 
 int run_upgrade(Context& context, const UpgradeOptions& options) {
   const auto& target = context.target(options.target);
   if (options.command.empty()) fail(ErrorKind::usage, "give the upgrade command after --, e.g. -- flask db upgrade");
   const auto lock = context.lock_target(target.name, store::LockMode::exclusive);  // across snapshot, command, restore
+  if (options.expect_change == ExpectChange::yes) {
+    if (auto heads = at_head(context, target)) {
+      if (context.globals.json) {
+        print_json({{"target", target.name}, {"before", *heads}, {"after", *heads}, {"snapshot", nullptr}});
+      } else {
+        fmt::print("nothing to upgrade: '{}' is at the head of {} ({}); the command was not run\n", target.name,
+                   context.migrations_dir(target).string(), util::revision_text(*heads));
+      }
+      return 0;
+    }
+  }
   core::GuardedCommand guarded{
       .argv = options.command,
       .label = "pre-upgrade",

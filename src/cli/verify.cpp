@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <CLI/CLI.hpp>
 
 #include "dbsnap/cli/commands.hpp"
@@ -8,8 +10,34 @@
 
 namespace dbsnap::cli {
 
+namespace {
+
+// The manifest fields (blob.* and versions.* by their full name) in which a
+// manifest file and its catalog row differ.
+std::vector<std::string> manifest_differences(const store::Manifest& file, const store::Manifest& indexed) {
+  const auto a = store::to_json(file).flatten();
+  const auto b = store::to_json(indexed).flatten();
+  std::vector<std::string> fields;
+  auto name = [](const std::string& pointer) {
+    std::string out = pointer.substr(1);
+    std::replace(out.begin(), out.end(), '/', '.');
+    return out;
+  };
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (!b.contains(it.key()) || b.at(it.key()) != it.value()) fields.push_back(name(it.key()));
+  }
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    if (!a.contains(it.key())) fields.push_back(name(it.key()));
+  }
+  std::sort(fields.begin(), fields.end());
+  fields.erase(std::unique(fields.begin(), fields.end()), fields.end());
+  return fields;
+}
+
+}  // namespace
+
 int run_verify(Context& context, const VerifyOptions& options) {
-  auto& store = context.store();
+  auto& store = context.store_for_reading();
   std::vector<store::Manifest> snapshots;
   if (options.all) {
     if (!options.snapshots.empty()) fail(ErrorKind::usage, "give snapshots or --all, not both");
@@ -20,13 +48,32 @@ int run_verify(Context& context, const VerifyOptions& options) {
   }
   std::vector<std::string> bad;
   auto report = nlohmann::json::array();
-  for (auto& m : snapshots) {
-    auto progress = context.progress(fmt::format("verify {}", m.id), m.stored_bytes);
-    auto result = core::verify_snapshot(store, m, progress.get());
-    progress.reset();
-    m.status = result.ok ? "verified" : "damaged";
-    m.verified_at = util::format_utc(util::now_ms());
-    if (auto r = store.update(m); !r) fmt::print(stderr, "warning: cannot record the result: {}\n", r.error().message);
+  for (auto& indexed : snapshots) {
+    // The manifest file is the truth: check the blob against it, and report
+    // a catalog row that says something else (never rewrite one from the other).
+    core::VerifyResult result;
+    auto file = store.load_manifest(indexed);
+    std::string differs;
+    if (!file) {
+      result.problem = file.error().message;
+    } else if (auto fields = manifest_differences(*file, indexed); !fields.empty()) {
+      differs = fmt::format("its manifest file differs from the catalog in {}; 'dbsnap catalog rebuild' re-indexes "
+                            "the store from its manifests", util::join(fields, ", "));
+    }
+    store::Manifest m = file ? *file : indexed;
+    if (file) {
+      auto progress = context.progress(fmt::format("verify {}", m.id), m.stored_bytes);
+      result = core::verify_snapshot(store, m, progress.get());
+      progress.reset();
+    }
+    if (!differs.empty()) {
+      result.problem = result.ok ? differs : result.problem + "; " + differs;
+      result.ok = false;
+    } else if (file) {
+      m.status = result.ok ? "verified" : "damaged";
+      m.verified_at = util::format_utc(util::now_ms());
+      if (auto r = store.update(m); !r) fmt::print(stderr, "warning: cannot record the result: {}\n", r.error().message);
+    }
     if (context.globals.json) {
       report.push_back({{"id", m.id}, {"target", m.target}, {"ok", result.ok}, {"problem", result.problem}});
     } else if (result.ok) {

@@ -1,5 +1,7 @@
 #include "dbsnap/core/guard.hpp"
 
+#include <optional>
+
 #include <fmt/core.h>
 
 #include "dbsnap/core/operations.hpp"
@@ -28,17 +30,37 @@ std::string run_live(const std::vector<std::string>& argv, CommandOutput output)
   return fmt::format("the command failed ({})", status.describe());
 }
 
+// An older snapshot with exactly `fresh`'s content and purpose (a retried
+// upgrade takes the same pre-upgrade snapshot again): it is kept and `fresh`
+// deleted. Returns the snapshot to use and whether it is an older one.
+std::pair<store::Manifest, bool> reuse_identical(store::Store& store, store::Manifest fresh) {
+  auto same_revisions = store.catalog().find({.target = fresh.target});
+  if (!same_revisions) return {std::move(fresh), false};
+  for (const auto& m : *same_revisions) {
+    if (m.id == fresh.id || !m.automatic || m.label != fresh.label || m.revisions != fresh.revisions ||
+        m.raw_sha256 != fresh.raw_sha256 || m.raw_bytes != fresh.raw_bytes || m.status == "damaged") {
+      continue;
+    }
+    if (!check_stored(store, m).ok) continue;
+    if (!store.remove(fresh)) return {std::move(fresh), false};
+    return {m, true};
+  }
+  return {std::move(fresh), false};
+}
+
 }  // namespace
 
 GuardedResult run_guarded(store::Store& store, const config::Target& target, const GuardedCommand& command) {
   engine::Engine& engine = engine::engine_for(target);
   const auto context = work_context(store);
   GuardedResult result;
-  result.snapshot = take_snapshot(store, target, {.label = command.label});
+  auto [snapshot, reused] =
+      reuse_identical(store, take_snapshot(store, target, {.label = command.label, .taken = Taken::by_dbsnap}));
+  result.snapshot = std::move(snapshot);
   result.before = result.snapshot.revisions;
   if (command.notes == Notes::show) {
-    fmt::print(stderr, "dbsnap: snapshot {} of '{}' taken at revision {}\n", result.snapshot.id, target.name,
-               util::revision_text(result.before));
+    fmt::print(stderr, "dbsnap: snapshot {} of '{}' {} at revision {}\n", result.snapshot.id, target.name,
+               reused ? "(identical to the current state) kept" : "taken", util::revision_text(result.before));
     fmt::print(stderr, "dbsnap: running {}\n", quote_argv(command.argv));
   }
   std::fflush(stderr);
@@ -61,8 +83,32 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
          "put it back with: dbsnap restore {} --yes", command.what, problem, target.name, id);
   }
   util::clear_interrupt();
-  fmt::print(stderr, "dbsnap: {} failed: {}\ndbsnap: restoring snapshot {} (revision {})\n", command.what, problem, id,
-             util::revision_text(result.before));
+  // The failed state is kept before it is replaced: rows an app wrote while
+  // the command ran exist nowhere else.
+  // A database that is gone has nothing to save, and one the command left
+  // byte for byte as it was needs no second copy.
+  std::optional<store::Manifest> kept;
+  std::string failed_state = "gone (no database)";
+  if (engine.exists(target, context)) {
+    try {
+      kept = take_snapshot(store, target, {.label = "failed-" + command.what, .taken = Taken::by_dbsnap});
+    } catch (const DbsnapError& e) {
+      if (e.kind() == ErrorKind::interrupted) throw;
+      fail(ErrorKind::failure, "{} failed ({}), and its failed state cannot be saved ({}); '{}' is left as it is, "
+           "nothing was discarded; put it back with: dbsnap restore {} --yes", command.what, problem, e.what(),
+           target.name, id);
+    }
+    failed_state = "saved as snapshot " + kept->id;
+    if (kept->raw_sha256 == result.snapshot.raw_sha256 && kept->raw_bytes == result.snapshot.raw_bytes &&
+        store.remove(*kept)) {
+      kept.reset();
+      failed_state = "unchanged";
+    }
+  }
+  if (command.notes == Notes::show) {
+    fmt::print(stderr, "dbsnap: the failed state is {}; restoring snapshot {} (revision {})\n", failed_state, id,
+               util::revision_text(result.before));
+  }
   std::vector<std::string> back;
   try {
     auto check = check_stored(store, result.snapshot);
@@ -76,8 +122,9 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
     fail(ErrorKind::failure, "{} failed ({}); snapshot {} was restored but '{}' reports revision {} instead of {}",
          command.what, problem, id, target.name, util::revision_text(back), util::revision_text(result.before));
   }
-  fail(ErrorKind::guarded, "{} failed: {}; restored snapshot {}: '{}' is back at revision {}", command.what, problem,
-       id, target.name, util::revision_text(back));
+  fail(ErrorKind::guarded, "{} failed: {}; restored snapshot {}: '{}' is back at revision {}{}", command.what, problem,
+       id, target.name, util::revision_text(back),
+       kept ? fmt::format(" (the failed state is kept as snapshot {})", kept->id) : std::string());
 }
 
 }  // namespace dbsnap::core

@@ -72,6 +72,8 @@ int snapshot_level(const config::Target& target, std::optional<int> level) {
 }
 
 engine::WorkContext work_context(const store::Store& store) {
+  // A store opened for reading only gets nothing written into it.
+  if (!store.writable()) return engine::WorkContext{std::filesystem::temp_directory_path()};
   auto dir = store.root() / ".scratch";
   value_or_throw(util::ensure_private_dir(dir));
   return engine::WorkContext{dir};
@@ -84,7 +86,7 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   zstd.level = snapshot_level(target, options.level);
   auto pending = value_or_throw(store.begin(target.name, engine.blob_extension()));
 
-  pipeline::FdSink file(pending.blob.fd());
+  pipeline::FdSink file(pending.blob.fd(), pending.blob.final_path().string());
   auto stored = value_or_throw(pipeline::HashingSink::create(file));
   auto compress = value_or_throw(pipeline::CompressingSink::create(stored, zstd));
   auto raw = value_or_throw(pipeline::HashingSink::create(*compress));
@@ -106,6 +108,7 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.engine = std::string(engine.name());
   m.created_at = util::format_utc(started);
   m.label = options.label;
+  m.automatic = options.taken == Taken::by_dbsnap;
   m.revisions = info.revisions;
   m.level = zstd.level;
   m.raw_bytes = raw.count();

@@ -40,8 +40,10 @@ Expected<void> FdSink::write(Bytes data) {
         if (util::interrupt_signal() != 0) return std::unexpected(interrupted_error());
         continue;
       }
-      if (errno == ENOSPC) return make_error(ErrorKind::failure, "no space left on device");
-      return make_error(ErrorKind::failure, "write failed: {}", std::strerror(errno));
+      const int error = errno;
+      const std::string what = name_.empty() ? std::string("write failed") : "cannot write " + name_;
+      if (error == ENOSPC) return make_error(ErrorKind::failure, "{}: no space left on device", what);
+      return make_error(ErrorKind::failure, "{}: {}", what, std::strerror(error));
     }
     p += n;
     size -= static_cast<std::size_t>(n);

@@ -1,5 +1,6 @@
 #include "dbsnap/pipeline/zstd.hpp"
 
+#include <utility>
 #include <vector>
 
 #include <zstd.h>
@@ -21,7 +22,9 @@ Error corrupt(std::string message) { return Error{ErrorKind::corrupt, std::move(
 }  // namespace
 
 int zstd_min_level() { return 1; }
-int zstd_max_level() { return ZSTD_maxCLevel(); }
+// zstd's "ultra" levels 20-22 need windows of 32-128 MiB; dbsnap stays within
+// its 64 MB budget, so 19 is the top everywhere (--level, the `level` key).
+int zstd_max_level() { return 19; }
 
 struct CompressingSink::State {
   ZSTD_CCtx* ctx = nullptr;
@@ -39,6 +42,19 @@ Expected<std::unique_ptr<CompressingSink>> CompressingSink::create(Sink& next, Z
   if (state->ctx == nullptr) return make_error(ErrorKind::failure, "zstd: cannot allocate a compression context");
   if (auto r = check(ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_compressionLevel, options.level), "set level"); !r) {
     return std::unexpected(r.error());
+  }
+  // zstd's defaults for levels 10-19 give each worker a 4-8 MiB window, a
+  // 16-64 MiB chain table and a 16-32 MiB hash table (90 MB and more at level
+  // 19). Capped (window 4 MiB, chain 8 MiB, hash 4 MiB), two workers stay
+  // within dbsnap's 64 MB budget at every level. Levels 1-9 are left as they are.
+  if (options.level >= 10) {
+    const std::pair<ZSTD_cParameter, int> caps[] = {
+        {ZSTD_c_windowLog, 22}, {ZSTD_c_chainLog, 21}, {ZSTD_c_hashLog, 20}};
+    for (const auto& [parameter, value] : caps) {
+      if (auto r = check(ZSTD_CCtx_setParameter(state->ctx, parameter, value), "cap memory"); !r) {
+        return std::unexpected(r.error());
+      }
+    }
   }
   if (auto r = check(ZSTD_CCtx_setParameter(state->ctx, ZSTD_c_checksumFlag, 1), "set checksum"); !r) {
     return std::unexpected(r.error());

@@ -6,7 +6,9 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <set>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
@@ -85,7 +87,59 @@ struct Catalog::Impl {
   SQLite::Database db;
   Impl(std::filesystem::path p)
       : path(std::move(p)), db(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) {}
+  Impl(std::filesystem::path p, const std::string& uri, int flags) : path(std::move(p)), db(uri, flags) {}
 };
+
+namespace {
+
+// Creates the current schema in an empty database (inside the caller's transaction).
+void migrate(SQLite::Database& db, int from) {
+  for (int v = from; v < catalog_schema_version; ++v) db.exec(std::string(migrations[static_cast<std::size_t>(v)]));
+  db.exec(fmt::format("PRAGMA user_version={}", catalog_schema_version));
+}
+
+// A URI naming `path` for sqlite3_open_v2 with SQLITE_OPEN_URI: '%', '?' and '#' escaped.
+std::string file_uri(const std::filesystem::path& path) {
+  std::string uri = "file:";
+  for (char c : path.string()) {
+    if (c == '%' || c == '?' || c == '#') {
+      uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      uri += c;
+    }
+  }
+  return uri;
+}
+
+}  // namespace
+
+Expected<Catalog> Catalog::open_read_only(const std::filesystem::path& path) {
+  try {
+    auto impl = std::make_unique<Impl>(path, file_uri(path) + "?immutable=1", SQLite::OPEN_READONLY | SQLite::OPEN_URI);
+    const int version = impl->db.execAndGet("PRAGMA user_version").getInt();
+    if (version > catalog_schema_version) return std::unexpected(newer_schema_error(path, version));
+    if (version < catalog_schema_version) {
+      return make_error(ErrorKind::failure, "catalog {} has an older schema ({}) and the store cannot be written to "
+                        "upgrade it; run dbsnap once where the store is writable", path.string(), version);
+    }
+    return Catalog(std::move(impl));
+  } catch (const std::exception& e) {
+    return std::unexpected(catalog_error(path, e));
+  }
+}
+
+Expected<Catalog> Catalog::in_memory() {
+  try {
+    auto impl = std::make_unique<Impl>(":memory:", ":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    impl->db.exec("PRAGMA foreign_keys=ON");
+    SQLite::Transaction tx(impl->db);
+    migrate(impl->db, 0);
+    tx.commit();
+    return Catalog(std::move(impl));
+  } catch (const std::exception& e) {
+    return std::unexpected(catalog_error(":memory:", e));
+  }
+}
 
 Catalog::Catalog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Catalog::Catalog(Catalog&&) noexcept = default;
@@ -144,10 +198,7 @@ Expected<Catalog> Catalog::open(const std::filesystem::path& path) {
     if (version < catalog_schema_version) {
       SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
       version = db.execAndGet("PRAGMA user_version").getInt();  // another process may have migrated
-      for (int v = version; v < catalog_schema_version; ++v) {
-        db.exec(std::string(migrations[static_cast<std::size_t>(v)]));
-      }
-      db.exec(fmt::format("PRAGMA user_version={}", catalog_schema_version));
+      migrate(db, version);
       tx.commit();
     }
     ::chmod(path.c_str(), 0600);
@@ -230,7 +281,7 @@ Expected<void> Catalog::remove(const std::string& id) {
 
 Expected<std::vector<Manifest>> Catalog::find(const CatalogFilter& filter) const {
   try {
-    std::string sql = "SELECT manifest FROM snapshots s WHERE 1=1";
+    std::string sql = "SELECT manifest, id FROM snapshots s WHERE 1=1";
     std::vector<std::string> binds;
     if (!filter.target.empty()) {
       sql += " AND s.target = ?";
@@ -258,9 +309,29 @@ Expected<std::vector<Manifest>> Catalog::find(const CatalogFilter& filter) const
     std::vector<Manifest> out;
     while (query.executeStep()) {
       auto manifest = parse_manifest(query.getColumn(0).getString());
-      if (!manifest) return std::unexpected(with_context(manifest.error(), "catalog row"));
+      if (!manifest) {
+        // One bad row must not hide the rest of the store: skip it, say so once.
+        static std::set<std::string> reported;
+        if (reported.insert(query.getColumn(1).getString()).second) {
+          std::fprintf(stderr, "dbsnap: warning: catalog %s: row '%s' is unreadable (%s); skipped; 'dbsnap catalog "
+                       "rebuild' re-indexes the store from its manifests\n", impl_->path.c_str(),
+                       query.getColumn(1).getString().c_str(), manifest.error().message.c_str());
+        }
+        continue;
+      }
       out.push_back(std::move(*manifest));
     }
+    return out;
+  } catch (const std::exception& e) {
+    return std::unexpected(catalog_error(impl_->path, e));
+  }
+}
+
+Expected<std::vector<std::string>> Catalog::ids() const {
+  try {
+    SQLite::Statement query(impl_->db, "SELECT id FROM snapshots ORDER BY id");
+    std::vector<std::string> out;
+    while (query.executeStep()) out.push_back(query.getColumn(0).getString());
     return out;
   } catch (const std::exception& e) {
     return std::unexpected(catalog_error(impl_->path, e));

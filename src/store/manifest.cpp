@@ -33,6 +33,11 @@ Expected<T> integer_field(const json& object, const char* key) {
 
 }  // namespace
 
+bool is_automatic_label(std::string_view label) {
+  return label == "pre-restore" || label == "pre-upgrade" || label == "pre-rollback" || label == "failed-upgrade" ||
+         label == "failed-downgrade";
+}
+
 json to_json(const Manifest& m) {
   return json{
       {"format", "dbsnap-manifest"},
@@ -56,6 +61,7 @@ json to_json(const Manifest& m) {
       {"duration_ms", m.duration_ms},
       {"status", m.status},
       {"verified_at", m.verified_at},
+      {"automatic", m.automatic},
   };
 }
 
@@ -110,6 +116,12 @@ Expected<Manifest> manifest_from_json(const json& doc) {
     }
     m.status = doc.value("status", "complete");
     m.verified_at = doc.value("verified_at", "");
+    if (auto it = doc.find("automatic"); it != doc.end()) {
+      if (!it->is_boolean()) return make_error(ErrorKind::corrupt, "invalid manifest: 'automatic' must be true or false");
+      m.automatic = it->get<bool>();
+    } else {
+      m.automatic = is_automatic_label(m.label);  // written before the field existed
+    }
     return m;
   } catch (const json::exception& e) {
     return make_error(ErrorKind::corrupt, "invalid manifest: {}", e.what());

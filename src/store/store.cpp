@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dbsnap/store/ids.hpp"
@@ -29,10 +30,37 @@ std::string describe_candidates(const std::vector<Manifest>& snapshots, std::siz
   return util::join(parts, "; ");
 }
 
+// Dumps are secrets: the store folder is 0700 (FORMAT.md). A folder the user
+// made with a wider mode is narrowed when it is ours; otherwise a warning says so.
+void keep_private(const fs::path& root) {
+  struct stat st {};
+  if (::stat(root.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  const bool ours = st.st_uid == ::geteuid() && (st.st_mode & S_ISVTX) == 0;
+  if (ours && ::chmod(root.c_str(), 0700) == 0) return;
+  std::fprintf(stderr, "dbsnap: warning: the store folder %s has mode %04o: other users can see into it; dumps are "
+               "secrets: use a folder only you can read (chmod 700)\n", root.c_str(),
+               static_cast<unsigned>(st.st_mode & 07777));
+}
+
+// The newest snapshot `latest` or `@REV` may pick from `newest_first`.
+std::optional<Manifest> first_eligible(const std::vector<Manifest>& newest_first, AutomaticSnapshots automatic) {
+  for (const auto& m : newest_first) {
+    if (automatic == AutomaticSnapshots::include || !m.automatic) return m;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery) {
+Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, StoreAccess access) {
   fs::path root = fs::absolute(root_in).lexically_normal();
+  if (access == StoreAccess::read) {
+    std::error_code ec;
+    const fs::path catalog = root / catalog_name;
+    const bool usable = fs::is_directory(root, ec) && ::access(root.c_str(), W_OK | X_OK) == 0 &&
+                        (!fs::exists(catalog, ec) || ::access(catalog.c_str(), W_OK) == 0);
+    if (!usable) return open_unwritable(root);
+  }
   if (auto r = util::ensure_private_dir(root); !r) return std::unexpected(r.error());
   if (std::error_code ec; !fs::is_directory(root, ec)) {
     return make_error(ErrorKind::failure, "the store {} is not a folder (--store chooses another)", root.string());
@@ -60,8 +88,13 @@ Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery) {
   }
   if (!catalog) return std::unexpected(catalog.error());
   Store store(root, std::move(*catalog));
+  keep_private(root);
+  store.report_symlinks();
   util::remove_stale_temp_files(root);
   store.remove_unpublished_blobs();
+  if (!catalog_missing) {
+    if (auto r = store.reconcile_catalog(); !r) return std::unexpected(r.error());
+  }
   if (catalog_missing && store.has_manifests()) {
     lock.reset();  // rebuild_catalog takes the lock itself
     std::vector<std::string> skipped;
@@ -73,13 +106,83 @@ Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery) {
   return store;
 }
 
-bool Store::has_manifests() const {
+std::vector<fs::path> Store::target_dirs() const {
+  // Real folders only: a symbolic link is never followed (report_symlinks names it).
+  std::vector<fs::path> dirs;
   std::error_code ec;
   for (const auto& dir : fs::directory_iterator(root_, ec)) {
-    if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
-    for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
-      if (entry.path().extension() == ".json") return true;
+    if (dir.path().filename().string().starts_with(".")) continue;
+    if (std::error_code st; dir.symlink_status(st).type() == fs::file_type::directory) dirs.push_back(dir.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+
+std::vector<fs::path> Store::files_in(const fs::path& dir, std::string_view suffix) const {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.path().filename().string().ends_with(suffix)) continue;
+    if (std::error_code st; entry.symlink_status(st).type() == fs::file_type::regular) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+void Store::report_symlinks() const {
+  auto report = [](const fs::path& link) {
+    std::error_code ec;
+    const fs::path to = fs::read_symlink(link, ec);
+    std::fprintf(stderr, "dbsnap: warning: %s is a symbolic link (to %s); dbsnap never follows links in its store: "
+                 "it is not read, cleaned or indexed\n", link.c_str(), ec ? "?" : to.c_str());
+  };
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    std::error_code st;
+    if (entry.symlink_status(st).type() == fs::file_type::symlink) report(entry.path());
+  }
+  for (const auto& dir : target_dirs()) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      std::error_code st;
+      if (entry.symlink_status(st).type() == fs::file_type::symlink) report(entry.path());
     }
+  }
+}
+
+Expected<Store> Store::open_unwritable(const fs::path& root) {
+  std::error_code ec;
+  if (!fs::exists(root, ec)) {
+    auto empty = Catalog::in_memory();  // nothing there, and a reader creates nothing
+    if (!empty) return std::unexpected(empty.error());
+    return Store(root, std::move(*empty), false);
+  }
+  if (!fs::is_directory(root, ec)) {
+    return make_error(ErrorKind::failure, "the store {} is not a folder (--store chooses another)", root.string());
+  }
+  if (fs::exists(root / catalog_name, ec)) {
+    auto catalog = Catalog::open_read_only(root / catalog_name);
+    if (!catalog) return std::unexpected(catalog.error());
+    Store store(root, std::move(*catalog), false);
+    store.report_symlinks();
+    return store;
+  }
+  auto catalog = Catalog::in_memory();
+  if (!catalog) return std::unexpected(catalog.error());
+  Store store(root, std::move(*catalog), false);
+  store.report_symlinks();
+  std::vector<std::string> skipped;
+  if (auto r = store.catalog_.replace_all(store.collect_manifests(skipped)); !r) return std::unexpected(r.error());
+  return store;
+}
+
+Expected<void> Store::check_writable() const {
+  if (writable_) return {};
+  return make_error(ErrorKind::failure, "the store {} is read-only here (opened for reading only)", root_.string());
+}
+
+bool Store::has_manifests() const {
+  for (const auto& dir : target_dirs()) {
+    if (!files_in(dir, ".json").empty()) return true;
   }
   return false;
 }
@@ -87,28 +190,61 @@ bool Store::has_manifests() const {
 void Store::remove_unpublished_blobs() {
   // Under the store lock (held by open): a blob without a manifest is the
   // remains of a publish that crashed between the blob's rename and the
-  // manifest's; it was never listed.
-  std::error_code ec;
-  for (const auto& dir : fs::directory_iterator(root_, ec)) {
-    if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
-    for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
-      const std::string name = entry.path().filename().string();
-      if (!name.ends_with(".zst")) continue;
+  // manifest's (the commit point); it was never listed.
+  for (const auto& dir : target_dirs()) {
+    for (const auto& blob : files_in(dir, ".zst")) {
+      const std::string name = blob.filename().string();
       const std::string id = name.substr(0, name.find('.'));
       if (!is_valid_snapshot_id(id)) continue;
-      if (!fs::exists(dir.path() / (id + ".json"))) {
-        std::error_code rm;
-        fs::remove(entry.path(), rm);
-      }
+      std::error_code ec;
+      if (!fs::exists(dir / (id + ".json"), ec) && !ec) fs::remove(blob, ec);
     }
   }
 }
 
+Expected<void> Store::reconcile_catalog() {
+  // Under the store lock (held by open). A snapshot exists from the moment its
+  // manifest is renamed into place (FORMAT.md: the commit point) until the
+  // moment its manifest is removed; the catalog row follows. A run killed
+  // between the two leaves a manifest without a row, or a row without a
+  // manifest: make the index say what the manifests say.
+  auto indexed = catalog_.ids();
+  if (!indexed) return std::unexpected(indexed.error());
+  std::set<std::string> listed(indexed->begin(), indexed->end());
+  std::set<std::string> seen;
+  for (const auto& dir : target_dirs()) {
+    for (const auto& path : files_in(dir, ".json")) {
+      const std::string id = path.stem().string();
+      if (!is_valid_snapshot_id(id)) continue;
+      seen.insert(id);
+      if (listed.contains(id)) continue;
+      auto text = util::read_small_file(path);
+      auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
+      if (!manifest || manifest->id != id || manifest->target != dir.filename().string()) continue;  // rebuild reports it
+      std::error_code ec;
+      if (!fs::exists(blob_path(*manifest), ec)) continue;
+      if (auto r = catalog_.put(*manifest); !r) return r;
+      std::fprintf(stderr, "dbsnap: snapshot %s of '%s' was published by a run that stopped before it indexed it; "
+                   "indexed it now\n", id.c_str(), manifest->target.c_str());
+    }
+  }
+  for (const auto& id : listed) {
+    if (seen.contains(id)) continue;
+    if (auto r = catalog_.remove(id); !r) return r;
+  }
+  return {};
+}
+
 Expected<PendingSnapshot> Store::begin(const std::string& target, const std::string& extension) {
+  if (auto r = check_writable(); !r) return std::unexpected(r.error());
   if (!is_valid_target_name(target)) {
     return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", target);
   }
   const fs::path dir = root_ / target;
+  if (std::error_code ec; fs::symlink_status(dir, ec).type() == fs::file_type::symlink) {
+    return make_error(ErrorKind::failure, "the store's folder {} is a symbolic link; dbsnap never follows links in "
+                      "its store (replace it with a folder)", dir.string());
+  }
   if (auto r = util::ensure_private_dir(dir); !r) return std::unexpected(r.error());
   std::string id = new_snapshot_id(util::now_ms());
   auto blob = util::AtomicFile::create(dir / fmt::format("{}.{}.zst", id, extension));
@@ -137,7 +273,20 @@ Expected<void> Store::publish(PendingSnapshot& pending, Manifest manifest) {
   return {};
 }
 
+Expected<Manifest> Store::load_manifest(const Manifest& indexed) const {
+  const fs::path path = manifest_path(indexed);
+  if (std::error_code ec; fs::symlink_status(path, ec).type() != fs::file_type::regular) {
+    return make_error(ErrorKind::corrupt, "its manifest {} is missing", path.string());
+  }
+  auto text = util::read_small_file(path);
+  if (!text) return std::unexpected(text.error());
+  auto manifest = parse_manifest(*text);
+  if (!manifest) return std::unexpected(with_context(manifest.error(), path.string()));
+  return manifest;
+}
+
 Expected<void> Store::update(const Manifest& manifest) {
+  if (auto r = check_writable(); !r) return std::unexpected(r.error());
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
   if (auto r = util::write_file_atomic(manifest_path(manifest), to_json(manifest).dump(2) + "\n"); !r) return r;
@@ -145,46 +294,57 @@ Expected<void> Store::update(const Manifest& manifest) {
 }
 
 Expected<void> Store::remove(const Manifest& manifest) {
+  if (auto r = check_writable(); !r) return std::unexpected(r.error());
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
-  if (auto r = catalog_.remove(manifest.id); !r) return r;
+  // The manifest's removal is the commit point: a run killed after it leaves a
+  // blob and a row that the next open removes (reconcile_catalog).
   std::error_code ec;
   fs::remove(manifest_path(manifest), ec);
   if (ec) return make_error(ErrorKind::failure, "cannot remove {}: {}", manifest_path(manifest).string(), ec.message());
+  if (auto r = util::fsync_dir(manifest_path(manifest).parent_path()); !r) return r;
   fs::remove(blob_path(manifest), ec);
   if (ec) return make_error(ErrorKind::failure, "cannot remove {}: {}", blob_path(manifest).string(), ec.message());
+  if (auto r = catalog_.remove(manifest.id); !r) return r;
   return util::fsync_dir(manifest_path(manifest).parent_path());
 }
 
-Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) {
-  auto lock = util::FileLock::acquire(root_ / lock_name);
-  if (!lock) return std::unexpected(lock.error());
-  // In place, in one transaction, under the store lock: other dbsnap processes
-  // keep the same catalog file open and see the old index or the new one.
+std::vector<Manifest> Store::collect_manifests(std::vector<std::string>& skipped) const {
   std::vector<Manifest> manifests;
-  std::error_code ec;
-  for (const auto& dir : fs::directory_iterator(root_, ec)) {
-    if (!dir.is_directory() || dir.path().filename().string().starts_with(".")) continue;
-    for (const auto& entry : fs::directory_iterator(dir.path(), ec)) {
-      if (entry.path().extension() != ".json") continue;
-      auto text = util::read_small_file(entry.path());
+  for (const auto& dir : target_dirs()) {
+    for (const auto& path : files_in(dir, ".json")) {
+      auto text = util::read_small_file(path);
       auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
       if (!manifest) {
-        skipped.push_back(fmt::format("{}: {}", entry.path().string(), manifest.error().message));
+        skipped.push_back(fmt::format("{}: {}", path.string(), manifest.error().message));
         continue;
       }
-      if (manifest->target != dir.path().filename().string() || entry.path().filename() != manifest->id + ".json") {
-        skipped.push_back(fmt::format("{}: its id or target does not match where it is", entry.path().string()));
+      if (manifest->target != dir.filename().string() || path.filename() != manifest->id + ".json") {
+        skipped.push_back(fmt::format("{}: its id or target does not match where it is", path.string()));
         continue;
       }
-      if (!fs::exists(blob_path(*manifest))) {
-        skipped.push_back(fmt::format("{}: its blob {} is missing", entry.path().string(), manifest->blob_file));
+      if (std::error_code ec; !fs::exists(blob_path(*manifest), ec)) {
+        skipped.push_back(fmt::format("{}: its blob {} is missing", path.string(), manifest->blob_file));
         continue;
       }
       manifests.push_back(std::move(*manifest));
     }
   }
-  if (ec) return make_error(ErrorKind::failure, "cannot read the store folder {}: {}", root_.string(), ec.message());
+  return manifests;
+}
+
+Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) {
+  if (auto r = check_writable(); !r) return std::unexpected(r.error());
+  auto lock = util::FileLock::acquire(root_ / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  // In place, in one transaction, under the store lock: other dbsnap processes
+  // keep the same catalog file open and see the old index or the new one.
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) {
+    return make_error(ErrorKind::failure, "cannot read the store folder {}: {}", root_.string(),
+                      ec ? ec.message() : "not a folder");
+  }
+  std::vector<Manifest> manifests = collect_manifests(skipped);
   if (std::error_code gone; !fs::exists(root_ / catalog_name, gone)) {
     // Deleted while we had it open: index into a new file at its place, not into the unlinked one.
     auto fresh = Catalog::open(root_ / catalog_name);
@@ -206,7 +366,8 @@ Expected<std::pair<util::UniqueFd, fs::path>> Store::scratch_file(std::string_vi
   return util::make_private_temp(root_ / scratch_dir, stem);
 }
 
-Expected<Manifest> Store::resolve(std::string_view reference, const std::string& target) {
+Expected<Manifest> Store::resolve(std::string_view reference, const std::string& target,
+                                  AutomaticSnapshots automatic) {
   auto parsed = parse_snapshot_reference(reference);
   if (!parsed) return std::unexpected(parsed.error());
   const std::string ref(util::trim(reference));
@@ -226,7 +387,9 @@ Expected<Manifest> Store::resolve(std::string_view reference, const std::string&
     auto found = catalog_.find({.target = which});
     if (!found) return std::unexpected(found.error());
     if (found->empty()) return make_error(ErrorKind::not_found, "'latest': no snapshots of target '{}'", which);
-    return found->front();
+    if (auto chosen = first_eligible(*found, automatic)) return *chosen;
+    return make_error(ErrorKind::not_found, "'latest': target '{}' has only snapshots dbsnap took itself ({}); "
+                      "name one by id or pass --include-automatic", which, describe_candidates(*found, 3));
   }
 
   if (parsed->kind == SnapshotReference::Kind::revision) {
@@ -251,7 +414,11 @@ Expected<Manifest> Store::resolve(std::string_view reference, const std::string&
       return make_error(ErrorKind::not_found, "no snapshot at revision '{}'{}", revision,
                         target.empty() ? std::string() : fmt::format(" of target '{}'", target));
     }
-    return found->front();
+    if (auto chosen = first_eligible(*found, automatic)) return *chosen;
+    return make_error(ErrorKind::not_found, "revision '{}'{}: only snapshots dbsnap took itself ({}); name one by "
+                      "id or pass --include-automatic", revision,
+                      target.empty() ? std::string() : fmt::format(" of target '{}'", target),
+                      describe_candidates(*found, 3));
   }
 
   const std::string& prefix = parsed->value;

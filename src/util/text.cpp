@@ -1,6 +1,8 @@
 #include "dbsnap/util/text.hpp"
 
+#include <algorithm>
 #include <ctime>
+#include <vector>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -70,7 +72,47 @@ std::string format_local(TimePoint time) {
   std::time_t seconds = static_cast<std::time_t>(time.time_since_epoch().count() / 1000);
   std::tm tm{};
   localtime_r(&seconds, &tm);
-  return fmt::format("{:%Y-%m-%d %H:%M:%S}", tm);
+  char zone[8] = "";
+  std::strftime(zone, sizeof zone, "%z", &tm);
+  return fmt::format("{:%Y-%m-%d %H:%M:%S} {}", tm, zone);
+}
+
+namespace {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  // Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps.
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::size_t limit = std::clamp<std::size_t>(word.size() / 3, 1, 3);
+  std::string best;
+  std::size_t best_distance = limit + 1;
+  for (const auto& candidate : candidates) {
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string display_time(std::string_view utc) {
+  TimePoint time;
+  return parse_utc(utc, time) ? format_local(time) : std::string(utc);
 }
 
 std::string to_hex(std::span<const unsigned char> bytes) {

@@ -247,14 +247,17 @@ def body(t):
     t.check_eq(revisions_of(db_file), [rev2], "the database is at revision 2")
 
     t.section("rollback --json, via restore and via downgrade")
+    # rollback picks the newest snapshot at rev1 the user took, never the automatic pre-upgrade one.
+    at_rev1 = [m for m in t.list_json(proj) if m["revisions"] == [rev1] and not m["automatic"]]
+    t.require(at_rev1, "a backup taken by the user at rev1 exists")
     r = t.dbsnap(proj, "rollback", "dev", "--to", rev1, "--yes", "--json")
     t.check_rc(r, EXIT_OK, "rollback dev --to rev1 --json (via restore)")
     rb = json_of(r, "rollback --json")
     check_doc(object_problems(rb or {}, SCHEMA["rollback"]), "rollback --json (restore)", r)
     t.check_eq((rb["via"], rb["revision"], rb["before"], rb["after"], rb["snapshot"]["id"],
                 rb["safety_snapshot"]["label"], rb["safety_snapshot"]["revisions"]),
-               ("restore", rev1, [rev2], [rev1], up["snapshot"]["id"], "pre-rollback", [rev2]),
-               "rollback --json: via restore of the pre-upgrade snapshot, pre-rollback snapshot at rev2")
+               ("restore", rev1, [rev2], [rev1], at_rev1[0]["id"], "pre-rollback", [rev2]),
+               "rollback --json: via restore of the user's newest rev1 snapshot, pre-rollback snapshot at rev2")
     t.alembic(proj, "upgrade", rev3)
     r = t.dbsnap(proj, "--json", "rollback", "dev", "--to", rev2, "--via", "downgrade", "--yes", "--command",
                  "echo downgrade-noise; exec {} -m alembic downgrade -1".format(PYTHON))

@@ -110,7 +110,10 @@ def body(t):
     t.check("Running downgrade {} -> {}".format(rev3, rev2) in r.errtext, "alembic's log reached dbsnap's stderr",
             r.describe())
     pre = pre_rollbacks()
-    t.check_eq(len(pre), n_pre + 1, "it took a pre-rollback snapshot")
+    # The database is byte for byte what the first rollback's pre-rollback snapshot holds (it was
+    # undone to it): that snapshot is kept and named instead of a second, identical one.
+    t.check_eq(len(pre), n_pre, "the identical pre-rollback snapshot is reused, not taken twice")
+    t.check("(identical to the current state) kept" in r.errtext, "stderr says the snapshot was kept", r.describe())
     t.check_eq(pre[0]["revisions"] if pre else None, [rev3], "the pre-rollback snapshot is at revision 3")
     t.check(pre and "dbsnap restore {} --yes".format(pre[0]["id"]) in r.text, "stdout names the undo command",
             r.describe())
@@ -130,7 +133,12 @@ def body(t):
     t.check_rc(r, EXIT_USAGE, "--command and a command after -- together")
     t.check_eq(state(), (ck3, [rev3]), "nothing changed")
     r = t.dbsnap(proj, "rollback", "dev", "--to", rev2, "--via", "downgrade")
-    t.check_rc(r, EXIT_USAGE, "--via downgrade without a command")
+    t.check_error(r, EXIT_USAGE, "--via downgrade without a command", contains=("--via downgrade needs",))
+    t.check("no snapshot" not in r.errtext, "it does not claim there is no snapshot", r.describe())
+    t.check_eq(state(), (ck3, [rev3]), "nothing changed")
+    r = t.dbsnap(proj, "rollback", "dev", "--to", rev3, "--yes")
+    t.check_rc(r, EXIT_OK, "rollback --to the revision it is already at")
+    t.check("already at revision {}".format(rev3) in r.text, "it says it is already there", r.describe())
     t.check_eq(state(), (ck3, [rev3]), "nothing changed")
 
     t.section("a downgrade that lands on the wrong revision (one step too far)")
@@ -142,7 +150,14 @@ def body(t):
             "the error names the revision reached and the one asked for", r.describe())
     t.check_eq(table_checksum(db_file), ck3, "the pre-rollback checksum is back exactly")
     t.check_eq(revisions_of(db_file), [rev3], "the pre-rollback revision (3) is back")
-    t.check_eq(len(pre_rollbacks()), n_pre + 1, "its pre-rollback snapshot stays listed")
+    # The database was undone to an earlier pre-rollback snapshot, so that identical one protects
+    # this move and stays listed; the state the failed downgrade left is kept as failed-downgrade.
+    t.check_eq(len(pre_rollbacks()), n_pre, "the identical pre-rollback snapshot protects it and stays listed")
+    failed = [m for m in t.list_json(proj) if m["label"] == "failed-downgrade"]
+    t.require_eq(len(failed), 1, "the failed state is kept as a failed-downgrade snapshot", failed)
+    t.check_eq((failed[0]["revisions"], failed[0]["automatic"]), ([rev1], True),
+               "the failed-downgrade snapshot is at revision 1 and automatic")
+    t.check(failed[0]["id"] in last, "the error names the failed state's snapshot", r.describe())
 
     t.section("--to an unknown revision")
     n = len(t.list_json(proj))

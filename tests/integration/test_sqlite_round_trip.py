@@ -11,7 +11,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, sha256_bytes, sha256_file, table_checksum, revisions_of,  # noqa: E402
+from dbsnap_test import (EXIT_NOT_FOUND, Test, sha256_bytes, sha256_file, table_checksum, revisions_of,  # noqa: E402
                          unique_prefix, write, zstd_decompress, EXIT_OK)
 
 
@@ -101,18 +101,26 @@ def body(t):
     t.check_eq(got, [m_a["id"]], "list --revision <full A> lists A's snapshot")
     t.check_eq(t.list_json(proj, "--revision", "ffffffffffff"), [], "list --revision of an unknown revision is empty")
     t.check_eq(t.show_json(proj, "@" + pa)["id"], m_a["id"], "show @{} resolves to A's snapshot".format(pa))
-    t.check_eq(t.show_json(proj, "@" + rev_b)["id"], safety["id"], "show @<B> resolves to the safety snapshot")
-    t.check_eq(t.show_json(proj, "latest")["id"], safety["id"], "show latest is the newest snapshot")
-    t.check_eq(t.show_json(proj, "latest", "--target", "dev")["id"], safety["id"], "show latest --target dev")
+    t.check_eq(safety.get("automatic"), True, "the safety snapshot's manifest says it is automatic")
+    t.check_eq(m_a.get("automatic"), False, "a backup's manifest says it is not automatic")
+    r = t.dbsnap(proj, "show", "@" + rev_b)
+    t.check_error(r, EXIT_NOT_FOUND, "show @<B> (only the safety snapshot is there)",
+                  contains=(safety["id"], "--include-automatic"))
+    t.check_eq(t.show_json(proj, "@" + rev_b, "--include-automatic")["id"], safety["id"],
+               "show @<B> --include-automatic resolves to the safety snapshot")
+    t.check_eq(t.show_json(proj, "latest")["id"], m_a["id"], "show latest is the newest snapshot the user took")
+    t.check_eq(t.show_json(proj, "latest", "--target", "dev")["id"], m_a["id"], "show latest --target dev")
+    t.check_eq(t.show_json(proj, "latest", "--include-automatic")["id"], safety["id"],
+               "show latest --include-automatic is the safety snapshot")
     prefix = unique_prefix(m_a["id"], safety["id"], minimum=1)
     t.check_eq(t.show_json(proj, prefix)["id"], m_a["id"], "show <unique id prefix {}>".format(prefix))
     t.check_eq(t.show_json(proj, m_a["id"].upper())["id"], m_a["id"], "show <ID in upper case>")
     r = t.dbsnap_ok(proj, "cat", "@" + pa)
     t.check_eq(sha256_bytes(r.out), m_a["blob"]["raw_sha256"], "cat @A streams A's dump")
 
-    t.section("undo: restore latest (the safety snapshot) brings B back")
-    r = t.dbsnap(proj, "restore", "latest", "--yes")
-    t.check_rc(r, EXIT_OK, "restore latest --yes")
+    t.section("undo: restore <the safety snapshot's id> brings B back")
+    r = t.dbsnap(proj, "restore", safety["id"], "--yes")
+    t.check_rc(r, EXIT_OK, "restore <safety id> --yes")
     t.check_eq(table_checksum(db_file), ck_b, "after restoring the safety snapshot: checksum taken at B")
     t.check_eq(t.alembic_current(proj), [rev_b], "alembic current agrees (B)")
     t.check_eq(len(t.list_json(proj)), 3, "that restore took its own safety snapshot (3 listed)")

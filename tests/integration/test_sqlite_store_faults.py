@@ -4,7 +4,9 @@
 One row per case; each runs a command against a store holding two snapshots and checks the exit
 code, the one-line error and that no file of the store changed (names and SHA-256 of every file):
 
-  store folder read-only (a read-only bind mount: root ignores permission bits)
+  store folder read-only (a read-only bind mount: root ignores permission bits): backup fails,
+    list, show, cat and verify work and change nothing
+  list, show, cat, verify where there is no store: nothing is created
   store path is a file, not a folder
   catalog.db read-only (a read-only bind mount of the file)
   catalog.db from a newer dbsnap (PRAGMA user_version = 2), for backup, list and catalog rebuild
@@ -73,9 +75,34 @@ def body(t):
         mount(t, "-o", "remount,bind,ro", store)
         row("backup into a read-only store folder", ["backup", "dev"],
             ("cannot write to the store folder {} (Read-only file system)".format(store),))
-        row("list of a read-only store folder", ["list"], ("cannot write to the store folder",))
+        # A read-only store (a mounted backup disk) can still be read: list, show, cat, verify.
+        t.section("reading a read-only store folder")
+        before = store_state(store)
+        got = [m["id"] for m in t.list_json(proj)]
+        t.check_eq(got, [m["id"] for m in listing], "list of a read-only store lists both snapshots")
+        t.check_eq(t.show_json(proj, listing[1]["id"])["id"], listing[1]["id"], "show works on a read-only store")
+        r = t.dbsnap(proj, "cat", listing[1]["id"])
+        t.check(r.rc == 0 and hashlib.sha256(r.out).hexdigest() == listing[1]["blob"]["raw_sha256"],
+                "cat streams the dump from a read-only store", r.describe())
+        r = t.dbsnap(proj, "verify", "--all")
+        t.check_rc(r, 0, "verify --all on a read-only store")
+        t.check(r.text.count("ok   ") == 2, "verify reports both snapshots ok", r.describe())
+        t.check("cannot record the result" in r.errtext, "verify says it cannot record the result", r.describe())
+        t.check_eq(store_state(store), before, "reading changed no file of the read-only store")
     finally:
         umount(store)
+
+    # A read-only catalog.db beside a store folder that cannot be written either, and no catalog at all.
+    t.section("read-only commands never create a store")
+    bare = t.path("bare")
+    os.makedirs(bare)
+    r = t.dbsnap(bare, "list", config=False)
+    t.check_rc(r, 0, "list in a folder without dbsnap.toml or store")
+    t.check_eq(os.listdir(bare), [], "list created nothing there (no snapshots/ folder)")
+    for args in (["show", "latest"], ["cat", "latest"], ["verify", "latest"]):
+        r = t.dbsnap(bare, *args, config=False)
+        t.check_rc(r, 4, "{} in a folder without a store".format(args[0]))
+    t.check_eq(os.listdir(bare), [], "show, cat and verify created nothing there")
 
     not_a_folder = t.path("store-file")
     with open(not_a_folder, "w") as f:

@@ -52,12 +52,16 @@ void add_verify(CLI::App& app, Context& context);
 enum class Confirmation { ask, assume_yes };
 enum class SafetySnapshot { take, skip };
 
+// Whether restore tries a snapshot that `verify` marked damaged.
+enum class Damaged { refuse, try_anyway };
+
 struct RestoreOptions {
   std::string snapshot;
   std::string target;  // narrows latest/@REV
   std::string to;      // destination target; default: the snapshot's own
   Confirmation confirmation = Confirmation::ask;
   SafetySnapshot safety = SafetySnapshot::take;
+  Damaged damaged = Damaged::refuse;  // --force: try a snapshot verify marked damaged
 };
 int run_restore(Context& context, const RestoreOptions& options);
 void add_restore(CLI::App& app, Context& context);

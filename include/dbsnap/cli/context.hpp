@@ -23,6 +23,8 @@ struct GlobalOptions {
   bool quiet = false;       // --quiet: no progress line, no informational messages
   bool verbose = false;     // --verbose: log every command dbsnap runs, secrets masked
   double lock_timeout = 10; // --lock-timeout, seconds
+  // --include-automatic: `latest`, `@REV` and rollback may pick snapshots dbsnap took itself
+  store::AutomaticSnapshots automatic = store::AutomaticSnapshots::exclude;
 };
 
 // What commands share: the configuration and the store, both loaded on
@@ -44,6 +46,10 @@ class Context {
   // The store: --store, else $DBSNAP_STORE, else the config's `store` key,
   // else snapshots/ beside the config file (or in the current folder).
   store::Store& store();
+  // The store for a command that only reads it (list, show, cat, verify,
+  // revisions): it is never created, and one this process cannot write (a
+  // read-only mount) still opens (store::StoreAccess::read).
+  store::Store& store_for_reading();
   // The store, setting a damaged catalog.db aside instead of failing (for catalog rebuild).
   store::Store& store_for_rebuild();
   std::filesystem::path store_path();

@@ -17,9 +17,14 @@ namespace dbsnap::core {
 // size, so a backup takes about as long as the bare dump.
 inline constexpr int default_level = 1;
 
+// Who asked for a snapshot: the user (backup), or dbsnap itself to protect
+// a change (safety snapshots); the manifest's `automatic` field records it.
+enum class Taken { by_user, by_dbsnap };
+
 // How to take a snapshot.
 struct SnapshotOptions {
   std::string label;
+  Taken taken = Taken::by_user;
   std::optional<int> level;  // overrides the target's `level` key
   pipeline::ZstdOptions zstd = default_zstd_options();
   pipeline::Progress* progress = nullptr;  // counts the raw dump's bytes when set

@@ -48,12 +48,14 @@ class FdSource final : public Source {
 // owner fsyncs or closes). ENOSPC and EPIPE come back as errors.
 class FdSink final : public Sink {
  public:
-  explicit FdSink(int fd) : fd_(fd) {}
+  // `name`, when given, is the file the errors name (the fd's own path may be a temp file's).
+  explicit FdSink(int fd, std::string name = {}) : fd_(fd), name_(std::move(name)) {}
   Expected<void> write(Bytes data) override;
   Expected<void> finish() override { return {}; }
 
  private:
   int fd_;
+  std::string name_;
 };
 
 // Counts bytes and forwards them.

@@ -32,6 +32,13 @@ class Catalog {
   // a newer dbsnap (left untouched), a catalog file that is not writable, a
   // damaged one (naming `dbsnap catalog rebuild`), a full file system.
   static Expected<Catalog> open(const std::filesystem::path& path);
+  // Opens an existing catalog that this process cannot or must not write
+  // (a store on a read-only mount): SQLite's immutable mode, which needs no
+  // -wal/-shm files beside it. Writes through it fail.
+  static Expected<Catalog> open_read_only(const std::filesystem::path& path);
+  // An empty catalog in memory: the index of a store that has no catalog.db
+  // and may not get one (a read-only command on a store it cannot write).
+  static Expected<Catalog> in_memory();
   // The schema version recorded in an existing catalog file's header (where
   // a checkpoint puts it), read without SQLite so that nothing is created
   // beside it; std::nullopt when the file is not an SQLite database.
@@ -52,6 +59,8 @@ class Catalog {
   Expected<void> remove(const std::string& id);
   // Snapshots matching the filter, newest first.
   Expected<std::vector<Manifest>> find(const CatalogFilter& filter) const;
+  // Every snapshot id in the catalog.
+  Expected<std::vector<std::string>> ids() const;
   // Every distinct target name in the catalog.
   Expected<std::vector<std::string>> targets() const;
 

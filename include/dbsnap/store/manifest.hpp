@@ -37,7 +37,15 @@ struct Manifest {
   std::string status = "complete";  // complete | verified | damaged
   std::string verified_at;          // last verify time, empty if never
   std::string source;               // what was dumped, without secrets ("file /x/app.db")
+  // Taken by dbsnap itself to protect a change (pre-restore, pre-upgrade,
+  // pre-rollback, and the failed state of a guarded command): never what
+  // `latest`, `@REV` or rollback pick unless asked (--include-automatic).
+  bool automatic = false;
 };
+
+// The labels of the snapshots dbsnap takes itself. Manifests written before
+// the `automatic` field existed are automatic when their label is one of these.
+bool is_automatic_label(std::string_view label);
 
 // Serialises a manifest as the versioned JSON document of FORMAT.md.
 nlohmann::json to_json(const Manifest& manifest);

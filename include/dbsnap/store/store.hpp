@@ -31,9 +31,22 @@ enum class CatalogRecovery {
   set_aside,    // a damaged catalog.db is renamed to catalog.db.damaged-<time> and a new one started
 };
 
+// Whether `latest` and `@REV` may pick a snapshot dbsnap took itself
+// (Manifest::automatic). An id or id prefix names any snapshot.
+enum class AutomaticSnapshots { exclude, include };
+
+// What a command does with the store. A reader never creates a store, and
+// works on one it cannot write (a read-only mount): its catalog is then read
+// in SQLite's immutable mode, or indexed in memory from the manifests, and
+// nothing is cleaned up.
+enum class StoreAccess { write, read };
+
 class Store {
  public:
-  static Expected<Store> open(const fs::path& root, CatalogRecovery recovery = CatalogRecovery::fail);
+  static Expected<Store> open(const fs::path& root, CatalogRecovery recovery = CatalogRecovery::fail,
+                              StoreAccess access = StoreAccess::write);
+  // False for a store opened for reading that this process cannot write.
+  bool writable() const noexcept { return writable_; }
 
   const fs::path& root() const noexcept { return root_; }
   Catalog& catalog() noexcept { return catalog_; }
@@ -45,6 +58,9 @@ class Store {
   // place, then the manifest is written atomically, then the catalog row is
   // added in one transaction, all under the store lock.
   Expected<void> publish(PendingSnapshot& pending, Manifest manifest);
+
+  // Reads a snapshot's manifest file (the truth the catalog row indexes).
+  Expected<Manifest> load_manifest(const Manifest& indexed) const;
 
   // Rewrites a snapshot's manifest and catalog row (status changes).
   Expected<void> update(const Manifest& manifest);
@@ -65,16 +81,30 @@ class Store {
   // Resolves a snapshot reference: a full id, a unique id prefix, "latest"
   // (newest of `target`, or of the only target in the store), or "@REV"
   // (newest snapshot taken at revision REV, or at the one revision starting
-  // with REV). Unknown or ambiguous references are not_found errors that
-  // list the candidates.
-  Expected<Manifest> resolve(std::string_view reference, const std::string& target = {});
+  // with REV), automatic snapshots left out unless `automatic` includes
+  // them. Unknown or ambiguous references are not_found errors that list the
+  // candidates.
+  Expected<Manifest> resolve(std::string_view reference, const std::string& target = {},
+                             AutomaticSnapshots automatic = AutomaticSnapshots::exclude);
 
  private:
-  Store(fs::path root, Catalog catalog) : root_(std::move(root)), catalog_(std::move(catalog)) {}
+  Store(fs::path root, Catalog catalog, bool writable = true)
+      : root_(std::move(root)), catalog_(std::move(catalog)), writable_(writable) {}
+  static Expected<Store> open_unwritable(const fs::path& root);
+  // Every manifest that names its own folder and file and has its blob; the others are described in `skipped`.
+  std::vector<Manifest> collect_manifests(std::vector<std::string>& skipped) const;
+  Expected<void> check_writable() const;
   void remove_unpublished_blobs();
+  Expected<void> reconcile_catalog();
+  void report_symlinks() const;
   bool has_manifests() const;
+  // The target folders (real folders, never symbolic links), sorted.
+  std::vector<fs::path> target_dirs() const;
+  // The regular files (never symbolic links) in `dir` whose name ends with `suffix`, sorted.
+  std::vector<fs::path> files_in(const fs::path& dir, std::string_view suffix) const;
   fs::path root_;
   Catalog catalog_;
+  bool writable_ = true;
 };
 
 }  // namespace dbsnap::store

@@ -35,13 +35,23 @@ std::string format_utc(TimePoint time);
 bool parse_utc(std::string_view text, TimePoint& out);
 
 // Local time for tables: "2026-11-21 14:05:01".
+// The local time with its UTC offset ("2026-11-21 14:09:57 +0100"): how every
+// command shows a time to people (JSON keeps RFC 3339 UTC).
 std::string format_local(TimePoint time);
+// An RFC 3339 UTC time from a manifest as format_local shows it (unchanged if unparsable).
+std::string display_time(std::string_view utc);
 
 // Lowercase hex of a byte range.
 std::string to_hex(std::span<const unsigned char> bytes);
 
 // Joins strings with a separator.
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
+
+// The candidate closest to a mistyped `word` (Damerau-Levenshtein distance,
+// adjacent swaps counting one), as git suggests for a mistyped command: only
+// when it is within a third of the word's length (at least 1, at most 3);
+// empty otherwise.
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
 // Strips ASCII whitespace from both ends.
 std::string_view trim(std::string_view text);
