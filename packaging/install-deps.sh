@@ -2,7 +2,7 @@
 # Installs what dbsnap needs on Debian 12 (run as root). Idempotent, and fast
 # when everything is already there: apt runs only for missing packages.
 #   packaging/install-deps.sh          build dependencies (and what `dbsnap demo` uses)
-#   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, docker.io, debootstrap,
+#   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, strace, docker.io, debootstrap,
 #                                      podman and catatonit (its --init) for the podman scenario,
 #                                      groff for the man page check, dpkg-dev and file for cpack's .deb,
 #                                      clang 19 with libFuzzer for tests/fuzz)
@@ -14,7 +14,7 @@ build_packages=(
   libsqlitecpp-dev libsqlite3-dev libfmt-dev doctest-dev nlohmann-json3-dev libtomlplusplus-dev
 )
 test_packages=(
-  python3 python3-alembic python3-sqlalchemy sqlite3 zstd time procps
+  python3 python3-alembic python3-sqlalchemy sqlite3 zstd time procps strace
   docker.io debootstrap podman catatonit
   groff-base dpkg-dev file
   clang-19 libclang-rt-19-dev

@@ -120,7 +120,8 @@ std::size_t remove_stale_temp_files(const fs::path& dir) {
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const auto name = it->path().filename().string();
-    if (!it->is_regular_file(ec) || !name.ends_with(temp_marker)) continue;
+    // Never a symbolic link: what it points to may be outside the folder.
+    if (it->symlink_status(ec).type() != fs::file_type::regular || !name.ends_with(temp_marker)) continue;
     removed += remove_if_stale(it->path());
   }
   return removed;
@@ -131,7 +132,8 @@ std::size_t remove_stale_temp_files(const fs::path& dir, std::string_view prefix
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec)) {
     const auto name = entry.path().filename().string();
-    if (name.starts_with(prefix) && name.ends_with(temp_marker) && entry.is_regular_file(ec)) {
+    if (name.starts_with(prefix) && name.ends_with(temp_marker) &&
+        entry.symlink_status(ec).type() == fs::file_type::regular) {
       removed += remove_if_stale(entry.path());
     }
   }

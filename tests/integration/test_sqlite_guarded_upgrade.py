@@ -9,7 +9,9 @@ migration that fails halfway (exit 9, checksum and revision exactly as before), 
 a command that leaves the revision alone (exit 9 and restored, or exit 0 with
 --no-expect-change); the command's own output reaching dbsnap's stdout/stderr while it runs;
 a command that cannot be started or deletes the database; SIGINT while the command runs
-(to the process group as a terminal's Ctrl-C would, and to dbsnap alone).
+(to the process group as a terminal's Ctrl-C would, and to dbsnap alone). A failed command's
+state is kept as a failed-upgrade snapshot (with the rows it wrote) before the restore; a retry
+reuses an identical pre-upgrade snapshot; at the head there is nothing to upgrade (exit 0).
 """
 import os
 import re
@@ -111,7 +113,13 @@ def body(t):
     t.check("half" not in tables_of(db_file) and "audit" not in tables_of(db_file),
             "the half-created tables are gone", tables_of(db_file))
     t.check_eq(t.alembic_current(proj), [rev2], "alembic current agrees (revision 2)")
-    t.check_eq(len(t.list_json(proj)), n_before + 1, "the pre-upgrade snapshot of the failed upgrade is listed")
+    listed = t.list_json(proj)
+    t.check_eq(len(listed), n_before + 1, "one snapshot more: the failed state (the pre-upgrade one is reused)")
+    failed = [m for m in listed if m["label"] == "failed-upgrade"]
+    t.check(len(failed) == 1 and failed[0]["revisions"] == [rev3] and failed[0]["automatic"],
+            "the state the migration left is kept as an automatic failed-upgrade snapshot at revision 3", listed)
+    t.check(failed and "failed state is kept as snapshot {}".format(failed[0]["id"]) in r.errtext,
+            "the error names it", r.describe())
     t.check_eq(temp_files(proj), [], "no temp files are left behind")
 
     t.section("a command that leaves the revision unchanged")
@@ -125,6 +133,16 @@ def body(t):
     t.check("WROTE-A-ROW" in r.text, "the command's stdout reached dbsnap's stdout", r.describe())
     t.check_eq(table_checksum(db_file), ck2, "the row it wrote is gone: checksum taken at revision 2")
     t.check_eq(revisions_of(db_file), [rev2], "still at revision 2")
+    m = re.search(r"failed state is kept as snapshot (\w+)", r.errtext)
+    t.check(m is not None, "the error names the snapshot of the failed state", r.describe())
+    if m:
+        kept = t.path("failed-state.db")
+        with open(kept, "wb") as f:
+            f.write(t.dbsnap_ok(proj, "cat", m.group(1)).out)
+        db = connect(kept)
+        t.check_eq(db.execute("SELECT count(*) FROM item WHERE name = 'sneaky'").fetchone()[0], 1,
+                   "the row the command wrote is in that snapshot: nothing was discarded without a copy")
+        db.close()
 
     t.section("--no-expect-change, and the command's output arrives while it runs")
     argv = [t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "upgrade", "dev", "--no-expect-change", "--",
@@ -232,7 +250,26 @@ def body(t):
         t.check_eq(revisions_of(db_file), [rev2], "SIGINT to {}: back at revision 2".format(how), detail)
         t.check("restor" in err.decode(), "SIGINT to {}: stderr says it restored".format(how), detail)
     t.check_eq(temp_files(proj), [], "no temp files are left behind")
-    _ = rev4
+
+    t.section("nothing to upgrade: the database is at the migrations folder's head")
+    broken = [f for f in os.listdir(os.path.join(proj, "migrations", "versions")) if f.startswith(rev4)]
+    t.require_eq(len(broken), 1, "the broken revision's file is there to remove")
+    os.remove(os.path.join(proj, "migrations", "versions", broken[0]))
+    t.dbsnap_ok(proj, "upgrade", "dev", "--", *alembic, "upgrade", "head")
+    t.require_eq(revisions_of(db_file), [rev3], "upgraded to the head (revision 3)")
+    ck_head = table_checksum(db_file)
+    n_before = len(t.list_json(proj))
+    marker = t.path("command-ran")
+    r = t.dbsnap(proj, "upgrade", "dev", "--", PYTHON, "-c", "open({!r}, 'w').close()".format(marker))
+    t.check_rc(r, EXIT_OK, "upgrade at the head exits 0")
+    t.check("nothing to upgrade" in r.text and rev3 in r.text, "it says there is nothing to upgrade", r.describe())
+    t.check(not os.path.exists(marker), "the command was not run")
+    t.check_eq(len(t.list_json(proj)), n_before, "no snapshot was taken")
+    t.check_eq(table_checksum(db_file), ck_head, "nothing changed")
+    r = t.dbsnap(proj, "upgrade", "dev", "--no-expect-change", "--", PYTHON, "-c",
+                 "open({!r}, 'w').close()".format(marker))
+    t.check_rc(r, EXIT_OK, "with --no-expect-change the command runs even at the head")
+    t.check(os.path.exists(marker), "the command ran")
 
 
 if __name__ == "__main__":

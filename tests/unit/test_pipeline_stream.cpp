@@ -82,6 +82,17 @@ TEST_CASE("FdSink reports a full device") {
   CHECK(result.error().message.find("no space") != std::string::npos);
 }
 
+TEST_CASE("FdSink names the file it writes when it fails (the blob, not its temp file)") {
+  int fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  pipeline::FdSink sink(fd, "/store/dev/1m7z3mme60ymr.sqlite.zst");
+  std::string data(4096, 'x');
+  auto result = sink.write(test::as_bytes(data));
+  ::close(fd);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().message == "cannot write /store/dev/1m7z3mme60ymr.sqlite.zst: no space left on device");
+}
+
 TEST_CASE("FdSource reads a pipe to EOF") {
   int p[2];
   REQUIRE(::pipe(p) == 0);

@@ -94,3 +94,25 @@ TEST_CASE("manifest numbers must be integers in range (found by fuzz_manifest)")
   REQUIRE(store::manifest_from_json(doc));
   CHECK(store::manifest_from_json(doc)->duration_ms == 0);
 }
+
+TEST_CASE("automatic: written and read back; inferred from the label for manifests written before it") {
+  auto m = sample();
+  m.label = "pre-upgrade";
+  auto doc = store::to_json(m);
+  CHECK(doc.at("automatic") == false);  // a user's backup labelled like a safety snapshot stays manual
+  CHECK_FALSE(store::manifest_from_json(doc)->automatic);
+  doc["automatic"] = true;
+  CHECK(store::manifest_from_json(doc)->automatic);
+  doc.erase("automatic");  // a manifest from before the field
+  CHECK(store::manifest_from_json(doc)->automatic);
+  doc["label"] = "before upgrade";
+  CHECK_FALSE(store::manifest_from_json(doc)->automatic);
+  for (const char* label : {"pre-restore", "pre-rollback", "failed-upgrade", "failed-downgrade"}) {
+    doc["label"] = label;
+    CHECK(store::manifest_from_json(doc)->automatic);
+  }
+  doc["automatic"] = "yes";
+  auto bad = store::manifest_from_json(doc);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("'automatic'") != std::string::npos);
+}

@@ -29,3 +29,25 @@ TEST_CASE("nonempty_lines trims and drops blank lines") {
   CHECK(util::nonempty_lines("").empty());
   CHECK(util::nonempty_lines("\n\n").empty());
 }
+
+TEST_CASE("closest_match suggests what git would, and nothing for a word close to nothing") {
+  const std::vector<std::string> commands = {"backup", "list", "show", "restore", "revisions", "rollback"};
+  CHECK(util::closest_match("lst", commands) == "list");
+  CHECK(util::closest_match("resotre", commands) == "restore");  // a swap counts one
+  CHECK(util::closest_match("revision", commands) == "revisions");
+  CHECK(util::closest_match("frobnicate", commands).empty());
+  CHECK(util::closest_match("x", commands).empty());
+  CHECK(util::closest_match("--lable", {"--label", "--level", "--json"}) == "--label");
+}
+
+TEST_CASE("display_time shows local time with its offset, and leaves what it cannot parse") {
+  ::setenv("TZ", "Asia/Tokyo", 1);
+  ::tzset();
+  CHECK(util::display_time("2026-11-21T13:09:57.123Z") == "2026-11-21 22:09:57 +0900");
+  ::setenv("TZ", "UTC", 1);
+  ::tzset();
+  CHECK(util::display_time("2026-11-21T13:09:57.123Z") == "2026-11-21 13:09:57 +0000");
+  CHECK(util::display_time("yesterday") == "yesterday");
+  ::unsetenv("TZ");
+  ::tzset();
+}
