@@ -156,6 +156,7 @@ int run(int argc, char** argv) {
   add_restore(app, context);
   add_cat(app, context);
   add_delete(app, context);
+  add_pin(app, context);
   add_catalog(app, context);
   add_upgrade(app, context);
   add_rollback(app, context);
@@ -170,7 +171,7 @@ int run(int argc, char** argv) {
                                    "(pre-restore, pre-upgrade, pre-rollback, failed-*), which they skip by default";
   app.add_flag_callback("--include-automatic", include_automatic, include_help);
   for (CLI::App* command : app.get_subcommands({})) {
-    static const std::set<std::string> resolving = {"show", "cat", "verify", "restore", "delete", "rollback"};
+    static const std::set<std::string> resolving = {"show", "cat", "verify", "restore", "delete", "rollback", "pin", "unpin"};
     if (resolving.contains(command->get_name())) command->add_flag_callback("--include-automatic", include_automatic, include_help);
   }
   add_complete(app, context);

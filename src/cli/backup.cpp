@@ -13,6 +13,7 @@ int run_backup(Context& context, const BackupOptions& options) {
   core::SnapshotOptions snapshot;
   snapshot.label = options.label;
   snapshot.level = options.level;
+  snapshot.pin = options.pin;
   auto progress = context.progress(fmt::format("backup '{}'", target.name));
   snapshot.progress = progress.get();
   auto manifest = core::take_snapshot(context.store(), target, snapshot);
@@ -33,6 +34,7 @@ void add_backup(CLI::App& app, Context& context) {
   cmd->add_option("--label", options->label, "Free text stored with the snapshot");
   cmd->add_option("--level", options->level, "zstd compression level 1-19 (default: the target's 'level' key, else 1)")
       ->check(CLI::Range(pipeline::zstd_min_level(), pipeline::zstd_max_level()));
+  cmd->add_flag("--pin", options->pin, "Pin the snapshot: prune always keeps it, delete refuses it (dbsnap unpin)");
   cmd->callback([&context, options] { context.exit_code = run_backup(context, *options); });
 }
 

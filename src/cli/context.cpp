@@ -80,6 +80,12 @@ std::filesystem::path Context::migrations_dir(const config::Target& target, cons
   return (target.config_dir / "migrations" / "versions").lexically_normal();
 }
 
+void remove_restore_leftovers(Context& context) {
+  for (const auto& [name, target] : context.config().targets) {
+    if (auto* engine = engine::find_engine(target.engine)) engine->remove_leftovers(target);
+  }
+}
+
 store::Manifest Context::resolve(const std::string& reference, const std::string& target) {
   // The store is open already when a command needs to write it; a reader's reference opens it for reading.
   return value_or_throw(store_for_reading().resolve(reference, target, globals.automatic));

@@ -11,6 +11,9 @@ int run_delete(Context& context, const DeleteOptions& options) {
   std::vector<std::string> ids;
   for (const auto& reference : options.snapshots) {
     auto m = context.resolve(reference, options.target);
+    if (m.pinned) {
+      fail(ErrorKind::refused, "snapshot {} is pinned; nothing was deleted (dbsnap unpin {} releases it)", m.id, m.id);
+    }
     if (std::find(ids.begin(), ids.end(), m.id) != ids.end()) continue;
     ids.push_back(m.id);
     doomed.push_back(std::move(m));

@@ -19,6 +19,7 @@ namespace {
 std::string label_text(const store::Manifest& m) {
   std::string text = m.label;
   if (m.automatic) text = "[auto] " + text;
+  if (m.pinned) text = "[pinned] " + text;
   if (m.status == "damaged") text = "[DAMAGED] " + text;
   return text;
 }
@@ -81,6 +82,7 @@ void print_by_revision(Context& context, const std::string& target, const std::v
 
 int run_list(Context& context, const ListOptions& options) {
   auto& store = context.store_for_reading();
+  remove_restore_leftovers(context);
   if (!options.target.empty() && !context.config().targets.contains(options.target)) {
     // A target that is gone from dbsnap.toml still lists its snapshots; a name nobody knows is an error.
     const auto stored = value_or_throw(store.catalog().targets());

@@ -40,6 +40,9 @@ int run_prune(Context& context, const PruneOptions& options) {
   context.target(options.target);  // an unknown target is an error, not "nothing to prune"
   auto snapshots = value_or_throw(store.catalog().find({.target = options.target}));  // newest first
   std::map<std::string, std::vector<std::string>> reasons;
+  for (const auto& m : snapshots) {
+    if (m.pinned) reasons[m.id].push_back("pinned (dbsnap unpin releases it)");
+  }
   if (options.keep_last >= 0) {
     for (std::size_t i = 0; i < snapshots.size() && i < static_cast<std::size_t>(options.keep_last); ++i) {
       reasons[snapshots[i].id].push_back(fmt::format("newest {}", options.keep_last));

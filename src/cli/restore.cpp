@@ -4,6 +4,7 @@
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
 #include "dbsnap/core/operations.hpp"
+#include "dbsnap/runtime/quiesce.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
@@ -45,7 +46,9 @@ int run_restore(Context& context, const RestoreOptions& options) {
                                 manifest.id, util::revision_text(manifest.revisions), age),
                     "--yes");
 
-  // 3. Safety snapshot of the current state.
+  // 3. The app's writers stopped (stop_containers, pause_containers) until the end, whatever happens;
+  // then a safety snapshot of the current state, which nothing can change after it.
+  const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);
   std::string safety_id;
   nlohmann::json safety_json = nullptr;
   if (options.safety == SafetySnapshot::take && engine.exists(target, core::work_context(store))) {

@@ -11,6 +11,7 @@
 #include "dbsnap/cli/output.hpp"
 #include "dbsnap/core/guard.hpp"
 #include "dbsnap/core/operations.hpp"
+#include "dbsnap/runtime/quiesce.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
@@ -81,6 +82,7 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
              target.name);
   confirm_or_refuse(options.confirmation,
                     fmt::format("replace '{}' with snapshot {} from {}", target.name, snapshot.id, age), "--yes");
+  const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);  // until the end, whatever happens
   auto safety = core::take_snapshot(store, target, {.label = "pre-rollback", .taken = core::Taken::by_dbsnap});
   context.note("dbsnap: pre-rollback snapshot {} taken at revision {}", safety.id,
                util::revision_text(safety.revisions));
@@ -167,6 +169,7 @@ int run_rollback(Context& context, const RollbackOptions& options) {
     fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. {}", target.name, revision,
          example);
   }
+  const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);  // until the end, whatever happens
   auto result = core::run_guarded(
       store, target,
       {.argv = argv,

@@ -21,6 +21,7 @@ int run_show(Context& context, const ShowOptions& options) {
   fmt::print("created   {}{}\n", util::display_time(manifest.created_at), age);
   fmt::print("label     {}{}\n", manifest.label.empty() ? "-" : manifest.label,
              manifest.automatic ? " (taken by dbsnap itself: 'latest' and @REV skip it)" : "");
+  fmt::print("pinned    {}\n", manifest.pinned ? "yes (prune keeps it; dbsnap unpin releases it)" : "no");
   fmt::print("status    {}{}\n", manifest.status,
              manifest.verified_at.empty() ? "" : " (verified " + util::display_time(manifest.verified_at) + ")");
   fmt::print("source    {}\n", manifest.source);

@@ -7,6 +7,7 @@
 #include "dbsnap/alembic/revision_file.hpp"
 #include "dbsnap/core/guard.hpp"
 #include "dbsnap/core/operations.hpp"
+#include "dbsnap/runtime/quiesce.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
@@ -66,6 +67,7 @@ int run_upgrade(Context& context, const UpgradeOptions& options) {
         }
         return {};
       }};
+  const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);
   auto result = core::run_guarded(context.store(), target, guarded);
   if (context.globals.json) {
     print_json({{"target", target.name},

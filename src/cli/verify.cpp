@@ -38,6 +38,7 @@ std::vector<std::string> manifest_differences(const store::Manifest& file, const
 
 int run_verify(Context& context, const VerifyOptions& options) {
   auto& store = context.store_for_reading();
+  remove_restore_leftovers(context);
   std::vector<store::Manifest> snapshots;
   if (options.all) {
     if (!options.snapshots.empty()) fail(ErrorKind::usage, "give snapshots or --all, not both");

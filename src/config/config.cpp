@@ -23,6 +23,7 @@ const char* type_name(KeyType type) {
     case KeyType::path: return "a path string";
     case KeyType::integer: return "an integer";
     case KeyType::boolean: return "a boolean";
+    case KeyType::string_list: return "an array of strings";
   }
   return "?";
 }
@@ -52,6 +53,13 @@ bool Target::boolean(const std::string& key, bool fallback) const {
   if (it == values.end()) return fallback;
   if (auto* b = std::get_if<bool>(&it->second)) return *b;
   return fallback;
+}
+
+std::vector<std::string> Target::strings(const std::string& key) const {
+  auto it = values.find(key);
+  if (it == values.end()) return {};
+  if (auto* list = std::get_if<std::vector<std::string>>(&it->second)) return *list;
+  return {};
 }
 
 fs::path Target::path(const std::string& key) const {
@@ -165,6 +173,17 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
             case KeyType::boolean:
               if (auto* b = value_node.as_boolean()) {
                 target.values[k] = b->get();
+                ok = true;
+              }
+              break;
+            case KeyType::string_list:
+              if (auto* array = value_node.as_array(); array && array->is_homogeneous<std::string>()) {
+                std::vector<std::string> list;
+                for (const auto& item : *array) list.push_back(item.as_string()->get());
+                target.values[k] = std::move(list);
+                ok = true;
+              } else if (array && array->empty()) {
+                target.values[k] = std::vector<std::string>{};
                 ok = true;
               }
               break;

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -109,6 +111,7 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.created_at = util::format_utc(started);
   m.label = options.label;
   m.automatic = options.taken == Taken::by_dbsnap;
+  m.pinned = options.pin;
   m.revisions = info.revisions;
   m.level = zstd.level;
   m.raw_bytes = raw.count();
@@ -204,6 +207,13 @@ std::vector<std::string> restore_snapshot(store::Store& store, const config::Tar
   }
   util::check_interrupted();
   session->commit();
+  if (const int signal = util::interrupt_signal(); signal != 0) {
+    // The engine passed its commit point before the signal could stop it:
+    // the restore is whole, and saying so is the truth a user needs.
+    std::fprintf(stderr, "dbsnap: %s arrived after the restore of '%s' had passed its commit point; the restore "
+                 "was finished\n", signal == SIGINT ? "SIGINT" : "SIGTERM", target.name.c_str());
+    util::clear_interrupt();
+  }
   if (!session->checks_revision()) return engine.read_revisions(target, context);
   auto revisions = m.revisions;
   std::sort(revisions.begin(), revisions.end());

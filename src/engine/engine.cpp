@@ -2,6 +2,8 @@
 
 namespace dbsnap::engine {
 
+void Engine::remove_leftovers(const config::Target&) noexcept {}
+
 std::vector<Check> Engine::diagnose(const config::Target& target, const WorkContext& context) {
   try {
     if (exists(target, context)) return {{Check::Level::ok, "database", "exists", ""}};

@@ -4,6 +4,7 @@
 #include "dbsnap/engine/mysql.hpp"
 #include "dbsnap/engine/postgres.hpp"
 #include "dbsnap/engine/sqlite.hpp"
+#include "dbsnap/runtime/quiesce.hpp"
 #include "dbsnap/runtime/runtime.hpp"
 
 namespace dbsnap::engine {
@@ -31,6 +32,7 @@ const std::vector<config::KeySpec>& shared_keys() {
         {"level", config::KeyType::integer, false, "zstd level of this target's snapshots, 1-19 (default 1)"},
     };
     k.insert(k.end(), runtime::runtime_keys().begin(), runtime::runtime_keys().end());
+    k.insert(k.end(), runtime::quiesce_keys().begin(), runtime::quiesce_keys().end());
     return k;
   }();
   return keys;

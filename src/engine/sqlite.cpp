@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -16,6 +17,7 @@
 #include "dbsnap/engine/tool.hpp"
 #include "dbsnap/runtime/runtime.hpp"
 #include "dbsnap/util/fs.hpp"
+#include "dbsnap/util/interrupt.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::engine {
@@ -67,15 +69,34 @@ std::vector<std::string> revisions_in(SQLite::Database& db, const std::string& t
   return revisions;
 }
 
+// How a backup into a database treats SIGINT/SIGTERM.
+enum class OnSignal {
+  finish,  // copy to the end regardless (a scratch copy the caller checks afterwards)
+  abort,   // stop between steps: the destination's write transaction is rolled back
+};
+
 // Runs sqlite3_backup_step to completion, retrying while the destination is
-// busy (a reader in the middle of a transaction) up to the busy timeout.
-void run_backup(SQLite::Database& dest, SQLite::Database& source, const std::string& what) {
+// busy (a reader in the middle of a transaction) up to the busy timeout. The
+// pages go over in steps of 4096 within one write transaction on the
+// destination that only the last step commits; with OnSignal::abort a signal
+// between steps throws, and the Backup's destructor (sqlite3_backup_finish
+// before SQLITE_DONE) rolls that transaction back, leaving the destination
+// as it was. The last step is the commit point.
+void run_backup(SQLite::Database& dest, SQLite::Database& source, const std::string& what,
+                OnSignal on_signal = OnSignal::finish) {
   SQLite::Backup backup(dest, "main", source, "main");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  bool said = false;
   for (;;) {
-    int rc = backup.executeStep(-1);
+    if (on_signal == OnSignal::abort) util::check_interrupted();
+    int rc = backup.executeStep(on_signal == OnSignal::abort ? 4096 : -1);
+    if (rc == SQLITE_OK) continue;  // more pages to go
     if (rc == SQLITE_DONE) return;
     if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && std::chrono::steady_clock::now() < deadline) {
+      if (!std::exchange(said, true)) {
+        std::fprintf(stderr, "dbsnap: %s: another connection holds the database in a transaction; waiting up to "
+                     "%d s for it to finish\n", what.c_str(), busy_timeout_ms / 1000);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
@@ -119,6 +140,10 @@ class SqliteRestore final : public RestoreSession {
     try {
       std::optional<SQLite::Database> restored;
       restored.emplace(temp_.string(), SQLite::OPEN_READWRITE);
+      // The integrity check (and a VACUUM) of a large image takes seconds: a
+      // signal meanwhile ends them, and the restore stops before its commit point.
+      sqlite3_progress_handler(restored->getHandle(), 10000,
+                               [](void*) -> int { return util::interrupt_signal() != 0 ? 1 : 0; }, nullptr);
       const std::string image_mode = restored->execAndGet("PRAGMA journal_mode").getString();
       // A WAL-mode image would grow -wal/-shm files beside the live database; use a rollback journal.
       restored->exec("PRAGMA journal_mode=DELETE");
@@ -164,8 +189,10 @@ class SqliteRestore final : public RestoreSession {
         restored->exec(fmt::format("PRAGMA page_size={}", live_page));
         restored->exec("VACUUM");
       }
-      run_backup(*live, *restored, what);
+      // Until the backup's last step commits, a signal rolls the live file back (OnSignal::abort).
+      run_backup(*live, *restored, what, OnSignal::abort);
     } catch (const SQLite::Exception& e) {
+      util::check_interrupted();  // SQLITE_INTERRUPT from the progress handler
       fail(ErrorKind::engine, "{}: {}", what, e.what());
     }
   }
@@ -457,6 +484,15 @@ std::optional<std::uint64_t> SqliteEngine::size_bytes(const config::Target& targ
 
 std::string SqliteEngine::data_directory(const config::Target& target, const WorkContext&) {
   return in_container(target) ? fs::path(target.string("file")).parent_path().string() : std::string();
+}
+
+void SqliteEngine::remove_leftovers(const config::Target& target) noexcept {
+  if (in_container(target)) return;  // the container's files are reached only through a runtime
+  try {
+    remove_stale_restore_files(database_file(target));
+  } catch (const std::exception&) {
+    // A target whose file key is unusable: the command that uses it says why.
+  }
 }
 
 std::unique_ptr<RestoreSession> SqliteEngine::begin_restore(const config::Target& target, const store::Manifest&,

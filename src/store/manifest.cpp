@@ -62,6 +62,7 @@ json to_json(const Manifest& m) {
       {"status", m.status},
       {"verified_at", m.verified_at},
       {"automatic", m.automatic},
+      {"pinned", m.pinned},
   };
 }
 
@@ -121,6 +122,10 @@ Expected<Manifest> manifest_from_json(const json& doc) {
       m.automatic = it->get<bool>();
     } else {
       m.automatic = is_automatic_label(m.label);  // written before the field existed
+    }
+    if (auto it = doc.find("pinned"); it != doc.end()) {
+      if (!it->is_boolean()) return make_error(ErrorKind::corrupt, "invalid manifest: 'pinned' must be true or false");
+      m.pinned = it->get<bool>();
     }
     return m;
   } catch (const json::exception& e) {

@@ -203,12 +203,15 @@ def mysql_project(t, targets, name="proj"):
 
 
 def store_files(project):
-    """Every file under the project's snapshot store (default store: snapshots/), but the per-target
-    lock files under .locks/ (created on a target's first use, kept for good)."""
+    """Every file under the project's snapshot store (default store: snapshots/), but the store's
+    bookkeeping that its first writing command creates and keeps for good: the per-target lock files
+    under .locks/, .lock and catalog.db (read-only commands such as list create none of them)."""
+    root = os.path.join(project, "snapshots")
     found = []
-    for d, dirs, files in os.walk(os.path.join(project, "snapshots")):
-        dirs[:] = [x for x in dirs if not (d == os.path.join(project, "snapshots") and x == ".locks")]
-        found += [os.path.join(d, f) for f in files]
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if not (d == root and x == ".locks")]
+        found += [os.path.join(d, f) for f in files
+                  if not (d == root and (f == ".lock" or f.startswith("catalog.db")))]
     return sorted(found)
 
 

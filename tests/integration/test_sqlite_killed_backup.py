@@ -9,7 +9,9 @@ A 200 MB database of random blobs makes a backup take long enough to hit it:
 - a normal backup still works afterwards;
 - SIGINT and SIGKILL during a restore: the database is unchanged, and no temp
   file is left beside it (after the next dbsnap run, for SIGKILL); SIGKILL in
-  the middle of the copy into the live file: SQLite rolls it back.
+  the middle of the copy into the live file: SQLite rolls it back; SIGTERM there (before the
+  copy's last step, its commit point): exit 143, the database as it was; `list` removes what a
+  killed restore left beside the database.
 """
 import os
 import signal
@@ -66,6 +68,13 @@ def hit(t, proc, ready, sig, what, timeout=60):
               "it had already exited {} (too fast? make the database bigger)\nstderr: {}".format(
                   proc.returncode, err.decode(errors="replace")))
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
 
 
 def hot_journal(path):
@@ -154,13 +163,19 @@ def body(t):
     t.check_eq(sha256_file(db_file), changed_sha, "SIGKILL mid-restore: the database is unchanged")
     left = beside(db_file)
     t.require(len(left) > 0, "the killed restore had its temp file beside the database (the kill was mid-way)")
+    r = t.dbsnap(proj, "list")
+    t.check_rc(r, 0, "list after the killed restore")
+    t.check_eq([f for f in beside(db_file) if "dbsnap-tmp" in f], [],
+               "list removed the killed restore's temp file beside the database", "before: {}".format(left))
 
     t.section("SIGKILL while the restore writes into the live database")
     journal = db_file + "-journal"
     p = t.spawn_dbsnap(proj, "restore", good["id"], "--yes", "--no-safety-snapshot")
     mtime = os.stat(db_file).st_mtime_ns
-    rc, _, err = hit(t, p, lambda: hot_journal(journal) and os.stat(db_file).st_mtime_ns != mtime, signal.SIGKILL,
-                     "SIGKILL during the live copy")
+    # Half the pages are the same in both versions (the odd blobs): wait until the journal holds
+    # 32 MB of original pages, so that changed ones have been overwritten too.
+    rc, _, err = hit(t, p, lambda: hot_journal(journal) and os.stat(db_file).st_mtime_ns != mtime
+                     and file_size(journal) > (32 << 20), signal.SIGKILL, "SIGKILL during the live copy")
     t.check_eq(rc, -signal.SIGKILL, "the restore died of SIGKILL")
     t.require(hot_journal(journal), "it died in the middle of its write transaction (a hot -journal is left)")
     t.check(sha256_file(db_file) != changed_sha, "the live file had been partly overwritten when it died")
@@ -168,6 +183,19 @@ def body(t):
     t.check_eq(table_checksum(db_file), changed_ck, "all or nothing: the database holds its data from before the "
                "restore")
     left += [f for f in beside(db_file) if f not in left]
+
+    t.section("SIGTERM while the restore writes into the live database: before its commit point")
+    # The copy into the live file runs in steps inside one write transaction that only its last
+    # step commits: a signal before then rolls it back, and dbsnap exits 143 with the target as it was.
+    p = t.spawn_dbsnap(proj, "restore", good["id"], "--yes", "--no-safety-snapshot")
+    mtime = os.stat(db_file).st_mtime_ns
+    rc, _, err = hit(t, p, lambda: hot_journal(journal) and os.stat(db_file).st_mtime_ns != mtime, signal.SIGTERM,
+                     "SIGTERM during the live copy")
+    t.check_eq(rc, EXIT_TERMINATED, "SIGTERM during the live copy: exit 143", err)
+    t.check("interrupted by SIGTERM" in err, "SIGTERM during the live copy: the error says so", err)
+    t.check_eq(integrity(db_file), "ok", "SIGTERM during the live copy: the database passes integrity_check")
+    t.check_eq(table_checksum(db_file), changed_ck, "SIGTERM during the live copy: the data from before the restore")
+
     t.dbsnap_ok(proj, "backup", "dev", "--label", "after-killed-restore")
     # (A -journal whose header was never synced may stay: SQLite's own business, not a dbsnap temp file.)
     t.check_eq([f for f in beside(db_file) if "dbsnap-tmp" in f], [], "SIGKILL mid-restore: after the next dbsnap "

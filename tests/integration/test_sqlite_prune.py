@@ -211,6 +211,30 @@ def body(t):
     r = t.dbsnap(proj, "restore", ids["G"], "--yes", "--no-safety-snapshot")
     t.check_rc(r, EXIT_OK, "restore G after all the pruning")
 
+    t.section("pinned snapshots: prune keeps them whatever the rules and --force; delete refuses them")
+    h = t.dbsnap_ok(proj, "backup", "dev", "--label", "H", "--pin", "--json").json()
+    name_of[h["id"]] = "H"
+    snap["H"] = h
+    t.check_eq(h["pinned"], True, "backup --pin writes a pinned manifest")
+    r = t.dbsnap(proj, "pin", ids["G"])
+    t.check_rc(r, EXIT_OK, "pin G")
+    t.check(t.show_json(proj, ids["G"])["pinned"], "show says G is pinned")
+    t.check("[pinned]" in t.dbsnap_ok(proj, "list").text, "list marks pinned snapshots")
+    for args in (("--keep-last", "0", "--force"), ("--keep-within", "0s", "--force")):
+        r, got, summary = prune(*args)
+        t.check_rc(r, EXIT_OK, "prune {}".format(" ".join(args)))
+        check_lines(" ".join(args), r, got, {"H": ("keep", "pinned"), "G": ("keep", "pinned")})
+        t.check_eq(present(), "HG", "H and G are still there")
+    r = t.dbsnap(proj, "delete", ids["G"], "--yes")
+    t.check_error(r, 8, "delete of a pinned snapshot", contains=("is pinned", "dbsnap unpin " + ids["G"]))
+    t.check_eq(present(), "HG", "nothing was deleted")
+    t.check_rc(t.dbsnap(proj, "unpin", ids["G"]), EXIT_OK, "unpin G")
+    with open(os.path.join(store, "dev", ids["G"] + ".json")) as f:
+        t.check_eq(json.load(f)["pinned"], False, "the manifest file says unpinned")
+    r, got, summary = prune("--keep-last", "0", "--force")
+    check_lines("after unpin", r, got, {"H": ("keep", "pinned"), "G": ("remove", "")})
+    t.check_eq(present(), "H", "G is gone once unpinned; H stays")
+
 
 if __name__ == "__main__":
     Test("prune").run(body)

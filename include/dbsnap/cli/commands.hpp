@@ -22,6 +22,7 @@ struct BackupOptions {
   std::string target;
   std::string label;
   std::optional<int> level;  // else the target's `level` key, else core::default_level
+  bool pin = false;          // --pin: prune keeps it, delete refuses it
 };
 int run_backup(Context& context, const BackupOptions& options);
 void add_backup(CLI::App& app, Context& context);
@@ -80,6 +81,15 @@ struct DeleteOptions {
 };
 int run_delete(Context& context, const DeleteOptions& options);
 void add_delete(CLI::App& app, Context& context);
+
+enum class Pin { pin, unpin };
+
+struct PinOptions {
+  std::vector<std::string> snapshots;
+  std::string target;
+};
+int run_pin(Context& context, const PinOptions& options, Pin pin);
+void add_pin(CLI::App& app, Context& context);  // adds `pin` and `unpin`
 
 struct CatalogRebuildOptions {};
 int run_catalog_rebuild(Context& context, const CatalogRebuildOptions& options);

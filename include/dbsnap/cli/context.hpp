@@ -30,6 +30,12 @@ struct GlobalOptions {
 // What commands share: the configuration and the store, both loaded on
 // first use so that commands which need neither (demo, --help) never fail
 // on a bad config.
+class Context;
+
+// Removes what killed restores left beside each configured target's database
+// (engine::Engine::remove_leftovers); list and verify call it.
+void remove_restore_leftovers(Context& context);
+
 class Context {
  public:
   GlobalOptions globals;

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 // The name of the configuration file, searched from the current directory upward.
 inline constexpr const char* config_file_name = "dbsnap.toml";
 
-enum class KeyType { string, integer, boolean, path };
+enum class KeyType { string, integer, boolean, path, string_list };
 
 // One key a target table may hold. Engines and runtimes declare theirs; the
 // loader rejects keys no one declared.
@@ -29,7 +29,7 @@ struct KeySpec {
   std::string help;
 };
 
-using Value = std::variant<std::string, std::int64_t, bool>;
+using Value = std::variant<std::string, std::int64_t, bool, std::vector<std::string>>;
 
 // A named database: its engine and the keys of its table, already checked
 // against the engine's and runtime's KeySpecs.
@@ -44,6 +44,8 @@ struct Target {
   std::string string(const std::string& key, const std::string& fallback = {}) const;
   std::int64_t integer(const std::string& key, std::int64_t fallback) const;
   bool boolean(const std::string& key, bool fallback) const;
+  // A string-list key's value (a TOML array of strings), empty when it is not set.
+  std::vector<std::string> strings(const std::string& key) const;
   // A path key resolved against the config folder (absolute paths stay).
   fs::path path(const std::string& key) const;
 };

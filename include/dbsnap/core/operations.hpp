@@ -25,6 +25,7 @@ enum class Taken { by_user, by_dbsnap };
 struct SnapshotOptions {
   std::string label;
   Taken taken = Taken::by_user;
+  bool pin = false;  // backup --pin
   std::optional<int> level;  // overrides the target's `level` key
   pipeline::ZstdOptions zstd = default_zstd_options();
   pipeline::Progress* progress = nullptr;  // counts the raw dump's bytes when set

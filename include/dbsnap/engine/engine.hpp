@@ -78,6 +78,13 @@ class Engine {
                                                         const store::Manifest& snapshot,
                                                         const WorkContext& context) = 0;
 
+  // Removes what killed restores left beside the target's database (temp
+  // files no live process holds a lock on), so a `kill -9` does not leave a
+  // full-size copy there until the next backup or restore. Cheap (a folder
+  // listing); never throws, never touches anything a process holds. `list`
+  // and `verify` call it for every configured target. Default: nothing.
+  virtual void remove_leftovers(const config::Target& target) noexcept;
+
   // Engine-specific health checks for `dbsnap doctor`: tools present with
   // their versions, credentials working, the database existing. The default
   // checks that the database exists. Never throws: failures are checks.

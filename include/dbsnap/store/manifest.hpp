@@ -41,6 +41,8 @@ struct Manifest {
   // pre-rollback, and the failed state of a guarded command): never what
   // `latest`, `@REV` or rollback pick unless asked (--include-automatic).
   bool automatic = false;
+  // Pinned by `dbsnap pin` or `backup --pin`: prune always keeps it, delete refuses it.
+  bool pinned = false;
 };
 
 // The labels of the snapshots dbsnap takes itself. Manifests written before
