@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""Scenario: a store written by the previous release keeps working, snapshot for snapshot.
+
+tests/fixtures/store-0.1.0-3c3f21b.tar.gz was made by dbsnap 0.1.0 at commit 3c3f21b (the release
+before automatic and pinned snapshots): a SQLite target with two backups (labels first, second)
+and the pre-restore safety snapshot of a `restore latest`. Its manifests have neither `automatic`
+nor `pinned`. This build must list, verify, cat and restore every one of them, treat the
+pre-restore one as automatic (so `latest` is the user's `second`), rebuild the catalog from the
+old manifests, and add new snapshots beside them; the old manifests keep their fields.
+"""
+import hashlib
+import json
+import os
+import sys
+import tarfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import EXIT_OK, Test, revisions_of, table_checksum  # noqa: E402
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "store-0.1.0-3c3f21b.tar.gz")
+
+
+def body(t):
+    with tarfile.open(FIXTURE) as tar:
+        tar.extractall(t.tmp)
+    proj = t.path("proj")
+    store = os.path.join(proj, "snapshots")
+    manifests = {}
+    for name in sorted(os.listdir(os.path.join(store, "dev"))):
+        if name.endswith(".json"):
+            with open(os.path.join(store, "dev", name)) as f:
+                doc = json.load(f)
+            manifests[doc["label"]] = doc
+    t.require_eq(sorted(manifests), ["first", "pre-restore", "second"], "the fixture holds the old release's three snapshots")
+    t.require(all("automatic" not in m and "pinned" not in m for m in manifests.values()),
+              "the old manifests have no automatic or pinned field")
+
+    t.section("list, show, verify and cat every old snapshot")
+    listed = {m["label"]: m for m in t.list_json(proj)}
+    t.check_eq(sorted(listed), sorted(manifests), "list shows all three")
+    t.check_eq({k: m["automatic"] for k, m in listed.items()}, {"first": False, "second": False, "pre-restore": True},
+               "only the pre-restore snapshot counts as automatic")
+    t.check_eq({k: m["pinned"] for k, m in listed.items()}, {"first": False, "second": False, "pre-restore": False},
+               "none is pinned")
+    t.check_eq(t.show_json(proj, "latest")["label"], "second", "latest is the user's newest backup, not pre-restore")
+    r = t.dbsnap(proj, "verify", "--all")
+    t.check_rc(r, EXIT_OK, "verify --all of the old store")
+    for label, m in manifests.items():
+        r = t.dbsnap_ok(proj, "cat", m["id"])
+        t.check_eq(hashlib.sha256(r.out).hexdigest(), m["blob"]["raw_sha256"], "cat {} gives its raw dump".format(label))
+
+    t.section("restore each old snapshot")
+    db_file = os.path.join(proj, "app.db")
+    for label in ("first", "second", "pre-restore"):
+        m = manifests[label]
+        r = t.dbsnap(proj, "restore", m["id"], "--yes", "--no-safety-snapshot")
+        t.check_rc(r, EXIT_OK, "restore {}".format(label))
+        t.check_eq(revisions_of(db_file), m["revisions"], "{}: the revision is back".format(label))
+        copy = t.path("{}.db".format(label))
+        with open(copy, "wb") as f:
+            f.write(t.dbsnap_ok(proj, "cat", m["id"]).out)
+        t.check_eq(table_checksum(db_file), table_checksum(copy), "{}: the data is the snapshot's".format(label))
+
+    t.section("catalog rebuild from the old manifests, and new snapshots beside them")
+    os.remove(os.path.join(store, "catalog.db"))
+    t.check_rc(t.dbsnap(proj, "catalog", "rebuild"), EXIT_OK, "catalog rebuild")
+    t.check_eq(sorted(m["label"] for m in t.list_json(proj)), sorted(manifests), "the same three after the rebuild")
+    new = t.dbsnap_ok(proj, "backup", "dev", "--label", "new", "--json").json()
+    t.check_eq(t.show_json(proj, "latest")["id"], new["id"], "a new backup is latest")
+    t.check_rc(t.dbsnap(proj, "verify", "--all"), EXIT_OK, "verify --all of old and new")
+    for label, m in manifests.items():
+        with open(os.path.join(store, "dev", m["id"] + ".json")) as f:
+            now = json.load(f)
+        kept = {k: v for k, v in now.items() if k not in ("status", "verified_at", "automatic", "pinned")}
+        was = {k: v for k, v in m.items() if k not in ("status", "verified_at")}
+        t.check_eq(kept, was, "{}: the old manifest keeps every field it had".format(label))
+
+
+if __name__ == "__main__":
+    Test("old_store").run(body)
