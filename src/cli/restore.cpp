@@ -1,3 +1,5 @@
+#include <functional>
+
 #include <CLI/CLI.hpp>
 
 #include "dbsnap/cli/commands.hpp"
@@ -46,34 +48,40 @@ int run_restore(Context& context, const RestoreOptions& options) {
                                 manifest.id, util::revision_text(manifest.revisions), age),
                     "--yes");
 
-  // 3. The app's writers stopped (stop_containers, pause_containers) until the end, whatever happens;
-  // then a safety snapshot of the current state, which nothing can change after it.
+  // 3. The app's writers stopped (stop_containers, pause_containers) until the end, whatever happens.
   const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);
+
+  // 4. Restore, all or nothing, with a safety snapshot of the current state taken where nothing can
+  // commit between it and the restore when the engine allows it (SQLite), else right before.
   std::string safety_id;
   nlohmann::json safety_json = nullptr;
+  std::function<void()> safety;
+  std::unique_ptr<pipeline::Progress> restoring;
   if (options.safety == SafetySnapshot::take && engine.exists(target, core::work_context(store))) {
-    store::Manifest safety;
-    try {
-      auto progress = context.progress(fmt::format("safety snapshot of '{}'", target.name));
-      safety = core::take_snapshot(store, target, {.label = "pre-restore", .taken = core::Taken::by_dbsnap, .progress = progress.get()});
-    } catch (const DbsnapError& e) {
-      if (e.kind() == ErrorKind::interrupted) throw;
-      fail(e.kind(), "cannot take the pre-restore safety snapshot, nothing was changed: {}; if the current "
-           "database is beyond saving, pass --no-safety-snapshot", e.what());
-    }
-    safety_id = safety.id;
-    safety_json = snapshot_ref_json(safety);
-    context.note("safety snapshot {} of '{}' taken (revision {})", safety.id, target.name,
-                 util::revision_text(safety.revisions));
+    safety = [&] {
+      // Inside the engine's commit, the restore's own line is done: erase it for this one.
+      if (restoring && engine.locks_before_commit(target)) restoring->finish();
+      store::Manifest taken;
+      try {
+        auto progress = context.progress(fmt::format("safety snapshot of '{}'", target.name));
+        taken = core::take_snapshot(store, target,
+                                    {.label = "pre-restore", .taken = core::Taken::by_dbsnap, .progress = progress.get()});
+      } catch (const DbsnapError& e) {
+        if (e.kind() == ErrorKind::interrupted) throw;
+        fail(e.kind(), "cannot take the pre-restore safety snapshot, nothing was changed: {}; if the current "
+             "database is beyond saving, pass --no-safety-snapshot", e.what());
+      }
+      safety_id = taken.id;
+      safety_json = snapshot_ref_json(taken);
+      context.note("safety snapshot {} of '{}' taken (revision {})", taken.id, target.name,
+                   util::revision_text(taken.revisions));
+    };
   }
-
-  // 4. Restore, all or nothing.
   const auto started = util::now_ms();
   std::vector<std::string> revisions;
-  {
-    auto progress = context.progress(fmt::format("restore {}", manifest.id), manifest.stored_bytes);
-    revisions = core::restore_snapshot(store, target, manifest, progress.get());
-  }
+  restoring = context.progress(fmt::format("restore {}", manifest.id), manifest.stored_bytes);
+  revisions = core::restore_snapshot(store, target, manifest, restoring.get(), safety);
+  restoring.reset();
   const auto took = util::now_ms() - started;
   if (context.globals.json) {
     print_json({{"target", target.name},

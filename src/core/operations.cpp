@@ -183,12 +183,15 @@ VerifyResult verify_snapshot(store::Store& store, const store::Manifest& m, pipe
 }
 
 std::vector<std::string> restore_snapshot(store::Store& store, const config::Target& target,
-                                          const store::Manifest& m, pipeline::Progress* progress) {
+                                          const store::Manifest& m, pipeline::Progress* progress,
+                                          const std::function<void()>& safety) {
   engine::Engine& engine = engine::engine_for(target);
   if (engine.name() != m.engine) {
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' is {}", m.id, m.engine, target.name, engine.name());
   }
   const auto context = work_context(store);
+  const bool safety_under_lock = safety && engine.locks_before_commit(target);
+  if (safety && !safety_under_lock) safety();
   auto session = engine.begin_restore(target, m, context);
   try {
     stream_snapshot(store, m, session->input(), RawCheck::size_only, progress);
@@ -206,7 +209,11 @@ std::vector<std::string> restore_snapshot(store::Store& store, const config::Tar
     throw DbsnapError(e.kind(), fmt::format("restore abandoned, target '{}' unchanged: {}", target.name, e.what()));
   }
   util::check_interrupted();
-  session->commit();
+  if (safety_under_lock) {
+    session->commit(safety);
+  } else {
+    session->commit();
+  }
   if (const int signal = util::interrupt_signal(); signal != 0) {
     // The engine passed its commit point before the signal could stop it:
     // the restore is whole, and saying so is the truth a user needs.

@@ -4,6 +4,8 @@ namespace dbsnap::engine {
 
 void Engine::remove_leftovers(const config::Target&) noexcept {}
 
+bool Engine::locks_before_commit(const config::Target&) const { return false; }
+
 std::vector<Check> Engine::diagnose(const config::Target& target, const WorkContext& context) {
   try {
     if (exists(target, context)) return {{Check::Level::ok, "database", "exists", ""}};

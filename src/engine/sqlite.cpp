@@ -1,10 +1,13 @@
 #include "dbsnap/engine/sqlite.hpp"
 
 #include <sqlite3.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <functional>
 
 #include <algorithm>
 #include <chrono>
@@ -69,6 +72,18 @@ std::vector<std::string> revisions_in(SQLite::Database& db, const std::string& t
   return revisions;
 }
 
+// The file change counter of a database in rollback-journal mode (header
+// bytes 24-27, big-endian), which every commit increments.
+std::uint32_t change_counter(const fs::path& file) {
+  util::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  unsigned char header[28];
+  if (!fd.valid() || ::pread(fd.get(), header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
+    fail(ErrorKind::engine, "cannot read the header of {}: {}", file.string(), std::strerror(errno));
+  }
+  return (std::uint32_t{header[24]} << 24) | (std::uint32_t{header[25]} << 16) | (std::uint32_t{header[26]} << 8) |
+         std::uint32_t{header[27]};
+}
+
 // How a backup into a database treats SIGINT/SIGTERM.
 enum class OnSignal {
   finish,  // copy to the end regardless (a scratch copy the caller checks afterwards)
@@ -76,32 +91,44 @@ enum class OnSignal {
 };
 
 // Runs sqlite3_backup_step to completion, retrying while the destination is
-// busy (a reader in the middle of a transaction) up to the busy timeout. The
-// pages go over in steps of 4096 within one write transaction on the
-// destination that only the last step commits; with OnSignal::abort a signal
-// between steps throws, and the Backup's destructor (sqlite3_backup_finish
-// before SQLITE_DONE) rolls that transaction back, leaving the destination
-// as it was. The last step is the commit point.
+// busy (another connection in a transaction) up to the busy timeout, and
+// saying once on stderr that it waits. The pages go over in steps of 4096
+// within one write transaction on the destination that only the last step
+// commits; with OnSignal::abort a signal between steps throws, and the
+// Backup's destructor (sqlite3_backup_finish before SQLITE_DONE) rolls that
+// transaction back, leaving the destination as it was. The last step is the
+// commit point. `once_locked`, when set, runs after a first step of no pages
+// has taken the destination's write lock and before any page changes: no
+// other connection can commit in between (readers still can read).
 void run_backup(SQLite::Database& dest, SQLite::Database& source, const std::string& what,
-                OnSignal on_signal = OnSignal::finish) {
+                OnSignal on_signal = OnSignal::finish, const std::function<void()>& once_locked = {}) {
+  // SQLite's own busy handler would wait in silence: run_backup waits itself, and says so.
+  dest.setBusyTimeout(0);
   SQLite::Backup backup(dest, "main", source, "main");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
   bool said = false;
-  for (;;) {
-    if (on_signal == OnSignal::abort) util::check_interrupted();
-    int rc = backup.executeStep(on_signal == OnSignal::abort ? 4096 : -1);
-    if (rc == SQLITE_OK) continue;  // more pages to go
-    if (rc == SQLITE_DONE) return;
-    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && std::chrono::steady_clock::now() < deadline) {
-      if (!std::exchange(said, true)) {
-        std::fprintf(stderr, "dbsnap: %s: another connection holds the database in a transaction; waiting up to "
-                     "%d s for it to finish\n", what.c_str(), busy_timeout_ms / 1000);
+  auto step = [&](int pages) {
+    for (;;) {
+      if (on_signal == OnSignal::abort) util::check_interrupted();
+      const int rc = backup.executeStep(pages);
+      if (rc == SQLITE_OK || rc == SQLITE_DONE) return rc;
+      if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && std::chrono::steady_clock::now() < deadline) {
+        if (!std::exchange(said, true)) {
+          std::fprintf(stderr, "dbsnap: %s: another connection holds the database in a transaction; waiting up to "
+                       "%d s for it to finish\n", what.c_str(), busy_timeout_ms / 1000);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      continue;
+      fail(ErrorKind::engine, "{}: the database stayed locked for {} s ({})", what, busy_timeout_ms / 1000,
+           sqlite3_errstr(rc));
     }
-    fail(ErrorKind::engine, "{}: the database stayed locked for {} s ({})", what, busy_timeout_ms / 1000,
-         sqlite3_errstr(rc));
+  };
+  if (once_locked) {
+    step(0);  // takes the destination's write transaction, copies nothing
+    once_locked();
+  }
+  while (step(on_signal == OnSignal::abort ? 4096 : -1) != SQLITE_DONE) {
   }
 }
 
@@ -134,7 +161,17 @@ class SqliteRestore final : public RestoreSession {
 
   pipeline::Sink& input() override { return sink_; }
 
-  void commit() override {
+  void commit() override { commit(std::function<void()>()); }
+
+  // `under_lock` (the pre-restore safety snapshot) runs while no other
+  // connection can commit: with a WAL database, after the backup's first
+  // empty step took the write lock (readers still read); with a rollback
+  // journal, whose write lock would keep the safety snapshot's own reader
+  // out, inside a read transaction of ours (a writer cannot commit while a
+  // reader holds the file), and the file change counter, which every commit
+  // bumps, must be the same once the backup holds the write lock: a writer
+  // that committed in that moment makes the restore stop, nothing changed.
+  void commit(const std::function<void()>& under_lock) override {
     value_or_throw(util::fsync_fd(fd_.get(), temp_));
     const std::string what = fmt::format("target '{}': restore into {}", target_.name, live_.string());
     try {
@@ -164,6 +201,7 @@ class SqliteRestore final : public RestoreSession {
         }
       }
       if (!live) {
+        if (under_lock) under_lock();  // nothing to lock: no database anyone can write
         // Nothing usable to protect: the verified file becomes the database, in its original journal mode.
         if (image_mode == "wal") restored->exec("PRAGMA journal_mode=WAL");
         restored.reset();
@@ -190,7 +228,22 @@ class SqliteRestore final : public RestoreSession {
         restored->exec("VACUUM");
       }
       // Until the backup's last step commits, a signal rolls the live file back (OnSignal::abort).
-      run_backup(*live, *restored, what, OnSignal::abort);
+      if (!under_lock || live_mode == "wal") {
+        run_backup(*live, *restored, what, OnSignal::abort, under_lock);
+        return;
+      }
+      live->exec("BEGIN");
+      live->execAndGet("SELECT count(*) FROM sqlite_master");  // holds a shared lock: no commit can happen
+      const auto before = change_counter(live_);
+      under_lock();
+      live->exec("COMMIT");
+      run_backup(*live, *restored, what, OnSignal::abort, [&] {
+        if (change_counter(live_) != before) {
+          fail(ErrorKind::engine, "{}: another connection committed to the database after its safety snapshot; "
+               "nothing was restored (the safety snapshot stays listed); stop the application's writers "
+               "(stop_containers in dbsnap.toml) or retry", what);
+        }
+      });
     } catch (const SQLite::Exception& e) {
       util::check_interrupted();  // SQLITE_INTERRUPT from the progress handler
       fail(ErrorKind::engine, "{}: {}", what, e.what());
@@ -381,6 +434,8 @@ const std::vector<config::KeySpec>& SqliteEngine::keys() const {
   };
   return keys;
 }
+
+bool SqliteEngine::locks_before_commit(const config::Target& target) const { return !in_container(target); }
 
 bool SqliteEngine::exists(const config::Target& target, const WorkContext&) {
   if (in_container(target)) {

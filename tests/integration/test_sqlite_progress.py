@@ -125,7 +125,11 @@ def body(t):
         # Redrawn in place: no newline on the terminal but those of the notes; erased at the end.
         t.check_eq(r.tty.count(b"\n"), newlines, "{}: the line is redrawn in place (newlines on the terminal)".format(
             what), r.describe())
-        t.check(r.tty.endswith(ERASE), "{}: the progress line is erased at the end".format(what), r.describe())
+        # A note may come last (the safety snapshot a SQLite restore takes inside its commit): the
+        # line is erased before it, and nothing is drawn after it.
+        after = r.tty[r.tty.rfind(ERASE) + len(ERASE):] if ERASE in r.tty else r.tty
+        t.check(after == b"" or (after.endswith(b"\n") and b"\r" not in after),
+                "{}: the progress line is erased at the end".format(what), r.describe())
 
     def check_rate_limited(r, what, stages=1):
         # Each stage draws when it starts and when its data is through, and at most every 250 ms between.

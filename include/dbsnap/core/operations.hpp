@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -84,9 +85,14 @@ VerifyResult check_stored(store::Store& store, const store::Manifest& manifest,
 // only when it all matches. Returns the target's Alembic revisions after the
 // restore: the snapshot's, when the engine checked them while committing,
 // otherwise read back. `progress`, when set, counts the stored bytes read.
-// Throws DbsnapError; on failure the database is as it was.
+// `safety`, when set, takes the pre-restore safety snapshot: inside the
+// engine's commit, while no other connection can commit, when the engine can
+// (Engine::locks_before_commit), else before the restore begins. A failure
+// of it abandons the restore. Throws DbsnapError; on failure the database is
+// as it was.
 std::vector<std::string> restore_snapshot(store::Store& store, const config::Target& target,
-                                          const store::Manifest& manifest, pipeline::Progress* progress = nullptr);
+                                          const store::Manifest& manifest, pipeline::Progress* progress = nullptr,
+                                          const std::function<void()>& safety = {});
 
 // The scratch context engines get: a private folder inside the store.
 engine::WorkContext work_context(const store::Store& store);

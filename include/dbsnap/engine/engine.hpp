@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,17 @@ class RestoreSession {
   virtual pipeline::Sink& input() = 0;
   // Makes the restore take effect, all or nothing. Throws DbsnapError.
   virtual void commit() = 0;
+  // commit(), calling `under_lock` once the session holds the target's
+  // write lock and before it changes anything, so that what `under_lock`
+  // reads (the pre-restore safety snapshot) is exactly what the restore
+  // replaces: no writer can commit in between. An exception from it
+  // abandons the restore, the target unchanged. Only for engines whose
+  // Engine::locks_before_commit() is true for the target; the default runs
+  // `under_lock` first and then commit().
+  virtual void commit(const std::function<void()>& under_lock) {
+    under_lock();
+    commit();
+  }
   // True when commit() itself checked, before the restored data became
   // visible, that it holds exactly the snapshot's Alembic revisions; callers
   // then need not read the revision back (one round trip less per restore).
@@ -73,6 +85,11 @@ class Engine {
   virtual DumpInfo dump(const config::Target& target, pipeline::Sink& out, const WorkContext& context) = 0;
   // The target's current Alembic revision set, sorted; empty when unversioned.
   virtual std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) = 0;
+  // True when the target's restore session can hold the target's write lock
+  // across the caller's safety snapshot and its own commit
+  // (RestoreSession::commit(under_lock)); otherwise the caller takes the
+  // safety snapshot before begin_restore(). Default false.
+  virtual bool locks_before_commit(const config::Target& target) const;
   // Prepares an all-or-nothing restore of `snapshot` into the target.
   virtual std::unique_ptr<RestoreSession> begin_restore(const config::Target& target,
                                                         const store::Manifest& snapshot,

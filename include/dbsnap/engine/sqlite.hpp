@@ -24,6 +24,7 @@ class SqliteEngine final : public Engine {
   std::unique_ptr<RestoreSession> begin_restore(const config::Target& target, const store::Manifest& snapshot,
                                                 const WorkContext& context) override;
   void remove_leftovers(const config::Target& target) noexcept override;
+  bool locks_before_commit(const config::Target& target) const override;
   std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context) override;
   std::string data_directory(const config::Target& target, const WorkContext& context) override;
 };
