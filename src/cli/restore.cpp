@@ -11,7 +11,45 @@
 
 namespace dbsnap::cli {
 
+namespace {
+
+// restore --to-file: a SQLite snapshot as a new database file beside the
+// live one; no target, no lock, no safety snapshot (nothing is replaced), so
+// it also works from a read-only store.
+int restore_to_file(Context& context, const RestoreOptions& options) {
+  if (!options.to.empty()) fail(ErrorKind::usage, "give --to or --to-file, not both");
+  auto& store = context.store_for_reading();
+  const auto manifest = context.resolve(options.snapshot, options.target);
+  if (manifest.engine != "sqlite") {
+    fail(ErrorKind::usage, "--to-file takes SQLite snapshots; {} is a {} dump: dbsnap cat {} > dump.sql", manifest.id,
+         manifest.engine, manifest.id);
+  }
+  const auto path = std::filesystem::absolute(options.to_file).lexically_normal();
+  const auto started = util::now_ms();
+  {
+    auto progress = context.progress(fmt::format("restore {}", manifest.id), manifest.stored_bytes);
+    core::restore_to_file(store, manifest, path, progress.get());
+  }
+  const auto took = util::now_ms() - started;
+  if (context.globals.json) {
+    print_json({{"target", nullptr},
+                {"file", path.string()},
+                {"snapshot", snapshot_ref_json(manifest)},
+                {"revisions", manifest.revisions},
+                {"safety_snapshot", nullptr},
+                {"duration_ms", took.count()}});
+  } else {
+    fmt::print("restored  {} to file {}\n", manifest.id, path.string());
+    fmt::print("revision  {}\n", util::revision_text(manifest.revisions));
+    fmt::print("time      {}\n", util::human_duration(took));
+  }
+  return 0;
+}
+
+}  // namespace
+
 int run_restore(Context& context, const RestoreOptions& options) {
+  if (!options.to_file.empty()) return restore_to_file(context, options);
   auto& store = context.store();
   auto manifest = context.resolve(options.snapshot, options.target);
   const auto& target = context.target(options.to.empty() ? manifest.target : options.to);
@@ -87,6 +125,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
     print_json({{"target", target.name},
                 {"snapshot", snapshot_ref_json(manifest)},
                 {"revisions", revisions},
+                {"file", nullptr},
                 {"safety_snapshot", safety_json},
                 {"duration_ms", took.count()}});
   } else {
@@ -107,6 +146,8 @@ void add_restore(CLI::App& app, Context& context) {
   auto* cmd = app.add_subcommand("restore", "Verify a snapshot, take a safety snapshot, restore all-or-nothing");
   cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
   cmd->add_option("--to", options->to, "Restore into this target (default: the snapshot's own)");
+  cmd->add_option("--to-file", options->to_file,
+                  "Write a SQLite snapshot to this new file instead (never over an existing one; no target changes)");
   cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
   cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
                          "Do not ask for confirmation (required when stdin is not a terminal)");

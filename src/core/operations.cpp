@@ -146,6 +146,25 @@ void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Si
   if (auto why = chain.mismatch(m); !why.empty()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, why);
 }
 
+void restore_to_file(store::Store& store, const store::Manifest& m, const std::filesystem::path& path,
+                     pipeline::Progress* progress) {
+  std::error_code ec;
+  if (std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found) {
+    fail(ErrorKind::refused, "{} already exists; --to-file never replaces a file (choose another path)", path.string());
+  }
+  const auto folder = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  if (!std::filesystem::is_directory(folder, ec)) fail(ErrorKind::usage, "folder {} does not exist", folder.string());
+  auto file = value_or_throw(util::AtomicFile::create(path));
+  pipeline::FdSink out(file.fd(), path.string());
+  stream_snapshot(store, m, out, RawCheck::sha256, progress);
+  if (auto r = file.commit(util::AtomicFile::Existing::keep); !r) {
+    if (std::filesystem::exists(path, ec)) {
+      fail(ErrorKind::refused, "{} appeared while the snapshot was written; it was left as it is", path.string());
+    }
+    throw DbsnapError(r.error());
+  }
+}
+
 VerifyResult check_stored(store::Store& store, const store::Manifest& m, pipeline::Progress* progress) {
   VerifyResult result;
   util::UniqueFd fd = open_blob(store, m, result.problem);

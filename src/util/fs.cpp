@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -162,9 +163,12 @@ AtomicFile::~AtomicFile() {
   }
 }
 
-Expected<void> AtomicFile::commit() {
+Expected<void> AtomicFile::commit(Existing existing) {
   if (auto r = fsync_fd(fd_.get(), temp_path_); !r) return r;
-  if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+  const int renamed = existing == Existing::keep
+                          ? ::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, final_path_.c_str(), RENAME_NOREPLACE)
+                          : ::rename(temp_path_.c_str(), final_path_.c_str());
+  if (renamed != 0) {
     return make_error(ErrorKind::failure, "cannot rename {} to {}: {}", temp_path_.string(),
                       final_path_.string(), errno_text(errno));
   }

@@ -63,6 +63,20 @@ def body(t):
     t.check_eq(rc, -signal.SIGPIPE, "dbsnap cat ends by SIGPIPE when the reader goes away")
     t.check_eq(err, b"", "and prints nothing on stderr")
 
+    t.section("restore --to-file: yesterday's database beside today's")
+    copy = os.path.join(proj, "yesterday.db")
+    r = t.dbsnap(proj, "restore", snap["id"], "--to-file", copy, "--json")
+    t.check_rc(r, EXIT_OK, "restore --to-file")
+    t.check_eq((r.json()["file"], r.json()["target"]), (copy, None), "the JSON names the file, no target")
+    with open(copy, "rb") as f:
+        import hashlib
+        t.check_eq(hashlib.sha256(f.read()).hexdigest(), snap["blob"]["raw_sha256"], "the file is the snapshot's")
+    r = t.dbsnap(proj, "restore", snap["id"], "--to-file", copy)
+    t.check_error(r, 8, "restore --to-file over an existing file", contains=("already exists",))
+    r = t.dbsnap(proj, "restore", snap["id"], "--to-file", os.path.join(proj, "nowhere", "x.db"))
+    t.check_error(r, EXIT_USAGE, "restore --to-file into a missing folder", contains=("does not exist",))
+    t.check_eq([f for f in os.listdir(proj) if "dbsnap-tmp" in f], [], "no temp file is left beside them")
+
     t.section("times: local with the UTC offset; JSON in UTC")
     for tz, offset in (("UTC", "+0000"), ("Asia/Tokyo", "+0900")):
         r = t.dbsnap(proj, "list", env={"TZ": tz})

@@ -88,6 +88,12 @@ def body(t):
         t.check_rc(r, 0, "verify --all on a read-only store")
         t.check(r.text.count("ok   ") == 2, "verify reports both snapshots ok", r.describe())
         t.check("cannot record the result" in r.errtext, "verify says it cannot record the result", r.describe())
+        beside = os.path.join(proj, "yesterday.db")
+        r = t.dbsnap(proj, "restore", listing[1]["id"], "--to-file", beside)
+        t.check_rc(r, 0, "restore --to-file from a read-only store")
+        t.check(os.path.exists(beside) and hashlib.sha256(open(beside, "rb").read()).hexdigest() ==
+                listing[1]["blob"]["raw_sha256"], "the new file is the snapshot's database", r.describe())
+        t.check_eq(table_checksum(dev), dev_ck, "the target's database is untouched")
         t.check_eq(store_state(store), before, "reading changed no file of the read-only store")
     finally:
         umount(store)

@@ -60,6 +60,7 @@ struct RestoreOptions {
   std::string snapshot;
   std::string target;  // narrows latest/@REV
   std::string to;      // destination target; default: the snapshot's own
+  std::string to_file; // --to-file: a SQLite snapshot written to a new file instead
   Confirmation confirmation = Confirmation::ask;
   SafetySnapshot safety = SafetySnapshot::take;
   Damaged damaged = Damaged::refuse;  // --force: try a snapshot verify marked damaged

@@ -94,6 +94,15 @@ std::vector<std::string> restore_snapshot(store::Store& store, const config::Tar
                                           const store::Manifest& manifest, pipeline::Progress* progress = nullptr,
                                           const std::function<void()>& safety = {});
 
+// Writes a snapshot's decoded dump (a SQLite snapshot: the database file
+// itself) to a new file at `path`, checked as it streams (both sizes, both
+// SHA-256 sums), published by one rename only when every check passed, and
+// never over an existing file. Throws DbsnapError: `refused` when `path`
+// exists, `usage` when its folder does not, `corrupt` on a mismatch (nothing
+// is left at `path`).
+void restore_to_file(store::Store& store, const store::Manifest& manifest, const std::filesystem::path& path,
+                     pipeline::Progress* progress = nullptr);
+
 // The scratch context engines get: a private folder inside the store.
 engine::WorkContext work_context(const store::Store& store);
 

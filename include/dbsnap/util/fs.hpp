@@ -57,8 +57,13 @@ class AtomicFile {
   int fd() const noexcept { return fd_.get(); }
   const fs::path& temp_path() const noexcept { return temp_path_; }
   const fs::path& final_path() const noexcept { return final_path_; }
+  // Whether commit() may replace a file already at the final path.
+  enum class Existing { replace, keep };
   // fsyncs the data, renames over the final path and fsyncs the directory.
-  Expected<void> commit();
+  // With Existing::keep a file that appeared at the final path meanwhile is
+  // never replaced (renameat2 RENAME_NOREPLACE): an error, the temp file kept
+  // for the destructor to remove.
+  Expected<void> commit(Existing existing = Existing::replace);
 
  private:
   AtomicFile(UniqueFd fd, fs::path temp_path, fs::path final_path);
