@@ -166,7 +166,8 @@ def body(t):
     t.check_eq(p.returncode, 0, "a level-19 backup of a {} MB database".format(os.path.getsize(big) >> 20))
     peak_kb = int(p.stderr.decode().strip().splitlines()[-1])
     print("  level-19 peak RSS: {:.1f} MB".format(peak_kb / 1024))
-    t.check(peak_kb < 64 * 1024, "its peak RSS is within 64 MB ({:.1f} MB)".format(peak_kb / 1024))
+    if "ASAN_OPTIONS" not in os.environ:  # AddressSanitizer's shadow memory inflates RSS: measured in the plain build
+        t.check(peak_kb < 64 * 1024, "its peak RSS is within 64 MB ({:.1f} MB)".format(peak_kb / 1024))
 
 
 if __name__ == "__main__":
