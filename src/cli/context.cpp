@@ -1,11 +1,14 @@
 #include "dbsnap/cli/context.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 
 #include "dbsnap/engine/engine.hpp"
+#include "dbsnap/pipeline/sha256.hpp"
+#include "dbsnap/util/fs.hpp"
 
 namespace dbsnap::cli {
 
@@ -61,10 +64,35 @@ void Context::record_command_line(int argc, char** argv) {
   }
 }
 
+namespace {
+
+// Where the target locks of a store this process cannot write live: a private
+// folder per user ($XDG_RUNTIME_DIR, else the temp folder), one subfolder per
+// store (the SHA-256 of its path). Every dbsnap that uses that store sees it
+// read-only too, so they all meet there.
+std::filesystem::path lock_root_outside(const std::filesystem::path& store_root) {
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  const std::filesystem::path base = runtime && *runtime
+                                         ? std::filesystem::path(runtime) / "dbsnap-locks"
+                                         : std::filesystem::temp_directory_path() /
+                                               fmt::format("dbsnap-locks-{}", ::getuid());
+  value_or_throw(util::ensure_private_dir(base));
+  struct stat st{};
+  if (::lstat(base.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid()) {
+    fail(ErrorKind::failure, "the lock folder {} is not a folder of this user; remove it", base.string());
+  }
+  const auto digest = value_or_throw(pipeline::sha256_hex(
+      pipeline::Bytes(reinterpret_cast<const std::byte*>(store_root.c_str()), store_root.native().size())));
+  return base / digest.substr(0, 16);
+}
+
+}  // namespace
+
 store::TargetLock Context::lock_target(const std::string& target, store::LockMode mode) {
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(globals.lock_timeout * 1000.0));
+  const auto& opened = store_ ? *store_ : store();
   return value_or_throw(store::TargetLock::acquire(
-      {.store_root = store().root(),
+      {.store_root = opened.writable() ? opened.root() : lock_root_outside(opened.root()),
        .target = target,
        .mode = mode,
        .timeout = timeout,

@@ -50,13 +50,22 @@ int restore_to_file(Context& context, const RestoreOptions& options) {
 
 int run_restore(Context& context, const RestoreOptions& options) {
   if (!options.to_file.empty()) return restore_to_file(context, options);
-  auto& store = context.store();
+  // A store this process cannot write (a mounted backup disk) opens read-only:
+  // it is restored from, but the safety snapshot cannot be kept in it.
+  auto& store = context.store_for_reading();
   auto manifest = context.resolve(options.snapshot, options.target);
   const auto& target = context.target(options.to.empty() ? manifest.target : options.to);
   engine::Engine& engine = engine::engine_for(target);
   if (engine.name() != manifest.engine) {
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' uses the {} engine", manifest.id, manifest.engine,
          target.name, engine.name());
+  }
+  if (!store.writable() && options.safety == SafetySnapshot::take &&
+      engine.exists(target, core::work_context(store))) {
+    fail(ErrorKind::failure, "the store {} cannot be written here, so the pre-restore safety snapshot of '{}' cannot "
+         "be kept in it; target '{}' untouched; pass --no-safety-snapshot to restore without one (or back it up "
+         "to a writable store first: dbsnap --store DIR backup {})", store.root().string(), target.name, target.name,
+         target.name);
   }
   if (manifest.status == "damaged" && options.damaged == Damaged::refuse) {
     fail(ErrorKind::corrupt, "snapshot {} was marked damaged by 'dbsnap verify'{}; target '{}' untouched; "
@@ -95,7 +104,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
   nlohmann::json safety_json = nullptr;
   std::function<void()> safety;
   std::unique_ptr<pipeline::Progress> restoring;
-  if (options.safety == SafetySnapshot::take && engine.exists(target, core::work_context(store))) {
+  if (options.safety == SafetySnapshot::take && store.writable() && engine.exists(target, core::work_context(store))) {
     safety = [&] {
       // Inside the engine's commit, the restore's own line is done: erase it for this one.
       if (restoring && engine.locks_before_commit(target)) restoring->finish();

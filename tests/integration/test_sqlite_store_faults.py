@@ -5,7 +5,8 @@ One row per case; each runs a command against a store holding two snapshots and 
 code, the one-line error and that no file of the store changed (names and SHA-256 of every file):
 
   store folder read-only (a read-only bind mount: root ignores permission bits): backup fails,
-    list, show, cat and verify work and change nothing
+    list, show, cat, verify and restore --to-file work and change nothing; restore into the target
+    refuses (no place for its safety snapshot) unless --no-safety-snapshot, and then works
   list, show, cat, verify where there is no store: nothing is created
   store path is a file, not a folder
   catalog.db read-only (a read-only bind mount of the file)
@@ -94,7 +95,23 @@ def body(t):
         t.check(os.path.exists(beside) and hashlib.sha256(open(beside, "rb").read()).hexdigest() ==
                 listing[1]["blob"]["raw_sha256"], "the new file is the snapshot's database", r.describe())
         t.check_eq(table_checksum(dev), dev_ck, "the target's database is untouched")
+        # A plain restore into the target: the safety snapshot cannot be kept in the store, so it
+        # refuses, naming --no-safety-snapshot; with it, the restore runs (its lock lives outside).
+        r = t.dbsnap(proj, "restore", listing[1]["id"], "--yes")
+        t.check_error(r, EXIT_FAILURE, "restore with a safety snapshot into a read-only store",
+                      contains=("cannot be written here", "--no-safety-snapshot", "target 'dev' untouched"))
+        t.check_eq(table_checksum(dev), dev_ck, "the refused restore left the database untouched")
+        older = os.path.join(proj, "older.db")
+        t.dbsnap_ok(proj, "restore", listing[1]["id"], "--to-file", older)
+        r = t.dbsnap(proj, "restore", listing[1]["id"], "--yes", "--no-safety-snapshot")
+        t.check_rc(r, 0, "restore --no-safety-snapshot from a read-only store")
+        t.check_eq(table_checksum(dev), table_checksum(older), "the target now holds the older snapshot's data")
+        t.check(dev_ck != table_checksum(older), "the two snapshots differ (the check above can fail)")
+        r = t.dbsnap(proj, "restore", listing[0]["id"], "--yes", "--no-safety-snapshot")
+        t.check_rc(r, 0, "restore the newer snapshot back from the read-only store")
+        t.check_eq(table_checksum(dev), dev_ck, "the target holds the newer snapshot's data again")
         t.check_eq(store_state(store), before, "reading changed no file of the read-only store")
+        t.check_eq(len(t.list_json(proj)), 2, "no snapshot was added")
     finally:
         umount(store)
 

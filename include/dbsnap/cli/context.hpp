@@ -64,7 +64,9 @@ class Context {
   // The target's Alembic versions folder: `override` when given, else its
   // `migrations` key, else migrations/versions beside dbsnap.toml.
   std::filesystem::path migrations_dir(const config::Target& target, const std::string& override_dir = {});
-  // Takes the target's lock in the store (store::TargetLock), waiting up to
+  // Takes the target's lock in the store (store::TargetLock), or, for a store
+  // opened read-only, in a private folder of this user outside it (a
+  // restore from a mounted backup disk); waiting up to
   // --lock-timeout and saying once on stderr whom it waits for. Throws
   // `busy` when the time runs out, `interrupted` on a signal meanwhile.
   // Backups share a target; restore, upgrade and rollback hold it alone.
