@@ -173,4 +173,20 @@ std::string revision_text(const std::vector<std::string>& revisions) {
   return revisions.empty() ? std::string("(none)") : join(revisions, ",");
 }
 
+std::string printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (out.size() >= 200) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c >= 0x7f || c == '\\') {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace dbsnap::util

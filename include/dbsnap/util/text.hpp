@@ -47,6 +47,10 @@ std::string to_hex(std::span<const unsigned char> bytes);
 // Joins strings with a separator.
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
 
+// `text` safe to put in a one-line message: control and non-ASCII bytes as
+// \xNN, cut to 200 characters with "..." when longer.
+std::string printable(std::string_view text);
+
 // The candidate closest to a mistyped `word` (Damerau-Levenshtein distance,
 // adjacent swaps counting one), as git suggests for a mistyped command: only
 // when it is within a third of the word's length (at least 1, at most 3);
