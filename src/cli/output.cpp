@@ -89,8 +89,8 @@ nlohmann::json snapshot_ref_json(const store::Manifest& m) {
 
 nlohmann::json snapshot_json(const store::Store& store, const store::Manifest& manifest) {
   auto doc = store::to_json(manifest);
-  doc["path"] = store.blob_path(manifest).string();
-  doc["manifest_path"] = store.manifest_path(manifest).string();
+  doc["path"] = store.blob_location(manifest);
+  doc["manifest_path"] = store.manifest_location(manifest);
   return doc;
 }
 

@@ -51,12 +51,6 @@ struct ReadChain {
   }
 };
 
-util::UniqueFd open_blob(const store::Store& store, const store::Manifest& m, std::string& problem) {
-  util::UniqueFd fd(::open(store.blob_path(m).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) problem = fmt::format("cannot open {}: {}", store.blob_path(m).string(), std::strerror(errno));
-  return fd;
-}
-
 }  // namespace
 
 pipeline::ZstdOptions SnapshotOptions::default_zstd_options() {
@@ -74,11 +68,7 @@ int snapshot_level(const config::Target& target, std::optional<int> level) {
 }
 
 engine::WorkContext work_context(const store::Store& store) {
-  // A store opened for reading only gets nothing written into it.
-  if (!store.writable()) return engine::WorkContext{std::filesystem::temp_directory_path()};
-  auto dir = store.root() / ".scratch";
-  value_or_throw(util::ensure_private_dir(dir));
-  return engine::WorkContext{dir};
+  return engine::WorkContext{value_or_throw(store.scratch_folder())};
 }
 
 store::Manifest take_snapshot(store::Store& store, const config::Target& target, const SnapshotOptions& options) {
@@ -88,8 +78,7 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   zstd.level = snapshot_level(target, options.level);
   auto pending = value_or_throw(store.begin(target.name, engine.blob_extension()));
 
-  pipeline::FdSink file(pending.blob.fd(), pending.blob.final_path().string());
-  auto stored = value_or_throw(pipeline::HashingSink::create(file));
+  auto stored = value_or_throw(pipeline::HashingSink::create(*pending.blob));
   auto compress = value_or_throw(pipeline::CompressingSink::create(stored, zstd));
   auto raw = value_or_throw(pipeline::HashingSink::create(*compress));
 
@@ -127,20 +116,18 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   value_or_throw(store.publish(pending, m));
   m.id = pending.id;
   m.target = pending.target;
-  m.blob_file = pending.blob.final_path().filename().string();
+  m.blob_file = pending.blob_file;
   return m;
 }
 
 void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Sink& out, RawCheck raw_check,
                      pipeline::Progress* progress) {
-  std::string problem;
-  util::UniqueFd fd = open_blob(store, m, problem);
-  if (!fd.valid()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, problem);
+  auto source = store.open_blob(m);
+  if (!source) throw DbsnapError(with_context(source.error(), fmt::format("snapshot {}", m.id)));
   ReadChain chain(out, raw_check);
-  pipeline::FdSource source(fd.get());
   std::optional<pipeline::ProgressSink> counted;
   if (progress) counted.emplace(*chain.stored, *progress);
-  if (auto moved = pipeline::pump(source, counted ? static_cast<pipeline::Sink&>(*counted) : *chain.stored); !moved) {
+  if (auto moved = pipeline::pump(**source, counted ? static_cast<pipeline::Sink&>(*counted) : *chain.stored); !moved) {
     throw DbsnapError(with_context(moved.error(), fmt::format("snapshot {}", m.id)));
   }
   if (auto why = chain.mismatch(m); !why.empty()) fail(ErrorKind::corrupt, "snapshot {}: {}", m.id, why);
@@ -167,14 +154,17 @@ void restore_to_file(store::Store& store, const store::Manifest& m, const std::f
 
 VerifyResult check_stored(store::Store& store, const store::Manifest& m, pipeline::Progress* progress) {
   VerifyResult result;
-  util::UniqueFd fd = open_blob(store, m, result.problem);
-  if (!fd.valid()) return result;
+  auto source = store.open_blob(m);
+  if (!source) {
+    if (source.error().kind == ErrorKind::interrupted) throw DbsnapError(source.error());
+    result.problem = source.error().message;
+    return result;
+  }
   pipeline::NullSink null;
   auto stored = value_or_throw(pipeline::HashingSink::create(null));
-  pipeline::FdSource source(fd.get());
   std::optional<pipeline::ProgressSink> counted;
   if (progress) counted.emplace(stored, *progress);
-  if (auto moved = pipeline::pump(source, counted ? static_cast<pipeline::Sink&>(*counted) : stored); !moved) {
+  if (auto moved = pipeline::pump(**source, counted ? static_cast<pipeline::Sink&>(*counted) : stored); !moved) {
     if (moved.error().kind == ErrorKind::interrupted) throw DbsnapError(moved.error());
     result.problem = moved.error().message;
     return result;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dbsnap/store/ids.hpp"
+#include "dbsnap/store/local/local_backend.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::store {
@@ -51,6 +52,12 @@ std::optional<Manifest> first_eligible(const std::vector<Manifest>& newest_first
 }
 
 }  // namespace
+
+Store::Store(fs::path root, Catalog catalog, bool writable)
+    : root_(std::move(root)),
+      catalog_(std::move(catalog)),
+      writable_(writable),
+      backend_(std::make_unique<local::LocalBackend>(root_, writable ? BackendAccess::write : BackendAccess::read)) {}
 
 Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, StoreAccess access) {
   fs::path root = fs::absolute(root_in).lexically_normal();
@@ -221,8 +228,7 @@ Expected<void> Store::reconcile_catalog() {
       auto text = util::read_small_file(path);
       auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
       if (!manifest || manifest->id != id || manifest->target != dir.filename().string()) continue;  // rebuild reports it
-      std::error_code ec;
-      if (!fs::exists(blob_path(*manifest), ec)) continue;
+      if (!backend_->stat(blob_object(*manifest))) continue;
       if (auto r = catalog_.put(*manifest); !r) return r;
       std::fprintf(stderr, "dbsnap: snapshot %s of '%s' was published by a run that stopped before it indexed it; "
                    "indexed it now\n", id.c_str(), manifest->target.c_str());
@@ -245,43 +251,43 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
     return make_error(ErrorKind::failure, "the store's folder {} is a symbolic link; dbsnap never follows links in "
                       "its store (replace it with a folder)", dir.string());
   }
-  if (auto r = util::ensure_private_dir(dir); !r) return std::unexpected(r.error());
   std::string id = new_snapshot_id(util::now_ms());
-  auto blob = util::AtomicFile::create(dir / fmt::format("{}.{}.zst", id, extension));
+  std::string blob_file = fmt::format("{}.{}.zst", id, extension);
+  auto blob = backend_->create(target + "/" + blob_file, IfExists::fail);
   if (!blob) return std::unexpected(blob.error());
-  return PendingSnapshot{std::move(id), target, std::move(*blob)};
+  return PendingSnapshot{std::move(id), target, std::move(blob_file), std::move(*blob)};
 }
 
 Expected<void> Store::publish(PendingSnapshot& pending, Manifest manifest) {
   manifest.id = pending.id;
   manifest.target = pending.target;
-  manifest.blob_file = pending.blob.final_path().filename().string();
+  manifest.blob_file = pending.blob_file;
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
-  if (auto r = pending.blob.commit(); !r) return r;
-  if (auto r = util::write_file_atomic(manifest_path(manifest), to_json(manifest).dump(2) + "\n"); !r) {
-    std::error_code ec;
-    fs::remove(blob_path(manifest), ec);
+  if (auto r = pending.blob->commit(); !r) return r;
+  // The manifest's commit is the snapshot's (FORMAT.md: Publishing protocol).
+  if (auto r = write_object(*backend_, manifest_object(manifest), to_json(manifest).dump(2) + "\n"); !r) {
+    (void)backend_->remove(blob_object(manifest));  // best effort: the next open removes it otherwise
     return r;
   }
   if (auto r = catalog_.put(manifest); !r) {
-    std::error_code ec;
-    fs::remove(manifest_path(manifest), ec);
-    fs::remove(blob_path(manifest), ec);
+    // Not indexed: take the snapshot back, manifest first (the next open indexes or removes what stays).
+    if (backend_->remove(manifest_object(manifest))) (void)backend_->remove(blob_object(manifest));
     return r;
   }
   return {};
 }
 
 Expected<Manifest> Store::load_manifest(const Manifest& indexed) const {
-  const fs::path path = manifest_path(indexed);
-  if (std::error_code ec; fs::symlink_status(path, ec).type() != fs::file_type::regular) {
-    return make_error(ErrorKind::corrupt, "its manifest {} is missing", path.string());
+  auto text = read_object(*backend_, manifest_object(indexed), 1024 * 1024);
+  if (!text) {
+    if (text.error().kind == ErrorKind::not_found) {
+      return make_error(ErrorKind::corrupt, "its manifest {} is missing", manifest_location(indexed));
+    }
+    return std::unexpected(text.error());
   }
-  auto text = util::read_small_file(path);
-  if (!text) return std::unexpected(text.error());
   auto manifest = parse_manifest(*text);
-  if (!manifest) return std::unexpected(with_context(manifest.error(), path.string()));
+  if (!manifest) return std::unexpected(with_context(manifest.error(), manifest_location(indexed)));
   return manifest;
 }
 
@@ -289,7 +295,7 @@ Expected<void> Store::update(const Manifest& manifest) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
-  if (auto r = util::write_file_atomic(manifest_path(manifest), to_json(manifest).dump(2) + "\n"); !r) return r;
+  if (auto r = write_object(*backend_, manifest_object(manifest), to_json(manifest).dump(2) + "\n"); !r) return r;
   return catalog_.put(manifest);
 }
 
@@ -299,14 +305,9 @@ Expected<void> Store::remove(const Manifest& manifest) {
   if (!lock) return std::unexpected(lock.error());
   // The manifest's removal is the commit point: a run killed after it leaves a
   // blob and a row that the next open removes (reconcile_catalog).
-  std::error_code ec;
-  fs::remove(manifest_path(manifest), ec);
-  if (ec) return make_error(ErrorKind::failure, "cannot remove {}: {}", manifest_path(manifest).string(), ec.message());
-  if (auto r = util::fsync_dir(manifest_path(manifest).parent_path()); !r) return r;
-  fs::remove(blob_path(manifest), ec);
-  if (ec) return make_error(ErrorKind::failure, "cannot remove {}: {}", blob_path(manifest).string(), ec.message());
-  if (auto r = catalog_.remove(manifest.id); !r) return r;
-  return util::fsync_dir(manifest_path(manifest).parent_path());
+  if (auto r = backend_->remove(manifest_object(manifest)); !r && r.error().kind != ErrorKind::not_found) return r;
+  if (auto r = backend_->remove(blob_object(manifest)); !r && r.error().kind != ErrorKind::not_found) return r;
+  return catalog_.remove(manifest.id);
 }
 
 std::vector<Manifest> Store::collect_manifests(std::vector<std::string>& skipped) const {
@@ -323,7 +324,7 @@ std::vector<Manifest> Store::collect_manifests(std::vector<std::string>& skipped
         skipped.push_back(fmt::format("{}: its id or target does not match where it is", path.string()));
         continue;
       }
-      if (std::error_code ec; !fs::exists(blob_path(*manifest), ec)) {
+      if (!backend_->stat(blob_object(*manifest))) {
         skipped.push_back(fmt::format("{}: its blob {} is missing", path.string(), manifest->blob_file));
         continue;
       }
@@ -355,15 +356,29 @@ Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) 
   return manifests.size();
 }
 
-fs::path Store::blob_path(const Manifest& manifest) const { return root_ / manifest.target / manifest.blob_file; }
+std::string Store::blob_object(const Manifest& manifest) { return manifest.target + "/" + manifest.blob_file; }
 
-fs::path Store::manifest_path(const Manifest& manifest) const {
-  return root_ / manifest.target / (manifest.id + ".json");
+std::string Store::manifest_object(const Manifest& manifest) { return manifest.target + "/" + manifest.id + ".json"; }
+
+std::string Store::blob_location(const Manifest& manifest) const { return backend_->locate(blob_object(manifest)); }
+
+std::string Store::manifest_location(const Manifest& manifest) const {
+  return backend_->locate(manifest_object(manifest));
 }
 
-Expected<std::pair<util::UniqueFd, fs::path>> Store::scratch_file(std::string_view stem) const {
+Expected<std::unique_ptr<pipeline::Source>> Store::open_blob(const Manifest& manifest) const {
+  auto source = backend_->open(blob_object(manifest));
+  if (!source && source.error().kind == ErrorKind::not_found) {
+    return make_error(ErrorKind::corrupt, "its blob {} is missing", blob_location(manifest));
+  }
+  return source;
+}
+
+Expected<fs::path> Store::scratch_folder() const {
+  // A store opened for reading only gets nothing written into it.
+  if (!writable_) return fs::temp_directory_path();
   if (auto r = util::ensure_private_dir(root_ / scratch_dir); !r) return std::unexpected(r.error());
-  return util::make_private_temp(root_ / scratch_dir, stem);
+  return root_ / scratch_dir;
 }
 
 Expected<Manifest> Store::resolve(std::string_view reference, const std::string& target,

@@ -13,7 +13,7 @@ store::Manifest publish(store::Store& s, const std::string& target, std::vector<
                         const std::string& body = "data") {
   auto pending = s.begin(target, "sql");
   REQUIRE(pending);
-  REQUIRE(util::write_all(pending->blob.fd(), body.data(), body.size()));
+  REQUIRE(pending->blob->write(pipeline::Bytes(reinterpret_cast<const std::byte*>(body.data()), body.size())));
   store::Manifest m;
   m.engine = "sqlite";
   m.created_at = util::format_utc(util::now_ms());
@@ -37,8 +37,9 @@ TEST_CASE("publish makes blob, manifest and catalog row; resolve finds them") {
   auto a = publish(*s, "dev", {"rev1"});
   auto b = publish(*s, "dev", {"rev2"});
   auto c = publish(*s, "prod", {"rev2"});
-  CHECK(std::filesystem::exists(s->blob_path(a)));
-  CHECK(std::filesystem::exists(s->manifest_path(a)));
+  CHECK(std::filesystem::exists(s->blob_location(a)));
+  CHECK(std::filesystem::exists(s->manifest_location(a)));
+  CHECK(s->blob_location(a) == (dir.path / "store" / "dev" / a.blob_file).string());
   CHECK((std::filesystem::status(dir.path / "store").permissions() & std::filesystem::perms::all) ==
         std::filesystem::perms::owner_all);
 
@@ -81,7 +82,7 @@ TEST_CASE("an abandoned snapshot leaves nothing behind") {
   {
     auto pending = s->begin("dev", "sql");
     REQUIRE(pending);
-    REQUIRE(util::write_all(pending->blob.fd(), "partial", 7));
+    REQUIRE(pending->blob->write(pipeline::Bytes(reinterpret_cast<const std::byte*>("partial"), 7)));
   }
   CHECK(std::filesystem::is_empty(dir.path / "store" / "dev"));
   CHECK(s->catalog().find({})->empty());
@@ -101,7 +102,11 @@ TEST_CASE("opening the store removes temp files of dead processes and keeps live
   REQUIRE(again);
   CHECK_FALSE(std::filesystem::exists(dead));
   CHECK_FALSE(std::filesystem::exists(orphan));
-  CHECK(std::filesystem::exists(live->blob.temp_path()));
+  std::size_t temps = 0;  // the live writer's temp file is still there
+  for (const auto& e : std::filesystem::directory_iterator(dir.path / "store" / "dev")) {
+    temps += e.path().filename().string().ends_with(util::temp_marker);
+  }
+  CHECK(temps == 1);
 }
 
 TEST_CASE("the catalog is rebuilt from manifests") {

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/catalog.hpp"
 #include "dbsnap/store/manifest.hpp"
 #include "dbsnap/util/fs.hpp"
@@ -13,13 +15,14 @@ namespace dbsnap::store {
 
 namespace fs = std::filesystem;
 
-// A snapshot being written: its id and the temp file its blob goes to.
-// Nothing of it is visible until Store::publish(); dropping it deletes the
-// temp file.
+// A snapshot being written: its id and the writer of its blob object (a
+// pipeline::Sink). Nothing of it is visible until Store::publish(); dropping
+// it aborts the blob.
 struct PendingSnapshot {
   std::string id;
   std::string target;
-  util::AtomicFile blob;
+  std::string blob_file;  // the blob's file name in its target folder, "<id>.<kind>.zst"
+  std::unique_ptr<ObjectWriter> blob;
 };
 
 // The snapshot store: a folder (0700) holding catalog.db and one folder per
@@ -73,10 +76,17 @@ class Store {
   // reported in `skipped`.
   Expected<std::size_t> rebuild_catalog(std::vector<std::string>& skipped);
 
-  fs::path blob_path(const Manifest& manifest) const;
-  fs::path manifest_path(const Manifest& manifest) const;
-  // A private temp file for scratch data (e.g. SQLite's online copy); removed by the caller.
-  Expected<std::pair<util::UniqueFd, fs::path>> scratch_file(std::string_view stem) const;
+  // Streams a snapshot's stored blob (the zstd frames as written). Errors:
+  // `corrupt` naming the blob when it is missing, else the backend's.
+  Expected<std::unique_ptr<pipeline::Source>> open_blob(const Manifest& manifest) const;
+
+  // Where a snapshot's blob and manifest live, for people (a file path).
+  std::string blob_location(const Manifest& manifest) const;
+  std::string manifest_location(const Manifest& manifest) const;
+
+  // A private local folder for scratch files (e.g. SQLite's online copy):
+  // .scratch/ in a store this process writes, else the system temp folder.
+  Expected<fs::path> scratch_folder() const;
 
   // Resolves a snapshot reference: a full id, a unique id prefix, "latest"
   // (newest of `target`, or of the only target in the store), or "@REV"
@@ -88,8 +98,7 @@ class Store {
                              AutomaticSnapshots automatic = AutomaticSnapshots::exclude);
 
  private:
-  Store(fs::path root, Catalog catalog, bool writable = true)
-      : root_(std::move(root)), catalog_(std::move(catalog)), writable_(writable) {}
+  Store(fs::path root, Catalog catalog, bool writable = true);
   static Expected<Store> open_unwritable(const fs::path& root);
   // Every manifest that names its own folder and file and has its blob; the others are described in `skipped`.
   std::vector<Manifest> collect_manifests(std::vector<std::string>& skipped) const;
@@ -102,9 +111,14 @@ class Store {
   std::vector<fs::path> target_dirs() const;
   // The regular files (never symbolic links) in `dir` whose name ends with `suffix`, sorted.
   std::vector<fs::path> files_in(const fs::path& dir, std::string_view suffix) const;
+  // Object names: "<target>/<blob_file>" and "<target>/<id>.json".
+  static std::string blob_object(const Manifest& manifest);
+  static std::string manifest_object(const Manifest& manifest);
   fs::path root_;
   Catalog catalog_;
   bool writable_ = true;
+  // The snapshots' blobs and manifests; catalog.db, locks and scratch files stay local to root_.
+  std::unique_ptr<Backend> backend_;
 };
 
 }  // namespace dbsnap::store

@@ -25,14 +25,12 @@ std::string errno_message(int error) { return std::strerror(error); }
 class LocalWriter final : public ObjectWriter {
  public:
   LocalWriter(util::AtomicFile file, IfExists if_exists, std::string shown)
-      : file_(std::move(file)), if_exists_(if_exists), shown_(std::move(shown)) {}
+      : file_(std::move(file)), sink_(file_.fd(), shown), if_exists_(if_exists), shown_(std::move(shown)) {}
 
+  // Through FdSink: a signal while blocked is an `interrupted` error, a full disk names the object.
   Expected<void> write(pipeline::Bytes data) override {
     if (committed_) return make_error(ErrorKind::failure, "{} was already committed", shown_);
-    if (auto r = util::write_all(file_.fd(), data.data(), data.size()); !r) {
-      return make_error(r.error().kind, "cannot write {}: {}", shown_, r.error().message);
-    }
-    return {};
+    return sink_.write(data);
   }
   Expected<void> finish() override { return {}; }
   Expected<void> commit() override {
@@ -52,6 +50,7 @@ class LocalWriter final : public ObjectWriter {
 
  private:
   util::AtomicFile file_;
+  pipeline::FdSink sink_;
   IfExists if_exists_;
   std::string shown_;
   bool committed_ = false;
