@@ -85,20 +85,20 @@ int run_list(Context& context, const ListOptions& options) {
   remove_restore_leftovers(context);
   if (!options.target.empty() && !context.config().targets.contains(options.target)) {
     // A target that is gone from dbsnap.toml still lists its snapshots; a name nobody knows is an error.
-    const auto stored = value_or_throw(store.catalog().targets());
+    const auto stored = value_or_throw(store.targets());
     if (std::find(stored.begin(), stored.end(), options.target) == stored.end()) context.target(options.target);
   }
   store::CatalogFilter filter{.target = options.target};
   if (!options.revision.empty()) {
     // An exact revision first; otherwise a unique revision prefix.
     filter.revision = options.revision;
-    auto exact = value_or_throw(store.catalog().find(filter));
+    auto exact = value_or_throw(store.find(filter));
     if (exact.empty()) {
       filter.revision.clear();
       filter.revision_prefix = options.revision;
     }
   }
-  auto snapshots = value_or_throw(store.catalog().find(filter));
+  auto snapshots = value_or_throw(store.find(filter));
   if (!options.revision.empty() && !filter.revision_prefix.empty()) {
     std::set<std::string> matching;
     for (const auto& m : snapshots) {

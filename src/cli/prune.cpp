@@ -38,7 +38,7 @@ int run_prune(Context& context, const PruneOptions& options) {
   }
   auto& store = context.store();
   context.target(options.target);  // an unknown target is an error, not "nothing to prune"
-  auto snapshots = value_or_throw(store.catalog().find({.target = options.target}));  // newest first
+  auto snapshots = value_or_throw(store.find({.target = options.target}));  // newest first
   std::map<std::string, std::vector<std::string>> reasons;
   for (const auto& m : snapshots) {
     if (m.pinned) reasons[m.id].push_back("pinned (dbsnap unpin releases it)");

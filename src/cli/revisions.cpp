@@ -29,7 +29,7 @@ int run_revisions(Context& context, const RevisionsOptions& options) {
   const auto dir = context.migrations_dir(target, options.migrations);
   auto history = value_or_throw(alembic::History::build(value_or_throw(alembic::load_revisions(dir))));
   auto& store = context.store_for_reading();
-  const auto snapshots = value_or_throw(store.catalog().find({.target = target.name}));
+  const auto snapshots = value_or_throw(store.find({.target = target.name}));
 
   std::vector<std::string> current;
   std::string current_problem;

@@ -32,14 +32,14 @@ std::string resolve_revision(Context& context, const config::Target& target, con
       for (const auto& r : history->revisions()) matches += r.id.starts_with(wanted);
       if (matches > 1) throw DbsnapError(resolved.error());  // ambiguous in the history: never guess
       // Not in the migrations folder: it may still be a revision only snapshots know.
-      if (value_or_throw(store.catalog().find({.target = target.name, .revision_prefix = wanted})).empty()) {
+      if (value_or_throw(store.find({.target = target.name, .revision_prefix = wanted})).empty()) {
         throw DbsnapError(resolved.error());
       }
     }
   }
-  if (!value_or_throw(store.catalog().find({.target = target.name, .revision = wanted})).empty()) return wanted;
+  if (!value_or_throw(store.find({.target = target.name, .revision = wanted})).empty()) return wanted;
   std::set<std::string> matching;
-  for (const auto& m : value_or_throw(store.catalog().find({.target = target.name, .revision_prefix = wanted}))) {
+  for (const auto& m : value_or_throw(store.find({.target = target.name, .revision_prefix = wanted}))) {
     for (const auto& r : m.revisions) {
       if (r.starts_with(wanted)) matching.insert(r);
     }
@@ -56,7 +56,7 @@ std::string resolve_revision(Context& context, const config::Target& target, con
 std::optional<store::Manifest> newest_good_snapshot(store::Store& store, const std::string& target,
                                                      const std::string& revision,
                                                      store::AutomaticSnapshots automatic) {
-  for (const auto& m : value_or_throw(store.catalog().find({.target = target, .revision = revision}))) {
+  for (const auto& m : value_or_throw(store.find({.target = target, .revision = revision}))) {
     if (m.revisions != std::vector<std::string>{revision}) continue;
     if (m.automatic && automatic == store::AutomaticSnapshots::exclude) continue;
     if (m.status == "damaged") {

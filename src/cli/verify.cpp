@@ -42,7 +42,7 @@ int run_verify(Context& context, const VerifyOptions& options) {
   std::vector<store::Manifest> snapshots;
   if (options.all) {
     if (!options.snapshots.empty()) fail(ErrorKind::usage, "give snapshots or --all, not both");
-    snapshots = value_or_throw(store.catalog().find({.target = options.target}));
+    snapshots = value_or_throw(store.find({.target = options.target}));
   } else {
     if (options.snapshots.empty()) fail(ErrorKind::usage, "name the snapshots to verify, or pass --all");
     for (const auto& reference : options.snapshots) snapshots.push_back(context.resolve(reference, options.target));

@@ -34,7 +34,7 @@ std::string run_live(const std::vector<std::string>& argv, CommandOutput output)
 // upgrade takes the same pre-upgrade snapshot again): it is kept and `fresh`
 // deleted. Returns the snapshot to use and whether it is an older one.
 std::pair<store::Manifest, bool> reuse_identical(store::Store& store, store::Manifest fresh) {
-  auto same_revisions = store.catalog().find({.target = fresh.target});
+  auto same_revisions = store.find({.target = fresh.target});
   if (!same_revisions) return {std::move(fresh), false};
   for (const auto& m : *same_revisions) {
     if (m.id == fresh.id || !m.automatic || m.label != fresh.label || m.revisions != fresh.revisions ||

@@ -69,7 +69,7 @@ TEST_CASE("a garbage catalog is damaged, names catalog rebuild, and rebuild sets
   CHECK(s.error().message.find("dbsnap catalog rebuild") != std::string::npos);
   auto rebuilt = store::Store::open(dir.path / "store", store::CatalogRecovery::set_aside);
   REQUIRE(rebuilt);
-  CHECK(rebuilt->catalog().find({})->empty());
+  CHECK(rebuilt->find({})->empty());
   std::size_t aside = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path / "store")) {
     if (e.path().filename().string().starts_with("catalog.db.damaged-")) {

@@ -85,7 +85,7 @@ TEST_CASE("an abandoned snapshot leaves nothing behind") {
     REQUIRE(pending->blob->write(pipeline::Bytes(reinterpret_cast<const std::byte*>("partial"), 7)));
   }
   CHECK(std::filesystem::is_empty(dir.path / "store" / "dev"));
-  CHECK(s->catalog().find({})->empty());
+  CHECK(s->find({})->empty());
 }
 
 TEST_CASE("opening the store removes temp files of dead processes and keeps live ones") {
@@ -121,7 +121,7 @@ TEST_CASE("the catalog is rebuilt from manifests") {
   REQUIRE(count);
   CHECK(*count == 2);
   CHECK(skipped.empty());
-  auto all = s->catalog().find({});
+  auto all = s->find({});
   REQUIRE(all);
   REQUIRE(all->size() == 2);
   CHECK((*all)[0].id == b.id);

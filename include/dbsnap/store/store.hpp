@@ -52,7 +52,12 @@ class Store {
   bool writable() const noexcept { return writable_; }
 
   const fs::path& root() const noexcept { return root_; }
-  Catalog& catalog() noexcept { return catalog_; }
+
+  // The snapshots the catalog (the store's own index) holds that match
+  // `filter`, newest first; commands ask here, never the catalog itself.
+  Expected<std::vector<Manifest>> find(const CatalogFilter& filter) const { return catalog_.find(filter); }
+  // The targets that have snapshots, sorted.
+  Expected<std::vector<std::string>> targets() const { return catalog_.targets(); }
 
   // Starts a new snapshot of `target`; `extension` is the blob's kind, e.g. "sql" or "sqlite".
   Expected<PendingSnapshot> begin(const std::string& target, const std::string& extension);
