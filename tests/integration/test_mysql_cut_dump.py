@@ -38,11 +38,11 @@ def cut(t, db, proj, sig, what):
     t.section("mariadb-dump killed with {} mid-stream".format(what))
     before = store_files(proj)
     p = t.spawn_dbsnap(proj, "backup", "dev")
-    pids = wait_for(lambda: db.pids_of("mariadb-dump"), 60, 0.02)
-    t.require(bool(pids), "mariadb-dump runs in the container")
-    # Stop it once some of the dump has reached the store, then kill it.
+    # Once some of the dump has reached the store (so the process found is the dump itself, not a
+    # short-lived version probe of the same name), stop it, then kill it.
+    pids = wait_for(lambda: temp_bytes(proj) > 0 and db.pids_of("mariadb-dump"), 60, 0.02)
+    t.require(bool(pids), "mariadb-dump runs in the container and its output reaches the store")
     db.exec("kill", "-STOP", str(pids[0]))
-    wait_for(lambda: temp_bytes(proj) > 0 or p.poll() is not None, 10, 0.02)
     t.check(p.poll() is None, "dbsnap is still waiting for the stopped dump")
     db.exec("kill", "-CONT", str(pids[0]))
     db.exec("kill", "-" + sig, str(pids[0]))
