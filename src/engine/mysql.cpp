@@ -384,6 +384,7 @@ constexpr std::string_view swapped_marker = "dbsnap-swapped";
 constexpr std::string_view cleaned_marker = "dbsnap-cleaned";
 constexpr std::string_view undone_marker = "dbsnap-undone";
 constexpr std::string_view lock_busy_marker = "dbsnap-lock-busy";
+constexpr std::string_view holding_marker = "dbsnap-holding";
 
 std::string version_table(const config::Target& target) {
   return target.string("version_table", "alembic_version");
@@ -787,6 +788,7 @@ class MysqlRestore final : public RestoreSession {
     shadow_ = mysql::shadow_schema(server_.database());
     old_ = mysql::old_schema(server_.database());
     lock_ = mysql::lock_name(server_.database());
+    hold_restore_lock();
     prepare();
     if (direct_) {
       fmt::print(stderr,
@@ -824,6 +826,7 @@ class MysqlRestore final : public RestoreSession {
     } catch (...) {
       // The next restore removes a leftover shadow schema.
     }
+    release_restore_lock();
   }
 
   pipeline::Sink& input() override { return *input_; }
@@ -839,6 +842,7 @@ class MysqlRestore final : public RestoreSession {
       commit_swap();
     }
     committed_ = true;
+    release_restore_lock();
     if (!leftovers_.empty()) {
       fmt::print(stderr, "dbsnap: removed what an interrupted restore of '{}' had left: {}\n", target_.name,
                  util::join(leftovers_, ", "));
@@ -852,6 +856,51 @@ class MysqlRestore final : public RestoreSession {
            "finishing); try again in a minute", target_.name, server_.where());
     }
     fail(ErrorKind::engine, "target '{}': {} failed: {}", target_.name, what, server_.explain(r.err, r.status));
+  }
+
+  // Two locks keep restores of one database apart. The run lock is held by a
+  // session of its own (holder_) from the start of this restore to its end,
+  // so no other restore can begin in between any two of its steps (the
+  // shadow schema's name is the same for every restore of a database: a
+  // second restore would take it for a leftover and drop it). The step lock
+  // (lock_) is taken by each step's session, the loader included: a killed
+  // restore's loader may still run statements left in its pipe, and the
+  // next restore waits for it to finish before it touches the shadow.
+  void hold_restore_lock() {
+    auto argv = server_.client_argv();
+    argv.emplace_back("--unbuffered");  // the marker must come out while the client runs
+    holder_ = ToolInput::start(server_.runtime(), argv, server_.secret());
+    const std::string sql = std::string(session_prologue) + "SET SESSION wait_timeout = 31536000;\n" +
+                            lock_sql(run_lock_name(), 0) + fmt::format("SELECT '{}';\n", holding_marker);
+    if (holder_->send(sql) && holder_->wait_for_stdout(holding_marker)) return;
+    runtime::ExitStatus status;
+    try {
+      status = holder_->close_and_wait();
+    } catch (...) {
+      holder_.reset();
+      throw;
+    }
+    const std::string err = holder_->stderr_text();
+    holder_.reset();
+    if (err.find(lock_busy_marker) != std::string::npos) {
+      fail(ErrorKind::engine, "target '{}': another dbsnap restore into {} is running; try again when it is done",
+           target_.name, server_.where());
+    }
+    fail(ErrorKind::engine, "target '{}': taking the restore lock failed: {}", target_.name,
+         server_.explain(err, status));
+  }
+
+  std::string run_lock_name() const { return lock_ + "-run"; }
+
+  // Ends the holder's session, which releases the run lock; never throws.
+  void release_restore_lock() noexcept {
+    if (!holder_) return;
+    try {
+      holder_->close_and_wait();
+    } catch (...) {
+      // Its session ends with the client anyway.
+    }
+    holder_.reset();
   }
 
   // Takes the restore lock, removes what a killed restore left behind, and
@@ -1217,6 +1266,7 @@ class MysqlRestore final : public RestoreSession {
   bool shadow_created_ = false;
   bool keep_shadow_ = false;
   bool committed_ = false;
+  std::unique_ptr<ToolInput> holder_;  // holds the run lock (see hold_restore_lock)
   std::unique_ptr<ToolInput> loader_;
   std::unique_ptr<LoadSink> load_sink_;
   std::unique_ptr<mysql::SandboxFilter> filter_;

@@ -103,10 +103,22 @@ void ToolInput::read_stdout() {
   std::byte buffer[16384];
   for (;;) {
     auto n = session_->read_stdout(buffer);
-    if (!n || *n == 0) return;
+    std::lock_guard lock(stdout_mutex_);
+    if (!n || *n == 0) {
+      stdout_ended_ = true;
+      stdout_changed_.notify_all();
+      return;
+    }
     stdout_.append(reinterpret_cast<const char*>(buffer), *n);
     if (stdout_.size() > 2 * keep_stdout) stdout_.erase(0, stdout_.size() - keep_stdout);
+    stdout_changed_.notify_all();
   }
+}
+
+bool ToolInput::wait_for_stdout(std::string_view marker) {
+  std::unique_lock lock(stdout_mutex_);
+  stdout_changed_.wait(lock, [&] { return stdout_ended_ || stdout_.find(marker) != std::string::npos; });
+  return stdout_.find(marker) != std::string::npos;
 }
 
 Expected<void> ToolInput::write(pipeline::Bytes data) {

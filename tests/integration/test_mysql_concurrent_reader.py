@@ -105,6 +105,41 @@ def scenario(t, db):
     t.check_eq(first.returncode, 0, "the first restore completes", err)
     t.check_eq(db.shadow_schemas(), [], "no shadow schema is left")
 
+    t.section("a restore that starts between two steps of another is refused")
+    # The steps of a restore (prepare, load, inspect, swap) run in sessions of their own. A docker
+    # CLI wrapper holds the first restore's step after the load (its next client session) until
+    # the second restore has run: the second must not take the shadow schema for a leftover.
+    wrapper = t.path("slow-docker")
+    with open(wrapper, "w") as fh:
+        fh.write('#!/bin/sh\nd=$(dirname "$0")\n'
+                 'case " $* " in\n'
+                 '  *" --database="*dbsnap_shadow*) touch "$d/loading" ;;\n'
+                 '  *" --batch "*)\n'
+                 '    if [ -e "$d/loading" ] && [ ! -e "$d/paused" ]; then\n'
+                 '      touch "$d/paused"; i=0\n'
+                 '      while [ ! -e "$d/go" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n'
+                 '    fi ;;\n'
+                 'esac\n'
+                 'exec "{}" "$@"\n'.format(shutil.which(DOCKER) or DOCKER))
+    os.chmod(wrapper, 0o755)
+    slow = mysql_project(t, {"dev": {"container": db.name, "database": "app", "docker_cli": wrapper,
+                                     "password_from_container": "MYSQL_ROOT_PASSWORD"}}, name="proj-slow")
+    db.sql("UPDATE alembic_version SET version_num = 'live03';", "app")
+    first = t.spawn_dbsnap(slow, "--store", os.path.join(proj, "snapshots"), "restore", snap, "--yes",
+                           "--no-safety-snapshot")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(t.path("paused")) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t.require(os.path.exists(t.path("paused")), "the first restore has loaded and waits before its next step")
+    r = t.dbsnap(proj, "--store", other_store, "restore", snap, "--yes", "--no-safety-snapshot")
+    t.check_error(r, 7, "a restore between two steps of another", ["another dbsnap restore"])
+    with open(t.path("go"), "w"):
+        pass
+    _, err = first.communicate(timeout=300)
+    t.check_eq(first.returncode, 0, "the first restore completes", err)
+    t.check_eq(db.revisions("app"), ["snap01"], "the snapshot's revision is in place")
+    t.check_eq(db.shadow_schemas(), [], "no shadow schema is left")
+
 
 if __name__ == "__main__":
     Test("mysql_concurrent_reader").run(body)

@@ -1,4 +1,5 @@
 #include "dbsnap/engine/tool.hpp"
+#include "dbsnap/runtime/runtime.hpp"
 #include "helpers.hpp"
 
 using namespace dbsnap;
@@ -43,4 +44,23 @@ TEST_CASE("DumpTap hands over a last line without a newline") {
   REQUIRE(tap.write(test::as_bytes("a\nb")));
   REQUIRE(tap.finish());
   CHECK(lines == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("ToolInput::wait_for_stdout sees a marker while the tool runs, and the end of a tool that stops") {
+  config::Target t;
+  t.name = "dev";
+  t.engine = "sqlite";
+  auto rt = runtime::make_runtime(t);
+  // A tool that echoes its input line by line and keeps running: the marker comes back before stdin closes.
+  auto echo = engine::ToolInput::start(*rt, {"sh", "-c", "while read -r l; do echo \"$l\"; done"}, {});
+  REQUIRE(echo->send("first\nholding\n"));
+  CHECK(echo->wait_for_stdout("holding"));
+  REQUIRE(echo->send("later\n"));
+  CHECK(echo->close_and_wait().ok());
+  CHECK(echo->stdout_text() == "first\nholding\nlater\n");
+  // A tool that stops without printing the marker: the wait ends with false.
+  auto stops = engine::ToolInput::start(*rt, {"sh", "-c", "echo busy >&2; exit 3"}, {});
+  CHECK_FALSE(stops->wait_for_stdout("holding"));
+  CHECK_FALSE(stops->close_and_wait().ok());
+  CHECK(stops->stderr_text().find("busy") != std::string::npos);
 }

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -74,6 +76,10 @@ class ToolInput final : public pipeline::Sink {
   // Closes stdin and waits for the tool; throws a `runtime` error when the
   // exec itself failed.
   runtime::ExitStatus close_and_wait();
+  // Blocks until the tool's stdout holds `marker` (true) or ends (false):
+  // how a caller knows a statement it sent has run, with the tool still
+  // running.
+  bool wait_for_stdout(std::string_view marker);
   // What the tool printed on stdout (the last 64 KiB), after close_and_wait().
   const std::string& stdout_text() const;
   const std::string& stderr_text() const;
@@ -85,6 +91,9 @@ class ToolInput final : public pipeline::Sink {
   std::unique_ptr<runtime::InputSession> session_;
   std::string tool_;
   std::string stdout_;
+  std::mutex stdout_mutex_;  // guards stdout_ and stdout_ended_ while reader_ runs
+  std::condition_variable stdout_changed_;
+  bool stdout_ended_ = false;
   std::thread reader_;
   bool waited_ = false;
 };
