@@ -147,4 +147,51 @@ Expected<void> DecompressingSink::finish() {
   return next_.finish();
 }
 
+struct FrameCompressor::State {
+  ZSTD_CCtx* ctx = nullptr;
+  std::vector<std::byte> out;
+  ~State() { ZSTD_freeCCtx(ctx); }
+};
+
+FrameCompressor::FrameCompressor(std::unique_ptr<State> state) : state_(std::move(state)) {}
+FrameCompressor::FrameCompressor(FrameCompressor&&) noexcept = default;
+FrameCompressor& FrameCompressor::operator=(FrameCompressor&&) noexcept = default;
+FrameCompressor::~FrameCompressor() = default;
+
+Expected<FrameCompressor> FrameCompressor::create(int level) {
+  auto state = std::make_unique<State>();
+  state->ctx = ZSTD_createCCtx();
+  if (state->ctx == nullptr) return make_error(ErrorKind::failure, "zstd: cannot allocate a compression context");
+  for (auto [param, value] : {std::pair{ZSTD_c_compressionLevel, level}, std::pair{ZSTD_c_checksumFlag, 1},
+                              std::pair{ZSTD_c_contentSizeFlag, 1}}) {
+    if (auto r = check(ZSTD_CCtx_setParameter(state->ctx, param, value), "set parameter"); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  return FrameCompressor(std::move(state));
+}
+
+Expected<Bytes> FrameCompressor::compress(Bytes data) {
+  state_->out.resize(ZSTD_compressBound(data.size()));
+  auto n = check(ZSTD_compress2(state_->ctx, state_->out.data(), state_->out.size(), data.data(), data.size()),
+                 "compress");
+  if (!n) return std::unexpected(n.error());
+  return Bytes(state_->out.data(), *n);
+}
+
+Expected<void> decompress_frame(Bytes frame, std::size_t expected_size, std::vector<std::byte>& out) {
+  if (ZSTD_findFrameCompressedSize(frame.data(), frame.size()) != frame.size()) {
+    return std::unexpected(corrupt("not one whole zstd frame"));
+  }
+  const unsigned long long content = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (content != expected_size) {
+    return std::unexpected(corrupt(fmt::format("zstd frame holds {} bytes, {} expected", content, expected_size)));
+  }
+  out.resize(expected_size);
+  const std::size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n)) return std::unexpected(corrupt(fmt::format("zstd frame: {}", ZSTD_getErrorName(n))));
+  if (n != expected_size) return std::unexpected(corrupt("zstd frame ends early"));
+  return {};
+}
+
 }  // namespace dbsnap::pipeline

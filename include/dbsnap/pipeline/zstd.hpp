@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "dbsnap/pipeline/stream.hpp"
 
@@ -54,5 +55,28 @@ class DecompressingSink final : public Sink {
   std::unique_ptr<State> state_;
   Sink& next_;
 };
+
+// Compresses whole buffers, each into one independent zstd frame that
+// records its content size and a checksum (the repository's chunks). Keeps
+// one compression context across calls.
+class FrameCompressor {
+ public:
+  static Expected<FrameCompressor> create(int level);
+  FrameCompressor(FrameCompressor&&) noexcept;
+  FrameCompressor& operator=(FrameCompressor&&) noexcept;
+  ~FrameCompressor();
+  // The frame for `data`, in a buffer reused by the next call.
+  Expected<Bytes> compress(Bytes data);
+
+ private:
+  struct State;
+  explicit FrameCompressor(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// Decompresses one whole frame written by FrameCompressor into `out`
+// (resized to its content). Errors: `corrupt` when `frame` is not exactly
+// one valid frame whose content is `expected_size` bytes.
+Expected<void> decompress_frame(Bytes frame, std::size_t expected_size, std::vector<std::byte>& out);
 
 }  // namespace dbsnap::pipeline

@@ -1,0 +1,62 @@
+#pragma once
+
+// The chunk index: which pack holds each chunk (index.db, SQLite, beside
+// catalog.db in the store's local folder).
+//
+// Like the catalog it is an index, never the truth: the packs' own indexes
+// are, and rebuild() recreates it from them. It lives on disk so that a
+// backup's dedup lookups cost a B-tree probe each and memory stays constant
+// however big the repository grows. A pack is indexed in one transaction
+// after its object was committed; a pack that a killed run committed but
+// never indexed is found by the next reconcile (a list of the backend's
+// packs against the index).
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dbsnap/store/repo/pack.hpp"
+
+namespace dbsnap::store::repo {
+
+inline constexpr int chunk_index_schema_version = 1;
+
+// A chunk's place in the repository.
+struct ChunkLocation {
+  std::string pack;
+  PackEntry entry;
+};
+
+class ChunkIndex {
+ public:
+  // Opens (creating) index.db at `path`. Errors: a newer schema, a damaged
+  // or unwritable file (one line, naming the file).
+  static Expected<ChunkIndex> open(const std::filesystem::path& path);
+  // An index in memory (tests; a store this process cannot write).
+  static Expected<ChunkIndex> in_memory();
+  ChunkIndex(ChunkIndex&&) noexcept;
+  ChunkIndex& operator=(ChunkIndex&&) noexcept;
+  ~ChunkIndex();
+
+  // Where a chunk is; std::nullopt when no indexed pack holds it.
+  Expected<std::optional<ChunkLocation>> find(const ChunkId& id) const;
+  // Indexes a committed pack and its entries, in one transaction (a chunk
+  // already indexed in another pack keeps its first location).
+  Expected<void> add_pack(const std::string& pack, std::uint64_t size, const std::vector<PackEntry>& entries);
+  // Forgets a pack and the chunks it held, in one transaction.
+  Expected<void> remove_pack(const std::string& pack);
+  // Every indexed pack, sorted by name.
+  Expected<std::vector<std::string>> packs() const;
+  // How many chunks are indexed, and their stored bytes.
+  Expected<std::pair<std::uint64_t, std::uint64_t>> totals() const;
+
+ private:
+  struct Impl;
+  explicit ChunkIndex(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dbsnap::store::repo

@@ -1,0 +1,85 @@
+#pragma once
+
+// The deduplicating chunk layer: what a repository snapshot is made of.
+//
+// put() takes a chunk (pipeline::ChunkingSink cuts them), skips it when the
+// repository already holds it (the chunk index, or the pack being written),
+// else compresses it into its own zstd frame and appends it to the open
+// pack. A pack is committed, then indexed, once it reaches its target size
+// and at flush(). Nothing refers to a chunk before flush() returned: a
+// snapshot's manifest, which lists its chunks, is published after it.
+//
+// ChunkReader streams a list of chunks back in order, each read with one
+// ranged read and checked against its SHA-256 before a byte of it leaves.
+// Memory is one chunk plus one frame, whatever the snapshot's size.
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "dbsnap/pipeline/stream.hpp"
+#include "dbsnap/pipeline/zstd.hpp"
+#include "dbsnap/store/backend.hpp"
+#include "dbsnap/store/repo/chunk_index.hpp"
+#include "dbsnap/store/repo/pack.hpp"
+
+namespace dbsnap::store::repo {
+
+struct ChunkStoreOptions {
+  std::uint64_t pack_size = 16 << 20;  // a pack is committed once it holds this many bytes
+  int level = 3;                       // zstd level of the chunk frames
+};
+
+// What put() did so far.
+struct ChunkStoreStats {
+  std::uint64_t chunks = 0;         // chunks put
+  std::uint64_t new_chunks = 0;     // of them, stored (the rest were in the repository)
+  std::uint64_t raw_bytes = 0;      // bytes put
+  std::uint64_t new_raw_bytes = 0;  // bytes of the new chunks
+  std::uint64_t stored_bytes = 0;   // frame bytes written for them
+  std::uint64_t packs = 0;          // packs committed
+};
+
+class ChunkStore {
+ public:
+  static Expected<ChunkStore> create(Backend& backend, ChunkIndex& index, ChunkStoreOptions options = {});
+  // Stores `raw` unless the repository holds it; returns its id. Errors:
+  // the backend's and the index's (the open pack is then abandoned).
+  Expected<ChunkId> put(pipeline::Bytes raw);
+  // Commits and indexes the open pack; afterwards every chunk put is in the
+  // repository.
+  Expected<void> flush();
+  const ChunkStoreStats& stats() const noexcept { return stats_; }
+
+ private:
+  ChunkStore(Backend& backend, ChunkIndex& index, ChunkStoreOptions options, pipeline::FrameCompressor compressor)
+      : backend_(&backend), index_(&index), options_(options), compressor_(std::move(compressor)) {}
+  Backend* backend_;
+  ChunkIndex* index_;
+  ChunkStoreOptions options_;
+  pipeline::FrameCompressor compressor_;
+  std::unique_ptr<PackWriter> pack_;
+  std::set<ChunkId> in_pack_;  // the open pack's chunks (a few hundred: pack_size / chunk size)
+  ChunkStoreStats stats_;
+};
+
+// Streams chunks, in the order given, as one byte stream (a snapshot's dump).
+// Errors: `corrupt` naming a chunk that no indexed pack holds, or one whose
+// bytes do not match its id; the backend's.
+class ChunkReader final : public pipeline::Source {
+ public:
+  ChunkReader(const Backend& backend, const ChunkIndex& index, std::vector<ChunkId> chunks)
+      : backend_(backend), index_(index), chunks_(std::move(chunks)) {}
+  Expected<std::size_t> read(pipeline::MutableBytes buffer) override;
+
+ private:
+  const Backend& backend_;
+  const ChunkIndex& index_;
+  std::vector<ChunkId> chunks_;
+  std::size_t next_ = 0;
+  std::vector<std::byte> current_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace dbsnap::store::repo

@@ -1,0 +1,185 @@
+#include "dbsnap/store/repo/chunk_index.hpp"
+
+#include <sys/stat.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/core.h>
+#include <sqlite3.h>
+
+namespace dbsnap::store::repo {
+
+namespace {
+
+// Packs get a small integer key, so a chunk row costs 32 + a few bytes.
+constexpr std::string_view schema = R"sql(
+  CREATE TABLE packs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL
+  );
+  CREATE TABLE chunks (
+    id BLOB PRIMARY KEY,
+    pack INTEGER NOT NULL REFERENCES packs(id) ON DELETE CASCADE,
+    offset INTEGER NOT NULL,
+    stored_size INTEGER NOT NULL,
+    raw_size INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX chunks_by_pack ON chunks(pack);
+)sql";
+
+Error index_error(const std::string& where, const std::exception& e) {
+  int code = 0;
+  if (const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&e)) code = sqlite->getErrorCode() & 0xff;
+  switch (code) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Error{ErrorKind::failure, fmt::format("chunk index {} is damaged ({}); it is rebuilt from the packs "
+                                                   "when removed", where, e.what())};
+    case SQLITE_FULL:
+      return Error{ErrorKind::failure, fmt::format("chunk index {}: {}: the store's file system is full", where,
+                                                   e.what())};
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error{ErrorKind::busy, fmt::format("chunk index {} stayed locked by another process for 30 s ({})",
+                                                where, e.what())};
+    default:
+      return Error{ErrorKind::failure, fmt::format("chunk index {}: {}", where, e.what())};
+  }
+}
+
+}  // namespace
+
+struct ChunkIndex::Impl {
+  std::string where;
+  SQLite::Database db;
+  Impl(std::string w, int flags) : where(std::move(w)), db(where, flags) {}
+};
+
+ChunkIndex::ChunkIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ChunkIndex::ChunkIndex(ChunkIndex&&) noexcept = default;
+ChunkIndex& ChunkIndex::operator=(ChunkIndex&&) noexcept = default;
+ChunkIndex::~ChunkIndex() = default;
+
+Expected<ChunkIndex> ChunkIndex::open(const std::filesystem::path& path) {
+  try {
+    auto impl = std::make_unique<Impl>(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    auto& db = impl->db;
+    db.setBusyTimeout(30'000);
+    int version = db.execAndGet("PRAGMA user_version").getInt();
+    if (version > chunk_index_schema_version) {
+      return make_error(ErrorKind::failure, "chunk index {} was written by a newer dbsnap (schema {}, this build "
+                        "knows {}); upgrade dbsnap (nothing was changed)", path.string(), version,
+                        chunk_index_schema_version);
+    }
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA foreign_keys=ON");
+    db.exec("PRAGMA synchronous=FULL");
+    if (version == 0) {
+      SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+      if (db.execAndGet("PRAGMA user_version").getInt() == 0) {  // another process may have created it
+        db.exec(std::string(schema));
+        db.exec(fmt::format("PRAGMA user_version={}", chunk_index_schema_version));
+      }
+      tx.commit();
+    }
+    ::chmod(path.c_str(), 0600);
+    return ChunkIndex(std::move(impl));
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(path.string(), e));
+  }
+}
+
+Expected<ChunkIndex> ChunkIndex::in_memory() {
+  try {
+    auto impl = std::make_unique<Impl>(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    impl->db.exec("PRAGMA foreign_keys=ON");
+    impl->db.exec(std::string(schema));
+    return ChunkIndex(std::move(impl));
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(":memory:", e));
+  }
+}
+
+Expected<std::optional<ChunkLocation>> ChunkIndex::find(const ChunkId& id) const {
+  try {
+    SQLite::Statement q(impl_->db,
+                        "SELECT p.name, c.offset, c.stored_size, c.raw_size FROM chunks c JOIN packs p ON p.id = "
+                        "c.pack WHERE c.id = ?");
+    q.bind(1, id.bytes.data(), static_cast<int>(id.bytes.size()));
+    if (!q.executeStep()) return std::optional<ChunkLocation>{};
+    ChunkLocation loc;
+    loc.pack = q.getColumn(0).getString();
+    loc.entry.id = id;
+    loc.entry.offset = static_cast<std::uint64_t>(q.getColumn(1).getInt64());
+    loc.entry.stored_size = static_cast<std::uint32_t>(q.getColumn(2).getInt64());
+    loc.entry.raw_size = static_cast<std::uint32_t>(q.getColumn(3).getInt64());
+    return loc;
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<void> ChunkIndex::add_pack(const std::string& pack, std::uint64_t size, const std::vector<PackEntry>& entries) {
+  try {
+    auto& db = impl_->db;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement ins_pack(db, "INSERT INTO packs (name, size) VALUES (?, ?) ON CONFLICT(name) DO NOTHING");
+    ins_pack.bind(1, pack);
+    ins_pack.bind(2, static_cast<int64_t>(size));
+    ins_pack.exec();
+    SQLite::Statement id_q(db, "SELECT id FROM packs WHERE name = ?");
+    id_q.bind(1, pack);
+    if (!id_q.executeStep()) return make_error(ErrorKind::failure, "chunk index: pack {} vanished", pack);
+    const int64_t pack_id = id_q.getColumn(0).getInt64();
+    SQLite::Statement ins(db, "INSERT INTO chunks (id, pack, offset, stored_size, raw_size) VALUES (?,?,?,?,?) "
+                              "ON CONFLICT(id) DO NOTHING");
+    for (const auto& e : entries) {
+      ins.bind(1, e.id.bytes.data(), static_cast<int>(e.id.bytes.size()));
+      ins.bind(2, pack_id);
+      ins.bind(3, static_cast<int64_t>(e.offset));
+      ins.bind(4, static_cast<int64_t>(e.stored_size));
+      ins.bind(5, static_cast<int64_t>(e.raw_size));
+      ins.exec();
+      ins.reset();
+    }
+    tx.commit();
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<void> ChunkIndex::remove_pack(const std::string& pack) {
+  try {
+    SQLite::Statement del(impl_->db, "DELETE FROM packs WHERE name = ?");
+    del.bind(1, pack);
+    del.exec();  // one statement: its cascade to chunks is part of it
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<std::vector<std::string>> ChunkIndex::packs() const {
+  try {
+    std::vector<std::string> names;
+    SQLite::Statement q(impl_->db, "SELECT name FROM packs ORDER BY name");
+    while (q.executeStep()) names.push_back(q.getColumn(0).getString());
+    return names;
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<std::pair<std::uint64_t, std::uint64_t>> ChunkIndex::totals() const {
+  try {
+    SQLite::Statement q(impl_->db, "SELECT COUNT(*), IFNULL(SUM(stored_size), 0) FROM chunks");
+    q.executeStep();
+    return std::pair{static_cast<std::uint64_t>(q.getColumn(0).getInt64()),
+                     static_cast<std::uint64_t>(q.getColumn(1).getInt64())};
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+}  // namespace dbsnap::store::repo

@@ -1,0 +1,82 @@
+#include "dbsnap/store/repo/chunk_store.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/core.h>
+
+namespace dbsnap::store::repo {
+
+Expected<ChunkStore> ChunkStore::create(Backend& backend, ChunkIndex& index, ChunkStoreOptions options) {
+  auto compressor = pipeline::FrameCompressor::create(options.level);
+  if (!compressor) return std::unexpected(compressor.error());
+  return ChunkStore(backend, index, options, std::move(*compressor));
+}
+
+Expected<ChunkId> ChunkStore::put(pipeline::Bytes raw) {
+  if (raw.size() > UINT32_MAX) return make_error(ErrorKind::failure, "a chunk of {} bytes", raw.size());
+  auto id = ChunkId::of(raw);
+  if (!id) return std::unexpected(id.error());
+  ++stats_.chunks;
+  stats_.raw_bytes += raw.size();
+  if (in_pack_.contains(*id)) return *id;
+  auto known = index_->find(*id);
+  if (!known) return std::unexpected(known.error());
+  if (*known) return *id;
+
+  auto frame = compressor_.compress(raw);
+  if (!frame) return std::unexpected(frame.error());
+  if (!pack_) {
+    auto pack = PackWriter::create(*backend_, new_pack_name());
+    if (!pack) return std::unexpected(pack.error());
+    pack_ = std::make_unique<PackWriter>(std::move(*pack));
+  }
+  if (auto r = pack_->add(*id, *frame, static_cast<std::uint32_t>(raw.size())); !r) {
+    pack_.reset();
+    in_pack_.clear();
+    return std::unexpected(r.error());
+  }
+  in_pack_.insert(*id);
+  ++stats_.new_chunks;
+  stats_.new_raw_bytes += raw.size();
+  stats_.stored_bytes += frame->size();
+  if (pack_->size() >= options_.pack_size) {
+    if (auto r = flush(); !r) return std::unexpected(r.error());
+  }
+  return *id;
+}
+
+Expected<void> ChunkStore::flush() {
+  if (!pack_) return {};
+  auto pack = std::move(pack_);
+  in_pack_.clear();
+  // The commit point of these chunks: the pack object. Indexing follows; a
+  // kill in between leaves a committed pack the index does not know yet.
+  auto entries = pack->commit();
+  if (!entries) return std::unexpected(entries.error());
+  if (auto r = index_->add_pack(pack->name(), pack->size(), *entries); !r) return r;
+  ++stats_.packs;
+  return {};
+}
+
+Expected<std::size_t> ChunkReader::read(pipeline::MutableBytes buffer) {
+  while (pos_ == current_.size()) {
+    if (next_ == chunks_.size()) return std::size_t{0};
+    const ChunkId& id = chunks_[next_];
+    auto where = index_.find(id);
+    if (!where) return std::unexpected(where.error());
+    if (!*where) {
+      return make_error(ErrorKind::corrupt, "chunk {} (number {} of {}) is in no pack of the repository",
+                        id.hex().substr(0, 16), next_ + 1, chunks_.size());
+    }
+    if (auto r = read_chunk(backend_, (*where)->pack, (*where)->entry, current_); !r) return std::unexpected(r.error());
+    pos_ = 0;
+    ++next_;
+  }
+  const std::size_t n = std::min(buffer.size(), current_.size() - pos_);
+  std::memcpy(buffer.data(), current_.data() + pos_, n);
+  pos_ += n;
+  return n;
+}
+
+}  // namespace dbsnap::store::repo

@@ -1,0 +1,120 @@
+#include "backend_conformance.hpp"
+#include "dbsnap/pipeline/chunker.hpp"
+#include "dbsnap/store/local/local_backend.hpp"
+#include "dbsnap/store/repo/chunk_store.hpp"
+
+namespace dbsnap::store::repo {
+
+namespace {
+
+// Cuts `data` with the default chunker and puts every chunk; returns the ids in order.
+std::vector<ChunkId> put_stream(ChunkStore& store, const std::string& data) {
+  std::vector<ChunkId> ids;
+  pipeline::ChunkingSink chunker(pipeline::ChunkerParams{}, [&](pipeline::Bytes chunk) -> Expected<void> {
+    auto id = store.put(chunk);
+    if (!id) return std::unexpected(id.error());
+    ids.push_back(*id);
+    return {};
+  });
+  for (std::size_t i = 0; i < data.size(); i += 100'000) {
+    REQUIRE(chunker.write(test::as_bytes(data.substr(i, 100'000))));
+  }
+  REQUIRE(chunker.finish());
+  REQUIRE(store.flush());
+  return ids;
+}
+
+std::string read_stream(const Backend& backend, const ChunkIndex& index, std::vector<ChunkId> ids) {
+  ChunkReader reader(backend, index, std::move(ids));
+  std::string out;
+  std::vector<std::byte> buffer(7'777);  // reads that straddle chunk boundaries
+  for (;;) {
+    auto n = reader.read(buffer);
+    REQUIRE(n.has_value());
+    if (*n == 0) return out;
+    out.append(reinterpret_cast<const char*>(buffer.data()), *n);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a stream put twice is stored once, and reads back byte for byte") {
+  test::TempDir dir;
+  local::LocalBackend backend(dir.path, BackendAccess::write);
+  auto index = ChunkIndex::in_memory();
+  REQUIRE(index.has_value());
+  const std::string data = test::make_data(3'000'000, 7);
+
+  auto first = ChunkStore::create(backend, *index, {.pack_size = 1 << 20});
+  REQUIRE(first.has_value());
+  auto ids = put_stream(*first, data);
+  CHECK(ids.size() > 10);
+  CHECK(first->stats().new_chunks <= ids.size());
+  CHECK(first->stats().raw_bytes == data.size());
+  CHECK(first->stats().packs >= 2);  // 1 MiB packs
+  CHECK(test::names(backend, "data/").size() == first->stats().packs);
+  CHECK(read_stream(backend, *index, ids) == data);
+
+  // The same data with an insert in the middle: only the chunks around the insert are new.
+  std::string changed = data;
+  changed.insert(1'500'000, "INSERT INTO t VALUES (43, 'a new row');\n");
+  auto second = ChunkStore::create(backend, *index, {.pack_size = 1 << 20});
+  REQUIRE(second.has_value());
+  auto ids2 = put_stream(*second, changed);
+  CHECK(second->stats().new_chunks >= 1);
+  CHECK(second->stats().new_chunks <= 3);
+  CHECK(second->stats().new_raw_bytes < 600'000);
+  CHECK(read_stream(backend, *index, ids2) == changed);
+
+  // Again, unchanged: nothing new at all, no pack written.
+  auto third = ChunkStore::create(backend, *index);
+  REQUIRE(third.has_value());
+  CHECK(put_stream(*third, data) == ids);
+  CHECK(third->stats().new_chunks == 0);
+  CHECK(third->stats().packs == 0);
+}
+
+TEST_CASE("chunks repeated inside one stream are stored once") {
+  test::TempDir dir;
+  local::LocalBackend backend(dir.path, BackendAccess::write);
+  auto index = ChunkIndex::in_memory();
+  auto store = ChunkStore::create(backend, *index);
+  REQUIRE(store.has_value());
+  const std::string block = test::make_data(1'000'000, 9);
+  auto ids = put_stream(*store, block + block + block);
+  CHECK(store->stats().new_raw_bytes < block.size() + 600'000);
+  CHECK(read_stream(backend, *index, ids) == block + block + block);
+}
+
+TEST_CASE("chunks put without flush are nowhere: no pack, no index entry") {
+  test::TempDir dir;
+  local::LocalBackend backend(dir.path, BackendAccess::write);
+  auto index = ChunkIndex::in_memory();
+  {
+    auto store = ChunkStore::create(backend, *index);
+    REQUIRE(store.has_value());
+    REQUIRE(store->put(test::as_bytes(test::make_data(100'000, 11))));
+  }
+  CHECK(test::names(backend).empty());
+  CHECK(index->packs().value().empty());
+}
+
+TEST_CASE("a chunk the repository does not hold, or holds damaged, stops the stream with an error naming it") {
+  test::TempDir dir;
+  local::LocalBackend backend(dir.path, BackendAccess::write);
+  auto index = ChunkIndex::in_memory();
+  auto store = ChunkStore::create(backend, *index);
+  REQUIRE(store.has_value());
+  auto ids = put_stream(*store, test::make_data(500'000, 13));
+  auto missing = ChunkId::of(test::as_bytes("never stored"));
+  ids.insert(ids.begin() + 1, *missing);
+  ChunkReader reader(backend, *index, ids);
+  std::vector<std::byte> buffer(1 << 20);
+  Expected<std::size_t> n = std::size_t{1};
+  while (n && *n > 0) n = reader.read(buffer);
+  REQUIRE_FALSE(n.has_value());
+  CHECK(n.error().kind == ErrorKind::corrupt);
+  CHECK(n.error().message.find(missing->hex().substr(0, 16)) != std::string::npos);
+}
+
+}  // namespace dbsnap::store::repo
