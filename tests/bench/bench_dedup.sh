@@ -24,51 +24,21 @@ stats=$(realpath "$build/tests/dbsnap_chunk_stats")
 for tool in sqlite3 restic python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
+here=$(dirname "$(realpath "$0")")
 work=$(mktemp -d /var/tmp/dbsnap-bench-dedup.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 printf '[targets.app]\nengine = "sqlite"\nfile = "app.db"\n' > dbsnap.toml
 
-python3 - "$rows" <<'PY'
-import random, sqlite3, sys
-rows = int(sys.argv[1])
-random.seed(1)
-db = sqlite3.connect("app.db")
-db.executescript("""CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);
-INSERT INTO alembic_version VALUES ('a1b2c3d4e5f6');
-CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, amount INTEGER, note TEXT);""")
-db.executemany("INSERT INTO item VALUES (?,?,?,?,?)",
-               ((i, "item-%07d" % i, random.choice(["new", "open", "paid", "shipped"]), random.randrange(10**6),
-                 "note %x" % random.getrandbits(64)) for i in range(1, rows + 1)))
-db.commit()
-PY
-
-change() {
-  python3 - "$workload" "$1" <<'PY'
-import random, sqlite3, sys
-workload, step = sys.argv[1], int(sys.argv[2])
-random.seed(100 + step)
-db = sqlite3.connect("app.db")
-top = db.execute("SELECT max(id) FROM item").fetchone()[0]
-if workload == "recent":
-    db.executemany("INSERT INTO item VALUES (?,?,?,?,?)",
-                   ((i, "item-%07d" % i, "new", random.randrange(10**6), "note %x" % random.getrandbits(64))
-                    for i in range(top + 1, top + 5001)))
-    ids = random.sample(range(top - 20000, top + 1), 3000)
-else:
-    ids = random.sample(range(1, top + 1), top // 100)
-db.executemany("UPDATE item SET status = ?, amount = ? WHERE id = ?",
-               ((random.choice(["open", "paid", "shipped"]), random.randrange(10**6), i) for i in ids))
-db.commit()
-PY
-}
+source "$here/sqlite_workload.sh"
+make_db "$rows"
 
 export RESTIC_PASSWORD=bench RESTIC_REPOSITORY=$work/restic RESTIC_CACHE_DIR=$work/restic-cache
 restic init --repository-version 2 -q >/dev/null
 du_bytes() { du -sb "$1" | cut -f1; }
 printf '%-6s %14s %14s %14s\n' snap db_bytes dbsnap_store restic_repo
 for ((s = 1; s <= snaps; s++)); do
-  ((s > 1)) && change "$s"
+  ((s > 1)) && change "$workload" "$s"
   cp app.db "snap$s.db"
   sqlite3 app.db .dump > "snap$s.sql"
   "$dbsnap" --quiet backup app >/dev/null

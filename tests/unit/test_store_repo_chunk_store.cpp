@@ -118,3 +118,45 @@ TEST_CASE("a chunk the repository does not hold, or holds damaged, stops the str
 }
 
 }  // namespace dbsnap::store::repo
+
+namespace dbsnap::store::repo {
+
+TEST_CASE("reconcile indexes packs a killed run committed but never indexed, and forgets vanished ones") {
+  test::TempDir dir;
+  local::LocalBackend backend(dir.path, BackendAccess::write);
+  auto written = ChunkIndex::in_memory();
+  auto store = ChunkStore::create(backend, *written, {.pack_size = 256 << 10});
+  REQUIRE(store.has_value());
+  const std::string data = test::make_data(2'000'000, 17);
+  auto ids = put_stream(*store, data);
+  const auto packs = written->packs().value();
+  REQUIRE(packs.size() >= 3);
+
+  // The index of a run killed between committing its packs and indexing them: empty.
+  auto index = ChunkIndex::in_memory();
+  REQUIRE(index.has_value());
+  auto report = reconcile(backend, *index);
+  REQUIRE(report.has_value());
+  CHECK(report->indexed == packs);
+  CHECK(report->forgotten.empty());
+  CHECK(read_stream(backend, *index, ids) == data);
+  CHECK(index->totals().value() == written->totals().value());
+
+  // Nothing to do the second time.
+  report = reconcile(backend, *index);
+  REQUIRE(report.has_value());
+  CHECK(report->indexed.empty());
+  CHECK(report->forgotten.empty());
+
+  // A pack removed behind the index's back, and a file under data/ that is no pack.
+  REQUIRE(backend.remove(packs[1]));
+  REQUIRE(write_object(backend, "data/zz/not-a-pack", "hello"));
+  report = reconcile(backend, *index);
+  REQUIRE(report.has_value());
+  CHECK(report->forgotten == std::vector<std::string>{packs[1]});
+  CHECK(report->unreadable == std::vector<std::string>{"data/zz/not-a-pack"});
+  CHECK(report->indexed.empty());
+  CHECK(index->packs().value().size() == packs.size() - 1);
+}
+
+}  // namespace dbsnap::store::repo

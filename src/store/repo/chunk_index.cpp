@@ -6,6 +6,8 @@
 #include <fmt/core.h>
 #include <sqlite3.h>
 
+#include "dbsnap/store/backend.hpp"
+
 namespace dbsnap::store::repo {
 
 namespace {
@@ -180,6 +182,35 @@ Expected<std::pair<std::uint64_t, std::uint64_t>> ChunkIndex::totals() const {
   } catch (const std::exception& e) {
     return std::unexpected(index_error(impl_->where, e));
   }
+}
+
+Expected<ReconcileReport> reconcile(const Backend& backend, ChunkIndex& index) {
+  auto listed = backend.list("data/");
+  if (!listed) return std::unexpected(listed.error());
+  auto known = index.packs();
+  if (!known) return std::unexpected(known.error());
+  ReconcileReport report;
+  // Both lists are sorted: one merge pass.
+  auto k = known->begin();
+  for (const auto& object : *listed) {
+    while (k != known->end() && *k < object.name) report.forgotten.push_back(*k++);
+    if (k != known->end() && *k == object.name) {
+      ++k;
+      continue;
+    }
+    auto entries = read_pack_index(backend, object.name);
+    if (!entries) {
+      report.unreadable.push_back(object.name);
+      continue;
+    }
+    if (auto r = index.add_pack(object.name, object.size, *entries); !r) return std::unexpected(r.error());
+    report.indexed.push_back(object.name);
+  }
+  while (k != known->end()) report.forgotten.push_back(*k++);
+  for (const auto& pack : report.forgotten) {
+    if (auto r = index.remove_pack(pack); !r) return std::unexpected(r.error());
+  }
+  return report;
 }
 
 }  // namespace dbsnap::store::repo

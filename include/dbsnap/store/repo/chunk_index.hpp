@@ -59,4 +59,16 @@ class ChunkIndex {
   std::unique_ptr<Impl> impl_;
 };
 
+// What reconcile() found and did.
+struct ReconcileReport {
+  std::vector<std::string> indexed;     // committed packs the index did not know (a run killed before indexing)
+  std::vector<std::string> forgotten;   // indexed packs the backend no longer has
+  std::vector<std::string> unreadable;  // packs whose own index does not read (left in place, not indexed)
+};
+
+// Brings the index in line with the packs the backend holds (objects under
+// "data/"): indexes the unknown ones from their own indexes, forgets the
+// vanished ones. Errors: listing the backend, writing the index.
+Expected<ReconcileReport> reconcile(const Backend& backend, ChunkIndex& index);
+
 }  // namespace dbsnap::store::repo
