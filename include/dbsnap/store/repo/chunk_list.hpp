@@ -1,0 +1,86 @@
+#pragma once
+
+// A snapshot's chunk list: the chunks its dump is made of, in order.
+//
+// A text object, so that standard tools can follow it (FORMAT.md, "Chunk
+// lists"): a header line, one line per chunk, and an end line that states
+// the count, the total size and the SHA-256 of the whole stream:
+//
+//   dbsnap-chunks 1
+//   <sha256 hex> <raw size>
+//   ...
+//   end <count> <raw bytes> <raw sha256 hex>
+//
+// About 72 bytes per 64 KiB chunk (2.3 MB for a 2 GB dump). SnapshotWriter
+// writes it as the dump streams by (constant memory); read_chunk_list()
+// checks that every line and the end line agree before a restore starts.
+//
+// Order of commits for a snapshot: its chunks' packs (ChunkStore::flush),
+// then its chunk list, then its manifest (the snapshot's commit point). A
+// run killed before the manifest leaves a chunk list nobody names, which
+// cleanup removes; packs are reclaimed by prune.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dbsnap/pipeline/chunker.hpp"
+#include "dbsnap/pipeline/sha256.hpp"
+#include "dbsnap/pipeline/stream.hpp"
+#include "dbsnap/store/backend.hpp"
+#include "dbsnap/store/repo/chunk_store.hpp"
+
+namespace dbsnap::store::repo {
+
+// A chunk list as read back.
+struct ChunkList {
+  std::vector<ChunkId> ids;
+  std::uint64_t raw_bytes = 0;
+  std::string raw_sha256;
+};
+
+// What a finished SnapshotWriter wrote.
+struct SnapshotWritten {
+  std::uint64_t raw_bytes = 0;
+  std::string raw_sha256;
+  std::uint64_t chunks = 0;
+  std::uint64_t new_chunks = 0;
+  std::uint64_t new_stored_bytes = 0;  // frame bytes this snapshot added to the repository
+  std::uint64_t list_bytes = 0;        // the chunk list object's size
+};
+
+// A Sink for a dump: cuts it into chunks, puts them into `chunks` and
+// writes the chunk list object `list_name`. finish() flushes the chunk
+// store and completes the list; commit() publishes the list. Dropped
+// before commit(): the list is aborted (packs already committed stay, as
+// unreferenced data for prune).
+class SnapshotWriter final : public pipeline::Sink {
+ public:
+  static Expected<std::unique_ptr<SnapshotWriter>> create(Backend& backend, ChunkStore& chunks,
+                                                          const std::string& list_name,
+                                                          const pipeline::ChunkerParams& params = {});
+  Expected<void> write(pipeline::Bytes data) override;
+  Expected<void> finish() override;
+  // Publishes the chunk list (after finish()); returns what was written.
+  Expected<SnapshotWritten> commit();
+
+ private:
+  SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter> list, pipeline::Sha256 hasher,
+                 const pipeline::ChunkerParams& params);
+  Expected<void> on_chunk(pipeline::Bytes chunk);
+  ChunkStore& chunks_;
+  std::unique_ptr<ObjectWriter> list_;
+  pipeline::Sha256 hasher_;
+  pipeline::ChunkingSink chunker_;
+  std::string line_;
+  SnapshotWritten written_;
+  bool finished_ = false;
+};
+
+// Reads and checks a chunk list object. Errors: the backend's; `corrupt`
+// naming the object when a line, the count or the total does not add up.
+Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view name);
+
+}  // namespace dbsnap::store::repo

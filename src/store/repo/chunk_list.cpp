@@ -1,0 +1,129 @@
+#include "dbsnap/store/repo/chunk_list.hpp"
+
+#include <charconv>
+
+#include <fmt/core.h>
+
+namespace dbsnap::store::repo {
+
+namespace {
+
+constexpr std::string_view list_header = "dbsnap-chunks 1\n";
+
+pipeline::Bytes bytes_of(std::string_view text) {
+  return pipeline::Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size());
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+SnapshotWriter::SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter> list, pipeline::Sha256 hasher,
+                               const pipeline::ChunkerParams& params)
+    : chunks_(chunks),
+      list_(std::move(list)),
+      hasher_(std::move(hasher)),
+      chunker_(params, [this](pipeline::Bytes chunk) { return on_chunk(chunk); }) {}
+
+Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backend, ChunkStore& chunks,
+                                                                 const std::string& list_name,
+                                                                 const pipeline::ChunkerParams& params) {
+  if (auto r = pipeline::check_chunker_params(params); !r) return std::unexpected(r.error());
+  auto list = backend.create(list_name, IfExists::fail);
+  if (!list) return std::unexpected(list.error());
+  auto hasher = pipeline::Sha256::create();
+  if (!hasher) return std::unexpected(hasher.error());
+  if (auto r = (*list)->write(bytes_of(list_header)); !r) return std::unexpected(r.error());
+  return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(chunks, std::move(*list), std::move(*hasher), params));
+}
+
+Expected<void> SnapshotWriter::write(pipeline::Bytes data) {
+  if (auto r = hasher_.update(data); !r) return r;
+  written_.raw_bytes += data.size();
+  return chunker_.write(data);
+}
+
+Expected<void> SnapshotWriter::on_chunk(pipeline::Bytes chunk) {
+  const auto before = chunks_.stats();
+  auto id = chunks_.put(chunk);
+  if (!id) return std::unexpected(id.error());
+  const auto& after = chunks_.stats();
+  ++written_.chunks;
+  written_.new_chunks += after.new_chunks - before.new_chunks;
+  written_.new_stored_bytes += after.stored_bytes - before.stored_bytes;
+  line_ = fmt::format("{} {}\n", id->hex(), chunk.size());
+  written_.list_bytes += line_.size();
+  return list_->write(bytes_of(line_));
+}
+
+Expected<void> SnapshotWriter::finish() {
+  if (finished_) return {};
+  if (auto r = chunker_.finish(); !r) return r;
+  if (auto r = chunks_.flush(); !r) return r;
+  auto digest = hasher_.finish_hex();
+  if (!digest) return std::unexpected(digest.error());
+  written_.raw_sha256 = *digest;
+  line_ = fmt::format("end {} {} {}\n", written_.chunks, written_.raw_bytes, written_.raw_sha256);
+  written_.list_bytes += list_header.size() + line_.size();
+  if (auto r = list_->write(bytes_of(line_)); !r) return r;
+  if (auto r = list_->finish(); !r) return r;
+  finished_ = true;
+  return {};
+}
+
+Expected<SnapshotWritten> SnapshotWriter::commit() {
+  if (auto r = finish(); !r) return std::unexpected(r.error());
+  if (auto r = list_->commit(); !r) return std::unexpected(r.error());
+  list_.reset();
+  return written_;
+}
+
+Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view name) {
+  auto text = read_object(backend, name, 256u << 20);
+  if (!text) return std::unexpected(text.error());
+  auto bad = [&](std::size_t line, std::string_view why) {
+    return std::unexpected(Error{ErrorKind::corrupt, fmt::format("chunk list {}, line {}: {}", backend.locate(name),
+                                                                 line, why)});
+  };
+  std::string_view rest = *text;
+  if (!rest.starts_with(list_header)) return bad(1, "not a dbsnap chunk list (version 1)");
+  rest.remove_prefix(list_header.size());
+  ChunkList list;
+  std::uint64_t sum = 0;
+  for (std::size_t line_no = 2;; ++line_no) {
+    const auto eol = rest.find('\n');
+    if (eol == std::string_view::npos) return bad(line_no, "the list ends without its end line");
+    const std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol + 1);
+    if (line.starts_with("end ")) {
+      const std::string_view fields = line.substr(4);
+      const auto a = fields.find(' ');
+      const auto b = a == std::string_view::npos ? a : fields.find(' ', a + 1);
+      if (b == std::string_view::npos) return bad(line_no, "an end line without count, size and SHA-256");
+      const auto count = parse_u64(fields.substr(0, a));
+      const auto bytes = parse_u64(fields.substr(a + 1, b - a - 1));
+      list.raw_sha256 = std::string(fields.substr(b + 1));
+      if (!count || !bytes || !ChunkId::from_hex(list.raw_sha256)) return bad(line_no, "a malformed end line");
+      if (*count != list.ids.size()) {
+        return bad(line_no, fmt::format("the end line counts {} chunks, the list has {}", *count, list.ids.size()));
+      }
+      if (*bytes != sum) return bad(line_no, fmt::format("the end line says {} bytes, the chunks add up to {}", *bytes, sum));
+      if (!rest.empty()) return bad(line_no + 1, "text after the end line");
+      list.raw_bytes = sum;
+      return list;
+    }
+    const auto space = line.find(' ');
+    auto id = ChunkId::from_hex(line.substr(0, space));
+    const auto size = space == std::string_view::npos ? std::nullopt : parse_u64(line.substr(space + 1));
+    if (!id || !size) return bad(line_no, "not '<sha256> <size>'");
+    list.ids.push_back(*id);
+    sum += *size;
+  }
+}
+
+}  // namespace dbsnap::store::repo
