@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cstring>
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/core.h>
 #include <sqlite3.h>
@@ -121,31 +123,131 @@ Expected<std::optional<ChunkLocation>> ChunkIndex::find(const ChunkId& id) const
   }
 }
 
+namespace {
+
+// Indexes one pack inside the caller's transaction.
+void insert_pack(SQLite::Database& db, const std::string& pack, std::uint64_t size,
+                 const std::vector<PackEntry>& entries) {
+  SQLite::Statement ins_pack(db, "INSERT INTO packs (name, size) VALUES (?, ?) ON CONFLICT(name) DO NOTHING");
+  ins_pack.bind(1, pack);
+  ins_pack.bind(2, static_cast<int64_t>(size));
+  ins_pack.exec();
+  SQLite::Statement id_q(db, "SELECT id FROM packs WHERE name = ?");
+  id_q.bind(1, pack);
+  id_q.executeStep();
+  const int64_t pack_id = id_q.getColumn(0).getInt64();
+  SQLite::Statement ins(db, "INSERT INTO chunks (id, pack, offset, stored_size, raw_size) VALUES (?,?,?,?,?) "
+                            "ON CONFLICT(id) DO NOTHING");
+  for (const auto& e : entries) {
+    ins.bind(1, e.id.bytes.data(), static_cast<int>(e.id.bytes.size()));
+    ins.bind(2, pack_id);
+    ins.bind(3, static_cast<int64_t>(e.offset));
+    ins.bind(4, static_cast<int64_t>(e.stored_size));
+    ins.bind(5, static_cast<int64_t>(e.raw_size));
+    ins.exec();
+    ins.reset();
+  }
+}
+
+}  // namespace
+
 Expected<void> ChunkIndex::add_pack(const std::string& pack, std::uint64_t size, const std::vector<PackEntry>& entries) {
+  try {
+    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    insert_pack(impl_->db, pack, size, entries);
+    tx.commit();
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<void> ChunkIndex::replace_packs(const std::vector<std::string>& old_packs,
+                                         const std::vector<NewPack>& new_packs) {
   try {
     auto& db = impl_->db;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement ins_pack(db, "INSERT INTO packs (name, size) VALUES (?, ?) ON CONFLICT(name) DO NOTHING");
-    ins_pack.bind(1, pack);
-    ins_pack.bind(2, static_cast<int64_t>(size));
-    ins_pack.exec();
-    SQLite::Statement id_q(db, "SELECT id FROM packs WHERE name = ?");
-    id_q.bind(1, pack);
-    if (!id_q.executeStep()) return make_error(ErrorKind::failure, "chunk index: pack {} vanished", pack);
-    const int64_t pack_id = id_q.getColumn(0).getInt64();
-    SQLite::Statement ins(db, "INSERT INTO chunks (id, pack, offset, stored_size, raw_size) VALUES (?,?,?,?,?) "
-                              "ON CONFLICT(id) DO NOTHING");
-    for (const auto& e : entries) {
-      ins.bind(1, e.id.bytes.data(), static_cast<int>(e.id.bytes.size()));
-      ins.bind(2, pack_id);
-      ins.bind(3, static_cast<int64_t>(e.offset));
-      ins.bind(4, static_cast<int64_t>(e.stored_size));
-      ins.bind(5, static_cast<int64_t>(e.raw_size));
+    SQLite::Statement del(db, "DELETE FROM packs WHERE name = ?");
+    for (const auto& pack : old_packs) {
+      del.bind(1, pack);
+      del.exec();
+      del.reset();
+    }
+    for (const auto& pack : new_packs) insert_pack(db, pack.name, pack.size, pack.entries);
+    tx.commit();
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<void> ChunkIndex::clear_live() {
+  try {
+    impl_->db.exec("CREATE TEMP TABLE IF NOT EXISTS live (id BLOB PRIMARY KEY) WITHOUT ROWID; DELETE FROM live;");
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<void> ChunkIndex::mark_live(const std::vector<ChunkId>& ids) {
+  try {
+    auto& db = impl_->db;
+    db.exec("CREATE TEMP TABLE IF NOT EXISTS live (id BLOB PRIMARY KEY) WITHOUT ROWID");
+    SQLite::Transaction tx(db);
+    SQLite::Statement ins(db, "INSERT INTO live (id) VALUES (?) ON CONFLICT(id) DO NOTHING");
+    for (const auto& id : ids) {
+      ins.bind(1, id.bytes.data(), static_cast<int>(id.bytes.size()));
       ins.exec();
       ins.reset();
     }
     tx.commit();
     return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<std::vector<ChunkIndex::PackUsage>> ChunkIndex::pack_usage() const {
+  try {
+    auto& db = impl_->db;
+    db.exec("CREATE TEMP TABLE IF NOT EXISTS live (id BLOB PRIMARY KEY) WITHOUT ROWID");
+    SQLite::Statement q(db,
+                        "SELECT p.name, p.size, COUNT(c.id), COUNT(l.id), IFNULL(SUM(CASE WHEN l.id IS NULL THEN 0 "
+                        "ELSE c.stored_size END), 0) FROM packs p LEFT JOIN chunks c ON c.pack = p.id "
+                        "LEFT JOIN live l ON l.id = c.id GROUP BY p.id ORDER BY p.name");
+    std::vector<PackUsage> usage;
+    while (q.executeStep()) {
+      usage.push_back(PackUsage{q.getColumn(0).getString(), static_cast<std::uint64_t>(q.getColumn(1).getInt64()),
+                                static_cast<std::uint64_t>(q.getColumn(2).getInt64()),
+                                static_cast<std::uint64_t>(q.getColumn(3).getInt64()),
+                                static_cast<std::uint64_t>(q.getColumn(4).getInt64())});
+    }
+    return usage;
+  } catch (const std::exception& e) {
+    return std::unexpected(index_error(impl_->where, e));
+  }
+}
+
+Expected<std::vector<PackEntry>> ChunkIndex::live_entries(const std::string& pack) const {
+  try {
+    SQLite::Statement q(impl_->db,
+                        "SELECT c.id, c.offset, c.stored_size, c.raw_size FROM chunks c JOIN packs p ON p.id = c.pack "
+                        "JOIN live l ON l.id = c.id WHERE p.name = ? ORDER BY c.offset");
+    q.bind(1, pack);
+    std::vector<PackEntry> entries;
+    while (q.executeStep()) {
+      PackEntry e;
+      const auto blob = q.getColumn(0);
+      if (blob.getBytes() != 32) return make_error(ErrorKind::corrupt, "chunk index {}: a chunk id of {} bytes",
+                                                   impl_->where, blob.getBytes());
+      std::memcpy(e.id.bytes.data(), blob.getBlob(), 32);
+      e.offset = static_cast<std::uint64_t>(q.getColumn(1).getInt64());
+      e.stored_size = static_cast<std::uint32_t>(q.getColumn(2).getInt64());
+      e.raw_size = static_cast<std::uint32_t>(q.getColumn(3).getInt64());
+      entries.push_back(e);
+    }
+    return entries;
   } catch (const std::exception& e) {
     return std::unexpected(index_error(impl_->where, e));
   }

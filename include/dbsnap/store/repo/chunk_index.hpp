@@ -50,6 +50,31 @@ class ChunkIndex {
   Expected<void> remove_pack(const std::string& pack);
   // Every indexed pack, sorted by name.
   Expected<std::vector<std::string>> packs() const;
+  // Garbage collection (repo/gc): the live set is a temporary table on
+  // disk, so memory stays constant whatever the repository's size.
+  // Forgets the live set; mark_live() adds chunks to it.
+  Expected<void> clear_live();
+  Expected<void> mark_live(const std::vector<ChunkId>& ids);
+  // Every indexed pack with how much of it is live.
+  struct PackUsage {
+    std::string name;
+    std::uint64_t size = 0;
+    std::uint64_t chunks = 0;
+    std::uint64_t live_chunks = 0;
+    std::uint64_t live_bytes = 0;  // stored bytes of its live chunks
+  };
+  Expected<std::vector<PackUsage>> pack_usage() const;
+  // The live chunks a pack holds, in pack order.
+  Expected<std::vector<PackEntry>> live_entries(const std::string& pack) const;
+  // In one transaction: forgets `old_packs` and indexes `new_packs` (whose
+  // chunks take the place of the old ones').
+  struct NewPack {
+    std::string name;
+    std::uint64_t size = 0;
+    std::vector<PackEntry> entries;
+  };
+  Expected<void> replace_packs(const std::vector<std::string>& old_packs, const std::vector<NewPack>& new_packs);
+
   // How many chunks are indexed, and their stored bytes.
   Expected<std::pair<std::uint64_t, std::uint64_t>> totals() const;
 
