@@ -53,17 +53,17 @@ for ((s = 1; s <= snaps; s++)); do
   for run in 1 2 3; do
     rm -rf repo.try restic.try && cp -a repo repo.try && cp -a restic restic.try
     rm -f put.*.one
-    measure "put.repo.$s" "$repo_tool" put repo.try "snap$s.db" "snap$s.ids"
+    measure "put.repo.$s" "$repo_tool" put repo.try "snap$s.db" "lists/snap$s.chunks"
     measure "put.restic.$s" restic backup -q --repo restic.try --stdin --stdin-filename app.db --stdin < "snap$s.db"
     measure "put.zstd.$s" sh -c "zstd -q -3 -c snap$s.db > zcopies/snap$s.db.zst"
   done
   rm -rf repo restic && mv repo.try repo && mv restic.try restic
   for run in 1 2 3; do
-    measure "cat.repo.$s" "$repo_tool" cat repo "snap$s.ids"
+    measure "cat.repo.$s" "$repo_tool" cat repo "lists/snap$s.chunks"
     measure "cat.restic.$s" restic dump -q --repo restic latest app.db
     measure "cat.zstd.$s" zstd -q -dc "zcopies/snap$s.db.zst"
   done
-  "$repo_tool" cat repo "snap$s.ids" | cmp - "snap$s.db"
+  "$repo_tool" cat repo "lists/snap$s.chunks" | cmp - "snap$s.db"
   printf '%-5s %11s %13s %13s %13s\n' "$s" "$(stat -c %s "snap$s.db")" "$(du_bytes repo)" "$(du_bytes restic)" \
     "$(du_bytes zcopies)"
 done

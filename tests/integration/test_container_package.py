@@ -79,7 +79,8 @@ def body(t):
 
     contents = run(["dpkg-deb", "-c", deb]).stdout.decode()
     files = set(re.findall(r"\s\.(/\S+)$", contents, re.M))
-    for path in ("/usr/bin/dbsnap", "/usr/share/man/man1/dbsnap.1.gz", "/usr/share/bash-completion/completions/dbsnap",
+    for path in ("/usr/bin/dbsnap", "/usr/bin/dbsnap-recover", "/usr/share/man/man1/dbsnap.1.gz",
+                 "/usr/share/bash-completion/completions/dbsnap",
                  "/usr/share/doc/dbsnap/README.md", "/usr/share/doc/dbsnap/FORMAT.md"):
         t.check(path in files, "the package holds {}".format(path), contents)
     unpacked = t.path("unpacked")
@@ -92,6 +93,8 @@ def body(t):
         t.check(f.read() == g.read(), "the packaged completion is packaging/completion/dbsnap.bash")
     t.check(b"not stripped" not in run(["file", os.path.join(unpacked, "usr/bin/dbsnap")]).stdout,
             "the packaged binary is stripped")
+    t.check(os.access(os.path.join(unpacked, "usr/bin/dbsnap-recover"), os.X_OK),
+            "the packaged dbsnap-recover is executable")
 
     t.section("a fresh container of the test image, without build tools")
     image = run([os.path.join(HARNESS, "dbctl"), "image"]).stdout.decode().strip().splitlines()[-1]
@@ -166,7 +169,8 @@ def body(t):
         t.section("dpkg -r")
         p = sh("dpkg -r dbsnap", check=False)
         t.check(p.returncode == 0, "dpkg -r dbsnap", describe(p))
-        left = sh("ls /usr/bin/dbsnap /usr/share/man/man1/dbsnap.1.gz /usr/share/bash-completion/completions/dbsnap "
+        left = sh("ls /usr/bin/dbsnap /usr/bin/dbsnap-recover /usr/share/man/man1/dbsnap.1.gz "
+                  "/usr/share/bash-completion/completions/dbsnap "
                   "2>/dev/null; true").stdout.decode().split()
         t.check_eq(left, [], "removing the package removes its files")
     finally:
