@@ -1,42 +1,14 @@
-#include "backend_conformance.hpp"
 #include "dbsnap/pipeline/sha256.hpp"
-#include "dbsnap/store/local/local_backend.hpp"
-#include "dbsnap/store/repo/chunk_list.hpp"
+#include "repo_fixture.hpp"
 
 namespace dbsnap::store::repo {
 
-namespace {
-
-struct Repo {
-  test::TempDir dir;
-  local::LocalBackend backend{dir.path, BackendAccess::write};
-  ChunkIndex index = ChunkIndex::in_memory().value();
-};
-
-Expected<SnapshotWritten> write_snapshot(Repo& repo, const std::string& data, const std::string& list_name) {
-  auto chunks = ChunkStore::create(repo.backend, repo.index);
-  REQUIRE(chunks.has_value());
-  auto writer = SnapshotWriter::create(repo.backend, *chunks, list_name);
-  REQUIRE(writer.has_value());
-  for (std::size_t i = 0; i < data.size(); i += 99'991) {
-    if (auto r = (*writer)->write(test::as_bytes(data.substr(i, 99'991))); !r) return std::unexpected(r.error());
-  }
-  return (*writer)->commit();
-}
-
-std::string read_back(const Repo& repo, const ChunkList& list) {
-  ChunkReader reader(repo.backend, repo.index, list.ids);
-  test::StringSink out;
-  REQUIRE(pipeline::pump(reader, out).has_value());
-  return out.text;
-}
-
-}  // namespace
+using test::Repo;
 
 TEST_CASE("a snapshot written as chunks reads back whole, and its list states count, size and SHA-256") {
   Repo repo;
   const std::string data = test::make_data(1'500'000, 21);
-  auto written = write_snapshot(repo, data, "app/one.chunks");
+  auto written = repo.write("app/one.chunks", data);
   REQUIRE(written.has_value());
   CHECK(written->raw_bytes == data.size());
   CHECK(written->raw_sha256 == pipeline::sha256_hex(test::as_bytes(data)).value());
@@ -48,10 +20,10 @@ TEST_CASE("a snapshot written as chunks reads back whole, and its list states co
   CHECK(list->ids.size() == written->chunks);
   CHECK(list->raw_bytes == data.size());
   CHECK(list->raw_sha256 == written->raw_sha256);
-  CHECK(read_back(repo, *list) == data);
+  CHECK(repo.read("app/one.chunks") == data);
 
   // A second snapshot of the same data adds nothing but its list.
-  auto again = write_snapshot(repo, data, "app/two.chunks");
+  auto again = repo.write("app/two.chunks", data);
   REQUIRE(again.has_value());
   CHECK(again->new_chunks == 0);
   CHECK(again->new_stored_bytes == 0);
@@ -59,7 +31,7 @@ TEST_CASE("a snapshot written as chunks reads back whole, and its list states co
 
 TEST_CASE("an empty dump is a list of no chunks") {
   Repo repo;
-  auto written = write_snapshot(repo, "", "app/empty.chunks");
+  auto written = repo.write("app/empty.chunks", "");
   REQUIRE(written.has_value());
   auto list = read_chunk_list(repo.backend, "app/empty.chunks");
   REQUIRE(list.has_value());
@@ -82,7 +54,7 @@ TEST_CASE("a snapshot writer dropped before commit leaves no chunk list") {
 
 TEST_CASE("chunk lists that do not add up are refused, naming the line") {
   Repo repo;
-  REQUIRE(write_snapshot(repo, test::make_data(400'000, 23), "app/good.chunks").has_value());
+  REQUIRE(repo.write("app/good.chunks", test::make_data(400'000, 23)).has_value());
   const std::string good = test::read_object_text(repo.backend, "app/good.chunks");
   const auto end_at = good.rfind("end ");
   const auto first_eol = good.find('\n');

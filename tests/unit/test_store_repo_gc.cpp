@@ -1,35 +1,16 @@
 #include <fstream>
 
-#include "backend_conformance.hpp"
-#include "dbsnap/store/local/local_backend.hpp"
-#include "dbsnap/store/repo/chunk_list.hpp"
 #include "dbsnap/store/repo/gc.hpp"
+#include "repo_fixture.hpp"
 
 namespace dbsnap::store::repo {
 
 namespace {
 
-struct Repo {
-  test::TempDir dir;
-  local::LocalBackend backend{dir.path, BackendAccess::write};
-  ChunkIndex index = ChunkIndex::in_memory().value();
-
+// The fixture, plus the bytes of every pack.
+struct Repo : test::Repo {
   void snapshot(const std::string& list, const std::string& data, std::uint64_t pack_size = 16 << 20) {
-    auto chunks = ChunkStore::create(backend, index, {.pack_size = pack_size});
-    REQUIRE(chunks.has_value());
-    auto writer = SnapshotWriter::create(backend, *chunks, list);
-    REQUIRE(writer.has_value());
-    REQUIRE((*writer)->write(test::as_bytes(data)));
-    REQUIRE((*writer)->commit().has_value());
-  }
-  std::string read(const std::string& list_name) const {
-    auto list = read_chunk_list(backend, list_name);
-    REQUIRE(list.has_value());
-    ChunkReader reader(backend, index, list->ids);
-    test::StringSink out;
-    auto r = pipeline::pump(reader, out);
-    REQUIRE(r.has_value());
-    return out.text;
+    REQUIRE(write(list, data, pack_size).has_value());
   }
   std::uint64_t pack_bytes() const {
     std::uint64_t total = 0;
