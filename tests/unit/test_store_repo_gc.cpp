@@ -14,7 +14,8 @@ struct Repo : test::Repo {
   }
   std::uint64_t pack_bytes() const {
     std::uint64_t total = 0;
-    for (const auto& o : backend.list("data/").value()) total += o.size;
+    const auto packs = backend.list("data/").value();  // a range-for over .value() of a temporary dangles
+    for (const auto& o : packs) total += o.size;
     return total;
   }
 };
