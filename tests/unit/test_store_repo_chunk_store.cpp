@@ -160,3 +160,21 @@ TEST_CASE("reconcile indexes packs a killed run committed but never indexed, and
 }
 
 }  // namespace dbsnap::store::repo
+
+namespace dbsnap::store::repo {
+
+TEST_CASE("a backend that cannot be written makes put() fail with its error, and nothing is indexed") {
+  test::TempDir dir;
+  local::LocalBackend backend(dir.path, BackendAccess::read);
+  auto index = ChunkIndex::in_memory();
+  auto store = ChunkStore::create(backend, *index);
+  REQUIRE(store.has_value());
+  auto r = store->put(test::as_bytes(test::make_data(100'000, 71)));
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().kind == ErrorKind::failure);
+  CHECK_FALSE(r.error().message.empty());
+  CHECK(store->flush().has_value());  // nothing was left open
+  CHECK(index->packs().value().empty());
+}
+
+}  // namespace dbsnap::store::repo

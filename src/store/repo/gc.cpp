@@ -1,5 +1,7 @@
 #include "dbsnap/store/repo/gc.hpp"
 
+#include <map>
+
 #include "dbsnap/pipeline/zstd.hpp"
 #include "dbsnap/store/repo/chunk_list.hpp"
 #include "dbsnap/store/repo/pack.hpp"
@@ -81,20 +83,18 @@ Expected<GcReport> collect_garbage(Backend& backend, ChunkIndex& index, const st
 
   std::vector<std::string> dead;
   std::vector<std::string> sparse;
+  std::uint64_t dead_bytes = 0;
+  std::map<std::string, std::uint64_t> sparse_size;
   for (const auto& pack : *usage) {
     if (pack.live_chunks == 0) {
       dead.push_back(pack.name);
+      dead_bytes += pack.size;
     } else if (static_cast<double>(pack.size - std::min(pack.size, pack.live_bytes)) >
                options.max_unused * static_cast<double>(pack.size)) {
       sparse.push_back(pack.name);
+      sparse_size[pack.name] = pack.size;
     }
   }
-  auto size_of = [&](const std::string& name) {
-    for (const auto& pack : *usage) {
-      if (pack.name == name) return pack.size;
-    }
-    return std::uint64_t{0};
-  };
 
   // 3.
   if (!dead.empty()) {
@@ -102,8 +102,8 @@ Expected<GcReport> collect_garbage(Backend& backend, ChunkIndex& index, const st
     for (const auto& pack : dead) {
       if (auto r = backend.remove(pack); !r && r.error().kind != ErrorKind::not_found) return std::unexpected(r.error());
       ++report.packs_deleted;
-      report.bytes_freed += size_of(pack);
     }
+    report.bytes_freed += dead_bytes;
   }
 
   // 4.
@@ -116,7 +116,7 @@ Expected<GcReport> collect_garbage(Backend& backend, ChunkIndex& index, const st
     std::uint64_t old_bytes = 0;
     for (const auto& pack : sparse) {
       if (auto r = backend.remove(pack); !r && r.error().kind != ErrorKind::not_found) return std::unexpected(r.error());
-      old_bytes += size_of(pack);
+      old_bytes += sparse_size[pack];  // `sparse` now holds only the packs repack() moved
     }
     report.packs_repacked = sparse.size();
     report.packs_deleted += sparse.size();

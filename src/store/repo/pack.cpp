@@ -31,6 +31,24 @@ std::uint32_t get_u32(std::string_view in, std::size_t at) {
 
 Error corrupt(std::string message) { return Error{ErrorKind::corrupt, std::move(message)}; }
 
+// Fills `out` with the object's bytes from `offset` on (one ranged read).
+Expected<void> read_range(const Backend& backend, std::string_view name, std::uint64_t offset,
+                          pipeline::MutableBytes out) {
+  auto source = backend.open(name, offset, out.size());
+  if (!source) return std::unexpected(source.error());
+  for (std::size_t got = 0; got < out.size();) {
+    auto n = (*source)->read(out.subspan(got));
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) return std::unexpected(corrupt("ends early"));
+    got += *n;
+  }
+  return {};
+}
+
+pipeline::MutableBytes bytes_of(std::string& s) {
+  return pipeline::MutableBytes(reinterpret_cast<std::byte*>(s.data()), s.size());
+}
+
 }  // namespace
 
 std::string ChunkId::hex() const {
@@ -150,29 +168,15 @@ Expected<std::vector<PackEntry>> read_pack_index(const Backend& backend, std::st
   auto info = backend.stat(name);
   if (!info) return std::unexpected(info.error());
   if (info->size < pack_trailer_size + skippable_header_size) return named(corrupt("too short to be a pack"));
-  auto trailer = backend.open(name, info->size - pack_trailer_size, pack_trailer_size);
-  if (!trailer) return std::unexpected(trailer.error());
   std::string tail(pack_trailer_size, '\0');
-  auto read_all = [](pipeline::Source& src, std::string& into) -> Expected<void> {
-    std::size_t got = 0;
-    while (got < into.size()) {
-      auto n = src.read(pipeline::MutableBytes(reinterpret_cast<std::byte*>(into.data()) + got, into.size() - got));
-      if (!n) return std::unexpected(n.error());
-      if (*n == 0) return std::unexpected(corrupt("ends early"));
-      got += *n;
-    }
-    return {};
-  };
-  if (auto r = read_all(**trailer, tail); !r) return named(r.error());
+  if (auto r = read_range(backend, name, info->size - pack_trailer_size, bytes_of(tail)); !r) return named(r.error());
   if (tail.substr(8) != trailer_magic) return named(corrupt("no pack trailer at its end"));
   const std::uint32_t count = get_u32(tail, 0);
   if (count > max_pack_entries) return named(corrupt(fmt::format("a pack index of {} entries", count)));
   const std::uint64_t index_size = skippable_header_size + std::uint64_t{count} * pack_entry_size + pack_trailer_size;
   if (index_size > info->size) return named(corrupt("its index is larger than the pack"));
-  auto source = backend.open(name, info->size - index_size, index_size);
-  if (!source) return std::unexpected(source.error());
   std::string index(index_size, '\0');
-  if (auto r = read_all(**source, index); !r) return named(r.error());
+  if (auto r = read_range(backend, name, info->size - index_size, bytes_of(index)); !r) return named(r.error());
   auto entries = decode_pack_index(index, info->size);
   if (!entries) return named(entries.error());
   return entries;
@@ -184,16 +188,8 @@ Expected<void> read_chunk(const Backend& backend, std::string_view pack, const P
     return std::unexpected(Error{e.kind, fmt::format("chunk {} in pack {}: {}", entry.id.hex().substr(0, 16),
                                                      backend.locate(pack), e.message)});
   };
-  auto source = backend.open(pack, entry.offset, entry.stored_size);
-  if (!source) return named(source.error());
   std::vector<std::byte> frame(entry.stored_size);
-  std::size_t got = 0;
-  while (got < frame.size()) {
-    auto n = (*source)->read(pipeline::MutableBytes(frame.data() + got, frame.size() - got));
-    if (!n) return named(n.error());
-    if (*n == 0) return named(corrupt("ends early"));
-    got += *n;
-  }
+  if (auto r = read_range(backend, pack, entry.offset, frame); !r) return named(r.error());
   if (auto r = pipeline::decompress_frame(frame, entry.raw_size, raw); !r) return named(r.error());
   auto id = ChunkId::of(raw);
   if (!id) return std::unexpected(id.error());
