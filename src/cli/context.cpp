@@ -39,19 +39,26 @@ std::filesystem::path Context::store_path() {
 }
 
 store::Store& Context::store() {
-  if (!store_) store_ = value_or_throw(store::Store::open(store_path()));
+  if (!store_) {
+    store_ = value_or_throw(store::Store::open(store_path()));
+    store_->set_snapshot_layout(config().snapshot_layout);
+  }
   return *store_;
 }
 
 store::Store& Context::store_for_reading() {
   if (!store_) {
     store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::fail, store::StoreAccess::read));
+    store_->set_snapshot_layout(config().snapshot_layout);
   }
   return *store_;
 }
 
 store::Store& Context::store_for_rebuild() {
-  if (!store_) store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::set_aside));
+  if (!store_) {
+    store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::set_aside));
+    store_->set_snapshot_layout(config().snapshot_layout);
+  }
   return *store_;
 }
 

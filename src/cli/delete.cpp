@@ -2,6 +2,7 @@
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/reclaim.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
@@ -24,12 +25,13 @@ int run_delete(Context& context, const DeleteOptions& options) {
     value_or_throw(context.store().remove(m));
     fmt::print("deleted {}  {}  {}\n", m.id, m.target, util::revision_text(m.revisions));
   }
+  reclaim_space(context);
   return 0;
 }
 
 void add_delete(CLI::App& app, Context& context) {
   auto options = std::make_shared<DeleteOptions>();
-  auto* cmd = app.add_subcommand("delete", "Delete snapshots (blob, manifest and catalog row)");
+  auto* cmd = app.add_subcommand("delete", "Delete snapshots (manifest, data and catalog row; unused chunks are reclaimed)");
   cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)")->required();
   cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
   cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },

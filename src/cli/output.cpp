@@ -117,6 +117,16 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
 }
 
 std::string snapshot_summary(const store::Manifest& m) {
+  if (m.layout == store::DataLayout::chunks) {
+    return fmt::format(
+        "snapshot  {}\n"
+        "target    {} ({})\n"
+        "revision  {}\n"
+        "size      {} raw, {} new in the repository (deduplicated)\n"
+        "time      {}\n",
+        m.id, m.target, m.engine, util::revision_text(m.revisions), util::human_bytes(m.raw_bytes),
+        util::human_bytes(m.stored_bytes), util::human_duration(std::chrono::milliseconds(m.duration_ms)));
+  }
   return fmt::format(
       "snapshot  {}\n"
       "target    {} ({})\n"

@@ -5,6 +5,7 @@
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/cli/reclaim.hpp"
 #include "dbsnap/cli/output.hpp"
 #include "dbsnap/util/text.hpp"
 
@@ -109,14 +110,17 @@ int run_prune(Context& context, const PruneOptions& options) {
       removed_json.push_back(std::move(entry));
     }
     ++removed;
-    freed += m.stored_bytes;
+    if (m.layout == store::DataLayout::blob) freed += m.stored_bytes;  // chunks: what reclaim_space() reports
   }
+  // Chunked snapshots free their space when nothing else lists their chunks.
+  const nlohmann::json reclaimed = options.dry_run ? nlohmann::json(nullptr) : reclaim_space(context);
   if (json) {
     print_json({{"target", options.target},
                 {"dry_run", options.dry_run},
                 {"removed", removed_json},
                 {"kept", kept_json},
-                {"freed_bytes", freed}});
+                {"freed_bytes", freed},
+                {"reclaimed", reclaimed}});
     return 0;
   }
   fmt::print("{} {} snapshot(s), {}; kept {}\n", options.dry_run ? "would remove" : "removed", removed,

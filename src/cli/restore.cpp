@@ -27,7 +27,7 @@ int restore_to_file(Context& context, const RestoreOptions& options) {
   const auto path = std::filesystem::absolute(options.to_file).lexically_normal();
   const auto started = util::now_ms();
   {
-    auto progress = context.progress(fmt::format("restore {}", manifest.id), manifest.stored_bytes);
+    auto progress = context.progress(fmt::format("restore {}", manifest.id), store::stream_bytes(manifest));
     core::restore_to_file(store, manifest, path, progress.get());
   }
   const auto took = util::now_ms() - started;
@@ -78,7 +78,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
   // restore checks the stream again before its engine commits, so with
   // neither a question nor a safety snapshot ahead this read is skipped.
   if (options.safety == SafetySnapshot::take || options.confirmation != Confirmation::assume_yes) {
-    auto checking = context.progress(fmt::format("check {}", manifest.id), manifest.stored_bytes);
+    auto checking = context.progress(fmt::format("check {}", manifest.id), store::stream_bytes(manifest));
     auto check = core::check_stored(store, manifest, checking.get());
     checking.reset();
     if (!check.ok) {
@@ -126,7 +126,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
   }
   const auto started = util::now_ms();
   std::vector<std::string> revisions;
-  restoring = context.progress(fmt::format("restore {}", manifest.id), manifest.stored_bytes);
+  restoring = context.progress(fmt::format("restore {}", manifest.id), store::stream_bytes(manifest));
   revisions = core::restore_snapshot(store, target, manifest, restoring.get(), safety);
   restoring.reset();
   const auto took = util::now_ms() - started;

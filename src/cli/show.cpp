@@ -27,8 +27,13 @@ int run_show(Context& context, const ShowOptions& options) {
   fmt::print("source    {}\n", manifest.source);
   fmt::print("tool      {}\n", manifest.tool_version.empty() ? "-" : manifest.tool_version);
   fmt::print("server    {}\n", manifest.server_version.empty() ? "-" : manifest.server_version);
-  fmt::print("sha256    {} (raw)\n          {} (stored)\n", manifest.raw_sha256, manifest.stored_sha256);
-  fmt::print("file      {}\n", store.blob_location(manifest));
+  if (manifest.layout == store::DataLayout::chunks) {
+    fmt::print("sha256    {} (raw)\n          {} (chunk list)\n", manifest.raw_sha256, manifest.stored_sha256);
+    fmt::print("chunks    {} listed in {}\n", manifest.chunks, store.blob_location(manifest));
+  } else {
+    fmt::print("sha256    {} (raw)\n          {} (stored)\n", manifest.raw_sha256, manifest.stored_sha256);
+    fmt::print("file      {}\n", store.blob_location(manifest));
+  }
   return 0;
 }
 

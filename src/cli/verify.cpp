@@ -63,7 +63,7 @@ int run_verify(Context& context, const VerifyOptions& options) {
     }
     store::Manifest m = file ? *file : indexed;
     if (file) {
-      auto progress = context.progress(fmt::format("verify {}", m.id), m.stored_bytes);
+      auto progress = context.progress(fmt::format("verify {}", m.id), store::stream_bytes(m));
       result = core::verify_snapshot(store, m, progress.get());
       progress.reset();
     }

@@ -115,6 +115,14 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       if (!value) return make_error(ErrorKind::config, "{}: key 'store' must be a path string", where(file, node));
       fs::path store = value->get();
       config.store = store.is_absolute() ? store : (config.dir / store).lexically_normal();
+    } else if (name == "snapshot_layout") {
+      const auto* value = node.as_string();
+      const auto layout = value ? store::parse_data_layout(value->get()) : std::nullopt;
+      if (!layout) {
+        return make_error(ErrorKind::config, "{}: key 'snapshot_layout' must be \"blob\" or \"chunks\"",
+                          where(file, node));
+      }
+      config.snapshot_layout = *layout;
     } else if (name == "targets") {
       const auto* targets = node.as_table();
       if (!targets) return make_error(ErrorKind::config, "{}: 'targets' must be a table", where(file, node));
@@ -202,7 +210,7 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
         config.targets.emplace(target_name, std::move(target));
       }
     } else {
-      return make_error(ErrorKind::config, "{}: unknown top-level key '{}' (known: store, targets)",
+      return make_error(ErrorKind::config, "{}: unknown top-level key '{}' (known: store, snapshot_layout, targets)",
                         where(file, node), name);
     }
   }

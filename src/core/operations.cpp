@@ -76,17 +76,29 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   const auto started = util::now_ms();
   pipeline::ZstdOptions zstd = options.zstd;
   zstd.level = snapshot_level(target, options.level);
-  auto pending = value_or_throw(store.begin(target.name, engine.blob_extension()));
+  auto pending = value_or_throw(store.begin(target.name, engine.blob_extension(), zstd.level));
 
-  auto stored = value_or_throw(pipeline::HashingSink::create(*pending.blob));
-  auto compress = value_or_throw(pipeline::CompressingSink::create(stored, zstd));
-  auto raw = value_or_throw(pipeline::HashingSink::create(*compress));
+  // Blob layout: the dump streams through SHA-256 (raw), zstd and SHA-256
+  // (stored) into the blob. Chunks layout: the snapshot writer hashes, cuts,
+  // deduplicates and packs it itself.
+  std::optional<pipeline::HashingSink> stored;
+  std::unique_ptr<pipeline::CompressingSink> compress;
+  std::optional<pipeline::HashingSink> raw;
+  pipeline::Sink* input = pending.chunks_in.get();
+  if (pending.layout == store::DataLayout::blob) {
+    stored.emplace(value_or_throw(pipeline::HashingSink::create(*pending.blob)));
+    compress = value_or_throw(pipeline::CompressingSink::create(*stored, zstd));
+    raw.emplace(value_or_throw(pipeline::HashingSink::create(*compress)));
+    input = &*raw;
+  }
 
   std::optional<pipeline::ProgressSink> counted;
-  if (options.progress) counted.emplace(raw, *options.progress);
+  if (options.progress) counted.emplace(*input, *options.progress);
   engine::DumpInfo info;
   try {
-    info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : raw, work_context(store));
+    info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : *input, work_context(store));
+    // Idempotent; the chunks layout's figures are known once it returned.
+    if (pending.chunks_in) value_or_throw(pending.chunks_in->finish());
   } catch (const DbsnapError& e) {
     // Whatever went wrong, the pending snapshot is dropped: say so here, once,
     // for every engine (an interruption's message already says it).
@@ -103,10 +115,14 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.pinned = options.pin;
   m.revisions = info.revisions;
   m.level = zstd.level;
-  m.raw_bytes = raw.count();
-  m.raw_sha256 = raw.digest();
-  m.stored_bytes = stored.count();
-  m.stored_sha256 = stored.digest();
+  if (raw) {
+    m.raw_bytes = raw->count();
+    m.raw_sha256 = raw->digest();
+    m.stored_bytes = stored->count();
+    m.stored_sha256 = stored->digest();
+  } else {
+    m.raw_bytes = pending.chunks_in->written().raw_bytes;  // publish() fills in the rest
+  }
   m.tool_version = info.tool_version;
   m.server_version = info.server_version;
   m.dbsnap_version = DBSNAP_VERSION;
@@ -114,14 +130,40 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.duration_ms = static_cast<std::uint64_t>((util::now_ms() - started).count());
   if (m.raw_bytes == 0) fail(ErrorKind::engine, "target '{}': the dump is empty; nothing was published", target.name);
   value_or_throw(store.publish(pending, m));
-  m.id = pending.id;
-  m.target = pending.target;
-  m.blob_file = pending.blob_file;
-  return m;
+  return value_or_throw(store.resolve(pending.id, pending.target, store::AutomaticSnapshots::include));
 }
+
+namespace {
+
+// A chunked snapshot: every chunk is checked against its SHA-256 as it is
+// read; the whole dump's size (and SHA-256 for RawCheck::sha256) against the manifest.
+void stream_chunks(store::Store& store, const store::Manifest& m, pipeline::Sink& out, RawCheck raw_check,
+                   pipeline::Progress* progress) {
+  auto source = store.open_chunks(m);
+  if (!source) throw DbsnapError(with_context(source.error(), fmt::format("snapshot {}", m.id)));
+  std::optional<pipeline::HashingSink> hashed;
+  pipeline::CountingSink counted_raw(out);
+  if (raw_check == RawCheck::sha256) hashed.emplace(value_or_throw(pipeline::HashingSink::create(counted_raw)));
+  pipeline::Sink& first = hashed ? static_cast<pipeline::Sink&>(*hashed) : counted_raw;
+  std::optional<pipeline::ProgressSink> counted;
+  if (progress) counted.emplace(first, *progress);
+  if (auto moved = pipeline::pump(**source, counted ? static_cast<pipeline::Sink&>(*counted) : first); !moved) {
+    throw DbsnapError(with_context(moved.error(), fmt::format("snapshot {}", m.id)));
+  }
+  if (counted_raw.count() != m.raw_bytes) {
+    fail(ErrorKind::corrupt, "snapshot {}: the chunks add up to {} bytes, the manifest says {}", m.id,
+         counted_raw.count(), m.raw_bytes);
+  }
+  if (hashed && hashed->digest() != m.raw_sha256) {
+    fail(ErrorKind::corrupt, "snapshot {}: the dump's SHA-256 does not match the manifest", m.id);
+  }
+}
+
+}  // namespace
 
 void stream_snapshot(store::Store& store, const store::Manifest& m, pipeline::Sink& out, RawCheck raw_check,
                      pipeline::Progress* progress) {
+  if (m.layout == store::DataLayout::chunks) return stream_chunks(store, m, out, raw_check, progress);
   auto source = store.open_blob(m);
   if (!source) throw DbsnapError(with_context(source.error(), fmt::format("snapshot {}", m.id)));
   ReadChain chain(out, raw_check);
@@ -153,6 +195,8 @@ void restore_to_file(store::Store& store, const store::Manifest& m, const std::f
 }
 
 VerifyResult check_stored(store::Store& store, const store::Manifest& m, pipeline::Progress* progress) {
+  // A chunk is stored checked by its SHA-256: checking what is stored is reading it all.
+  if (m.layout == store::DataLayout::chunks) return verify_snapshot(store, m, progress);
   VerifyResult result;
   auto source = store.open_blob(m);
   if (!source) {

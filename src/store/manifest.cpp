@@ -38,10 +38,18 @@ bool is_automatic_label(std::string_view label) {
          label == "failed-downgrade";
 }
 
+std::string_view layout_name(DataLayout layout) { return layout == DataLayout::chunks ? "chunks" : "blob"; }
+
+std::optional<DataLayout> parse_data_layout(std::string_view name) {
+  if (name == "blob") return DataLayout::blob;
+  if (name == "chunks") return DataLayout::chunks;
+  return std::nullopt;
+}
+
 json to_json(const Manifest& m) {
-  return json{
+  json doc{
       {"format", "dbsnap-manifest"},
-      {"format_version", manifest_format_version},
+      {"format_version", m.layout == DataLayout::chunks ? 2 : 1},
       {"id", m.id},
       {"target", m.target},
       {"engine", m.engine},
@@ -64,6 +72,19 @@ json to_json(const Manifest& m) {
       {"automatic", m.automatic},
       {"pinned", m.pinned},
   };
+  if (m.layout == DataLayout::chunks) {
+    doc.erase("blob");
+    doc["data"] = json{{"layout", "chunks"},
+                       {"chunk_list", m.chunk_list},
+                       {"chunks", m.chunks},
+                       {"compression", m.compression},
+                       {"level", m.level},
+                       {"raw_bytes", m.raw_bytes},
+                       {"raw_sha256", m.raw_sha256},
+                       {"added_bytes", m.stored_bytes},
+                       {"list_sha256", m.stored_sha256}};
+  }
+  return doc;
 }
 
 Expected<Manifest> manifest_from_json(const json& doc) {
@@ -88,23 +109,50 @@ Expected<Manifest> manifest_from_json(const json& doc) {
     m.label = doc.value("label", "");
     m.revisions = doc.at("revisions").get<std::vector<std::string>>();
     std::sort(m.revisions.begin(), m.revisions.end());
-    const json& blob = doc.at("blob");
-    m.blob_file = blob.at("file").get<std::string>();
-    if (!is_valid_blob_file_name(m.blob_file, m.id)) {
-      return make_error(ErrorKind::corrupt, "invalid blob file name '{}' (expected {}.<kind>.zst)", m.blob_file, m.id);
+    if (version >= 2) {
+      const json& data = doc.at("data");
+      const std::string layout = data.at("layout").get<std::string>();
+      if (layout != "chunks") return make_error(ErrorKind::corrupt, "invalid manifest: unknown data layout '{}'", layout);
+      m.layout = DataLayout::chunks;
+      m.chunk_list = data.at("chunk_list").get<std::string>();
+      if (m.chunk_list != m.id + ".chunks") {
+        return make_error(ErrorKind::corrupt, "invalid chunk list name '{}' (expected {}.chunks)", m.chunk_list, m.id);
+      }
+      auto chunks = integer_field<std::uint64_t>(data, "chunks");
+      auto level = integer_field<int>(data, "level");
+      auto raw_bytes = integer_field<std::uint64_t>(data, "raw_bytes");
+      auto added_bytes = integer_field<std::uint64_t>(data, "added_bytes");
+      if (!chunks) return std::unexpected(chunks.error());
+      if (!level) return std::unexpected(level.error());
+      if (!raw_bytes) return std::unexpected(raw_bytes.error());
+      if (!added_bytes) return std::unexpected(added_bytes.error());
+      m.chunks = *chunks;
+      m.compression = data.at("compression").get<std::string>();
+      m.level = *level;
+      m.raw_bytes = *raw_bytes;
+      m.raw_sha256 = data.at("raw_sha256").get<std::string>();
+      m.stored_bytes = *added_bytes;
+      m.stored_sha256 = data.at("list_sha256").get<std::string>();
+    } else {
+      const json& blob = doc.at("blob");
+      m.blob_file = blob.at("file").get<std::string>();
+      if (!is_valid_blob_file_name(m.blob_file, m.id)) {
+        return make_error(ErrorKind::corrupt, "invalid blob file name '{}' (expected {}.<kind>.zst)", m.blob_file,
+                          m.id);
+      }
+      m.compression = blob.at("compression").get<std::string>();
+      auto level = integer_field<int>(blob, "level");
+      auto raw_bytes = integer_field<std::uint64_t>(blob, "raw_bytes");
+      auto stored_bytes = integer_field<std::uint64_t>(blob, "stored_bytes");
+      if (!level) return std::unexpected(level.error());
+      if (!raw_bytes) return std::unexpected(raw_bytes.error());
+      if (!stored_bytes) return std::unexpected(stored_bytes.error());
+      m.level = *level;
+      m.raw_bytes = *raw_bytes;
+      m.raw_sha256 = blob.at("raw_sha256").get<std::string>();
+      m.stored_bytes = *stored_bytes;
+      m.stored_sha256 = blob.at("stored_sha256").get<std::string>();
     }
-    m.compression = blob.at("compression").get<std::string>();
-    auto level = integer_field<int>(blob, "level");
-    auto raw_bytes = integer_field<std::uint64_t>(blob, "raw_bytes");
-    auto stored_bytes = integer_field<std::uint64_t>(blob, "stored_bytes");
-    if (!level) return std::unexpected(level.error());
-    if (!raw_bytes) return std::unexpected(raw_bytes.error());
-    if (!stored_bytes) return std::unexpected(stored_bytes.error());
-    m.level = *level;
-    m.raw_bytes = *raw_bytes;
-    m.raw_sha256 = blob.at("raw_sha256").get<std::string>();
-    m.stored_bytes = *stored_bytes;
-    m.stored_sha256 = blob.at("stored_sha256").get<std::string>();
     const json& versions = doc.at("versions");
     m.tool_version = versions.value("tool", "");
     m.server_version = versions.value("server", "");

@@ -18,7 +18,9 @@ namespace dbsnap::store {
 namespace {
 
 constexpr const char* lock_name = ".lock";
+constexpr const char* repository_lock_name = ".repository-lock";
 constexpr const char* catalog_name = "catalog.db";
+constexpr const char* index_name = "index.db";
 constexpr const char* scratch_dir = ".scratch";
 
 std::string describe_candidates(const std::vector<Manifest>& snapshots, std::size_t max) {
@@ -198,13 +200,17 @@ void Store::remove_unpublished_blobs() {
   // Under the store lock (held by open): a blob without a manifest is the
   // remains of a publish that crashed between the blob's rename and the
   // manifest's (the commit point); it was never listed.
+  // Likewise a chunk list without a manifest (its packs are garbage
+  // collection's).
   for (const auto& dir : target_dirs()) {
-    for (const auto& blob : files_in(dir, ".zst")) {
-      const std::string name = blob.filename().string();
-      const std::string id = name.substr(0, name.find('.'));
-      if (!is_valid_snapshot_id(id)) continue;
-      std::error_code ec;
-      if (!fs::exists(dir / (id + ".json"), ec) && !ec) fs::remove(blob, ec);
+    for (const char* suffix : {".zst", ".chunks"}) {
+      for (const auto& blob : files_in(dir, suffix)) {
+        const std::string name = blob.filename().string();
+        const std::string id = name.substr(0, name.find('.'));
+        if (!is_valid_snapshot_id(id)) continue;
+        std::error_code ec;
+        if (!fs::exists(dir / (id + ".json"), ec) && !ec) fs::remove(blob, ec);
+      }
     }
   }
 }
@@ -241,7 +247,7 @@ Expected<void> Store::reconcile_catalog() {
   return {};
 }
 
-Expected<PendingSnapshot> Store::begin(const std::string& target, const std::string& extension) {
+Expected<PendingSnapshot> Store::begin(const std::string& target, const std::string& extension, int level) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
   if (!is_valid_target_name(target)) {
     return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", target);
@@ -252,19 +258,78 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
                       "its store (replace it with a folder)", dir.string());
   }
   std::string id = new_snapshot_id(util::now_ms());
-  std::string blob_file = fmt::format("{}.{}.zst", id, extension);
-  auto blob = backend_->create(target + "/" + blob_file, IfExists::fail);
-  if (!blob) return std::unexpected(blob.error());
-  return PendingSnapshot{std::move(id), target, std::move(blob_file), std::move(*blob)};
+  PendingSnapshot pending;
+  pending.id = id;
+  pending.target = target;
+  pending.layout = layout_;
+  if (layout_ == DataLayout::blob) {
+    pending.blob_file = fmt::format("{}.{}.zst", id, extension);
+    auto blob = backend_->create(target + "/" + pending.blob_file, IfExists::fail);
+    if (!blob) return std::unexpected(blob.error());
+    pending.blob = std::move(*blob);
+    return pending;
+  }
+  auto repository_lock = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
+  if (!repository_lock) return std::unexpected(repository_lock.error());
+  pending.repository_lock.emplace(std::move(*repository_lock));
+  auto index = chunk_index();
+  if (!index) return std::unexpected(index.error());
+  auto chunk_store = repo::ChunkStore::create(*backend_, **index, repo::ChunkStoreOptions{.level = level});
+  if (!chunk_store) return std::unexpected(chunk_store.error());
+  pending.chunk_store = std::make_unique<repo::ChunkStore>(std::move(*chunk_store));
+  pending.chunk_list = id + ".chunks";
+  auto writer = repo::SnapshotWriter::create(*backend_, *pending.chunk_store, target + "/" + pending.chunk_list);
+  if (!writer) return std::unexpected(writer.error());
+  pending.chunks_in = std::move(*writer);
+  return pending;
+}
+
+Expected<repo::ChunkIndex*> Store::chunk_index() const {
+  if (index_) return &*index_;
+  if (!writable_) {
+    auto index = repo::ChunkIndex::in_memory();
+    if (!index) return std::unexpected(index.error());
+    if (auto r = repo::reconcile(*backend_, *index); !r) return std::unexpected(r.error());
+    index_.emplace(std::move(*index));
+    return &*index_;
+  }
+  std::error_code ec;
+  const bool missing = !fs::exists(root_ / index_name, ec);
+  auto index = repo::ChunkIndex::open(root_ / index_name);
+  if (!index) return std::unexpected(index.error());
+  if (missing) {
+    // A new store, or one whose index.db was lost: the packs say what it holds.
+    auto report = repo::reconcile(*backend_, *index);
+    if (!report) return std::unexpected(report.error());
+    if (!report->indexed.empty()) {
+      std::fprintf(stderr, "dbsnap: %s was missing; rebuilt it from %zu pack(s)\n", (root_ / index_name).c_str(),
+                   report->indexed.size());
+    }
+  }
+  index_.emplace(std::move(*index));
+  return &*index_;
 }
 
 Expected<void> Store::publish(PendingSnapshot& pending, Manifest manifest) {
   manifest.id = pending.id;
   manifest.target = pending.target;
+  manifest.layout = pending.layout;
   manifest.blob_file = pending.blob_file;
+  manifest.chunk_list = pending.chunk_list;
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
-  if (auto r = pending.blob->commit(); !r) return r;
+  if (pending.layout == DataLayout::chunks) {
+    // SnapshotWriter::commit() flushes the open pack (committed and indexed) before the list.
+    auto written = pending.chunks_in->commit();
+    if (!written) return std::unexpected(written.error());
+    manifest.chunks = written->chunks;
+    manifest.raw_bytes = written->raw_bytes;
+    manifest.raw_sha256 = written->raw_sha256;
+    manifest.stored_bytes = written->new_stored_bytes;
+    manifest.stored_sha256 = written->list_sha256;
+  } else if (auto r = pending.blob->commit(); !r) {
+    return r;
+  }
   // The manifest's commit is the snapshot's (FORMAT.md: Publishing protocol).
   if (auto r = write_object(*backend_, manifest_object(manifest), to_json(manifest).dump(2) + "\n"); !r) {
     (void)backend_->remove(blob_object(manifest));  // best effort: the next open removes it otherwise
@@ -356,7 +421,9 @@ Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) 
   return manifests.size();
 }
 
-std::string Store::blob_object(const Manifest& manifest) { return manifest.target + "/" + manifest.blob_file; }
+std::string Store::blob_object(const Manifest& manifest) {
+  return manifest.target + "/" + (manifest.layout == DataLayout::chunks ? manifest.chunk_list : manifest.blob_file);
+}
 
 std::string Store::manifest_object(const Manifest& manifest) { return manifest.target + "/" + manifest.id + ".json"; }
 
@@ -367,11 +434,92 @@ std::string Store::manifest_location(const Manifest& manifest) const {
 }
 
 Expected<std::unique_ptr<pipeline::Source>> Store::open_blob(const Manifest& manifest) const {
+  if (manifest.layout != DataLayout::blob) {
+    return make_error(ErrorKind::failure, "snapshot {} is stored as chunks, not as a blob", manifest.id);
+  }
   auto source = backend_->open(blob_object(manifest));
   if (!source && source.error().kind == ErrorKind::not_found) {
     return make_error(ErrorKind::corrupt, "its blob {} is missing", blob_location(manifest));
   }
   return source;
+}
+
+namespace {
+
+// A chunk reader that holds the repository lock (shared) as long as it lives.
+class LockedChunkReader final : public pipeline::Source {
+ public:
+  LockedChunkReader(std::optional<util::FileLock> lock, std::unique_ptr<repo::ChunkReader> reader)
+      : lock_(std::move(lock)), reader_(std::move(reader)) {}
+  Expected<std::size_t> read(pipeline::MutableBytes buffer) override { return reader_->read(buffer); }
+
+ private:
+  std::optional<util::FileLock> lock_;
+  std::unique_ptr<repo::ChunkReader> reader_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<pipeline::Source>> Store::open_chunks(const Manifest& manifest) const {
+  if (manifest.layout != DataLayout::chunks) {
+    return make_error(ErrorKind::failure, "snapshot {} is not stored as chunks", manifest.id);
+  }
+  std::optional<util::FileLock> lock;
+  if (writable_) {
+    // A store this process cannot write has no lock to take (documented limit:
+    // a prune by its owner meanwhile can fail this read, never damage data).
+    auto taken = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
+    if (!taken) return std::unexpected(taken.error());
+    lock.emplace(std::move(*taken));
+  }
+  auto list = repo::read_chunk_list(*backend_, blob_object(manifest));
+  if (!list) {
+    if (list.error().kind == ErrorKind::not_found) {
+      return make_error(ErrorKind::corrupt, "its chunk list {} is missing", blob_location(manifest));
+    }
+    return std::unexpected(list.error());
+  }
+  const std::string where = blob_location(manifest);
+  if (list->list_sha256 != manifest.stored_sha256) {
+    return make_error(ErrorKind::corrupt, "its chunk list {} does not match the manifest's SHA-256", where);
+  }
+  if (list->raw_bytes != manifest.raw_bytes || list->raw_sha256 != manifest.raw_sha256 ||
+      list->ids.size() != manifest.chunks) {
+    return make_error(ErrorKind::corrupt, "its chunk list {} describes another dump than the manifest", where);
+  }
+  auto index = chunk_index();
+  if (!index) return std::unexpected(index.error());
+  auto reader = std::make_unique<repo::ChunkReader>(*backend_, **index, std::move(list->ids));
+  return std::unique_ptr<pipeline::Source>(new LockedChunkReader(std::move(lock), std::move(reader)));
+}
+
+Expected<GarbageCollection> Store::collect_garbage(const repo::GcOptions& options) {
+  if (auto r = check_writable(); !r) return std::unexpected(r.error());
+  auto repository_lock = util::FileLock::try_acquire(root_ / repository_lock_name, util::LockMode::exclusive);
+  if (!repository_lock) return std::unexpected(repository_lock.error());
+  if (!*repository_lock) return GarbageCollection{};
+  auto lock = util::FileLock::acquire(root_ / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  // The manifests are the truth about which snapshots exist: a run killed
+  // between a manifest and its catalog row must not lose its chunks here.
+  if (auto r = reconcile_catalog(); !r) return std::unexpected(r.error());
+  auto snapshots = catalog_.find({});
+  if (!snapshots) return std::unexpected(snapshots.error());
+  std::vector<std::string> lists;
+  for (const auto& m : *snapshots) {
+    if (m.layout == DataLayout::chunks) lists.push_back(blob_object(m));
+  }
+  auto index = chunk_index();
+  if (!index) return std::unexpected(index.error());
+  auto report = repo::collect_garbage(*backend_, **index, lists, options);
+  if (!report) return std::unexpected(report.error());
+  return GarbageCollection{std::move(*report)};
+}
+
+Expected<std::pair<std::uint64_t, std::uint64_t>> Store::chunk_totals() const {
+  auto index = chunk_index();
+  if (!index) return std::unexpected(index.error());
+  return (*index)->totals();
 }
 
 Expected<fs::path> Store::scratch_folder() const {

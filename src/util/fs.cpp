@@ -227,17 +227,31 @@ Expected<std::uint64_t> free_space(const fs::path& path) {
   return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
-Expected<FileLock> FileLock::acquire(const fs::path& lock_path) {
+Expected<FileLock> FileLock::acquire(const fs::path& lock_path, LockMode mode) {
   UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) {
     return make_error(ErrorKind::failure, "cannot open lock file {}: {}", lock_path.string(), errno_text(errno));
   }
-  while (::flock(fd.get(), LOCK_EX) != 0) {
+  while (::flock(fd.get(), mode == LockMode::shared ? LOCK_SH : LOCK_EX) != 0) {
     if (errno != EINTR) {
       return make_error(ErrorKind::failure, "cannot lock {}: {}", lock_path.string(), errno_text(errno));
     }
   }
   return FileLock(std::move(fd));
+}
+
+Expected<std::optional<FileLock>> FileLock::try_acquire(const fs::path& lock_path, LockMode mode) {
+  UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    return make_error(ErrorKind::failure, "cannot open lock file {}: {}", lock_path.string(), errno_text(errno));
+  }
+  while (::flock(fd.get(), (mode == LockMode::shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return std::optional<FileLock>();
+    if (errno != EINTR) {
+      return make_error(ErrorKind::failure, "cannot lock {}: {}", lock_path.string(), errno_text(errno));
+    }
+  }
+  return std::optional<FileLock>(FileLock(std::move(fd)));
 }
 
 }  // namespace dbsnap::util

@@ -116,3 +116,34 @@ TEST_CASE("automatic: written and read back; inferred from the label for manifes
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("'automatic'") != std::string::npos);
 }
+
+TEST_CASE("a chunked snapshot's manifest is format 2 and survives a round trip; a blob's stays format 1") {
+  CHECK(store::to_json(sample())["format_version"] == 1);
+  auto m = sample();
+  m.layout = store::DataLayout::chunks;
+  m.blob_file.clear();
+  m.chunk_list = m.id + ".chunks";
+  m.chunks = 7;
+  const auto doc = store::to_json(m);
+  CHECK(doc["format_version"] == 2);
+  CHECK_FALSE(doc.contains("blob"));
+  CHECK(doc["data"]["chunk_list"] == m.id + ".chunks");
+  CHECK(doc["data"]["added_bytes"] == m.stored_bytes);
+  auto parsed = store::parse_manifest(doc.dump());
+  REQUIRE(parsed);
+  CHECK(parsed->layout == store::DataLayout::chunks);
+  CHECK(parsed->chunks == 7);
+  CHECK(store::to_json(*parsed) == doc);
+  CHECK(store::stream_bytes(*parsed) == m.raw_bytes);
+
+  auto elsewhere = doc;
+  elsewhere["data"]["chunk_list"] = "../other/x.chunks";
+  auto bad = store::manifest_from_json(elsewhere);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("chunk list name") != std::string::npos);
+  auto unknown = doc;
+  unknown["data"]["layout"] = "tapes";
+  CHECK(store::manifest_from_json(unknown).error().message.find("unknown data layout 'tapes'") != std::string::npos);
+  CHECK(store::parse_data_layout("chunks") == store::DataLayout::chunks);
+  CHECK_FALSE(store::parse_data_layout("Chunks"));
+}

@@ -148,13 +148,16 @@ TEST_CASE("reconcile indexes packs a killed run committed but never indexed, and
   CHECK(report->indexed.empty());
   CHECK(report->forgotten.empty());
 
-  // A pack removed behind the index's back, and a file under data/ that is no pack.
+  // A pack removed behind the index's back, a pack-named object that is no
+  // pack, and a snapshot of a target named "data" (never taken for a pack).
   REQUIRE(backend.remove(packs[1]));
-  REQUIRE(write_object(backend, "data/zz/not-a-pack", "hello"));
+  const std::string fake = "data/ab/ab" + std::string(30, '0');
+  REQUIRE(write_object(backend, fake, "hello"));
+  REQUIRE(write_object(backend, "data/1m94agga7b5mb.json", "{}"));
   report = reconcile(backend, *index);
   REQUIRE(report.has_value());
   CHECK(report->forgotten == std::vector<std::string>{packs[1]});
-  CHECK(report->unreadable == std::vector<std::string>{"data/zz/not-a-pack"});
+  CHECK(report->unreadable == std::vector<std::string>{fake});
   CHECK(report->indexed.empty());
   CHECK(index->packs().value().size() == packs.size() - 1);
 }

@@ -175,3 +175,13 @@ TEST_CASE("a frame decompresses only to the size its index says") {
 }
 
 }  // namespace dbsnap::store::repo
+
+TEST_CASE("pack names: what dbsnap::store::repo::new_pack_name() makes, and nothing a target named 'data' keeps beside them") {
+  for (int i = 0; i < 20; ++i) CHECK(dbsnap::store::repo::is_pack_name(dbsnap::store::repo::new_pack_name()));
+  CHECK_FALSE(dbsnap::store::repo::is_pack_name("data/1m94agga7b5mb.json"));
+  CHECK_FALSE(dbsnap::store::repo::is_pack_name("data/1m94agga7b5mb.sqlite.zst"));
+  CHECK_FALSE(dbsnap::store::repo::is_pack_name("data/0a/1ad5560f968e1f88776386f99a96da94"));  // folder is not the name's start
+  CHECK_FALSE(dbsnap::store::repo::is_pack_name("data/0a/0AD5560F968E1F88776386F99A96DA94"));
+  CHECK_FALSE(dbsnap::store::repo::is_pack_name("data/0a/0ad5560f968e1f88776386f99a96da9"));
+  CHECK(dbsnap::store::repo::is_pack_name("data/0a/0ad5560f968e1f88776386f99a96da94"));
+}

@@ -128,3 +128,173 @@ TEST_CASE("the catalog is rebuilt from manifests") {
   CHECK((*all)[0].revisions == std::vector<std::string>{"r2", "r3"});
   CHECK((*all)[1].id == a.id);
 }
+
+namespace {
+
+store::Manifest publish_chunked(store::Store& s, const std::string& target, const std::string& body) {
+  s.set_snapshot_layout(store::DataLayout::chunks);
+  auto pending = s.begin(target, "sql");
+  REQUIRE(pending);
+  REQUIRE(pending->layout == store::DataLayout::chunks);
+  REQUIRE(pending->chunks_in->write(test::as_bytes(body)));
+  REQUIRE(pending->chunks_in->finish());
+  store::Manifest m;
+  m.engine = "sqlite";
+  m.created_at = util::format_utc(util::now_ms());
+  REQUIRE(s.publish(*pending, m));
+  auto found = s.resolve(pending->id);
+  REQUIRE(found);
+  ::usleep(2000);
+  return *found;
+}
+
+std::string read_all(pipeline::Source& source) {
+  std::string out;
+  std::vector<std::byte> buffer(1 << 16);
+  for (;;) {
+    auto n = source.read(buffer);
+    REQUIRE(n);
+    if (*n == 0) return out;
+    out.append(reinterpret_cast<const char*>(buffer.data()), *n);
+  }
+}
+
+std::size_t pack_count(const std::filesystem::path& root) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root / "data", ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); ++it) {
+    n += it->is_regular_file() ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("chunked snapshots: published after their packs, read back checked, deduplicated across snapshots") {
+  test::TempDir dir;
+  const auto root = dir.path / "store";
+  const std::string body = test::make_data(3 << 20, 7);
+  std::string first_id;
+  {
+    auto s = store::Store::open(root);
+    REQUIRE(s);
+    auto a = publish_chunked(*s, "dev", body);
+    first_id = a.id;
+    CHECK(a.layout == store::DataLayout::chunks);
+    CHECK(a.chunk_list == a.id + ".chunks");
+    CHECK(a.raw_bytes == body.size());
+    CHECK(a.raw_sha256 == pipeline::sha256_hex(test::as_bytes(body)).value());
+    CHECK(a.chunks > 10);
+    CHECK(a.stored_bytes > 0);
+    CHECK(std::filesystem::exists(s->blob_location(a)));
+    CHECK(util::read_small_file(s->manifest_location(a)).value().find("\"format_version\": 2") != std::string::npos);
+    // The same dump again, in another target: nothing new is stored.
+    auto b = publish_chunked(*s, "prod", body);
+    CHECK(b.stored_bytes == 0);
+    CHECK(b.chunks == a.chunks);
+    auto source = s->open_chunks(b);
+    REQUIRE(source);
+    CHECK(read_all(**source) == body);
+    CHECK_FALSE(s->open_blob(a).has_value());
+  }
+  // Reopened, and with index.db lost: the packs say where each chunk is.
+  std::filesystem::remove(root / "index.db");
+  auto s = store::Store::open(root);
+  REQUIRE(s);
+  auto a = s->resolve(first_id);
+  REQUIRE(a);
+  auto source = s->open_chunks(*a);
+  REQUIRE(source);
+  CHECK(read_all(**source) == body);
+  // A store opened for reading indexes the packs in memory.
+  auto reader = store::Store::open(root, store::CatalogRecovery::fail, store::StoreAccess::read);
+  REQUIRE(reader);
+  auto again = reader->open_chunks(*a);
+  REQUIRE(again);
+  CHECK(read_all(**again) == body);
+}
+
+TEST_CASE("a chunk list that does not match its manifest is corrupt before a byte flows") {
+  test::TempDir dir;
+  auto s = store::Store::open(dir.path / "store");
+  REQUIRE(s);
+  auto a = publish_chunked(*s, "dev", test::make_data(300000, 1));
+  auto b = publish_chunked(*s, "dev", test::make_data(300000, 2));
+  // a's list replaced by b's (a valid list of another dump).
+  std::filesystem::copy_file(s->blob_location(b), s->blob_location(a), std::filesystem::copy_options::overwrite_existing);
+  auto source = s->open_chunks(a);
+  REQUIRE_FALSE(source);
+  CHECK(source.error().kind == ErrorKind::corrupt);
+  CHECK(source.error().message.find(a.id + ".chunks") != std::string::npos);
+  std::filesystem::remove(s->blob_location(a));
+  auto missing = s->open_chunks(a);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message.find("is missing") != std::string::npos);
+}
+
+TEST_CASE("garbage collection frees what no snapshot lists, and waits for nobody") {
+  test::TempDir dir;
+  const auto root = dir.path / "store";
+  auto s = store::Store::open(root);
+  REQUIRE(s);
+  const std::string kept_body = test::make_data(1 << 20, 3);
+  auto kept = publish_chunked(*s, "dev", kept_body);
+  auto gone = publish_chunked(*s, "dev", test::make_data(1 << 20, 4));
+  CHECK(pack_count(root) == 2);
+  REQUIRE(s->remove(gone));
+  CHECK_FALSE(std::filesystem::exists(s->blob_location(gone)));
+  {
+    // A backup or restore holds the repository lock shared: collection does not wait, and removes nothing.
+    auto busy = util::FileLock::acquire(root / ".repository-lock", util::LockMode::shared);
+    REQUIRE(busy);
+    auto skipped = s->collect_garbage();
+    REQUIRE(skipped);
+    CHECK_FALSE(skipped->report.has_value());
+    CHECK(pack_count(root) == 2);
+  }
+  auto collected = s->collect_garbage();
+  REQUIRE(collected);
+  REQUIRE(collected->report.has_value());
+  CHECK(collected->report->packs_deleted == 1);
+  CHECK(pack_count(root) == 1);
+  auto source = s->open_chunks(kept);
+  REQUIRE(source);
+  CHECK(read_all(**source) == kept_body);
+}
+
+TEST_CASE("a chunk list published without its manifest (a killed publish) is removed by the next open") {
+  test::TempDir dir;
+  const auto root = dir.path / "store";
+  std::string orphan;
+  {
+    auto s = store::Store::open(root);
+    REQUIRE(s);
+    auto a = publish_chunked(*s, "dev", test::make_data(100000, 5));
+    orphan = s->blob_location(a);
+    REQUIRE(std::filesystem::remove(s->manifest_location(a)));
+  }
+  auto s = store::Store::open(root);
+  REQUIRE(s);
+  CHECK_FALSE(std::filesystem::exists(orphan));
+  CHECK(s->find({})->empty());
+}
+
+TEST_CASE("a shared lock admits shared holders and keeps an exclusive one out") {
+  test::TempDir dir;
+  const auto path = dir.path / "lock";
+  auto one = util::FileLock::try_acquire(path, util::LockMode::shared);
+  auto two = util::FileLock::try_acquire(path, util::LockMode::shared);
+  REQUIRE(one);
+  REQUIRE(two);
+  CHECK(one->has_value());
+  CHECK(two->has_value());
+  auto excl = util::FileLock::try_acquire(path, util::LockMode::exclusive);
+  REQUIRE(excl);
+  CHECK_FALSE(excl->has_value());
+  one->reset();
+  two->reset();
+  auto now = util::FileLock::try_acquire(path, util::LockMode::exclusive);
+  REQUIRE(now);
+  CHECK(now->has_value());
+}

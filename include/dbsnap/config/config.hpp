@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "dbsnap/store/manifest.hpp"
 #include "dbsnap/util/error.hpp"
 
 namespace dbsnap::config {
@@ -58,6 +59,9 @@ struct Config {
   fs::path file;
   fs::path dir;
   fs::path store;  // from the top-level `store` key, resolved; empty when unset
+  // The top-level `snapshot_layout` key: how new snapshots are stored
+  // ("blob", the default for now, or "chunks": repository v2, deduplicated).
+  store::DataLayout snapshot_layout = store::DataLayout::blob;
   std::map<std::string, Target> targets;
 
   // The named target; a config error listing the known ones otherwise.

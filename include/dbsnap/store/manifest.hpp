@@ -11,8 +11,20 @@
 
 namespace dbsnap::store {
 
-// The manifest format version this build writes; FORMAT.md documents each.
-inline constexpr int manifest_format_version = 1;
+// The newest manifest format version this build reads and writes; FORMAT.md
+// documents each. A snapshot stored as one blob is written as version 1 (so
+// that older releases still read it), a chunked one as version 2.
+inline constexpr int manifest_format_version = 2;
+
+// How a snapshot's dump is stored (FORMAT.md).
+enum class DataLayout {
+  blob,    // one zstd file, "<id>.<kind>.zst" beside the manifest (format 1)
+  chunks,  // deduplicated chunks in the repository's packs, listed by "<id>.chunks" (format 2)
+};
+
+// "blob" or "chunks"; parse_data_layout() is its inverse (nullopt for anything else).
+std::string_view layout_name(DataLayout layout);
+std::optional<DataLayout> parse_data_layout(std::string_view name);
 
 // What is known about one snapshot. The JSON manifest beside the blob holds
 // all of it, so the catalog can be rebuilt from the manifests alone.
@@ -23,11 +35,17 @@ struct Manifest {
   std::string created_at;              // RFC 3339 UTC, milliseconds
   std::string label;                   // may be empty
   std::vector<std::string> revisions;  // sorted Alembic revision set; empty when unversioned
-  std::string blob_file;               // file name of the .zst blob, in the same folder
+  DataLayout layout = DataLayout::blob;
+  std::string blob_file;               // blob layout: file name of the .zst blob, in the same folder
+  std::string chunk_list;              // chunks layout: file name of the chunk list, "<id>.chunks"
+  std::uint64_t chunks = 0;            // chunks layout: how many chunks the list names
   std::string compression = "zstd";
   int level = 3;
   std::uint64_t raw_bytes = 0;
   std::string raw_sha256;
+  // Blob layout: the blob's size and SHA-256. Chunks layout: the bytes of
+  // the new chunk frames this snapshot added to the repository when it was
+  // taken, and the SHA-256 of its chunk list object.
   std::uint64_t stored_bytes = 0;
   std::string stored_sha256;
   std::string tool_version;    // the dump tool (or SQLite library) that wrote the dump
@@ -44,6 +62,12 @@ struct Manifest {
   // Pinned by `dbsnap pin` or `backup --pin`: prune always keeps it, delete refuses it.
   bool pinned = false;
 };
+
+// How many bytes reading the snapshot back streams (what progress counts):
+// the blob's size, or the dump's for a chunked snapshot.
+inline std::uint64_t stream_bytes(const Manifest& m) {
+  return m.layout == DataLayout::chunks ? m.raw_bytes : m.stored_bytes;
+}
 
 // The labels of the snapshots dbsnap takes itself. Manifests written before
 // the `automatic` field existed are automatic when their label is one of these.

@@ -9,20 +9,39 @@
 #include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/catalog.hpp"
 #include "dbsnap/store/manifest.hpp"
+#include "dbsnap/store/repo/chunk_index.hpp"
+#include "dbsnap/store/repo/chunk_list.hpp"
+#include "dbsnap/store/repo/chunk_store.hpp"
+#include "dbsnap/store/repo/gc.hpp"
 #include "dbsnap/util/fs.hpp"
 
 namespace dbsnap::store {
 
 namespace fs = std::filesystem;
 
-// A snapshot being written: its id and the writer of its blob object (a
-// pipeline::Sink). Nothing of it is visible until Store::publish(); dropping
-// it aborts the blob.
+// A snapshot being written. Nothing of it is visible until
+// Store::publish(); dropping it aborts what it wrote (packs already
+// committed stay, unreferenced, until garbage collection).
 struct PendingSnapshot {
   std::string id;
   std::string target;
+  DataLayout layout = DataLayout::blob;
+  // Blob layout: the caller compresses the dump into `blob`.
   std::string blob_file;  // the blob's file name in its target folder, "<id>.<kind>.zst"
   std::unique_ptr<ObjectWriter> blob;
+  // Chunks layout: the raw dump goes into `chunks_in`. The shared repository
+  // lock keeps garbage collection out from the first chunk looked up to the
+  // publish: a chunk found in the index stays there.
+  std::string chunk_list;  // "<id>.chunks"
+  std::optional<util::FileLock> repository_lock;
+  std::unique_ptr<repo::ChunkStore> chunk_store;
+  std::unique_ptr<repo::SnapshotWriter> chunks_in;
+};
+
+// What Store::collect_garbage() did: std::nullopt in `report` when it did
+// not run because a backup or a restore was using the repository.
+struct GarbageCollection {
+  std::optional<repo::GcReport> report;
 };
 
 // The snapshot store: a folder (0700) holding catalog.db and one folder per
@@ -59,12 +78,22 @@ class Store {
   // The targets that have snapshots, sorted.
   Expected<std::vector<std::string>> targets() const { return catalog_.targets(); }
 
-  // Starts a new snapshot of `target`; `extension` is the blob's kind, e.g. "sql" or "sqlite".
-  Expected<PendingSnapshot> begin(const std::string& target, const std::string& extension);
+  // How new snapshots are stored (the config's `snapshot_layout`; blob
+  // until repository v2 becomes the default). Snapshots already stored are
+  // read whatever their layout.
+  void set_snapshot_layout(DataLayout layout) noexcept { layout_ = layout; }
+  DataLayout snapshot_layout() const noexcept { return layout_; }
 
-  // Publishes a finished snapshot: the blob is fsynced and renamed into
-  // place, then the manifest is written atomically, then the catalog row is
-  // added in one transaction, all under the store lock.
+  // Starts a new snapshot of `target` in the store's snapshot layout;
+  // `extension` is the blob's kind, e.g. "sql" or "sqlite"; `level` the zstd
+  // level of chunk frames.
+  Expected<PendingSnapshot> begin(const std::string& target, const std::string& extension, int level = 3);
+
+  // Publishes a finished snapshot, under the store lock: its data (the blob
+  // fsynced and renamed into place, or the chunk list after its packs), then
+  // the manifest, written atomically (the commit point), then the catalog
+  // row in one transaction. A chunked snapshot's layout, chunk list and
+  // sizes are filled in from what was written.
   Expected<void> publish(PendingSnapshot& pending, Manifest manifest);
 
   // Reads a snapshot's manifest file (the truth the catalog row indexes).
@@ -81,11 +110,30 @@ class Store {
   // reported in `skipped`.
   Expected<std::size_t> rebuild_catalog(std::vector<std::string>& skipped);
 
-  // Streams a snapshot's stored blob (the zstd frames as written). Errors:
-  // `corrupt` naming the blob when it is missing, else the backend's.
+  // Streams a snapshot's stored blob (the zstd frames as written; blob
+  // layout only). Errors: `corrupt` naming the blob when it is missing, else
+  // the backend's.
   Expected<std::unique_ptr<pipeline::Source>> open_blob(const Manifest& manifest) const;
 
-  // Where a snapshot's blob and manifest live, for people (a file path).
+  // Streams a chunked snapshot's dump (raw bytes), each chunk checked
+  // against its SHA-256 as it is read. The chunk list must read and agree
+  // with the manifest (size, SHA-256 of the dump and of the list) before a
+  // byte flows. Holds the repository lock shared while the source lives, so
+  // garbage collection never removes a chunk under a reader. Errors:
+  // `corrupt` naming the list or chunk, the backend's.
+  Expected<std::unique_ptr<pipeline::Source>> open_chunks(const Manifest& manifest) const;
+
+  // Removes the chunks no snapshot lists any more (repo/gc.hpp), under the
+  // store lock and the repository lock held exclusively. Does not wait: when
+  // a backup or restore is using the repository, nothing is collected and
+  // `report` is empty (the next prune collects). Errors: the backend's, the
+  // index's; a chunk list that does not read (nothing is removed then).
+  Expected<GarbageCollection> collect_garbage(const repo::GcOptions& options = {});
+
+  // The repository's chunk index totals: chunks and their stored bytes.
+  Expected<std::pair<std::uint64_t, std::uint64_t>> chunk_totals() const;
+
+  // Where a snapshot's data (blob or chunk list) and manifest live, for people (a file path).
   std::string blob_location(const Manifest& manifest) const;
   std::string manifest_location(const Manifest& manifest) const;
 
@@ -116,7 +164,11 @@ class Store {
   std::vector<fs::path> target_dirs() const;
   // The regular files (never symbolic links) in `dir` whose name ends with `suffix`, sorted.
   std::vector<fs::path> files_in(const fs::path& dir, std::string_view suffix) const;
-  // Object names: "<target>/<blob_file>" and "<target>/<id>.json".
+  // The chunk index, opened on first use: index.db in a store this process
+  // writes (rebuilt from the packs when it is missing), else in memory from
+  // the packs' own indexes.
+  Expected<repo::ChunkIndex*> chunk_index() const;
+  // Object names: "<target>/<blob_file>" (or "<target>/<id>.chunks") and "<target>/<id>.json".
   static std::string blob_object(const Manifest& manifest);
   static std::string manifest_object(const Manifest& manifest);
   fs::path root_;
@@ -124,6 +176,8 @@ class Store {
   bool writable_ = true;
   // The snapshots' blobs and manifests; catalog.db, locks and scratch files stay local to root_.
   std::unique_ptr<Backend> backend_;
+  DataLayout layout_ = DataLayout::blob;
+  mutable std::optional<repo::ChunkIndex> index_;
 };
 
 }  // namespace dbsnap::store

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -101,10 +102,16 @@ Expected<void> write_all(int fd, const void* data, std::size_t size);
 Expected<std::uint64_t> free_space(const fs::path& path);
 
 // An exclusive advisory lock on a lock file, released when the object dies.
+// flock(2)'s two modes: many holders of `shared`, or one of `exclusive`.
+enum class LockMode { exclusive, shared };
+
 class FileLock {
  public:
   // Blocks until the lock is held.
-  static Expected<FileLock> acquire(const fs::path& lock_path);
+  static Expected<FileLock> acquire(const fs::path& lock_path, LockMode mode = LockMode::exclusive);
+  // Takes the lock if nobody holds it in a conflicting mode; std::nullopt
+  // when somebody does. Errors: the lock file cannot be opened or locked.
+  static Expected<std::optional<FileLock>> try_acquire(const fs::path& lock_path, LockMode mode);
   FileLock(FileLock&&) noexcept = default;
   ~FileLock() = default;
 

@@ -295,6 +295,7 @@ Expected<ReconcileReport> reconcile(const Backend& backend, ChunkIndex& index) {
   // Both lists are sorted: one merge pass.
   auto k = known->begin();
   for (const auto& object : *listed) {
+    if (!is_pack_name(object.name)) continue;
     while (k != known->end() && *k < object.name) report.forgotten.push_back(*k++);
     if (k != known->end() && *k == object.name) {
       ++k;

@@ -24,10 +24,11 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
 }  // namespace
 
 SnapshotWriter::SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter> list, pipeline::Sha256 hasher,
-                               const pipeline::ChunkerParams& params)
+                               pipeline::Sha256 list_hasher, const pipeline::ChunkerParams& params)
     : chunks_(chunks),
       list_(std::move(list)),
       hasher_(std::move(hasher)),
+      list_hasher_(std::move(list_hasher)),
       chunker_(params, [this](pipeline::Bytes chunk) { return on_chunk(chunk); }) {}
 
 Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backend, ChunkStore& chunks,
@@ -38,8 +39,18 @@ Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backen
   if (!list) return std::unexpected(list.error());
   auto hasher = pipeline::Sha256::create();
   if (!hasher) return std::unexpected(hasher.error());
-  if (auto r = (*list)->write(bytes_of(list_header)); !r) return std::unexpected(r.error());
-  return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(chunks, std::move(*list), std::move(*hasher), params));
+  auto list_hasher = pipeline::Sha256::create();
+  if (!list_hasher) return std::unexpected(list_hasher.error());
+  std::unique_ptr<SnapshotWriter> writer(
+      new SnapshotWriter(chunks, std::move(*list), std::move(*hasher), std::move(*list_hasher), params));
+  if (auto r = writer->put_line(list_header); !r) return std::unexpected(r.error());
+  return writer;
+}
+
+Expected<void> SnapshotWriter::put_line(std::string_view line) {
+  written_.list_bytes += line.size();
+  if (auto r = list_hasher_.update(bytes_of(line)); !r) return r;
+  return list_->write(bytes_of(line));
 }
 
 Expected<void> SnapshotWriter::write(pipeline::Bytes data) {
@@ -57,8 +68,7 @@ Expected<void> SnapshotWriter::on_chunk(pipeline::Bytes chunk) {
   written_.new_chunks += after.new_chunks - before.new_chunks;
   written_.new_stored_bytes += after.stored_bytes - before.stored_bytes;
   line_ = fmt::format("{} {}\n", id->hex(), chunk.size());
-  written_.list_bytes += line_.size();
-  return list_->write(bytes_of(line_));
+  return put_line(line_);
 }
 
 Expected<void> SnapshotWriter::finish() {
@@ -69,8 +79,10 @@ Expected<void> SnapshotWriter::finish() {
   if (!digest) return std::unexpected(digest.error());
   written_.raw_sha256 = *digest;
   line_ = fmt::format("end {} {} {}\n", written_.chunks, written_.raw_bytes, written_.raw_sha256);
-  written_.list_bytes += list_header.size() + line_.size();
-  if (auto r = list_->write(bytes_of(line_)); !r) return r;
+  if (auto r = put_line(line_); !r) return r;
+  auto list_digest = list_hasher_.finish_hex();
+  if (!list_digest) return std::unexpected(list_digest.error());
+  written_.list_sha256 = *list_digest;
   if (auto r = list_->finish(); !r) return r;
   finished_ = true;
   return {};
@@ -91,6 +103,8 @@ Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view nam
                                                                  line, why)});
   };
   std::string_view rest = *text;
+  auto list_digest = pipeline::sha256_hex(bytes_of(rest));
+  if (!list_digest) return std::unexpected(list_digest.error());
   if (!rest.starts_with(list_header)) return bad(1, "not a dbsnap chunk list (version 1)");
   rest.remove_prefix(list_header.size());
   ChunkList list;
@@ -115,6 +129,7 @@ Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view nam
       if (*bytes != sum) return bad(line_no, fmt::format("the end line says {} bytes, the chunks add up to {}", *bytes, sum));
       if (!rest.empty()) return bad(line_no + 1, "text after the end line");
       list.raw_bytes = sum;
+      list.list_sha256 = *list_digest;
       return list;
     }
     const auto space = line.find(' ');

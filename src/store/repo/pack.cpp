@@ -1,5 +1,7 @@
 #include "dbsnap/store/repo/pack.hpp"
 
+#include <algorithm>
+
 #include <cstring>
 #include <random>
 
@@ -204,6 +206,14 @@ std::string new_pack_name() {
   std::string hex;
   for (int i = 0; i < 4; ++i) hex += fmt::format("{:08x}", device());
   return "data/" + hex.substr(0, 2) + "/" + hex;
+}
+
+bool is_pack_name(std::string_view name) {
+  // "data/" + 2 hex + "/" + 32 hex, the 2 being the 32's first two.
+  if (name.size() != 5 + 2 + 1 + 32 || !name.starts_with("data/") || name[7] != '/') return false;
+  const std::string_view hex = name.substr(8);
+  if (hex.substr(0, 2) != name.substr(5, 2)) return false;
+  return std::ranges::all_of(hex, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 }  // namespace dbsnap::store::repo

@@ -39,6 +39,7 @@ struct ChunkList {
   std::vector<ChunkId> ids;
   std::uint64_t raw_bytes = 0;
   std::string raw_sha256;
+  std::string list_sha256;  // of the list object itself
 };
 
 // What a finished SnapshotWriter wrote.
@@ -49,6 +50,7 @@ struct SnapshotWritten {
   std::uint64_t new_chunks = 0;
   std::uint64_t new_stored_bytes = 0;  // frame bytes this snapshot added to the repository
   std::uint64_t list_bytes = 0;        // the chunk list object's size
+  std::string list_sha256;             // and its SHA-256
 };
 
 // A Sink for a dump: cuts it into chunks, puts them into `chunks` and
@@ -65,14 +67,18 @@ class SnapshotWriter final : public pipeline::Sink {
   Expected<void> finish() override;
   // Publishes the chunk list (after finish()); returns what was written.
   Expected<SnapshotWritten> commit();
+  // What was written so far (all of it after finish()).
+  const SnapshotWritten& written() const noexcept { return written_; }
 
  private:
   SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter> list, pipeline::Sha256 hasher,
-                 const pipeline::ChunkerParams& params);
+                 pipeline::Sha256 list_hasher, const pipeline::ChunkerParams& params);
   Expected<void> on_chunk(pipeline::Bytes chunk);
+  Expected<void> put_line(std::string_view line);
   ChunkStore& chunks_;
   std::unique_ptr<ObjectWriter> list_;
   pipeline::Sha256 hasher_;
+  pipeline::Sha256 list_hasher_;
   pipeline::ChunkingSink chunker_;
   std::string line_;
   SnapshotWritten written_;

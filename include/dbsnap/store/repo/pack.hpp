@@ -105,5 +105,9 @@ Expected<void> read_chunk(const Backend& backend, std::string_view pack, const P
 
 // A new pack's object name: "data/<2 hex>/<32 hex>", random.
 std::string new_pack_name();
+// True for a name new_pack_name() could have made. Other objects under
+// "data/" (the snapshots of a target named "data" share its folder in a local
+// store) are never taken for packs.
+bool is_pack_name(std::string_view name);
 
 }  // namespace dbsnap::store::repo

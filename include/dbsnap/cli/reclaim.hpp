@@ -1,0 +1,19 @@
+#pragma once
+
+// Giving back the space of deleted snapshots' chunks: what `delete` and
+// `prune` run after they removed snapshots (store/repo/gc.hpp does the work).
+
+#include <nlohmann/json.hpp>
+
+#include "dbsnap/cli/context.hpp"
+
+namespace dbsnap::cli {
+
+// Runs the store's garbage collection when its repository holds packs, and
+// says what it did on stderr (unless --quiet). Returns the same as JSON for
+// --json output: null when there was nothing to do, {"skipped": why} when a
+// backup or restore was using the repository (the next delete or prune
+// collects), else the figures. Throws DbsnapError on the store's errors.
+nlohmann::json reclaim_space(Context& context);
+
+}  // namespace dbsnap::cli
