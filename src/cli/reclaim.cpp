@@ -13,7 +13,8 @@ nlohmann::json reclaim_space(Context& context) {
     const std::string why = "a backup or restore is using the repository; its unused chunks are reclaimed by the "
                             "next delete or prune";
     context.note("{}", why);
-    return {{"skipped", why}};
+    return {{"collected", false}, {"packs_deleted", 0}, {"packs_repacked", 0}, {"packs_written", 0},
+            {"bytes_freed", 0}, {"damaged", nlohmann::json::array()}};
   }
   const auto& r = *collected.report;
   for (const auto& damaged : r.damaged) context.note("warning: kept {}", damaged);
@@ -21,7 +22,8 @@ nlohmann::json reclaim_space(Context& context) {
     context.note("reclaimed {} from {} pack(s) ({} rewritten into {})", util::human_bytes(r.bytes_freed),
                  r.packs_deleted, r.packs_repacked, r.packs_written);
   }
-  return {{"packs_deleted", r.packs_deleted},
+  return {{"collected", true},
+          {"packs_deleted", r.packs_deleted},
           {"packs_repacked", r.packs_repacked},
           {"packs_written", r.packs_written},
           {"bytes_freed", r.bytes_freed},

@@ -11,9 +11,9 @@ namespace dbsnap::cli {
 
 // Runs the store's garbage collection when its repository holds packs, and
 // says what it did on stderr (unless --quiet). Returns the same as JSON for
-// --json output: null when there was nothing to do, {"skipped": why} when a
-// backup or restore was using the repository (the next delete or prune
-// collects), else the figures. Throws DbsnapError on the store's errors.
+// --json output (FORMAT.md, `prune`): null when the repository holds no
+// packs, else the figures, with "collected" false when a backup or restore
+// was using the repository (the next delete or prune collects). Throws DbsnapError on the store's errors.
 nlohmann::json reclaim_space(Context& context);
 
 }  // namespace dbsnap::cli
