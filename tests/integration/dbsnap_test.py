@@ -353,6 +353,15 @@ class Test:
 
 # ---- files and databases ------------------------------------------------
 
+def use_chunks(project):
+    """Makes the project's dbsnap.toml store new snapshots as chunks (snapshot_layout, a top-level key)."""
+    conf = os.path.join(project, "dbsnap.toml")
+    with open(conf) as fh:
+        text = fh.read()
+    with open(conf, "w") as fh:
+        fh.write('snapshot_layout = "chunks"\n' + text)
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test  # noqa: E402
+from dbsnap_test import Test, sha256_bytes, use_chunks  # noqa: E402
 from mysql_fixture import MariaDB, mysql_project, store_files  # noqa: E402
 
 DB = "my-app db"
@@ -147,6 +147,23 @@ def scenario(t, db):
     t.check_rc(r, 0, "restore again")
     t.check_eq(db.revisions(DB), ["aaa111"], "the revision is the snapshot's")
     t.check(not [f for f in store_files(proj) if ".dbsnap-tmp" in f], "no temp files in the store")
+
+    t.section("the same database stored as chunks (snapshot_layout = \"chunks\")")
+    use_chunks(proj)
+    mc = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
+    t.check_eq(mc["format_version"], 2, "a chunked snapshot has a format-2 manifest")
+    cat = t.dbsnap_ok(proj, "cat", mc["id"])
+    t.check_eq(sha256_bytes(cat.out), mc["data"]["raw_sha256"], "cat of the chunked snapshot has its SHA-256")
+    db.sql(CHANGE)
+    t.require(db.fingerprint(DB)["revisions"] == ["bbb222"], "the database changed")
+    r = t.dbsnap(proj, "restore", mc["id"], "--yes")
+    t.require_rc(r, 0, "restore the chunked snapshot")
+    again = db.fingerprint(DB)
+    for key in ("tables", "views", "objects", "data", "revisions"):
+        t.check_eq(again[key], before[key], "after the chunked restore: {} as at backup time".format(key))
+    safety = [s for s in t.list_json(proj) if s.get("label") == "pre-restore"]
+    t.check(safety and safety[0]["format_version"] == 2, "the safety snapshot was stored as chunks too", safety[:1])
+    t.dbsnap_ok(proj, "verify", "--all", what="verify --all over blob and chunked snapshots")
 
 
 if __name__ == "__main__":

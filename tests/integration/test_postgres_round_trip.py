@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, sha256_file, temp_files  # noqa: E402
+from dbsnap_test import use_chunks, sha256_bytes, Test, sha256_file, temp_files  # noqa: E402
 from postgres_fixture import PgContainer, pg_project, published, store_dir, quote_ident  # noqa: E402
 
 DB = 'Bücher "Shop" a=b'
@@ -154,6 +154,25 @@ def body(t):
 
         t.check_eq(temp_files(store_dir(proj)), [], "no temp files in the store")
         t.check_eq(len(published(proj)), 2 * 5, "five snapshots published (blob + manifest each)")
+
+        t.section("the same database stored as chunks (snapshot_layout = \"chunks\")")
+        use_chunks(proj)
+        state_c = pg.state(DB)
+        mc = t.dbsnap_ok(proj, "backup", "pg", "--json").json()
+        t.check_eq(mc["format_version"], 2, "a chunked snapshot has a format-2 manifest")
+        t.check(mc["path"].endswith(mc["id"] + ".chunks"), "its path is its chunk list", mc["path"])
+        cat = t.dbsnap_ok(proj, "cat", mc["id"])
+        t.check_eq(sha256_bytes(cat.out), mc["data"]["raw_sha256"], "cat of the chunked snapshot has its SHA-256")
+        pg.sql("UPDATE alembic_version SET version_num = 'dddd4444' WHERE version_num = 'cccc3333'; "
+               "INSERT INTO \"Order Items\" (\"Product Name\") VALUES ('after the chunked backup');", DB)
+        t.require(pg.state(DB) != state_c, "the database changed")
+        r = t.dbsnap(proj, "restore", mc["id"], "--yes")
+        t.require_rc(r, 0, "restore the chunked snapshot")
+        t.check_eq(pg.state(DB), state_c, "every table, sequence and the revision are back")
+        safety = [s for s in t.list_json(proj, "pg") if s.get("label") == "pre-restore"]
+        t.check(safety and safety[0]["format_version"] == 2, "the safety snapshot was stored as chunks too",
+                safety[:1])
+        t.dbsnap_ok(proj, "verify", "--all", what="verify --all over blob and chunked snapshots")
 
 
 if __name__ == "__main__":
