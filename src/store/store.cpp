@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <sys/stat.h>
@@ -201,15 +202,37 @@ void Store::remove_unpublished_blobs() {
   // remains of a publish that crashed between the blob's rename and the
   // manifest's (the commit point); it was never listed.
   // Likewise a chunk list without a manifest (its packs are garbage
-  // collection's).
+  // collection's). A snapshot with both a blob and a chunk list is one a
+  // conversion (store/convert.cpp) was stopped in: its manifest says which
+  // one is the snapshot's; the other goes.
   for (const auto& dir : target_dirs()) {
+    std::map<std::string, std::vector<fs::path>> data_files;
     for (const char* suffix : {".zst", ".chunks"}) {
       for (const auto& blob : files_in(dir, suffix)) {
         const std::string name = blob.filename().string();
         const std::string id = name.substr(0, name.find('.'));
         if (!is_valid_snapshot_id(id)) continue;
         std::error_code ec;
-        if (!fs::exists(dir / (id + ".json"), ec) && !ec) fs::remove(blob, ec);
+        if (!fs::exists(dir / (id + ".json"), ec) && !ec) {
+          fs::remove(blob, ec);
+        } else {
+          data_files[id].push_back(blob);
+        }
+      }
+    }
+    for (const auto& [id, files] : data_files) {
+      if (files.size() < 2) continue;
+      auto text = util::read_small_file(dir / (id + ".json"));
+      auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
+      if (!manifest || manifest->id != id) continue;  // verify and catalog rebuild report it
+      const std::string keep = manifest->layout == DataLayout::chunks ? manifest->chunk_list : manifest->blob_file;
+      for (const auto& file : files) {
+        std::error_code ec;
+        if (file.filename() != keep) fs::remove(file, ec);
+      }
+      // The row of a conversion stopped before it was indexed.
+      if (auto r = catalog_.put(*manifest); !r) {
+        std::fprintf(stderr, "dbsnap: warning: cannot index snapshot %s: %s\n", id.c_str(), r.error().message.c_str());
       }
     }
   }

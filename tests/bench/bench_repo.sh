@@ -30,21 +30,6 @@ export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$work/restic-cache
 restic init -q --repository-version 2 --repo restic >/dev/null
 mkdir repo zcopies
 du_bytes() { du -sb "$1" | cut -f1; }
-# measure NAME CMD...: runs CMD, appends "seconds rss_kb" to NAME.times
-measure() {
-  local name=$1; shift
-  /usr/bin/time -f '%e %M' -o "$name.one" "$@" >/dev/null
-  cat "$name.one" >> "$name.times"
-}
-# summary NAME: "median (min-max) s, rss median MB"
-summary() {
-  python3 - "$1.times" <<'PY'
-import statistics, sys
-rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
-t = [r[0] for r in rows]; m = [r[1] / 1024 for r in rows]
-print("%.2f s (%.2f-%.2f), %.0f MB" % (statistics.median(t), min(t), max(t), statistics.median(m)))
-PY
-}
 
 printf '%-5s %11s %13s %13s %13s\n' snap db_bytes dbsnap_repo restic_repo zstd_copies
 for ((s = 1; s <= snaps; s++)); do

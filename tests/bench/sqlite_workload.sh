@@ -3,6 +3,7 @@
 #   make_db ROWS            ROWS items (1,000,000 is ~85 MB)
 #   change WORKLOAD STEP    "recent": 5,000 new rows and 3,000 updates of the newest rows;
 #                           "scattered": updates of 1 % of the rows, uniformly spread
+#   measure NAME CMD...     times CMD with /usr/bin/time; summary NAME prints the median and spread
 make_db() {
   python3 - "$1" <<'PY'
 import random, sqlite3, sys
@@ -36,5 +37,22 @@ else:
 db.executemany("UPDATE item SET status = ?, amount = ? WHERE id = ?",
                ((random.choice(["open", "paid", "shipped"]), random.randrange(10**6), i) for i in ids))
 db.commit()
+PY
+}
+
+# measure NAME CMD...: runs CMD (stdout to /dev/null), appends "seconds rss_kb" to NAME.times
+measure() {
+  local name=$1; shift
+  /usr/bin/time -f '%e %M' -o "$name.one" "$@" >/dev/null
+  cat "$name.one" >> "$name.times"
+}
+# summary NAME: "median (min-max) s, peak RSS median (max)" of NAME.times
+summary() {
+  python3 - "$1.times" <<'PY'
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+t = [r[0] for r in rows]; m = [r[1] / 1024 for r in rows]
+print("%.2f s (%.2f-%.2f), peak RSS %.0f MB (max %.0f)" % (statistics.median(t), min(t), max(t),
+                                                           statistics.median(m), max(m)))
 PY
 }

@@ -13,6 +13,7 @@ afterwards. Checked, as a user would:
   so; prune afterwards gives the 3 MB back, and every snapshot left still verifies;
 - a damaged pack: verify names the snapshots that use it (exit 5), a restore of one is
   refused (exit 5) with the database unchanged;
+- convert of a damaged blob fails (exit 5) and leaves the snapshot as it was;
 - a bad snapshot_layout is a config error (exit 3).
 """
 import fcntl
@@ -166,6 +167,20 @@ def body(t):
         r = t.dbsnap(proj, "restore", bad[0], "--yes", "--no-safety-snapshot")
         t.check_last_error(r, EXIT_CORRUPT, "restore of a damaged snapshot", contains=(bad[0],))
         t.check_eq(table_checksum(db_file), current, "the database is unchanged")
+
+    t.section("convert refuses a damaged blob and leaves it as it was")
+    blob = os.path.join(store, "dev", old["id"] + ".sqlite.zst")
+    with open(blob, "r+b") as fh:
+        fh.seek(100)
+        b = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([b[0] ^ 0x5A]))
+    r = t.dbsnap(proj, "convert")
+    t.check_last_error(r, EXIT_CORRUPT, "convert of a damaged blob", contains=(old["id"],))
+    t.check(os.path.isfile(blob), "the blob is still there")
+    t.check(not os.path.exists(os.path.join(store, "dev", old["id"] + ".chunks")), "no chunk list was left")
+    with open(os.path.join(store, "dev", old["id"] + ".json")) as fh:
+        t.check_eq(json.load(fh)["format_version"], 1, "its manifest is unchanged")
 
     t.section("a bad snapshot_layout is a config error")
     with open(os.path.join(proj, "dbsnap.toml"), "w") as fh:

@@ -7,16 +7,25 @@ and the pre-restore safety snapshot of a `restore latest`. Its manifests have ne
 nor `pinned`. This build must list, verify, cat and restore every one of them, treat the
 pre-restore one as automatic (so `latest` is the user's `second`), rebuild the catalog from the
 old manifests, and add new snapshots beside them; the old manifests keep their fields.
+Then `dbsnap convert` stores them all again as chunks (same ids, format-2 manifests, no blob
+left): every one verifies, restores with its data and revision, and is rebuilt by dbsnap-recover
+with its original SHA-256; a second run has nothing to do. The two states a killed conversion can
+leave (a chunk list beside a blob snapshot; a blob beside a converted one) are cleaned by the next
+command, each snapshot whole in the layout its manifest names.
 """
+import glob
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import EXIT_OK, Test, revisions_of, table_checksum  # noqa: E402
 
+RECOVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "dbsnap-recover")
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "store-0.1.0-3c3f21b.tar.gz")
 
 
@@ -74,6 +83,52 @@ def body(t):
         kept = {k: v for k, v in now.items() if k not in ("status", "verified_at", "automatic", "pinned")}
         was = {k: v for k, v in m.items() if k not in ("status", "verified_at")}
         t.check_eq(kept, was, "{}: the old manifest keeps every field it had".format(label))
+
+    t.section("convert the store to chunks")
+    before_convert = t.path("before-convert")
+    shutil.copytree(store, before_convert)
+    dry = t.dbsnap_ok(proj, "convert", "--dry-run")
+    t.check("would convert 4 snapshot(s)" in dry.text, "--dry-run lists the four blob snapshots", dry.text)
+    t.check_eq(len(glob.glob(os.path.join(store, "dev", "*.zst"))), 4, "--dry-run changes nothing")
+    r = t.dbsnap_ok(proj, "convert")
+    t.check("converted 4 snapshot(s)" in r.text, "convert converts the four", r.text)
+    t.check_eq(glob.glob(os.path.join(store, "dev", "*.zst")), [], "no blob is left")
+    manifests["new"] = new
+    for label, m in manifests.items():
+        with open(os.path.join(store, "dev", m["id"] + ".json")) as f:
+            now = json.load(f)
+        t.check(now["format_version"] == 2 and now["data"]["raw_sha256"] == m["blob"]["raw_sha256"],
+                "{}: a format-2 manifest with the same dump's SHA-256".format(label), now)
+        t.check_eq((now["label"], now["revisions"], now["created_at"]), (m["label"], m["revisions"], m["created_at"]),
+                   "{}: label, revisions and time kept".format(label))
+        rec = subprocess.run([RECOVER, store, os.path.join(store, "dev", m["id"] + ".chunks")], capture_output=True)
+        t.check(rec.returncode == 0 and hashlib.sha256(rec.stdout).hexdigest() == m["blob"]["raw_sha256"],
+                "{}: dbsnap-recover rebuilds the original dump".format(label), rec.stderr.decode())
+    t.check_rc(t.dbsnap(proj, "verify", "--all"), EXIT_OK, "verify --all after the conversion")
+    for label in ("first", "second", "pre-restore"):
+        m = manifests[label]
+        t.check_rc(t.dbsnap(proj, "restore", m["id"], "--yes", "--no-safety-snapshot"), EXIT_OK,
+                   "restore {} after the conversion".format(label))
+        t.check_eq(revisions_of(db_file), m["revisions"], "{}: the revision is back".format(label))
+        t.check_eq(table_checksum(db_file), table_checksum(t.path("{}.db".format(label))),
+                   "{}: the data is the snapshot's".format(label))
+    again = t.dbsnap_ok(proj, "convert")
+    t.check("no snapshots stored as blobs" in again.errtext, "a second run has nothing to do", again.describe())
+
+    t.section("what a killed conversion leaves is cleaned by the next command")
+    first_id, second_id = manifests["first"]["id"], manifests["second"]["id"]
+    # Killed after the commit point: the converted snapshot, and its old blob still there.
+    for blob in glob.glob(os.path.join(before_convert, "dev", first_id + ".*.zst")):
+        shutil.copy(blob, os.path.join(store, "dev"))
+    # Killed before it: a blob snapshot, and a chunk list beside it (the converted store's).
+    shutil.copy(os.path.join(store, "dev", second_id + ".chunks"), os.path.join(before_convert, "dev"))
+    t.check_rc(t.dbsnap(proj, "verify", first_id), EXIT_OK, "the converted snapshot verifies")
+    t.check_eq(glob.glob(os.path.join(store, "dev", first_id + ".*.zst")), [], "its leftover blob was removed")
+    t.check_rc(t.dbsnap(proj, "--store", before_convert, "verify", second_id), EXIT_OK,
+               "the blob snapshot verifies")
+    t.check(not os.path.exists(os.path.join(before_convert, "dev", second_id + ".chunks")),
+            "the leftover chunk list beside it was removed")
+    t.check_eq(len(glob.glob(os.path.join(before_convert, "dev", second_id + ".*.zst"))), 1, "its blob stays")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "dbsnap/pipeline/sha256.hpp"
+#include "dbsnap/pipeline/zstd.hpp"
 #include "dbsnap/store/store.hpp"
 #include "dbsnap/util/text.hpp"
 #include "helpers.hpp"
@@ -297,4 +299,50 @@ TEST_CASE("a shared lock admits shared holders and keeps an exclusive one out") 
   auto now = util::FileLock::try_acquire(path, util::LockMode::exclusive);
   REQUIRE(now);
   CHECK(now->has_value());
+}
+
+TEST_CASE("convert_to_chunks: same id and dump, blob deleted only after the chunks read back") {
+  test::TempDir dir;
+  auto s = store::Store::open(dir.path / "store");
+  REQUIRE(s);
+  const std::string body = test::make_data(700000, 9);
+  s->set_snapshot_layout(store::DataLayout::blob);
+  auto pending = s->begin("dev", "sql");
+  REQUIRE(pending);
+  auto stored = pipeline::HashingSink::create(*pending->blob);
+  REQUIRE(stored);
+  auto compress = pipeline::CompressingSink::create(*stored, pipeline::ZstdOptions{.level = 3});
+  REQUIRE(compress);
+  auto raw = pipeline::HashingSink::create(**compress);
+  REQUIRE(raw);
+  REQUIRE(raw->write(test::as_bytes(body)));
+  REQUIRE(raw->finish());
+  store::Manifest m;
+  m.engine = "sqlite";
+  m.created_at = util::format_utc(util::now_ms());
+  m.label = "keep me";
+  m.raw_bytes = raw->count();
+  m.raw_sha256 = raw->digest();
+  m.stored_bytes = stored->count();
+  m.stored_sha256 = stored->digest();
+  REQUIRE(s->publish(*pending, m));
+  auto blob = s->resolve(pending->id);
+  REQUIRE(blob);
+  const std::string blob_path = s->blob_location(*blob);
+
+  auto converted = s->convert_to_chunks(*blob);
+  REQUIRE(converted);
+  CHECK(converted->id == blob->id);
+  CHECK(converted->layout == store::DataLayout::chunks);
+  CHECK(converted->label == "keep me");
+  CHECK(converted->raw_sha256 == blob->raw_sha256);
+  CHECK_FALSE(std::filesystem::exists(blob_path));
+  CHECK(s->resolve(blob->id)->layout == store::DataLayout::chunks);
+  auto source = s->open_chunks(*converted);
+  REQUIRE(source);
+  CHECK(read_all(**source) == body);
+  // Done already: a second call changes nothing.
+  auto again = s->convert_to_chunks(*blob);
+  REQUIRE(again);
+  CHECK(again->stored_sha256 == converted->stored_sha256);
 }

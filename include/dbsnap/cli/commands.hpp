@@ -27,6 +27,13 @@ struct BackupOptions {
 int run_backup(Context& context, const BackupOptions& options);
 void add_backup(CLI::App& app, Context& context);
 
+struct ConvertOptions {
+  std::string target;  // only this target's snapshots; all when empty
+  bool dry_run = false;
+};
+int run_convert(Context& context, const ConvertOptions& options);
+void add_convert(CLI::App& app, Context& context);
+
 struct ListOptions {
   std::string target;
   std::string revision;

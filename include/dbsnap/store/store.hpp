@@ -130,6 +130,17 @@ class Store {
   // index's; a chunk list that does not read (nothing is removed then).
   Expected<GarbageCollection> collect_garbage(const repo::GcOptions& options = {});
 
+  // Stores a blob snapshot again as chunks, under the same id, with the same
+  // metadata (store/convert.cpp). The blob is read checked against its
+  // manifest (both sizes and SHA-256 sums); the chunk list is committed and
+  // read back, every chunk checked, before the manifest is replaced (the
+  // commit point: format 2, same id); only then is the blob deleted. A kill
+  // at any moment leaves the snapshot whole in one layout or the other, and
+  // the next open removes the other layout's leftover. Returns the new
+  // manifest. Errors: `corrupt` when the blob does not match its manifest
+  // (nothing changed), the backend's and the index's.
+  Expected<Manifest> convert_to_chunks(const Manifest& snapshot);
+
   // The repository's chunk index totals: chunks and their stored bytes.
   Expected<std::pair<std::uint64_t, std::uint64_t>> chunk_totals() const;
 
