@@ -59,6 +59,36 @@ Expected<void> ChunkStore::flush() {
   return {};
 }
 
+Expected<void> ChunkReader::read_frame(const ChunkLocation& where) {
+  if (!pack_ || pack_name_ != where.pack || pack_offset_ != where.entry.offset) {
+    pack_.reset();
+    auto source = backend_.open(where.pack, where.entry.offset);
+    if (!source) {
+      return std::unexpected(Error{source.error().kind, fmt::format("chunk {}: {}", where.entry.id.hex().substr(0, 16),
+                                                                    source.error().message)});
+    }
+    pack_ = std::move(*source);
+    pack_name_ = where.pack;
+    pack_offset_ = where.entry.offset;
+  }
+  frame_.resize(where.entry.stored_size);
+  for (std::size_t got = 0; got < frame_.size();) {
+    auto n = pack_->read(pipeline::MutableBytes(frame_).subspan(got));
+    if (!n) {
+      pack_.reset();
+      return std::unexpected(n.error());
+    }
+    if (*n == 0) {
+      pack_.reset();
+      return make_error(ErrorKind::corrupt, "chunk {} in pack {}: the pack ends early",
+                        where.entry.id.hex().substr(0, 16), backend_.locate(where.pack));
+    }
+    got += *n;
+  }
+  pack_offset_ += where.entry.stored_size;
+  return {};
+}
+
 Expected<std::size_t> ChunkReader::read(pipeline::MutableBytes buffer) {
   while (pos_ == current_.size()) {
     if (next_ == chunks_.size()) return std::size_t{0};
@@ -69,7 +99,10 @@ Expected<std::size_t> ChunkReader::read(pipeline::MutableBytes buffer) {
       return make_error(ErrorKind::corrupt, "chunk {} (number {} of {}) is in no pack of the repository",
                         id.hex().substr(0, 16), next_ + 1, chunks_.size());
     }
-    if (auto r = read_chunk(backend_, (*where)->pack, (*where)->entry, current_); !r) return std::unexpected(r.error());
+    if (auto r = read_frame(**where); !r) return std::unexpected(r.error());
+    if (auto r = decode_chunk(backend_, (*where)->pack, (*where)->entry, frame_, current_); !r) {
+      return std::unexpected(r.error());
+    }
     pos_ = 0;
     ++next_;
   }

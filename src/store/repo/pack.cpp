@@ -192,6 +192,15 @@ Expected<void> read_chunk(const Backend& backend, std::string_view pack, const P
   };
   std::vector<std::byte> frame(entry.stored_size);
   if (auto r = read_range(backend, pack, entry.offset, frame); !r) return named(r.error());
+  return decode_chunk(backend, pack, entry, frame, raw);
+}
+
+Expected<void> decode_chunk(const Backend& backend, std::string_view pack, const PackEntry& entry,
+                            pipeline::Bytes frame, std::vector<std::byte>& raw) {
+  auto named = [&](const Error& e) {
+    return std::unexpected(Error{e.kind, fmt::format("chunk {} in pack {}: {}", entry.id.hex().substr(0, 16),
+                                                     backend.locate(pack), e.message)});
+  };
   if (auto r = pipeline::decompress_frame(frame, entry.raw_size, raw); !r) return named(r.error());
   auto id = ChunkId::of(raw);
   if (!id) return std::unexpected(id.error());

@@ -9,8 +9,9 @@
 // and at flush(). Nothing refers to a chunk before flush() returned: a
 // snapshot's manifest, which lists its chunks, is published after it.
 //
-// ChunkReader streams a list of chunks back in order, each read with one
-// ranged read and checked against its SHA-256 before a byte of it leaves.
+// ChunkReader streams a list of chunks back in order, each checked against
+// its SHA-256 before a byte of it leaves; chunks that follow each other in a
+// pack (a snapshot's new chunks do) are read with one sequential read.
 // Memory is one chunk plus one frame, whatever the snapshot's size.
 
 #include <cstdint>
@@ -74,12 +75,20 @@ class ChunkReader final : public pipeline::Source {
   Expected<std::size_t> read(pipeline::MutableBytes buffer) override;
 
  private:
+  // Reads the next chunk's frame into frame_: from the open pack when the
+  // chunk follows the previous one there (one open per run of chunks, not
+  // per chunk), else from a new read of its pack from its offset on.
+  Expected<void> read_frame(const ChunkLocation& where);
   const Backend& backend_;
   const ChunkIndex& index_;
   std::vector<ChunkId> chunks_;
   std::size_t next_ = 0;
+  std::vector<std::byte> frame_;
   std::vector<std::byte> current_;
   std::size_t pos_ = 0;
+  std::unique_ptr<pipeline::Source> pack_;  // positioned at pack_offset_ in pack_name_
+  std::string pack_name_;
+  std::uint64_t pack_offset_ = 0;
 };
 
 }  // namespace dbsnap::store::repo

@@ -103,6 +103,11 @@ Expected<std::vector<PackEntry>> read_pack_index(const Backend& backend, std::st
 Expected<void> read_chunk(const Backend& backend, std::string_view pack, const PackEntry& entry,
                           std::vector<std::byte>& raw);
 
+// Decompresses a chunk's frame (read by the caller) into `raw` and checks it
+// against its id. Errors: `corrupt` naming the chunk and the pack.
+Expected<void> decode_chunk(const Backend& backend, std::string_view pack, const PackEntry& entry,
+                            pipeline::Bytes frame, std::vector<std::byte>& raw);
+
 // A new pack's object name: "data/<2 hex>/<32 hex>", random.
 std::string new_pack_name();
 // True for a name new_pack_name() could have made. Other objects under
