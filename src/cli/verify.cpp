@@ -40,12 +40,25 @@ int run_verify(Context& context, const VerifyOptions& options) {
   auto& store = context.store_for_reading();
   remove_restore_leftovers(context);
   std::vector<store::Manifest> snapshots;
-  if (options.all) {
+  if (options.all || (options.repository && options.snapshots.empty())) {
     if (!options.snapshots.empty()) fail(ErrorKind::usage, "give snapshots or --all, not both");
     snapshots = value_or_throw(store.find({.target = options.target}));
   } else {
     if (options.snapshots.empty()) fail(ErrorKind::usage, "name the snapshots to verify, or pass --all");
     for (const auto& reference : options.snapshots) snapshots.push_back(context.resolve(reference, options.target));
+  }
+  // --repository: the packs are read once, and a chunked snapshot is sound
+  // when its list matches its manifest and every chunk it lists read back sound.
+  std::optional<store::RepositoryCheck> repository;
+  if (options.repository) {
+    auto progress = context.progress("verify the repository", 0);
+    repository = value_or_throw(store.check_repository(progress.get()));
+    progress.reset();
+    for (const auto& problem : repository->packs.problems) context.note("repository: {}", problem);
+    context.note("repository: {} pack(s), {} chunk(s), {} read and checked; {} chunk(s) ({}) no snapshot lists, "
+                 "which the next delete or prune reclaims", repository->packs.packs, repository->packs.chunks,
+                 util::human_bytes(repository->packs.stored_bytes), repository->unreferenced_chunks,
+                 util::human_bytes(repository->unreferenced_bytes));
   }
   std::vector<std::string> bad;
   auto report = nlohmann::json::array();
@@ -62,7 +75,11 @@ int run_verify(Context& context, const VerifyOptions& options) {
                             "the store from its manifests", util::join(fields, ", "));
     }
     store::Manifest m = file ? *file : indexed;
-    if (file) {
+    if (file && repository && m.layout == store::DataLayout::chunks) {
+      auto affected = repository->affected.find(m.id);
+      result.ok = affected == repository->affected.end();
+      if (!result.ok) result.problem = affected->second;
+    } else if (file) {
       auto progress = context.progress(fmt::format("verify {}", m.id), store::stream_bytes(m));
       result = core::verify_snapshot(store, m, progress.get());
       progress.reset();
@@ -98,6 +115,9 @@ void add_verify(CLI::App& app, Context& context) {
   auto* cmd = app.add_subcommand("verify", "Re-hash stored snapshots and decode them fully");
   cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)");
   cmd->add_flag("--all", options->all, "Verify every snapshot (of --target, if given)");
+  cmd->add_flag("--repository", options->repository,
+                "Read every pack once and check every chunk, then every chunked snapshot against them (all "
+                "snapshots unless some are named)");
   cmd->add_option("--target", options->target, "Only this target's snapshots");
   cmd->callback([&context, options] { context.exit_code = run_verify(context, *options); });
 }

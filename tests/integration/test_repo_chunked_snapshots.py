@@ -11,8 +11,9 @@ afterwards. Checked, as a user would:
 - restore of a chunked snapshot and of the old blob snapshot in the same store;
 - delete while a backup holds the repository lock: nothing is collected, exit 0, a note says
   so; prune afterwards gives the 3 MB back, and every snapshot left still verifies;
-- a damaged pack: verify names the snapshots that use it (exit 5), a restore of one is
-  refused (exit 5) with the database unchanged;
+- verify --repository counts the chunks a deleted snapshot left unreferenced;
+- a damaged pack: verify and verify --repository name the same snapshots that use it (exit 5),
+  a restore of one is refused (exit 5) with the database unchanged;
 - convert of a damaged blob fails (exit 5) and leaves the snapshot as it was;
 - a bad snapshot_layout is a config error (exit 3).
 """
@@ -21,6 +22,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -138,6 +140,11 @@ def body(t):
     t.check_eq(r.rc, 0, "delete exits 0", r.describe())
     t.check("using the repository" in r.errtext, "a note says the repository was in use", r.describe())
     t.check_eq(pack_bytes(store), before_bytes, "no pack was touched")
+    r = t.dbsnap(proj, "verify", "--repository")
+    t.check_eq(r.rc, 0, "verify --repository exits 0", r.describe())
+    m = re.search(r"(\d+) chunk\(s\) \([^)]*\) no snapshot lists", r.errtext)
+    t.check(m is not None and int(m.group(1)) > 10, "it counts the deleted snapshot's chunks as unreferenced",
+            r.describe())
 
     t.section("prune collects what no snapshot lists")
     r = t.dbsnap_ok(proj, "--json", "prune", "dev", "--keep-last", "10")
@@ -161,6 +168,11 @@ def body(t):
     t.check_eq(r.rc, EXIT_CORRUPT, "verify --all exits 5", r.describe())
     bad = [s["id"] for s in snaps + [after] if "BAD  " + s["id"] in r.text]
     t.check(len(bad) >= 1, "verify names the snapshots that use the damaged chunk", r.text)
+    rr = t.dbsnap(proj, "verify", "--repository")
+    t.check_eq(rr.rc, EXIT_CORRUPT, "verify --repository exits 5", rr.describe())
+    t.check_eq([s["id"] for s in snaps + [after] if "BAD  " + s["id"] in rr.text], bad,
+               "verify --repository names the same snapshots, reading each pack once", rr.text)
+    t.check(os.path.basename(victim) in rr.errtext, "and the damaged pack", rr.errtext)
     t.check(old["id"] not in bad and "ok   " + old["id"] in r.text, "the blob snapshot is not affected", r.text)
     if bad:
         current = table_checksum(db_file)

@@ -53,6 +53,7 @@ struct VerifyOptions {
   std::vector<std::string> snapshots;
   std::string target;
   bool all = false;
+  bool repository = false;  // --repository: chunked snapshots checked pack by pack (Store::check_repository)
 };
 int run_verify(Context& context, const VerifyOptions& options);
 void add_verify(CLI::App& app, Context& context);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,6 +10,7 @@
 #include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/catalog.hpp"
 #include "dbsnap/store/manifest.hpp"
+#include "dbsnap/store/repo/check.hpp"
 #include "dbsnap/store/repo/chunk_index.hpp"
 #include "dbsnap/store/repo/chunk_list.hpp"
 #include "dbsnap/store/repo/chunk_store.hpp"
@@ -36,6 +38,18 @@ struct PendingSnapshot {
   std::optional<util::FileLock> repository_lock;
   std::unique_ptr<repo::ChunkStore> chunk_store;
   std::unique_ptr<repo::SnapshotWriter> chunks_in;
+};
+
+// What Store::check_repository() found.
+struct RepositoryCheck {
+  repo::PackCheck packs;
+  // Every chunked snapshot of the store whose data is not sound: id -> why
+  // (its chunk list does not read or match its manifest, a chunk it lists is
+  // missing or damaged).
+  std::map<std::string, std::string> affected;
+  std::uint64_t snapshots = 0;            // chunked snapshots whose lists were checked
+  std::uint64_t unreferenced_chunks = 0;  // chunks no snapshot lists (the next delete or prune reclaims them)
+  std::uint64_t unreferenced_bytes = 0;
 };
 
 // What Store::collect_garbage() did: std::nullopt in `report` when it did
@@ -140,6 +154,12 @@ class Store {
   // manifest. Errors: `corrupt` when the blob does not match its manifest
   // (nothing changed), the backend's and the index's.
   Expected<Manifest> convert_to_chunks(const Manifest& snapshot);
+
+  // Checks the whole repository (store/check.cpp): every pack read once and
+  // every chunk in it checked, then every chunked snapshot's list against
+  // its manifest and against what the packs hold. Holds the repository lock
+  // shared. Damage is the report; errors are the backend's and the index's.
+  Expected<RepositoryCheck> check_repository(pipeline::Progress* progress = nullptr) const;
 
   // The repository's chunk index totals: chunks and their stored bytes.
   Expected<std::pair<std::uint64_t, std::uint64_t>> chunk_totals() const;

@@ -229,18 +229,20 @@ Expected<std::vector<ChunkIndex::PackUsage>> ChunkIndex::pack_usage() const {
   }
 }
 
-Expected<std::vector<PackEntry>> ChunkIndex::live_entries(const std::string& pack) const {
+namespace {
+
+// The entries a query over chunks `c` (joined with packs `p`, bound to the pack's name) selects.
+Expected<std::vector<PackEntry>> select_entries(SQLite::Database& db, const std::string& where, const char* sql,
+                                                const std::string& pack) {
   try {
-    SQLite::Statement q(impl_->db,
-                        "SELECT c.id, c.offset, c.stored_size, c.raw_size FROM chunks c JOIN packs p ON p.id = c.pack "
-                        "JOIN live l ON l.id = c.id WHERE p.name = ? ORDER BY c.offset");
+    SQLite::Statement q(db, sql);
     q.bind(1, pack);
     std::vector<PackEntry> entries;
     while (q.executeStep()) {
       PackEntry e;
       const auto blob = q.getColumn(0);
       if (blob.getBytes() != 32) return make_error(ErrorKind::corrupt, "chunk index {}: a chunk id of {} bytes",
-                                                   impl_->where, blob.getBytes());
+                                                   where, blob.getBytes());
       std::memcpy(e.id.bytes.data(), blob.getBlob(), 32);
       e.offset = static_cast<std::uint64_t>(q.getColumn(1).getInt64());
       e.stored_size = static_cast<std::uint32_t>(q.getColumn(2).getInt64());
@@ -249,8 +251,24 @@ Expected<std::vector<PackEntry>> ChunkIndex::live_entries(const std::string& pac
     }
     return entries;
   } catch (const std::exception& e) {
-    return std::unexpected(index_error(impl_->where, e));
+    return std::unexpected(index_error(where, e));
   }
+}
+
+}  // namespace
+
+Expected<std::vector<PackEntry>> ChunkIndex::live_entries(const std::string& pack) const {
+  return select_entries(impl_->db, impl_->where,
+                        "SELECT c.id, c.offset, c.stored_size, c.raw_size FROM chunks c JOIN packs p ON p.id = c.pack "
+                        "JOIN live l ON l.id = c.id WHERE p.name = ? ORDER BY c.offset",
+                        pack);
+}
+
+Expected<std::vector<PackEntry>> ChunkIndex::entries(const std::string& pack) const {
+  return select_entries(impl_->db, impl_->where,
+                        "SELECT c.id, c.offset, c.stored_size, c.raw_size FROM chunks c JOIN packs p ON p.id = c.pack "
+                        "WHERE p.name = ? ORDER BY c.offset",
+                        pack);
 }
 
 Expected<void> ChunkIndex::remove_pack(const std::string& pack) {

@@ -66,6 +66,8 @@ class ChunkIndex {
   Expected<std::vector<PackUsage>> pack_usage() const;
   // The live chunks a pack holds, in pack order.
   Expected<std::vector<PackEntry>> live_entries(const std::string& pack) const;
+  // The chunks the index places in a pack, in pack order.
+  Expected<std::vector<PackEntry>> entries(const std::string& pack) const;
   // In one transaction: forgets `old_packs` and indexes `new_packs` (whose
   // chunks take the place of the old ones').
   struct NewPack {
