@@ -103,10 +103,15 @@ def body(t):
     for s in snaps:
         cat = t.dbsnap(proj, "cat", s["id"])
         t.check_eq(hashlib.sha256(cat.out).hexdigest(), s["data"]["raw_sha256"], "cat {}".format(s["id"]))
-        r = subprocess.run([RECOVER, store, os.path.join(store, "dev", s["id"] + ".chunks")], capture_output=True)
+        r = subprocess.run([RECOVER, store, s["id"]], capture_output=True)
         t.check_eq(r.returncode, 0, "dbsnap-recover {} exits 0".format(s["id"]), r.stderr.decode())
         t.check_eq(hashlib.sha256(r.stdout).hexdigest(), s["data"]["raw_sha256"],
                    "dbsnap-recover rebuilds {} without dbsnap".format(s["id"]))
+    r = subprocess.run([RECOVER, store, old["id"][:9]], capture_output=True)
+    t.check(r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == old["blob"]["raw_sha256"],
+            "dbsnap-recover also rebuilds the blob snapshot, named by an id prefix", r.stderr.decode())
+    r = subprocess.run([RECOVER, store, "1"], capture_output=True)
+    t.check(r.returncode == 1 and b"ambiguous" in r.stderr, "an ambiguous prefix is refused", r.stderr.decode())
 
     t.section("restore a chunked snapshot, then the old blob snapshot, in the same store")
     t.dbsnap_ok(proj, "restore", snaps[0]["id"], "--yes")
