@@ -185,6 +185,15 @@ def body(t):
         t.check_last_error(r, EXIT_CORRUPT, "restore of a damaged snapshot", contains=(bad[0],))
         t.check_eq(table_checksum(db_file), current, "the database is unchanged")
 
+    t.section("a chunk list that does not read stops the reclaim, not the delete")
+    with open(os.path.join(store, "dev", snaps[2]["id"] + ".chunks"), "w") as fh:
+        fh.write("dbsnap-chunks 1\nnot a line\n")
+    r = t.dbsnap(proj, "delete", snaps[0]["id"], "--yes")
+    t.check_eq(r.rc, 0, "delete exits 0", r.describe())
+    t.check("space not reclaimed" in r.errtext and snaps[2]["id"] in r.errtext,
+            "a warning names the list that stopped the reclaim", r.describe())
+    t.check(not os.path.exists(os.path.join(store, "dev", snaps[0]["id"] + ".json")), "the snapshot is deleted")
+
     t.section("convert refuses a damaged blob and leaves it as it was")
     blob = os.path.join(store, "dev", old["id"] + ".sqlite.zst")
     with open(blob, "r+b") as fh:
