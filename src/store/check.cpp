@@ -7,12 +7,6 @@
 
 namespace dbsnap::store {
 
-namespace {
-
-constexpr const char* repository_lock_name = ".repository-lock";
-
-}  // namespace
-
 Expected<RepositoryCheck> Store::check_repository(pipeline::Progress* progress) const {
   std::optional<util::FileLock> lock;
   if (writable_) {

@@ -24,13 +24,6 @@
 
 namespace dbsnap::store {
 
-namespace {
-
-constexpr const char* lock_name = ".lock";
-constexpr const char* repository_lock_name = ".repository-lock";
-
-}  // namespace
-
 Expected<Manifest> Store::convert_to_chunks(const Manifest& snapshot) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
   auto current = load_manifest(snapshot);

@@ -18,8 +18,6 @@ namespace dbsnap::store {
 
 namespace {
 
-constexpr const char* lock_name = ".lock";
-constexpr const char* repository_lock_name = ".repository-lock";
 constexpr const char* catalog_name = "catalog.db";
 constexpr const char* index_name = "index.db";
 constexpr const char* scratch_dir = ".scratch";

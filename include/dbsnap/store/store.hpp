@@ -202,6 +202,11 @@ class Store {
   // Object names: "<target>/<blob_file>" (or "<target>/<id>.chunks") and "<target>/<id>.json".
   static std::string blob_object(const Manifest& manifest);
   static std::string manifest_object(const Manifest& manifest);
+  // The store's flock files (FORMAT.md, "Locks"): `.lock` around publish,
+  // delete and rebuild; `.repository-lock` shared by chunked backups and
+  // reads, exclusive for garbage collection.
+  static constexpr const char* lock_name = ".lock";
+  static constexpr const char* repository_lock_name = ".repository-lock";
   fs::path root_;
   Catalog catalog_;
   bool writable_ = true;
