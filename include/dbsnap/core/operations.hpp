@@ -38,9 +38,11 @@ struct SnapshotOptions {
 // for a level zstd does not accept.
 int snapshot_level(const config::Target& target, std::optional<int> level);
 
-// Takes and publishes a snapshot of `target`: the engine's dump streams
-// through SHA-256 (raw), zstd, SHA-256 (stored) into a temp file in the
-// store, and is published only if the engine reports a complete dump.
+// Takes and publishes a snapshot of `target` in the store's snapshot layout:
+// the engine's dump streams through SHA-256 (raw), zstd, SHA-256 (stored)
+// into a temp file in the store (blob), or into the repository's chunks and
+// a chunk list (chunks), and is published only if the engine reports a
+// complete dump. Returns the published manifest.
 // Throws DbsnapError; on any failure nothing is listed and no temp file stays.
 store::Manifest take_snapshot(store::Store& store, const config::Target& target, const SnapshotOptions& options);
 
