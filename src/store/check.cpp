@@ -8,12 +8,8 @@
 namespace dbsnap::store {
 
 Expected<RepositoryCheck> Store::check_repository(pipeline::Progress* progress) const {
-  std::optional<util::FileLock> lock;
-  if (writable_) {
-    auto taken = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
-    if (!taken) return std::unexpected(taken.error());
-    lock.emplace(std::move(*taken));
-  }
+  auto lock = share_repository();
+  if (!lock) return std::unexpected(lock.error());
   auto index = chunk_index();
   if (!index) return std::unexpected(index.error());
   RepositoryCheck out;
@@ -27,15 +23,9 @@ Expected<RepositoryCheck> Store::check_repository(pipeline::Progress* progress) 
   for (const auto& m : *snapshots) {
     if (m.layout != DataLayout::chunks) continue;
     ++out.snapshots;
-    auto list = repo::read_chunk_list(*backend_, blob_object(m));
+    auto list = load_chunk_list(m);
     if (!list) {
-      out.affected[m.id] = list.error().kind == ErrorKind::not_found
-                               ? fmt::format("its chunk list {} is missing", blob_location(m))
-                               : list.error().message;
-      continue;
-    }
-    if (list->list_sha256 != m.stored_sha256 || list->raw_bytes != m.raw_bytes || list->raw_sha256 != m.raw_sha256) {
-      out.affected[m.id] = fmt::format("its chunk list {} does not match its manifest", blob_location(m));
+      out.affected[m.id] = list.error().message;
       continue;
     }
     if (auto r = (*index)->mark_live(list->ids); !r) return std::unexpected(r.error());

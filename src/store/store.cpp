@@ -481,18 +481,16 @@ class LockedChunkReader final : public pipeline::Source {
 
 }  // namespace
 
-Expected<std::unique_ptr<pipeline::Source>> Store::open_chunks(const Manifest& manifest) const {
-  if (manifest.layout != DataLayout::chunks) {
-    return make_error(ErrorKind::failure, "snapshot {} is not stored as chunks", manifest.id);
-  }
-  std::optional<util::FileLock> lock;
-  if (writable_) {
-    // A store this process cannot write has no lock to take (documented limit:
-    // a prune by its owner meanwhile can fail this read, never damage data).
-    auto taken = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
-    if (!taken) return std::unexpected(taken.error());
-    lock.emplace(std::move(*taken));
-  }
+Expected<std::optional<util::FileLock>> Store::share_repository() const {
+  // A store this process cannot write has no lock to take (documented limit:
+  // a prune by its owner meanwhile can fail a read, never damage data).
+  if (!writable_) return std::optional<util::FileLock>();
+  auto taken = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
+  if (!taken) return std::unexpected(taken.error());
+  return std::optional<util::FileLock>(std::move(*taken));
+}
+
+Expected<repo::ChunkList> Store::load_chunk_list(const Manifest& manifest) const {
   auto list = repo::read_chunk_list(*backend_, blob_object(manifest));
   if (!list) {
     if (list.error().kind == ErrorKind::not_found) {
@@ -508,10 +506,21 @@ Expected<std::unique_ptr<pipeline::Source>> Store::open_chunks(const Manifest& m
       list->ids.size() != manifest.chunks) {
     return make_error(ErrorKind::corrupt, "its chunk list {} describes another dump than the manifest", where);
   }
+  return list;
+}
+
+Expected<std::unique_ptr<pipeline::Source>> Store::open_chunks(const Manifest& manifest) const {
+  if (manifest.layout != DataLayout::chunks) {
+    return make_error(ErrorKind::failure, "snapshot {} is not stored as chunks", manifest.id);
+  }
+  auto lock = share_repository();
+  if (!lock) return std::unexpected(lock.error());
+  auto list = load_chunk_list(manifest);
+  if (!list) return std::unexpected(list.error());
   auto index = chunk_index();
   if (!index) return std::unexpected(index.error());
   auto reader = std::make_unique<repo::ChunkReader>(*backend_, **index, std::move(list->ids));
-  return std::unique_ptr<pipeline::Source>(new LockedChunkReader(std::move(lock), std::move(reader)));
+  return std::unique_ptr<pipeline::Source>(new LockedChunkReader(std::move(*lock), std::move(reader)));
 }
 
 Expected<GarbageCollection> Store::collect_garbage(const repo::GcOptions& options) {

@@ -195,6 +195,13 @@ class Store {
   std::vector<fs::path> target_dirs() const;
   // The regular files (never symbolic links) in `dir` whose name ends with `suffix`, sorted.
   std::vector<fs::path> files_in(const fs::path& dir, std::string_view suffix) const;
+  // The repository lock held shared (nothing to hold in a store this
+  // process cannot write): while it lives, garbage collection keeps out.
+  Expected<std::optional<util::FileLock>> share_repository() const;
+  // A chunked snapshot's list, read and checked against its manifest (the
+  // list's SHA-256, the count, the dump's size and SHA-256). Errors:
+  // `corrupt` naming the list when it is missing or does not match.
+  Expected<repo::ChunkList> load_chunk_list(const Manifest& manifest) const;
   // The chunk index, opened on first use: index.db in a store this process
   // writes (rebuilt from the packs when it is missing), else in memory from
   // the packs' own indexes.
