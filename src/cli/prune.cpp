@@ -112,8 +112,10 @@ int run_prune(Context& context, const PruneOptions& options) {
     ++removed;
     if (m.layout == store::DataLayout::blob) freed += m.stored_bytes;  // chunks: what reclaim_space() reports
   }
-  // Chunked snapshots free their space when nothing else lists their chunks.
+  // Chunked snapshots free their space when nothing else lists their chunks:
+  // what garbage collection frees is known only once it ran.
   const nlohmann::json reclaimed = options.dry_run ? nlohmann::json(nullptr) : reclaim_space(context);
+  if (reclaimed.is_object()) freed += reclaimed.value("bytes_freed", std::uint64_t{0});
   if (json) {
     print_json({{"target", options.target},
                 {"dry_run", options.dry_run},
@@ -123,8 +125,13 @@ int run_prune(Context& context, const PruneOptions& options) {
                 {"reclaimed", reclaimed}});
     return 0;
   }
-  fmt::print("{} {} snapshot(s), {}; kept {}\n", options.dry_run ? "would remove" : "removed", removed,
-             util::human_bytes(freed), snapshots.size() - removed);
+  if (options.dry_run) {
+    fmt::print("would remove {} snapshot(s) ({} in blobs; chunks only they list are reclaimed when they go); kept {}\n",
+               removed, util::human_bytes(freed), snapshots.size() - removed);
+  } else {
+    fmt::print("removed {} snapshot(s), {} freed; kept {}\n", removed, util::human_bytes(freed),
+               snapshots.size() - removed);
+  }
   return 0;
 }
 

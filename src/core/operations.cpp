@@ -71,6 +71,31 @@ engine::WorkContext work_context(const store::Store& store) {
   return engine::WorkContext{value_or_throw(store.scratch_folder())};
 }
 
+namespace {
+
+// Drops a chunked snapshot that will not be published and deletes the packs
+// it committed, so that a failed backup leaves the repository as it found it.
+// Only packs no snapshot lists go (garbage collection, without repacking); it
+// never waits: when another backup or a restore uses the repository, or the
+// collection fails, the packs stay for the next delete or prune, and the
+// returned text (appended to the failure's message) says so.
+std::string abandon(store::Store& store, store::PendingSnapshot& pending) {
+  if (pending.layout != store::DataLayout::chunks || !pending.chunk_store ||
+      pending.chunk_store->stats().packs == 0) {
+    return {};
+  }
+  pending.chunks_in.reset();  // uncommitted: no chunk list; the open pack is abandoned
+  pending.chunk_store.reset();
+  pending.repository_lock.reset();
+  const auto collected = store.collect_garbage(store::repo::GcOptions{.max_unused = 1.0});
+  constexpr std::string_view left = " (the packs it stored are left for the next delete or prune: ";
+  if (!collected) return fmt::format("{}{})", left, collected.error().message);
+  if (!collected->report) return fmt::format("{}a backup or restore is using the repository)", left);
+  return {};
+}
+
+}  // namespace
+
 store::Manifest take_snapshot(store::Store& store, const config::Target& target, const SnapshotOptions& options) {
   engine::Engine& engine = engine::engine_for(target);
   const auto started = util::now_ms();
@@ -103,7 +128,7 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
     // Whatever went wrong, the pending snapshot is dropped: say so here, once,
     // for every engine (an interruption's message already says it).
     if (e.kind() == ErrorKind::interrupted) throw;
-    throw DbsnapError(e.kind(), fmt::format("{}; nothing was published", e.what()));
+    throw DbsnapError(e.kind(), fmt::format("{}; nothing was published{}", e.what(), abandon(store, pending)));
   }
   util::check_interrupted();
 
@@ -129,7 +154,10 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.source = info.source;
   m.duration_ms = static_cast<std::uint64_t>((util::now_ms() - started).count());
   if (m.raw_bytes == 0) fail(ErrorKind::engine, "target '{}': the dump is empty; nothing was published", target.name);
-  value_or_throw(store.publish(pending, m));
+  if (auto published = store.publish(pending, m); !published) {
+    if (published.error().kind == ErrorKind::interrupted) throw DbsnapError(published.error());
+    throw DbsnapError(published.error().kind, published.error().message + abandon(store, pending));
+  }
   return value_or_throw(store.resolve(pending.id, pending.target, store::AutomaticSnapshots::include));
 }
 

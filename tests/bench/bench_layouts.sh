@@ -27,7 +27,7 @@ cd "$work"
 source "$here/sqlite_workload.sh"
 make_db "$rows"
 mkdir blob chunks
-printf '[targets.app]\nengine = "sqlite"\nfile = "%s/app.db"\n' "$work" > blob/dbsnap.toml
+printf 'snapshot_layout = "blob"\n[targets.app]\nengine = "sqlite"\nfile = "%s/app.db"\n' "$work" > blob/dbsnap.toml
 printf 'snapshot_layout = "chunks"\n[targets.app]\nengine = "sqlite"\nfile = "%s/app.db"\n' "$work" > chunks/dbsnap.toml
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$work/restic-cache
 restic init -q --repository-version 2 --repo restic >/dev/null

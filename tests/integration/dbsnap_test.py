@@ -353,13 +353,40 @@ class Test:
 
 # ---- files and databases ------------------------------------------------
 
-def use_chunks(project):
-    """Makes the project's dbsnap.toml store new snapshots as chunks (snapshot_layout, a top-level key)."""
+RECOVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "dbsnap-recover")
+
+
+def data_of(manifest):
+    """The manifest's dump object, whichever the layout: "data" for chunks, "blob" for a blob.
+    Both carry raw_bytes, raw_sha256 and level."""
+    return manifest["data"] if "data" in manifest else manifest["blob"]
+
+
+def recover(store, ref):
+    """Rebuilds a snapshot's dump with tools/dbsnap-recover (Python and zstd only, no dbsnap):
+    (returncode, dump bytes, stderr text)."""
+    r = subprocess.run([RECOVER, store, ref], capture_output=True)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+
+def use_layout(project, layout):
+    """Makes the project's dbsnap.toml store new snapshots in `layout` ("chunks", the default, or
+    "blob": snapshot_layout, a top-level key)."""
     conf = os.path.join(project, "dbsnap.toml")
     with open(conf) as fh:
         text = fh.read()
+    text = re.sub(r'^snapshot_layout = .*\n', "", text, flags=re.M)
     with open(conf, "w") as fh:
-        fh.write('snapshot_layout = "chunks"\n' + text)
+        fh.write(f'snapshot_layout = "{layout}"\n' + text)
+
+
+def use_chunks(project):
+    use_layout(project, "chunks")
+
+
+def use_blobs(project):
+    """Keeps the one-file-per-snapshot layout: for tests of blob snapshots (old stores, blob damage)."""
+    use_layout(project, "blob")
 
 
 def sha256_file(path):

@@ -27,9 +27,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, connect, table_checksum, EXIT_CONFIG, EXIT_CORRUPT)  # noqa: E402
-
-RECOVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "dbsnap-recover")
+from dbsnap_test import (RECOVER, Test, connect, table_checksum, EXIT_CONFIG, EXIT_CORRUPT)  # noqa: E402
 
 
 def config(proj, layout):
@@ -64,12 +62,12 @@ def body(t):
     store = os.path.join(proj, "snapshots")
     grow(db_file, 0, 40000)
 
-    t.section("a snapshot written the old way (a blob), then the store switched to chunks")
-    config(proj, None)
+    t.section("a snapshot written the old way (a blob), then the store switched to chunks (the default)")
+    config(proj, "blob")
     old = t.dbsnap_ok(proj, "--json", "backup", "dev").json()
     old_sum = table_checksum(db_file)
     t.check(os.path.isfile(os.path.join(store, "dev", old["id"] + ".sqlite.zst")), "the old snapshot is a blob")
-    config(proj, "chunks")
+    config(proj, None)
 
     t.section("three chunked snapshots of a growing database")
     sums, snaps = {}, []

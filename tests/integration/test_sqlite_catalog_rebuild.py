@@ -9,11 +9,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, fill_items  # noqa: E402
+from dbsnap_test import Test, data_of, fill_items  # noqa: E402
 
 
 def summary(listing):
-    return [(m["id"], m["target"], m["revisions"], m["blob"]["raw_bytes"], m["blob"]["stored_bytes"], m["status"],
+    return [(m["id"], m["target"], m["revisions"], data_of(m), m["status"],
              m["label"]) for m in listing]
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Scenario: damaged snapshots are caught before they can do harm.
 
-Four snapshots; one stays good, one gets a flipped byte, one is truncated and
-one loses its blob. `verify` exits 5 naming the snapshot, `cat` fails with 5,
+In each layout (a blob per snapshot; chunks, the default, where the damage hits the chunk list),
+four snapshots; one stays good, one gets a flipped byte, one is truncated and
+one loses its blob or chunk list. (Damaged packs: repo_chunked_snapshots.) `verify` exits 5 naming the snapshot, `cat` fails with 5,
 `restore` refuses with 5 and leaves the database (and the store) unchanged,
 `verify --all` reports each bad one and the good one still verifies.
 """
@@ -10,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect, flip_byte, sha256_file, table_checksum, temp_files, EXIT_CORRUPT  # noqa: E402
+from dbsnap_test import Test, connect, flip_byte, sha256_file, table_checksum, temp_files, use_layout, EXIT_CORRUPT  # noqa: E402
 
 
 def fill(db_file, variant):
@@ -26,7 +27,13 @@ def fill(db_file, variant):
 
 
 def body(t):
-    proj = t.project("proj", targets={"dev": "app.db"})
+    for layout in ("blob", "chunks"):
+        damaged(t, layout)
+
+
+def damaged(t, layout):
+    proj = t.project("proj-" + layout, targets={"dev": "app.db"})
+    use_layout(proj, layout)
     db_file = os.path.join(proj, "app.db")
     snaps = {}
     for name, variant in (("good", 0), ("flipped", 1), ("truncated", 2), ("missing", 3)):
@@ -34,10 +41,11 @@ def body(t):
         snaps[name] = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
     ids = {name: m["id"] for name, m in snaps.items()}
 
-    t.section("damage three blobs")
+    t.section("{}: damage three stored files".format(layout))
     path = snaps["flipped"]["path"]
     flip_byte(path)
-    t.require(sha256_file(path) != snaps["flipped"]["blob"]["stored_sha256"], "one byte of a blob flipped")
+    stored = snaps["flipped"]["data"]["list_sha256"] if layout == "chunks" else snaps["flipped"]["blob"]["stored_sha256"]
+    t.require(sha256_file(path) != stored, "one byte of the stored file flipped")
     path = snaps["truncated"]["path"]
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
@@ -52,7 +60,7 @@ def body(t):
     raw_live = sha256_file(db_file)
     count_before = len(t.list_json(proj))
 
-    t.section("verify, cat and restore of each damaged snapshot")
+    t.section("{}: verify, cat and restore of each damaged snapshot".format(layout))
     for name in ("flipped", "truncated", "missing"):
         sid = ids[name]
         r = t.dbsnap(proj, "verify", sid)
@@ -75,7 +83,7 @@ def body(t):
         t.check_error(r, EXIT_CORRUPT, "restore of the {} snapshot without --yes (verified before asking)"
                       .format(name), contains=(sid,))
 
-    t.section("verify --all")
+    t.section("{}: verify --all".format(layout))
     r = t.dbsnap(proj, "verify", "--all")
     bad = [ids[n] for n in ("flipped", "truncated", "missing")]
     t.check_error(r, EXIT_CORRUPT, "verify --all with three damaged snapshots", contains=tuple(bad) + ("3 of 4",))
@@ -106,7 +114,7 @@ def body(t):
             and sum("[DAMAGED]" in ln for ln in r.text.splitlines()) == 3,
             "list marks exactly the three damaged snapshots [DAMAGED]", r.text)
 
-    t.section("the good snapshot still works")
+    t.section("{}: the good snapshot still works".format(layout))
     r = t.dbsnap(proj, "verify", ids["good"])
     t.check_rc(r, 0, "verify of the good snapshot")
     r = t.dbsnap(proj, "restore", ids["good"], "--yes")
@@ -117,7 +125,7 @@ def body(t):
     t.check_eq(rows, (3000, "variant 0 row 0"), "the good snapshot's data is back")
     t.check_eq(temp_files(proj), [], "no temp files anywhere in the project")
 
-    t.section("delete the damaged snapshots")
+    t.section("{}: delete the damaged snapshots".format(layout))
     r = t.dbsnap(proj, "delete", *bad, "--yes")
     t.check_rc(r, 0, "delete the three damaged snapshots --yes")
     left = [m["id"] for m in t.list_json(proj)]

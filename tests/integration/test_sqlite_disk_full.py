@@ -3,6 +3,8 @@
 one-line error naming the file and the cause, nothing is listed, no temp file stays, the space is
 given back (the file system's free space is what it was before), and earlier
 snapshots are intact; a restore whose safety snapshot cannot be written changes nothing.
+Then a chunked backup that commits a 16 MiB pack before its file system (48 MiB) fills: the
+failed backup deletes the pack it committed, so the free space is again what it was.
 Needs root (mount)."""
 
 import os
@@ -80,6 +82,62 @@ def body(t):
         t.check("--no-safety-snapshot" in r.errtext, "the error names --no-safety-snapshot", r.describe())
         t.check_eq(table_checksum(os.path.join(proj, "big.db")), before, "big.db unchanged")
         t.check_eq(temp_files(store), [], "no temp file left in the store after the refused restore")
+    finally:
+        subprocess.run(["umount", store], capture_output=True)
+
+    t.section("a chunked backup that committed a pack before the file system filled gives it back")
+    store = t.path("store48")
+    os.makedirs(store)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", store], capture_output=True)
+    t.require(p.returncode == 0, "mount a 48 MiB tmpfs as the store", p.stderr.decode())
+    try:
+        # 30 MB that do not compress: the online copy in .scratch takes 30 of the 48 MiB, the first
+        # 16 MiB pack fits beside it, the second does not.
+        db = connect(os.path.join(proj, "random.db"))
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")
+        db.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000) "
+                   "INSERT INTO t (b) SELECT randomblob(1000) FROM c")
+        db.commit()
+        db.close()
+        with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
+            f.write('\n[targets.random]\nengine = "sqlite"\nfile = "random.db"\n')
+        r = t.dbsnap(proj, "--store", store, "backup", "small")
+        t.require_eq(r.rc, 0, "a small chunked backup first", r.describe())
+        free_before = free_bytes(store)
+        index_bytes = lambda: sum(os.path.getsize(os.path.join(store, f)) for f in os.listdir(store)  # noqa: E731
+                                  if f.startswith("index.db"))
+        index_before = index_bytes()
+        packs = lambda: sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(store, "data"))  # noqa: E731
+                               for f in fs if "dbsnap-tmp" not in f)
+        packs_before = packs()
+        seen = set()
+        done = threading.Event()
+
+        def watch_packs():
+            while not done.is_set():
+                seen.update(packs())
+                done.wait(0.001)
+        watcher = threading.Thread(target=watch_packs)
+        watcher.start()
+        try:
+            r = t.dbsnap(proj, "--store", store, "backup", "random")
+        finally:
+            done.set()
+            watcher.join()
+        print("  stderr: " + r.errtext.strip())
+        t.check_error(r, EXIT_FAILURE, "chunked backup onto a full file system", contains=("no space left on device",))
+        t.check(len(seen - set(packs_before)) >= 1, "it had committed a pack before the file system filled",
+                sorted(seen))
+        t.check_eq(packs(), packs_before, "the pack it committed is deleted")
+        # index.db keeps the pages its rows used (SQLite reuses them): all the rest is given back.
+        lost, grown = free_before - free_bytes(store), index_bytes() - index_before
+        t.check(lost <= grown + 3 * 4096, "the space is given back: free space as before the backup, but for "
+                "the chunk index's pages ({} bytes less free; index.db grew {} bytes)".format(lost, grown))
+        t.check_eq(temp_files(store), [], "no temp file left in the store")
+        r = t.dbsnap(proj, "--store", store, "verify", "--all", "--repository")
+        t.check_rc(r, 0, "the store verifies, repository included")
+        t.check(" 0 chunk(s) (0 B) no snapshot lists" in r.errtext, "no chunk is left that no snapshot lists",
+                r.describe())
     finally:
         subprocess.run(["umount", store], capture_output=True)
 

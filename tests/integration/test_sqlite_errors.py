@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import (Test, clean_env, common_prefix, connect, fill_items, sha256_file, table_checksum,  # noqa: E402
-                         temp_files, EXIT_CONFIG, EXIT_ENGINE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE)
+                         temp_files, data_of, EXIT_CONFIG, EXIT_ENGINE, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE)
 
 
 BAD_CONFIGS = [
@@ -139,9 +139,9 @@ def body(t):
     t.check_error(r, EXIT_CONFIG, "backup with level = 30", contains=("level 30",))
     t.check_eq(t.list_json(lp), [], "nothing was published with level = 30")
     r = t.dbsnap(lp, "backup", "five", "--json")
-    t.check(r.rc == 0 and r.json()["blob"]["level"] == 5, "level = 5 is the snapshot's level", r.describe())
+    t.check(r.rc == 0 and data_of(r.json())["level"] == 5, "level = 5 is the snapshot's level", r.describe())
     r = t.dbsnap(lp, "backup", "five", "--level", "2", "--json")
-    t.check(r.rc == 0 and r.json()["blob"]["level"] == 2, "--level 2 overrides level = 5", r.describe())
+    t.check(r.rc == 0 and data_of(r.json())["level"] == 2, "--level 2 overrides level = 5", r.describe())
 
     t.section("usage errors (2)")
     for args in (("backup",), ("backup", "dev", "--level", "30"), ("verify",), ("verify", "--all", s1["id"]),

@@ -260,8 +260,10 @@ def body(t):
         original = json.load(f)
     outside = t.path("outside")
     os.makedirs(outside)
-    blob_copy = os.path.join(outside, original["blob"]["file"])
-    shutil.copyfile(victim["path"], blob_copy)  # a valid blob: reading it would make verify pass
+    # The file the manifest names: a chunk list (the default layout) or, in a blob manifest, the blob.
+    part, key, noun = ("data", "chunk_list", "chunk list name") if "data" in original else ("blob", "file", "blob file name")
+    blob_copy = os.path.join(outside, original[part][key])
+    shutil.copyfile(victim["path"], blob_copy)  # a valid copy: reading it would make verify pass
     sentinel = os.path.join(outside, "victim.json")
     with open(sentinel, "w") as f:
         f.write("{}\n")
@@ -269,9 +271,9 @@ def body(t):
 
     edits = [
         # (what, the edit, what the error says)
-        ("blob path with '..'", lambda m: m["blob"].update(file=os.path.join(rel_to_outside, m["blob"]["file"])),
-         "invalid blob file name"),
-        ("absolute blob path", lambda m: m["blob"].update(file=blob_copy), "invalid blob file name"),
+        ("{} with '..'".format(noun), lambda m: m[part].update({key: os.path.join(rel_to_outside, m[part][key])}),
+         "invalid " + noun),
+        ("absolute {}".format(noun), lambda m: m[part].update({key: blob_copy}), "invalid " + noun),
         ("target '..'", lambda m: m.update(target=os.path.relpath(outside, store)), "invalid target name"),
         ("id with '/'", lambda m: m.update(id=os.path.join(rel_to_outside, "victim")), "invalid snapshot id"),
     ]
@@ -321,7 +323,7 @@ def body(t):
                  (victim["id"],))
         t.check_rc(t.dbsnap(proj, "verify", "--all"), 0, "manifest with {}: verify --all of the others".format(what))
         t.check_eq(sha256_file(blob_copy), sha256_file(victim["path"]),
-                   "manifest with {}: the blob copy outside the store is untouched".format(what))
+                   "manifest with {}: the copy outside the store is untouched".format(what))
         t.check(os.path.exists(sentinel), "manifest with {}: the file outside the store still exists".format(what))
         # Put the real manifest back for the next edit.
         with open(manifest_path, "w") as f:

@@ -17,7 +17,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, PYTHON, revisions_of, EXIT_OK, EXIT_USAGE, EXIT_CONFIG,  # noqa: E402
+from dbsnap_test import (Test, PYTHON, revisions_of, use_blobs, EXIT_OK, EXIT_USAGE, EXIT_CONFIG,  # noqa: E402
                          EXIT_NOT_FOUND, EXIT_CORRUPT, EXIT_FAILURE)
 
 FORMAT_MD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "snapshots", "FORMAT.md")
@@ -26,10 +26,15 @@ FORMAT_MD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
 # ---- the documented schema, read from FORMAT.md ---------------------------
 
 def load_schema():
-    """{section name: [(field path, type)]} from the "## JSON output" tables, and the manifest example."""
+    """{section name: [(field path, type)]} from the "## JSON output" tables, and the manifest examples
+    ({format_version: example}: 2 for a chunked snapshot, 1 for a blob)."""
     with open(FORMAT_MD, encoding="utf-8") as f:
         text = f.read()
-    manifest = json.loads(re.search(r"## Manifest.*?```json\n(.*?)```", text, re.S).group(1))
+    section = text.split("## Manifest", 1)[1].split("\n## ", 1)[0]
+    manifest = {}
+    for block in re.findall(r"```json\n(.*?)```", section, re.S):
+        example = json.loads(block)
+        manifest[example["format_version"]] = example
     part = text.split("## JSON output", 1)[1].split("\n## ", 1)[0]
     sections = {}
     name = "error"
@@ -45,7 +50,7 @@ def load_schema():
     return manifest, sections
 
 
-MANIFEST_EXAMPLE, SCHEMA = load_schema()
+MANIFEST_EXAMPLES, SCHEMA = load_schema()
 REFERENCE = SCHEMA["snapshot reference"]
 
 
@@ -112,9 +117,13 @@ def object_problems(doc, rows, where="", extra_keys=()):
 
 
 def snapshot_problems(doc, where="snapshot"):
-    """A snapshot document: every manifest field of FORMAT.md's example (nested objects too), plus path/manifest_path."""
-    problems = object_problems(doc, SCHEMA["backup,show"], where, extra_keys=MANIFEST_EXAMPLE.keys())
-    for key, example in MANIFEST_EXAMPLE.items():
+    """A snapshot document: every manifest field of FORMAT.md's example of its format (nested objects
+    too), plus path/manifest_path."""
+    if doc.get("format_version") not in MANIFEST_EXAMPLES:
+        return ["{}: format_version {!r} has no example in FORMAT.md".format(where, doc.get("format_version"))]
+    manifest_example = MANIFEST_EXAMPLES[doc["format_version"]]
+    problems = object_problems(doc, SCHEMA["backup,show"], where, extra_keys=manifest_example.keys())
+    for key, example in manifest_example.items():
         if key not in doc:
             problems.append("{}: manifest field {!r} is missing".format(where, key))
         elif type(doc[key]) is not type(example):
@@ -138,7 +147,8 @@ def body(t):
     t.require(all(k in SCHEMA for k in ("error", "snapshot reference", "backup,show", "verify", "restore", "revisions",
                                           "doctor", "prune", "upgrade", "rollback")),
               "FORMAT.md documents the JSON output of every reporting command", sorted(SCHEMA))
-    t.require("id" in MANIFEST_EXAMPLE and "blob" in MANIFEST_EXAMPLE, "FORMAT.md's manifest example parses")
+    t.require(sorted(MANIFEST_EXAMPLES) == [1, 2] and "data" in MANIFEST_EXAMPLES[2] and "blob" in MANIFEST_EXAMPLES[1],
+              "FORMAT.md's manifest examples parse: format 2 (chunks) and format 1 (blob)")
 
     def check_doc(problems, what, r):
         t.check(problems == [], "{}: matches the documented schema".format(what),
@@ -193,6 +203,15 @@ def body(t):
     s2 = json_of(r, "--json backup")
     check_doc(snapshot_problems(s2), "--json backup", r)
     t.check(s2["id"] != s1["id"], "a second snapshot was taken")
+    t.check_eq((s1["format_version"], s1["data"]["layout"]), (2, "chunks"), "backup --json: a chunked snapshot")
+    blob_proj = t.project("blob-proj", targets={"dev": db_file})
+    use_blobs(blob_proj)
+    r = t.dbsnap(blob_proj, "backup", "dev", "--json")
+    t.require_rc(r, EXIT_OK, "backup --json with snapshot_layout = \"blob\"")
+    sb = json_of(r, "backup --json (blob)")
+    check_doc(snapshot_problems(sb), "backup --json of a blob snapshot", r)
+    t.check_eq(sb["format_version"], 1, "a blob snapshot's manifest is format 1")
+    check_doc(snapshot_problems(t.show_json(blob_proj, sb["id"]), "show --json (blob)"), "show --json of a blob snapshot", r)
 
     t.section("list, show and verify --json")
     r = t.dbsnap(proj, "list", "--json")
@@ -284,7 +303,9 @@ def body(t):
     t.check(rs2 is not None and rs2["safety_snapshot"] is None, "restore --no-safety-snapshot --json: safety_snapshot null")
 
     t.section("prune --json: dry run, then for real")
-    before = [m["id"] for m in t.list_json(proj)]
+    listing = t.list_json(proj)
+    before = [m["id"] for m in listing]
+    blob_ids = {m["id"] for m in listing if "blob" in m}
     r = t.dbsnap(proj, "prune", "dev", "--keep-last", "2", "--force", "--dry-run", "--json")
     t.check_rc(r, EXIT_OK, "prune --keep-last 2 --force --dry-run --json")
     pd = json_of(r, "prune --dry-run --json")
@@ -296,7 +317,10 @@ def body(t):
     pr = json_of(r, "prune --json")
     check_doc(object_problems(pr or {}, SCHEMA["prune"]), "prune --json", r)
     t.check_eq(([k["id"] for k in pr["removed"]], pr["dry_run"]), (before[2:], False), "prune --json: removed")
-    t.check_eq(pr["freed_bytes"], sum(k["stored_bytes"] for k in pr["removed"]), "prune --json: freed_bytes adds up")
+    t.check(pr["reclaimed"] is not None and pr["reclaimed"]["collected"], "prune --json: garbage collection ran", r.describe())
+    t.check_eq(pr["freed_bytes"], (pr["reclaimed"] or {}).get("bytes_freed", -1) +
+               sum(k["stored_bytes"] for k in pr["removed"] if k["id"] in blob_ids),
+               "prune --json: freed_bytes is the removed blobs plus what the reclaim freed")
     t.check_eq([m["id"] for m in t.list_json(proj)], before[:2], "only the two newest are listed now")
 
     t.section("errors as one line of JSON on stderr")

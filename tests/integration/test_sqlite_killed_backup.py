@@ -2,9 +2,11 @@
 """Scenario: a backup (or restore) killed or interrupted half-way publishes nothing and leaves no temp files.
 
 A 200 MB database of random blobs makes a backup take long enough to hit it:
-- SIGKILL while the blob is being written: nothing listed, and the next dbsnap
-  run removes every *.dbsnap-tmp* file (there were some: the kill was mid-way);
-- SIGINT while the blob is being written, SIGTERM while SQLite copies: exit 130 / 143,
+- SIGKILL while the dump is being stored, in each layout (a blob; packs of chunks): nothing
+  listed, and the next dbsnap run removes every *.dbsnap-tmp* file (there were some: the kill
+  was mid-way); packs the killed run committed are listed by no snapshot, `verify --repository`
+  counts them, and the next prune reclaims them;
+- SIGINT while the dump is being stored, SIGTERM while SQLite copies: exit 130 / 143,
   a one-line error, nothing listed, no temp files even before the next run;
 - a normal backup still works afterwards;
 - SIGINT and SIGKILL during a restore: the database is unchanged, and no temp
@@ -14,13 +16,14 @@ A 200 MB database of random blobs makes a backup take long enough to hit it:
   killed restore left beside the database.
 """
 import os
+import re
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import (Test, beside, connect, integrity, sha256_file, table_checksum, temp_files,  # noqa: E402
-                         EXIT_INTERRUPTED, EXIT_TERMINATED)
+                         use_layout, EXIT_INTERRUPTED, EXIT_TERMINATED)
 
 MEGABYTES = 200
 
@@ -43,11 +46,25 @@ def store_files(store, suffix):
     return sorted(found)
 
 
-def blob_temp(store):
-    """The size of the largest blob temp file being written in the store's target folders."""
-    sizes = [os.path.getsize(f) for f in temp_files(store) if ".zst." in os.path.basename(f)
-             and os.path.exists(f)]
+def dump_temp(store):
+    """The size of the largest temp file being written outside .scratch: a blob, or a pack of chunks."""
+    scratch = os.path.join(store, ".scratch") + os.sep
+    sizes = [file_size(f) for f in temp_files(store) if not f.startswith(scratch)]
     return max(sizes) if sizes else -1
+
+
+def committed_packs(store):
+    """How many packs under data/ are committed (not temp files)."""
+    return len([f for f in store_files(os.path.join(store, "data"), "") if "dbsnap-tmp" not in f])
+
+
+def unreferenced_chunks(t, proj):
+    """How many chunks no snapshot lists, as `verify --repository` counts them."""
+    r = t.dbsnap(proj, "verify", "--repository")
+    t.check_rc(r, 0, "verify --repository")
+    m = re.search(r"(\d+) chunk\(s\) \([^)]*\) no snapshot lists", r.errtext)
+    t.require(m, "verify --repository counts the chunks no snapshot lists", r.describe())
+    return int(m.group(1))
 
 
 def scratch_temp(store):
@@ -95,23 +112,38 @@ def body(t):
     store = os.path.join(proj, "snapshots")
     db_sha = sha256_file(db_file)
 
-    t.section("SIGKILL while the blob is written")
-    p = t.spawn_dbsnap(proj, "backup", "dev")
-    rc, _, err = hit(t, p, lambda: blob_temp(store) > (4 << 20), signal.SIGKILL, "SIGKILL")
-    t.check_eq(rc, -signal.SIGKILL, "the backup died of SIGKILL")
-    left = temp_files(store)
-    t.require(len(left) > 0, "the killed backup left temp files behind (so the kill was mid-way)", left)
-    r = t.dbsnap(proj, "list", "--json")
-    t.check_rc(r, 0, "list after the SIGKILL")
-    t.check_eq(r.json() if r.rc == 0 else None, [], "list does not show the killed backup")
-    t.check_eq(temp_files(store), [], "after that dbsnap run, no *.dbsnap-tmp* file remains in the store",
-               "before it: {}".format(left))
-    t.check_eq(store_files(store, ".zst") + store_files(store, ".json"), [], "no blob or manifest was published")
-
-    t.section("SIGINT while the blob is written")
+    for layout in ("blob", "chunks"):
+        t.section("SIGKILL while the dump is stored as " + layout)
+        use_layout(proj, layout)
+        p = t.spawn_dbsnap(proj, "backup", "dev")
+        # chunks: after the first 16 MiB pack is committed, mid-way through the next one
+        packs_before = committed_packs(store)
+        rc, _, err = hit(t, p, lambda: dump_temp(store) > (4 << 20) and (
+            layout == "blob" or committed_packs(store) > packs_before), signal.SIGKILL, "SIGKILL")
+        t.check_eq(rc, -signal.SIGKILL, "the backup died of SIGKILL")
+        left = temp_files(store)
+        t.require(len(left) > 0, "the killed backup left temp files behind (so the kill was mid-way)", left)
+        r = t.dbsnap(proj, "list", "--json")
+        t.check_rc(r, 0, "list after the SIGKILL")
+        t.check_eq(r.json() if r.rc == 0 else None, [], "list does not show the killed backup")
+        t.check_eq(temp_files(store), [], "after that dbsnap run, no *.dbsnap-tmp* file remains in the store",
+                   "before it: {}".format(left))
+        t.check_eq(store_files(os.path.join(store, "dev"), ""), [],
+                   "no blob, chunk list or manifest was published")
+    # The chunked run committed whole 16 MiB packs before it died: garbage, not snapshots.
+    killed_chunks = unreferenced_chunks(t, proj)
+    t.check(killed_chunks > 0, "the packs the killed run committed hold chunks no snapshot lists", killed_chunks)
+    r = t.dbsnap(proj, "prune", "dev", "--keep-last", "1", "--json")
+    t.check_rc(r, 0, "prune --keep-last 1 (no snapshot to delete)")
+    reclaimed = r.json()["reclaimed"] if r.rc == 0 else None
+    t.check(reclaimed and reclaimed["collected"] and reclaimed["packs_deleted"] > 0 and reclaimed["bytes_freed"] > 0,
+            "prune reclaims the packs the killed chunked backup left", r.describe())
+    t.check_eq(unreferenced_chunks(t, proj), 0, "after the prune no chunk is left that no snapshot lists")
+    t.check_eq(committed_packs(store), 0, "and no pack")
+    t.section("SIGINT while the dump is stored")
     p = t.spawn_dbsnap(proj, "backup", "dev")
     started = time.monotonic()
-    rc, _, err = hit(t, p, lambda: blob_temp(store) > (4 << 20), signal.SIGINT, "SIGINT")
+    rc, _, err = hit(t, p, lambda: dump_temp(store) > (4 << 20), signal.SIGINT, "SIGINT")
     t.check_eq(rc, EXIT_INTERRUPTED, "SIGINT mid-backup: exit 130", err)
     lines = err.strip().splitlines()
     t.check(len(lines) == 1 and lines[0].startswith("dbsnap: error: ") and "interrupted" in lines[0],
@@ -122,7 +154,7 @@ def body(t):
 
     t.section("SIGTERM while SQLite copies the database")
     p = t.spawn_dbsnap(proj, "backup", "dev")
-    rc, _, err = hit(t, p, lambda: scratch_temp(store) > 0 or blob_temp(store) > 0, signal.SIGTERM, "SIGTERM")
+    rc, _, err = hit(t, p, lambda: scratch_temp(store) > 0 or dump_temp(store) > 0, signal.SIGTERM, "SIGTERM")
     t.check_eq(rc, EXIT_TERMINATED, "SIGTERM mid-backup: exit 143", err)
     t.check("dbsnap: error:" in err and "interrupted" in err, "SIGTERM: the error says interrupted", err)
     t.check_eq(temp_files(store), [], "SIGTERM: no temp files left")

@@ -6,8 +6,8 @@ before automatic and pinned snapshots): a SQLite target with two backups (labels
 and the pre-restore safety snapshot of a `restore latest`. Its manifests have neither `automatic`
 nor `pinned`. This build must list, verify, cat and restore every one of them, treat the
 pre-restore one as automatic (so `latest` is the user's `second`), rebuild the catalog from the
-old manifests, and add new snapshots beside them; the old manifests keep their fields.
-Then `dbsnap convert` stores them all again as chunks (same ids, format-2 manifests, no blob
+old manifests, and add new snapshots beside them (stored as chunks, the default now); the old
+manifests keep their fields. Then `dbsnap convert` stores the old ones again as chunks (same ids, format-2 manifests, no blob
 left): every one verifies, restores with its data and revision, and is rebuilt by dbsnap-recover
 with its original SHA-256; a second run has nothing to do. The two states a killed conversion can
 leave (a chunk list beside a blob snapshot; a blob beside a converted one) are cleaned by the next
@@ -23,9 +23,7 @@ import sys
 import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_OK, Test, revisions_of, table_checksum  # noqa: E402
-
-RECOVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "dbsnap-recover")
+from dbsnap_test import EXIT_OK, RECOVER, Test, data_of, revisions_of, table_checksum  # noqa: E402
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "store-0.1.0-3c3f21b.tar.gz")
 
 
@@ -76,6 +74,7 @@ def body(t):
     t.check_eq(sorted(m["label"] for m in t.list_json(proj)), sorted(manifests), "the same three after the rebuild")
     new = t.dbsnap_ok(proj, "backup", "dev", "--label", "new", "--json").json()
     t.check_eq(t.show_json(proj, "latest")["id"], new["id"], "a new backup is latest")
+    t.check_eq(new["data"]["layout"], "chunks", "a new backup into the old store is stored as chunks")
     t.check_rc(t.dbsnap(proj, "verify", "--all"), EXIT_OK, "verify --all of old and new")
     for label, m in manifests.items():
         with open(os.path.join(store, "dev", m["id"] + ".json")) as f:
@@ -88,21 +87,21 @@ def body(t):
     before_convert = t.path("before-convert")
     shutil.copytree(store, before_convert)
     dry = t.dbsnap_ok(proj, "convert", "--dry-run")
-    t.check("would convert 4 snapshot(s)" in dry.text, "--dry-run lists the four blob snapshots", dry.text)
-    t.check_eq(len(glob.glob(os.path.join(store, "dev", "*.zst"))), 4, "--dry-run changes nothing")
+    t.check("would convert 3 snapshot(s)" in dry.text, "--dry-run lists the three blob snapshots", dry.text)
+    t.check_eq(len(glob.glob(os.path.join(store, "dev", "*.zst"))), 3, "--dry-run changes nothing")
     r = t.dbsnap_ok(proj, "convert")
-    t.check("converted 4 snapshot(s)" in r.text, "convert converts the four", r.text)
+    t.check("converted 3 snapshot(s)" in r.text, "convert converts the three", r.text)
     t.check_eq(glob.glob(os.path.join(store, "dev", "*.zst")), [], "no blob is left")
     manifests["new"] = new
     for label, m in manifests.items():
         with open(os.path.join(store, "dev", m["id"] + ".json")) as f:
             now = json.load(f)
-        t.check(now["format_version"] == 2 and now["data"]["raw_sha256"] == m["blob"]["raw_sha256"],
+        t.check(now["format_version"] == 2 and now["data"]["raw_sha256"] == data_of(m)["raw_sha256"],
                 "{}: a format-2 manifest with the same dump's SHA-256".format(label), now)
         t.check_eq((now["label"], now["revisions"], now["created_at"]), (m["label"], m["revisions"], m["created_at"]),
                    "{}: label, revisions and time kept".format(label))
         rec = subprocess.run([RECOVER, store, os.path.join(store, "dev", m["id"] + ".chunks")], capture_output=True)
-        t.check(rec.returncode == 0 and hashlib.sha256(rec.stdout).hexdigest() == m["blob"]["raw_sha256"],
+        t.check(rec.returncode == 0 and hashlib.sha256(rec.stdout).hexdigest() == data_of(m)["raw_sha256"],
                 "{}: dbsnap-recover rebuilds the original dump".format(label), rec.stderr.decode())
     t.check_rc(t.dbsnap(proj, "verify", "--all"), EXIT_OK, "verify --all after the conversion")
     for label in ("first", "second", "pre-restore"):

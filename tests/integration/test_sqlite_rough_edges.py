@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_CONFIG, EXIT_OK, EXIT_USAGE, Test, clean_env, fill_items  # noqa: E402
+from dbsnap_test import EXIT_CONFIG, EXIT_OK, EXIT_USAGE, Test, clean_env, data_of, fill_items  # noqa: E402
 
 
 def body(t):
@@ -70,7 +70,7 @@ def body(t):
     t.check_eq((r.json()["file"], r.json()["target"]), (copy, None), "the JSON names the file, no target")
     with open(copy, "rb") as f:
         import hashlib
-        t.check_eq(hashlib.sha256(f.read()).hexdigest(), snap["blob"]["raw_sha256"], "the file is the snapshot's")
+        t.check_eq(hashlib.sha256(f.read()).hexdigest(), data_of(snap)["raw_sha256"], "the file is the snapshot's")
     r = t.dbsnap(proj, "restore", snap["id"], "--to-file", copy)
     t.check_error(r, 8, "restore --to-file over an existing file", contains=("already exists",))
     r = t.dbsnap(proj, "restore", snap["id"], "--to-file", os.path.join(proj, "nowhere", "x.db"))

@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import (EXIT_NOT_FOUND, Test, sha256_bytes, sha256_file, table_checksum, revisions_of,  # noqa: E402
-                         unique_prefix, write, zstd_decompress, EXIT_OK)
+                         unique_prefix, write, zstd_decompress, EXIT_OK, recover, use_blobs, use_chunks)
 
 
 def body(t):
@@ -42,11 +42,11 @@ def body(t):
     t.check_eq(m_a["revisions"], t.alembic_current(proj), "backup --json: revisions equal what alembic current says")
     t.check_eq(m_a["target"], "dev", "backup --json: target")
     t.check_eq(m_a["label"], "at-A", "backup --json: label")
-    t.check_eq(m_a["blob"]["raw_bytes"], size_a, "raw_bytes equals the database file's size")
-    blob = m_a["path"]
-    t.require(os.path.isfile(blob), "the blob {} exists".format(blob))
-    t.check_eq(m_a["blob"]["stored_bytes"], os.path.getsize(blob), "stored_bytes equals the blob's size")
-    t.check_eq(m_a["blob"]["stored_sha256"], sha256_file(blob), "stored_sha256 equals sha256 of the blob")
+    t.check_eq(m_a["data"]["raw_bytes"], size_a, "raw_bytes equals the database file's size")
+    t.check_eq(m_a["data"]["layout"], "chunks", "a new snapshot is stored as chunks (the default layout)")
+    listing = m_a["path"]
+    t.require(os.path.isfile(listing), "the chunk list {} exists".format(listing))
+    t.check_eq(m_a["data"]["list_sha256"], sha256_file(listing), "list_sha256 equals sha256 of the chunk list")
 
     listed = t.list_json(proj)
     t.check_eq([m["id"] for m in listed], [m_a["id"]], "list --json shows exactly the new snapshot")
@@ -55,14 +55,32 @@ def body(t):
     t.check_eq(shown, m_a, "show --json equals the backup --json manifest")
 
     r = t.dbsnap_ok(proj, "cat", m_a["id"])
-    t.check_eq(len(r.out), m_a["blob"]["raw_bytes"], "dbsnap cat writes raw_bytes bytes")
-    t.check_eq(sha256_bytes(r.out), m_a["blob"]["raw_sha256"], "sha256 of dbsnap cat equals raw_sha256")
+    t.check_eq(len(r.out), m_a["data"]["raw_bytes"], "dbsnap cat writes raw_bytes bytes")
+    t.check_eq(sha256_bytes(r.out), m_a["data"]["raw_sha256"], "sha256 of dbsnap cat equals raw_sha256")
 
+    rc, dump, err = recover(os.path.join(proj, "snapshots"), m_a["id"])
+    t.require(rc == 0, "dbsnap-recover (python3 + zstd, no dbsnap) rebuilds the dump", err)
+    plain = t.path("plain-recovered.db")
+    with open(plain, "wb") as f:
+        f.write(dump)
+    t.check_eq(sha256_file(plain), m_a["data"]["raw_sha256"], "the rebuilt dump's sha256 equals raw_sha256")
+    t.check_eq(table_checksum(plain), ck_a, "the rebuilt dump has the live database's table checksum")
+
+    t.section("a blob snapshot (snapshot_layout = \"blob\") is one zstd file that zstd -dc decodes")
+    use_blobs(proj)
+    m_blob = t.dbsnap_ok(proj, "backup", "dev", "--label", "blob-at-A", "--json").json()
+    blob = m_blob["path"]
+    t.require(os.path.isfile(blob) and blob.endswith(".sqlite.zst"), "the blob {} exists".format(blob))
+    t.check_eq(m_blob["blob"]["stored_bytes"], os.path.getsize(blob), "stored_bytes equals the blob's size")
+    t.check_eq(m_blob["blob"]["stored_sha256"], sha256_file(blob), "stored_sha256 equals sha256 of the blob")
     plain = t.path("plain-zstd.db")
     rc, err = zstd_decompress(blob, plain)
     t.require(rc == 0, "plain zstd -dc decodes the blob", err)
-    t.check_eq(sha256_file(plain), m_a["blob"]["raw_sha256"], "zstd -dc output's sha256 equals raw_sha256")
+    t.check_eq(sha256_file(plain), m_blob["blob"]["raw_sha256"], "zstd -dc output's sha256 equals raw_sha256")
     t.check_eq(table_checksum(plain), ck_a, "zstd -dc output has the live database's table checksum")
+    t.dbsnap_ok(proj, "delete", m_blob["id"], "--yes")
+    t.check(not os.path.exists(blob), "delete removes the blob")
+    use_chunks(proj)
 
     t.section("upgrade to B, change data, restore A")
     t.alembic(proj, "upgrade", "head")
@@ -116,7 +134,7 @@ def body(t):
     t.check_eq(t.show_json(proj, prefix)["id"], m_a["id"], "show <unique id prefix {}>".format(prefix))
     t.check_eq(t.show_json(proj, m_a["id"].upper())["id"], m_a["id"], "show <ID in upper case>")
     r = t.dbsnap_ok(proj, "cat", "@" + pa)
-    t.check_eq(sha256_bytes(r.out), m_a["blob"]["raw_sha256"], "cat @A streams A's dump")
+    t.check_eq(sha256_bytes(r.out), m_a["data"]["raw_sha256"], "cat @A streams A's dump")
 
     t.section("undo: restore <the safety snapshot's id> brings B back")
     r = t.dbsnap(proj, "restore", safety["id"], "--yes")

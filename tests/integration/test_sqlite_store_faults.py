@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_FAILURE, Test, connect, fill_items, table_checksum  # noqa: E402
+from dbsnap_test import EXIT_FAILURE, Test, connect, data_of, fill_items, table_checksum  # noqa: E402
 
 
 def store_state(store):
@@ -83,7 +83,7 @@ def body(t):
         t.check_eq(got, [m["id"] for m in listing], "list of a read-only store lists both snapshots")
         t.check_eq(t.show_json(proj, listing[1]["id"])["id"], listing[1]["id"], "show works on a read-only store")
         r = t.dbsnap(proj, "cat", listing[1]["id"])
-        t.check(r.rc == 0 and hashlib.sha256(r.out).hexdigest() == listing[1]["blob"]["raw_sha256"],
+        t.check(r.rc == 0 and hashlib.sha256(r.out).hexdigest() == data_of(listing[1])["raw_sha256"],
                 "cat streams the dump from a read-only store", r.describe())
         r = t.dbsnap(proj, "verify", "--all")
         t.check_rc(r, 0, "verify --all on a read-only store")
@@ -93,7 +93,7 @@ def body(t):
         r = t.dbsnap(proj, "restore", listing[1]["id"], "--to-file", beside)
         t.check_rc(r, 0, "restore --to-file from a read-only store")
         t.check(os.path.exists(beside) and hashlib.sha256(open(beside, "rb").read()).hexdigest() ==
-                listing[1]["blob"]["raw_sha256"], "the new file is the snapshot's database", r.describe())
+                data_of(listing[1])["raw_sha256"], "the new file is the snapshot's database", r.describe())
         t.check_eq(table_checksum(dev), dev_ck, "the target's database is untouched")
         # A plain restore into the target: the safety snapshot cannot be kept in the store, so it
         # refuses, naming --no-safety-snapshot; with it, the restore runs (its lock lives outside).

@@ -6,7 +6,7 @@
    `verify --all`, `backup` and `catalog rebuild`, with every file they point to; each is reported
    as a warning; a backup into a target whose folder is a link fails with one line.
 2. The commit point is the manifest's rename: `strace` kills dbsnap (SIGKILL) at the first
-   fdatasync after it, before the catalog row. The next run indexes the snapshot and says so;
+   fdatasync after it, before the catalog row (in each layout: blob and chunks). The next run indexes the snapshot and says so;
    list, verify and restore see it. A delete killed after removing the manifest leaves no snapshot.
 3. verify checks the blob against the manifest file, and reports a manifest edited by hand (a
    label, a checksum) as differing from the catalog, without rewriting either file.
@@ -16,6 +16,7 @@
 """
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -23,7 +24,25 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import (EXIT_CONFIG, EXIT_CORRUPT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Test, clean_env,  # noqa: E402
-                         fill_items, sha256_file, table_checksum)
+                         fill_items, sha256_file, table_checksum, use_layout)
+
+
+def fdatasyncs_before_manifest(t, proj):
+    """Backs up 'dev' under strace and counts the fdatasync calls made before the manifest's rename
+    (the commit point): the index of the chunks, if any. The catalog row's comes after."""
+    trace = t.path("trace.txt")
+    argv = ["strace", "-f", "-o", trace, "-e", "trace=fdatasync,rename,renameat,renameat2",
+            t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "backup", "dev", "--label", "traced"]
+    p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
+    t.require_eq(p.returncode, 0, "a traced backup", p.stderr[-2000:])
+    count = 0
+    with open(trace) as f:
+        for line in f:
+            if re.search(r'rename(at2?)?\(.*"[^"]*/dev/[0-9a-z]+\.json"', line):
+                return count
+            if "fdatasync(" in line and "resumed" not in line:
+                count += 1
+    t.require(False, "the traced backup renamed a manifest into place", open(trace).read()[-2000:])
 
 
 def body(t):
@@ -71,48 +90,55 @@ def body(t):
         os.unlink(os.path.join(store, link))
 
     # ---- 2. the commit point ------------------------------------------------------------
-    t.section("a backup killed between its manifest and its catalog row")
-    fill_items(dev, ["a1"], 50, prefix="second ")
-    ck_second = table_checksum(dev)
-    before = {m["id"] for m in t.list_json(proj)}
-    # dbsnap writes the blob and the manifest with fsync; SQLite commits the catalog row with
-    # fdatasync: the first fdatasync of the run comes after the commit point.
-    argv = ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:signal=SIGKILL:when=1",
-            t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "backup", "dev", "--label", "killed"]
-    p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
-    t.check(p.returncode == 128 + 9 or p.returncode == -9,
-            "the backup was killed by SIGKILL (strace reports 137)", "exit {}: {}".format(p.returncode, p.stderr[-2000:]))
-    manifests = [f for f in os.listdir(os.path.join(store, "dev")) if f.endswith(".json")]
-    killed_ids = {f[:-5] for f in manifests} - before
-    t.require_eq(len(killed_ids), 1, "the killed backup's manifest is in place (it passed its commit point)")
-    killed = killed_ids.pop()
-    db = __import__("sqlite3").connect(os.path.join(store, "catalog.db"))
-    rows = db.execute("SELECT count(*) FROM snapshots WHERE id = ?", (killed,)).fetchone()[0]
-    db.close()
-    t.check_eq(rows, 0, "the catalog has no row for it yet (the kill came first)")
-    r = t.dbsnap(proj, "list", "--json")
-    t.check_rc(r, EXIT_OK, "the next run (list)")
-    t.check("snapshot {} of 'dev' was published by a run that stopped".format(killed) in r.errtext,
-            "the next run says it indexed the killed run's snapshot", r.describe())
-    listed = {m["id"]: m for m in r.json()}
-    t.check(killed in listed and listed[killed]["label"] == "killed", "list shows it, with its label")
-    r = t.dbsnap(proj, "verify", killed)
-    t.check_rc(r, EXIT_OK, "verify of the indexed snapshot")
-    fill_items(dev, ["a1"], 10, prefix="later ")
-    t.dbsnap_ok(proj, "restore", killed, "--yes", "--no-safety-snapshot")
-    t.check_eq(table_checksum(dev), ck_second, "it restores the data the killed backup dumped")
+    for layout in ("blob", "chunks"):
+        t.section("a backup stored as {} killed between its manifest and its catalog row".format(layout))
+        use_layout(proj, layout)
+        fill_items(dev, ["a1"], 10, prefix="traced {} ".format(layout))
+        when = fdatasyncs_before_manifest(t, proj) + 1
+        fill_items(dev, ["a1"], 50, prefix="second {} ".format(layout))
+        ck_second = table_checksum(dev)
+        before = {m["id"] for m in t.list_json(proj)}
+        # dbsnap writes the blob or chunk list and the manifest with fsync; SQLite commits the index
+        # (chunks) and then the catalog row with fdatasync: a traced run counted those before the manifest.
+        argv = ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync",
+                "-e", "inject=fdatasync:signal=SIGKILL:when={}".format(when),
+                t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "backup", "dev", "--label", "killed"]
+        p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
+        t.check(p.returncode == 128 + 9 or p.returncode == -9,
+                "the backup was killed by SIGKILL (strace reports 137)", "exit {}: {}".format(p.returncode, p.stderr[-2000:]))
+        manifests = [f for f in os.listdir(os.path.join(store, "dev")) if f.endswith(".json")]
+        killed_ids = {f[:-5] for f in manifests} - before
+        t.require_eq(len(killed_ids), 1, "the killed backup's manifest is in place (it passed its commit point)")
+        killed = killed_ids.pop()
+        db = __import__("sqlite3").connect(os.path.join(store, "catalog.db"))
+        rows = db.execute("SELECT count(*) FROM snapshots WHERE id = ?", (killed,)).fetchone()[0]
+        db.close()
+        t.check_eq(rows, 0, "the catalog has no row for it yet (the kill came first)")
+        r = t.dbsnap(proj, "list", "--json")
+        t.check_rc(r, EXIT_OK, "the next run (list)")
+        t.check("snapshot {} of 'dev' was published by a run that stopped".format(killed) in r.errtext,
+                "the next run says it indexed the killed run's snapshot", r.describe())
+        listed = {m["id"]: m for m in r.json()}
+        t.check(killed in listed and listed[killed]["label"] == "killed", "list shows it, with its label")
+        r = t.dbsnap(proj, "verify", killed)
+        t.check_rc(r, EXIT_OK, "verify of the indexed snapshot")
+        fill_items(dev, ["a1"], 10, prefix="later ")
+        t.dbsnap_ok(proj, "restore", killed, "--yes", "--no-safety-snapshot")
+        t.check_eq(table_checksum(dev), ck_second, "it restores the data the killed backup dumped")
 
-    t.section("a delete killed between removing the manifest and the catalog row")
-    argv = ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:signal=SIGKILL:when=1",
-            t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "delete", killed, "--yes"]
-    p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
-    t.check(p.returncode in (137, -9), "the delete was killed by SIGKILL", "exit {}".format(p.returncode))
-    t.check(not os.path.exists(os.path.join(store, "dev", killed + ".json")), "its manifest is gone (commit point)")
-    r = t.dbsnap(proj, "list", "--json")
-    t.check(killed not in {m["id"] for m in r.json()}, "the next run does not list it", r.describe())
-    t.check_eq([f for f in os.listdir(os.path.join(store, "dev")) if f.startswith(killed)], [],
-               "its blob is gone too")
-    t.check_rc(t.dbsnap(proj, "verify", "--all"), EXIT_OK, "verify --all afterwards")
+        t.section("a delete of a {} snapshot killed between removing the manifest and the catalog row".format(layout))
+        argv = ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:signal=SIGKILL:when=1",
+                t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "delete", killed, "--yes"]
+        p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
+        t.check(p.returncode in (137, -9), "the delete was killed by SIGKILL", "exit {}".format(p.returncode))
+        t.check(not os.path.exists(os.path.join(store, "dev", killed + ".json")), "its manifest is gone (commit point)")
+        r = t.dbsnap(proj, "list", "--json")
+        t.check(killed not in {m["id"] for m in r.json()}, "the next run does not list it", r.describe())
+        t.check_eq([f for f in os.listdir(os.path.join(store, "dev")) if f.startswith(killed)], [],
+                   "its blob or chunk list is gone too")
+        t.check_rc(t.dbsnap(proj, "verify", "--all"), EXIT_OK, "verify --all afterwards")
+
+    use_layout(proj, "chunks")
 
     # ---- 3. verify and hand-edited manifests -----------------------------------------------
     t.section("verify reports a manifest that differs from the catalog, and rewrites nothing")
@@ -120,7 +146,7 @@ def body(t):
     with open(manifest_path) as f:
         original = json.load(f)
     for field, edit in (("label", lambda m: m.update(label="tampered")),
-                        ("blob.raw_sha256", lambda m: m["blob"].update(raw_sha256="0" * 64))):
+                        ("data.raw_sha256", lambda m: m["data"].update(raw_sha256="0" * 64))):
         edited = json.loads(json.dumps(original))
         edit(edited)
         with open(manifest_path, "w") as f:

@@ -11,6 +11,14 @@ using namespace dbsnap;
 
 namespace {
 
+// A store whose new snapshots are blobs (the layout before repository v2;
+// chunks are the default): the tests of blob publishing and cleanup.
+Expected<store::Store> open_blob_store(const std::filesystem::path& root) {
+  auto s = store::Store::open(root);
+  if (s) s->set_snapshot_layout(store::DataLayout::blob);
+  return s;
+}
+
 store::Manifest publish(store::Store& s, const std::string& target, std::vector<std::string> revisions,
                         const std::string& body = "data") {
   auto pending = s.begin(target, "sql");
@@ -34,7 +42,7 @@ store::Manifest publish(store::Store& s, const std::string& target, std::vector<
 
 TEST_CASE("publish makes blob, manifest and catalog row; resolve finds them") {
   test::TempDir dir;
-  auto s = store::Store::open(dir.path / "store");
+  auto s = open_blob_store(dir.path / "store");
   REQUIRE(s);
   auto a = publish(*s, "dev", {"rev1"});
   auto b = publish(*s, "dev", {"rev2"});
@@ -58,7 +66,7 @@ TEST_CASE("publish makes blob, manifest and catalog row; resolve finds them") {
 
 TEST_CASE("ambiguous and unknown references list candidates") {
   test::TempDir dir;
-  auto s = store::Store::open(dir.path / "store");
+  auto s = open_blob_store(dir.path / "store");
   REQUIRE(s);
   auto a = publish(*s, "dev", {"aaa1"});
   auto b = publish(*s, "dev", {"aaa2"});
@@ -79,7 +87,7 @@ TEST_CASE("ambiguous and unknown references list candidates") {
 
 TEST_CASE("an abandoned snapshot leaves nothing behind") {
   test::TempDir dir;
-  auto s = store::Store::open(dir.path / "store");
+  auto s = open_blob_store(dir.path / "store");
   REQUIRE(s);
   {
     auto pending = s->begin("dev", "sql");
@@ -92,7 +100,7 @@ TEST_CASE("an abandoned snapshot leaves nothing behind") {
 
 TEST_CASE("opening the store removes temp files of dead processes and keeps live ones") {
   test::TempDir dir;
-  auto s = store::Store::open(dir.path / "store");
+  auto s = open_blob_store(dir.path / "store");
   REQUIRE(s);
   auto live = s->begin("dev", "sql");  // holds its lock
   REQUIRE(live);
@@ -100,7 +108,7 @@ TEST_CASE("opening the store removes temp files of dead processes and keeps live
   { int fd = ::open(dead.c_str(), O_CREAT | O_WRONLY, 0600); REQUIRE(fd >= 0); ::close(fd); }
   const auto orphan = dir.path / "store" / "dev" / "1m7z3mme60ymr.sql.zst";  // blob without manifest
   { int fd = ::open(orphan.c_str(), O_CREAT | O_WRONLY, 0600); REQUIRE(fd >= 0); ::close(fd); }
-  auto again = store::Store::open(dir.path / "store");
+  auto again = open_blob_store(dir.path / "store");
   REQUIRE(again);
   CHECK_FALSE(std::filesystem::exists(dead));
   CHECK_FALSE(std::filesystem::exists(orphan));
@@ -113,7 +121,7 @@ TEST_CASE("opening the store removes temp files of dead processes and keeps live
 
 TEST_CASE("the catalog is rebuilt from manifests") {
   test::TempDir dir;
-  auto s = store::Store::open(dir.path / "store");
+  auto s = open_blob_store(dir.path / "store");
   REQUIRE(s);
   auto a = publish(*s, "dev", {"r1"});
   auto b = publish(*s, "prod", {"r2", "r3"});

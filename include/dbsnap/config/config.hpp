@@ -60,8 +60,9 @@ struct Config {
   fs::path dir;
   fs::path store;  // from the top-level `store` key, resolved; empty when unset
   // The top-level `snapshot_layout` key: how new snapshots are stored
-  // ("blob", the default for now, or "chunks": repository v2, deduplicated).
-  store::DataLayout snapshot_layout = store::DataLayout::blob;
+  // ("chunks", the default: repository v2, deduplicated; or "blob": one
+  // zstd file per snapshot, the layout of releases before repository v2).
+  store::DataLayout snapshot_layout = store::DataLayout::chunks;
   std::map<std::string, Target> targets;
 
   // The named target; a config error listing the known ones otherwise.

@@ -92,9 +92,9 @@ class Store {
   // The targets that have snapshots, sorted.
   Expected<std::vector<std::string>> targets() const { return catalog_.targets(); }
 
-  // How new snapshots are stored (the config's `snapshot_layout`; blob
-  // until repository v2 becomes the default). Snapshots already stored are
-  // read whatever their layout.
+  // How new snapshots are stored (the config's `snapshot_layout`; chunks
+  // unless it says blob). Snapshots already stored are read whatever their
+  // layout.
   void set_snapshot_layout(DataLayout layout) noexcept { layout_ = layout; }
   DataLayout snapshot_layout() const noexcept { return layout_; }
 
@@ -219,7 +219,7 @@ class Store {
   bool writable_ = true;
   // The snapshots' blobs and manifests; catalog.db, locks and scratch files stay local to root_.
   std::unique_ptr<Backend> backend_;
-  DataLayout layout_ = DataLayout::blob;
+  DataLayout layout_ = DataLayout::chunks;
   mutable std::optional<repo::ChunkIndex> index_;
 };
 
