@@ -28,7 +28,7 @@ here=$(dirname "$(realpath "$0")")
 work=$(mktemp -d /var/tmp/dbsnap-bench-dedup.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-printf '[targets.app]\nengine = "sqlite"\nfile = "app.db"\n' > dbsnap.toml
+printf 'snapshot_layout = "blob"\n[targets.app]\nengine = "sqlite"\nfile = "app.db"\n' > dbsnap.toml  # the zstd copy per snapshot
 
 source "$here/sqlite_workload.sh"
 make_db "$rows"

@@ -16,7 +16,7 @@
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
 # restore; RSS <= 64 MB). The container is removed at the end, whatever happens.
 #
-# Environment: DBSNAP, BENCH_RUNS, BENCH_ROWS_LOG2 (default 20: 2^20 rows of ~270 bytes), BENCH_MIN_MB (250),
+# Environment: DBSNAP, BENCH_RUNS, BENCH_LAYOUT (chunks, the default, or blob), BENCH_ROWS_LOG2 (default 20: 2^20 rows of ~270 bytes), BENCH_MIN_MB (250),
 # BENCH_CONTAINER (default dbsnap-mysql-bench), DOCKER (default: docker on PATH, as dbsnap uses).
 set -euo pipefail
 
@@ -25,6 +25,7 @@ DBSNAP=${DBSNAP:-$ROOT/build/dbsnap}
 HARNESS=$ROOT/tests/harness
 NAME=${BENCH_CONTAINER:-dbsnap-mysql-bench}
 RUNS=${BENCH_RUNS:-5}
+LAYOUT=${BENCH_LAYOUT:-chunks}
 ROWS_LOG2=${BENCH_ROWS_LOG2:-20}
 DOCKER=${DOCKER:-$(command -v docker)}
 MIN_DUMP=$((${BENCH_MIN_MB:-250} * 1000 * 1000))
@@ -77,6 +78,8 @@ fi
 
 mkdir -p "$WORK/proj"
 cat >"$WORK/proj/dbsnap.toml" <<EOF
+snapshot_layout = "$LAYOUT"
+
 [targets.bench]
 engine = "mysql"
 container = "$NAME"
@@ -113,12 +116,7 @@ for ((r = 1; r <= RUNS; r++)); do
     done
     log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), dump $(tail -n 1 "$WORK/b_dump") s, dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
 done
-snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["target"] == "bench" and s["blob"]["level"] == 1][0]["id"])')
-sizes=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c '
-import json, sys
-by_level = {s["blob"]["level"]: s["blob"]["stored_bytes"] for s in json.load(sys.stdin)}
-print(", ".join("level %d %.1f MB" % (k, v / 1e6) for k, v in sorted(by_level.items())))')
-log "   stored sizes: $sizes"
+snapshot=$(fresh_snapshot)
 
 log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
 : >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"

@@ -17,7 +17,7 @@
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
 # restore; RSS <= 64 MB). The container is removed at the end, whatever happens.
 #
-# Environment: DBSNAP, BENCH_RUNS, BENCH_ROWS (default 1800000 rows of ~146 dump bytes), BENCH_MIN_MB (250),
+# Environment: DBSNAP, BENCH_RUNS, BENCH_LAYOUT (chunks, the default, or blob), BENCH_ROWS (default 1800000 rows of ~146 dump bytes), BENCH_MIN_MB (250),
 # BENCH_CONTAINER (default dbsnap-pg-bench), DOCKER (default: docker on PATH, as dbsnap uses).
 set -euo pipefail
 
@@ -26,6 +26,7 @@ DBSNAP=${DBSNAP:-$ROOT/build/dbsnap}
 HARNESS=$ROOT/tests/harness
 NAME=${BENCH_CONTAINER:-dbsnap-pg-bench}
 RUNS=${BENCH_RUNS:-5}
+LAYOUT=${BENCH_LAYOUT:-chunks}
 ROWS=${BENCH_ROWS:-1800000}
 DOCKER=${DOCKER:-$(command -v docker)}
 MIN_DUMP=$((${BENCH_MIN_MB:-250} * 1000 * 1000))
@@ -74,6 +75,8 @@ fi
 
 mkdir -p "$WORK/proj"
 cat >"$WORK/proj/dbsnap.toml" <<EOF
+snapshot_layout = "$LAYOUT"
+
 [targets.bench]
 engine = "postgres"
 container = "$NAME"
@@ -108,12 +111,7 @@ for ((r = 1; r <= RUNS; r++)); do
     done
     log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), pg_dump $(tail -n 1 "$WORK/b_dump") s, pg_dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
 done
-snapshot=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print([s for s in json.load(sys.stdin) if s["target"] == "bench" and s["blob"]["level"] == 1][0]["id"])')
-sizes=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c '
-import json, sys
-by_level = {s["blob"]["level"]: s["blob"]["stored_bytes"] for s in json.load(sys.stdin)}
-print(", ".join("level %d %.1f MB" % (k, v / 1e6) for k, v in sorted(by_level.items())))')
-log "   stored sizes: $sizes"
+snapshot=$(fresh_snapshot)
 
 log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
 : >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"

@@ -205,18 +205,20 @@ def mysql_project(t, targets, name="proj"):
 def store_files(project):
     """Every file under the project's snapshot store (default store: snapshots/), but the store's
     bookkeeping that its first writing command creates and keeps for good: the per-target lock files
-    under .locks/, .lock and catalog.db (read-only commands such as list create none of them)."""
+    under .locks/, .lock, catalog.db, and the repository's .repository-lock and index.db (read-only
+    commands such as list create none of them)."""
     root = os.path.join(project, "snapshots")
     found = []
     for d, dirs, files in os.walk(root):
         dirs[:] = [x for x in dirs if not (d == root and x == ".locks")]
         found += [os.path.join(d, f) for f in files
-                  if not (d == root and (f == ".lock" or f.startswith("catalog.db")))]
+                  if not (d == root and (f in (".lock", ".repository-lock") or f.startswith(("catalog.db", "index.db"))))]
     return sorted(found)
 
 
 def blob_files(project):
-    return [f for f in store_files(project) if f.endswith(".zst")]
+    """The published dumps: blobs and chunk lists, one per snapshot."""
+    return [f for f in store_files(project) if f.endswith((".zst", ".chunks"))]
 
 
 def fill_big_table(db, database, table="big", rows_log2=17, payload=200):

@@ -179,13 +179,13 @@ def store_dir(project):
 
 
 def published(project):
-    """Every published blob and manifest in the project's store."""
+    """Every published blob or chunk list, and manifest, in the project's store."""
     found = []
     for d, _, files in os.walk(store_dir(project)):
         if os.path.basename(d) == ".scratch":
             continue
         found += [os.path.join(d, f) for f in files
-                  if (f.endswith(".zst") or f.endswith(".json")) and ".dbsnap-tmp" not in f]
+                  if f.endswith((".zst", ".chunks", ".json")) and ".dbsnap-tmp" not in f]
     return sorted(found)
 
 

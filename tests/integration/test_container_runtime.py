@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, EXIT_RUNTIME, EXIT_CONFIG  # noqa: E402
+from dbsnap_test import data_of, Test, EXIT_RUNTIME, EXIT_CONFIG  # noqa: E402
 
 HARNESS = os.environ.get("DBSNAP_HARNESS") or os.path.join(os.path.dirname(__file__), "..", "harness")
 DBCTL = os.path.join(HARNESS, "dbctl")
@@ -97,7 +97,7 @@ def body(t):
 
         r = t.dbsnap(proj, "-v", "backup", "c", "--json")
         t.require_eq(r.rc, 0, "backup through the daemon's socket", r.errtext)
-        api_sha = r.json()["blob"]["raw_sha256"]
+        api_sha = data_of(r.json())["raw_sha256"]
         t.check(any(l.startswith(via) for l in dump_lines(r)), "the dump's exec goes through the API", r.errtext)
         r = t.dbsnap(proj, "-v", "backup", "c", "--json", env={"DOCKER_HOST": "unix:///var/run/docker.sock"})
         t.check(r.rc == 0 and any(l.startswith(via) for l in dump_lines(r)),
@@ -108,7 +108,7 @@ def body(t):
             lines = dump_lines(r)
             t.check(bool(lines) and all(l.startswith("dbsnap: run: ") for l in lines),
                     what + ": the dump runs as a docker exec -i process", r.errtext)
-            t.check_eq(r.json()["blob"]["raw_sha256"], api_sha, what + ": the same dump bytes as through the API")
+            t.check_eq(data_of(r.json())["raw_sha256"], api_sha, what + ": the same dump bytes as through the API")
         snapshot = t.list_json(proj)[0]["id"]
         for target, prefix, what in (("c", via, "through the API"), ("cli", "dbsnap: run: ", "through the CLI")):
             r = t.dbsnap(proj, "-v", "restore", snapshot, "--to", target, "--yes", "--no-safety-snapshot")
@@ -118,7 +118,7 @@ def body(t):
             t.check(len(lines) == 1 and lines[0].startswith(prefix),
                     "restore {}: the file is written into a docker exec -i {}".format(target, what), r.errtext)
         r = t.dbsnap(proj, "backup", "c", "--json")
-        t.check_eq(r.json()["blob"]["raw_sha256"] if r.rc == 0 else r.errtext, api_sha,
+        t.check_eq(data_of(r.json())["raw_sha256"] if r.rc == 0 else r.errtext, api_sha,
                    "after both restores the database is the same")
         # Where the CLI would talk to another daemon, the CLI runs (and here, finds none).
         r = t.dbsnap(proj, "backup", "c", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})

@@ -25,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_RUNTIME, Test, temp_files, wait_for  # noqa: E402
+from dbsnap_test import data_of, EXIT_RUNTIME, Test, temp_files, wait_for  # noqa: E402
 from postgres_fixture import PgContainer, pg_project, published, store_dir, fill_big_table  # noqa: E402
 
 DAEMON = "/var/run/docker.sock"
@@ -193,7 +193,7 @@ def scenario(t, pg, relay, env):
               r.errtext)
     s1 = r.json()
     state_1 = pg.state()
-    t.check(s1["blob"]["raw_bytes"] > 50 * 1000 * 1000, "the whole dump is stored", s1["blob"]["raw_bytes"])
+    t.check(data_of(s1)["raw_bytes"] > 50 * 1000 * 1000, "the whole dump is stored", data_of(s1)["raw_bytes"])
 
     for where, cut_at, then_refuse in (("inside", "inside", False), ("boundary", "boundary", False),
                                        ("boundary, then unreachable", "boundary", True)):

@@ -17,7 +17,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_CORRUPT, EXIT_ENGINE, EXIT_INTERRUPTED, EXIT_TERMINATED, Test, wait_for  # noqa: E402
+from dbsnap_test import EXIT_CORRUPT, EXIT_ENGINE, EXIT_INTERRUPTED, EXIT_TERMINATED, Test, use_blobs, wait_for  # noqa: E402
 from mysql_fixture import MariaDB, fill_big_table, mysql_project  # noqa: E402
 
 SETUP = """
@@ -71,6 +71,7 @@ def scenario(t, db):
     db.sql("UPDATE b_blob SET data = REPEAT(RANDOM_BYTES(1024), 3072) WHERE id = 1", "app")  # a 3 MiB row
     proj = mysql_project(t, {"dev": {"container": db.name, "database": "app",
                                      "password_from_container": "MYSQL_ROOT_PASSWORD"}})
+    use_blobs(proj)  # the damaged-blob cases below; chunks: postgres_atomic_restore, repo_chunked_snapshots
     snapshot_state = db.fingerprint("app")
     m = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
     snap, blob = m["id"], m["path"]

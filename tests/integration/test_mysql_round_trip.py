@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, sha256_bytes, use_chunks  # noqa: E402
+from dbsnap_test import Test, sha256_bytes, use_blobs, use_chunks  # noqa: E402
 from mysql_fixture import MariaDB, mysql_project, store_files  # noqa: E402
 
 DB = "my-app db"
@@ -72,6 +72,7 @@ def scenario(t, db):
         "dev": {"container": db.name, "database": DB, "password_from_container": "MYSQL_ROOT_PASSWORD"},
         "copy": {"container": db.name, "database": "copy of app", "password_from_container": "MYSQL_ROOT_PASSWORD"},
     })
+    use_blobs(proj)  # the blob layout first; the default (chunks) in the last section
     before = db.fingerprint(DB)
     t.require(len(before["tables"]) == 5 and len(before["views"]) == 2, "fixture database created", before)
 
@@ -148,7 +149,7 @@ def scenario(t, db):
     t.check_eq(db.revisions(DB), ["aaa111"], "the revision is the snapshot's")
     t.check(not [f for f in store_files(proj) if ".dbsnap-tmp" in f], "no temp files in the store")
 
-    t.section("the same database stored as chunks (snapshot_layout = \"chunks\")")
+    t.section("the same database stored as chunks (the default layout)")
     use_chunks(proj)
     mc = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
     t.check_eq(mc["format_version"], 2, "a chunked snapshot has a format-2 manifest")

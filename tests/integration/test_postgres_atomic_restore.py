@@ -17,7 +17,10 @@ revision equal the before state, no restore session is left and no renamed-aside
           elsewhere): RAISE inside the transaction (exit 7);
           another session holds a lock on a table: lock_timeout expires at commit (exit 7);
           dbsnap SIGKILLed while commit() waits for that lock.
-Finally a clean restore of S1 brings back exactly S1's state.
+Then a clean restore of S1 brings back exactly S1's state. S1 is a blob (snapshot_layout = "blob",
+for the rewritten-stream case); finally, stored as chunks (the default), a snapshot whose chunk
+near the end of the dump is damaged in its pack: the restore streams most of the dump into psql,
+meets the bad chunk, and stops with exit 5, the database unchanged.
 """
 import os
 import shutil
@@ -27,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, EXIT_CORRUPT, EXIT_ENGINE  # noqa: E402
+from dbsnap_test import Test, use_blobs, use_chunks, EXIT_CORRUPT, EXIT_ENGINE  # noqa: E402
 from postgres_fixture import DOCKER, PgContainer, pg_project, fill_big_table  # noqa: E402
 
 
@@ -69,6 +72,7 @@ def body(t):
             "slow": pg.target(lock_timeout=120),
             "elsewhere": pg.target(schema="app2"),
         })
+        use_blobs(proj)
         state_1 = pg.state()
 
         t.section("snapshots: S1 at A, and one holding a large object")
@@ -208,6 +212,29 @@ def body(t):
         t.check_eq(pg.state(), state_1, "exactly S1's state is back")
         t.check_eq(pg.rows("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'dbsnap_old_%';"), ["0"],
                    "no renamed-aside schema is left")
+
+        t.section("chunks: a chunk damaged near the end of the dump stops the restore mid-stream")
+        use_chunks(proj)
+        sc = t.dbsnap_ok(proj, "backup", "pg", "--json").json()
+        pg.sql("UPDATE small SET v = v || ' after the chunked backup' WHERE id < 10;")
+        before = pg.state()
+        data = os.path.join(proj, "snapshots", "data")
+        packs = sorted((os.path.join(d, f) for d, _, fs in os.walk(data) for f in fs),
+                       key=lambda p: os.stat(p).st_mtime_ns)
+        t.require(len(packs) >= 2, "the dump filled several packs", packs)
+        last = packs[-1]  # committed last: it holds the end of the dump
+        saved = t.path("last.pack")
+        shutil.copyfile(last, saved)
+        with open(last, "r+b") as f:
+            f.seek(os.path.getsize(last) // 3)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x40]))
+        r = t.dbsnap(proj, "restore", sc["id"], "--yes", "--no-safety-snapshot")
+        t.check_error(r, EXIT_CORRUPT, "restore of a snapshot with a damaged chunk", [sc["id"]])
+        unchanged("damaged chunk")
+        shutil.copyfile(saved, last)
+        t.dbsnap_ok(proj, "verify", sc["id"])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import use_chunks, sha256_bytes, Test, sha256_file, temp_files  # noqa: E402
+from dbsnap_test import use_blobs, use_chunks, sha256_bytes, Test, sha256_file, temp_files  # noqa: E402
 from postgres_fixture import PgContainer, pg_project, published, store_dir, quote_ident  # noqa: E402
 
 DB = 'Bücher "Shop" a=b'
@@ -72,6 +72,7 @@ def body(t):
         state_a = pg.state(DB)
         t.require_eq(state_a["@revision"], ["aaaa1111"], "the database is at revision A")
 
+        use_blobs(proj)  # the blob layout first; the default (chunks) in the last section
         t.section("backup at A")
         r = t.dbsnap_ok(proj, "backup", "pg", "--json")
         m_a = r.json()
@@ -155,7 +156,7 @@ def body(t):
         t.check_eq(temp_files(store_dir(proj)), [], "no temp files in the store")
         t.check_eq(len(published(proj)), 2 * 5, "five snapshots published (blob + manifest each)")
 
-        t.section("the same database stored as chunks (snapshot_layout = \"chunks\")")
+        t.section("the same database stored as chunks (the default layout)")
         use_chunks(proj)
         state_c = pg.state(DB)
         mc = t.dbsnap_ok(proj, "backup", "pg", "--json").json()
