@@ -44,6 +44,9 @@ Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backen
   std::unique_ptr<SnapshotWriter> writer(
       new SnapshotWriter(chunks, std::move(*list), std::move(*hasher), std::move(*list_hasher), params));
   if (auto r = writer->put_line(list_header); !r) return std::unexpected(r.error());
+  auto worker = pipeline::ThreadedSink::create(writer->chunker_);
+  if (!worker) return std::unexpected(worker.error());
+  writer->worker_ = std::move(*worker);
   return writer;
 }
 
@@ -56,7 +59,7 @@ Expected<void> SnapshotWriter::put_line(std::string_view line) {
 Expected<void> SnapshotWriter::write(pipeline::Bytes data) {
   if (auto r = hasher_.update(data); !r) return r;
   written_.raw_bytes += data.size();
-  return chunker_.write(data);
+  return worker_->write(data);
 }
 
 Expected<void> SnapshotWriter::on_chunk(pipeline::Bytes chunk) {
@@ -73,7 +76,7 @@ Expected<void> SnapshotWriter::on_chunk(pipeline::Bytes chunk) {
 
 Expected<void> SnapshotWriter::finish() {
   if (finished_) return {};
-  if (auto r = chunker_.finish(); !r) return r;
+  if (auto r = worker_->finish(); !r) return r;  // the chunker finished, the worker joined
   if (auto r = chunks_.flush(); !r) return r;
   auto digest = hasher_.finish_hex();
   if (!digest) return std::unexpected(digest.error());

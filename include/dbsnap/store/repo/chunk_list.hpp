@@ -29,6 +29,7 @@
 #include "dbsnap/pipeline/chunker.hpp"
 #include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/pipeline/stream.hpp"
+#include "dbsnap/pipeline/threaded.hpp"
 #include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/repo/chunk_store.hpp"
 
@@ -54,7 +55,8 @@ struct SnapshotWritten {
 };
 
 // A Sink for a dump: cuts it into chunks, puts them into `chunks` and
-// writes the chunk list object `list_name`. finish() flushes the chunk
+// writes the chunk list object `list_name` (on a worker thread: an error of
+// the chunk store comes back from a later write() or from finish()). finish() flushes the chunk
 // store and completes the list; commit() publishes the list. Dropped
 // before commit(): the list is aborted (packs already committed stay, as
 // unreferenced data for prune).
@@ -83,6 +85,11 @@ class SnapshotWriter final : public pipeline::Sink {
   std::string line_;
   SnapshotWritten written_;
   bool finished_ = false;
+  // Cutting, hashing, compressing and packing run here, on their own thread,
+  // while write() hashes the whole stream on the caller's; the worker alone
+  // touches chunker_, chunks_, list_ and the list fields of written_ until
+  // finish() joined it. Declared last: destroyed (and joined) first.
+  std::unique_ptr<pipeline::ThreadedSink> worker_;
 };
 
 // Reads and checks a chunk list object. Errors: the backend's; `corrupt`
