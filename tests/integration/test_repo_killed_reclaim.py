@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, clean_env, sha256_bytes  # noqa: E402
+from dbsnap_test import Test, sha256_bytes, traced_env  # noqa: E402
 
 SYSCALLS = ("unlink", "renameat2", "fsync", "fdatasync")
 
@@ -90,7 +90,7 @@ def body(t):
             argv = ["strace", "-f", "-o", "/dev/null", "-e", "trace=" + syscall,
                     "-e", "inject={}:signal=SIGKILL:when={}".format(syscall, n),
                     t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "delete", snaps["big"]["id"], "--yes"]
-            p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(),
+            p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=traced_env(),
                                timeout=120)
             if p.returncode == 0:
                 t.check(n > 1,

@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (EXIT_CONFIG, EXIT_CORRUPT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Test, clean_env,  # noqa: E402
+from dbsnap_test import (EXIT_CONFIG, EXIT_CORRUPT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Test, clean_env, traced_env,  # noqa: E402
                          fill_items, sha256_file, table_checksum, use_layout)
 
 
@@ -33,7 +33,7 @@ def fdatasyncs_before_manifest(t, proj):
     trace = t.path("trace.txt")
     argv = ["strace", "-f", "-o", trace, "-e", "trace=fdatasync,rename,renameat,renameat2",
             t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "backup", "dev", "--label", "traced"]
-    p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
+    p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=traced_env(), timeout=120)
     t.require_eq(p.returncode, 0, "a traced backup", p.stderr[-2000:])
     count = 0
     with open(trace) as f:
@@ -103,7 +103,7 @@ def body(t):
         argv = ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync",
                 "-e", "inject=fdatasync:signal=SIGKILL:when={}".format(when),
                 t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "backup", "dev", "--label", "killed"]
-        p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
+        p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=traced_env(), timeout=120)
         t.check(p.returncode == 128 + 9 or p.returncode == -9,
                 "the backup was killed by SIGKILL (strace reports 137)", "exit {}: {}".format(p.returncode, p.stderr[-2000:]))
         manifests = [f for f in os.listdir(os.path.join(store, "dev")) if f.endswith(".json")]
@@ -129,7 +129,7 @@ def body(t):
         t.section("a delete of a {} snapshot killed between removing the manifest and the catalog row".format(layout))
         argv = ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:signal=SIGKILL:when=1",
                 t.binary, "--config", os.path.join(proj, "dbsnap.toml"), "delete", killed, "--yes"]
-        p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=120)
+        p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True, env=traced_env(), timeout=120)
         t.check(p.returncode in (137, -9), "the delete was killed by SIGKILL", "exit {}".format(p.returncode))
         t.check(not os.path.exists(os.path.join(store, "dev", killed + ".json")), "its manifest is gone (commit point)")
         r = t.dbsnap(proj, "list", "--json")
