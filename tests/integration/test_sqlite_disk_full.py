@@ -21,6 +21,23 @@ def free_bytes(path):
     return st.f_bavail * st.f_frsize
 
 
+def while_sampling(sample, run):
+    """Calls sample() every millisecond on a thread while run() runs; returns run()'s result."""
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            sample()
+            done.wait(0.001)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return run()
+    finally:
+        done.set()
+        watcher.join()
+
+
 def body(t):
     proj = t.project(targets={"small": "small.db", "big": "big.db"})
     store = t.path("store")
@@ -46,19 +63,10 @@ def body(t):
         t.section("a big backup fills the file system")
         free_before = free_bytes(store)
         lowest = [free_before]
-        done = threading.Event()
 
-        def watch():
-            while not done.is_set():
-                lowest[0] = min(lowest[0], free_bytes(store))
-                done.wait(0.001)
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        try:
-            r = t.dbsnap(proj, "--store", store, "backup", "big")
-        finally:
-            done.set()
-            watcher.join()
+        def sample_free():
+            lowest[0] = min(lowest[0], free_bytes(store))
+        r = while_sampling(sample_free, lambda: t.dbsnap(proj, "--store", store, "backup", "big"))
         print("  stderr: " + r.errtext.strip())
         t.check_error(r, EXIT_FAILURE, "backup onto a full file system", contains=("no space left on device",))
         t.check(store in r.errtext, "the error names the file it could not write (in the store)", r.describe())
@@ -111,19 +119,7 @@ def body(t):
                                for f in fs if "dbsnap-tmp" not in f)
         packs_before = packs()
         seen = set()
-        done = threading.Event()
-
-        def watch_packs():
-            while not done.is_set():
-                seen.update(packs())
-                done.wait(0.001)
-        watcher = threading.Thread(target=watch_packs)
-        watcher.start()
-        try:
-            r = t.dbsnap(proj, "--store", store, "backup", "random")
-        finally:
-            done.set()
-            watcher.join()
+        r = while_sampling(lambda: seen.update(packs()), lambda: t.dbsnap(proj, "--store", store, "backup", "random"))
         print("  stderr: " + r.errtext.strip())
         t.check_error(r, EXIT_FAILURE, "chunked backup onto a full file system", contains=("no space left on device",))
         t.check(len(seen - set(packs_before)) >= 1, "it had committed a pack before the file system filled",
