@@ -29,6 +29,7 @@ Expected<RepositoryCheck> Store::check_repository(pipeline::Progress* progress) 
       continue;
     }
     if (auto r = (*index)->mark_live(list->ids); !r) return std::unexpected(r.error());
+    if (auto r = (*index)->mark_live(list->list_chunks); !r) return std::unexpected(r.error());
     std::size_t missing = 0;
     std::size_t damaged = 0;
     std::string first;

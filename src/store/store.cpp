@@ -491,7 +491,9 @@ Expected<std::optional<util::FileLock>> Store::share_repository() const {
 }
 
 Expected<repo::ChunkList> Store::load_chunk_list(const Manifest& manifest) const {
-  auto list = repo::read_chunk_list(*backend_, blob_object(manifest));
+  auto index = chunk_index();
+  if (!index) return std::unexpected(index.error());
+  auto list = repo::read_chunk_list(*backend_, **index, blob_object(manifest));
   if (!list) {
     if (list.error().kind == ErrorKind::not_found) {
       return make_error(ErrorKind::corrupt, "its chunk list {} is missing", blob_location(manifest));

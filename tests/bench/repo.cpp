@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto list = store::repo::read_chunk_list(backend, args[2]);
+  auto list = store::repo::read_chunk_list(backend, *index, args[2]);
   if (!list) return fail(args[2], list.error());
   store::repo::ChunkReader reader(backend, *index, std::move(list->ids));
   pipeline::FdSink out(STDOUT_FILENO, "stdout");

@@ -28,7 +28,7 @@ struct Repo {
   }
   // The dump `list` names, read through the index.
   std::string read(const std::string& list_name) const {
-    auto list = store::repo::read_chunk_list(backend, list_name);
+    auto list = store::repo::read_chunk_list(backend, index, list_name);
     REQUIRE(list.has_value());
     store::repo::ChunkReader reader(backend, index, list->ids);
     StringSink out;

@@ -1,3 +1,7 @@
+#include <algorithm>
+
+#include <fmt/core.h>
+
 #include "dbsnap/pipeline/sha256.hpp"
 #include "repo_fixture.hpp"
 
@@ -15,7 +19,7 @@ TEST_CASE("a snapshot written as chunks reads back whole, and its list states co
   CHECK(written->new_chunks == written->chunks);
   CHECK(written->list_bytes == repo.backend.stat("app/one.chunks").value().size);
 
-  auto list = read_chunk_list(repo.backend, "app/one.chunks");
+  auto list = read_chunk_list(repo.backend, repo.index, "app/one.chunks");
   REQUIRE(list.has_value());
   CHECK(list->ids.size() == written->chunks);
   CHECK(list->raw_bytes == data.size());
@@ -29,11 +33,90 @@ TEST_CASE("a snapshot written as chunks reads back whole, and its list states co
   CHECK(again->new_stored_bytes == 0);
 }
 
+// The version-1 text a version-2 list object stands for.
+std::string text_of(const Repo& repo, const std::string& name) {
+  auto list = read_chunk_list(repo.backend, repo.index, name).value();
+  ChunkReader reader(repo.backend, repo.index, list.list_chunks);
+  test::StringSink out;
+  REQUIRE(pipeline::pump(reader, out).has_value());
+  return out.text;
+}
+
+TEST_CASE("a list's text is stored as chunks, so a snapshot of a slightly changed dump adds a small list") {
+  Repo repo;
+  std::string data = test::make_data(24'000'000, 24);
+  auto first = repo.write("app/one.chunks", data);
+  REQUIRE(first.has_value());
+  const std::string object = test::read_object_text(repo.backend, "app/one.chunks");
+  CHECK(object.starts_with("dbsnap-chunks 2\n"));
+  CHECK(first->list_chunks >= 3);  // ~370 chunks: ~27 KB of text, ~8 KiB pieces
+  const std::string text = text_of(repo, "app/one.chunks");
+  CHECK(text.starts_with("dbsnap-chunks 1\n"));
+  CHECK(text.size() > 20'000);
+  CHECK(object.size() < 100 * (first->list_chunks + 1));  // a header, a line per piece, an end line
+
+  // A change near the end of the dump: the text's first chunks are the same.
+  for (std::size_t i = data.size() - 500'000; i < data.size(); i += 7'001) data[i] ^= 0x5a;
+  auto second = repo.write("app/two.chunks", data);
+  REQUIRE(second.has_value());
+  CHECK(second->new_chunks >= 1);
+  CHECK(second->new_chunks <= 12);
+  CHECK(second->list_chunks == first->list_chunks);
+  // What it added: its new chunks' frames and at most two new pieces of text
+  // (each < 32 KiB raw); far less than the 27 KB of text a version-1 list adds.
+  auto two = read_chunk_list(repo.backend, repo.index, "app/two.chunks").value();
+  auto one = read_chunk_list(repo.backend, repo.index, "app/one.chunks").value();
+  std::size_t shared = 0;
+  for (const auto& id : two.list_chunks) shared += std::count(one.list_chunks.begin(), one.list_chunks.end(), id);
+  CHECK(shared + 2 >= two.list_chunks.size());
+  CHECK(repo.read("app/two.chunks") == data);
+}
+
+TEST_CASE("a version-1 list, as written before lists were chunked, still reads") {
+  Repo repo;
+  const std::string data = test::make_data(2'000'000, 25);
+  REQUIRE(repo.write("app/new.chunks", data).has_value());
+  REQUIRE(write_object(repo.backend, "app/old.chunks", text_of(repo, "app/new.chunks")));
+  auto old = read_chunk_list(repo.backend, repo.index, "app/old.chunks");
+  REQUIRE(old.has_value());
+  CHECK(old->list_chunks.empty());
+  CHECK(old->ids == read_chunk_list(repo.backend, repo.index, "app/new.chunks").value().ids);
+  CHECK(repo.read("app/old.chunks") == data);
+}
+
+TEST_CASE("a list whose text is missing or damaged is refused, naming the list") {
+  Repo repo;
+  REQUIRE(repo.write("app/good.chunks", test::make_data(400'000, 26)).has_value());
+  const std::string good = test::read_object_text(repo.backend, "app/good.chunks");
+  const std::string text = text_of(repo, "app/good.chunks");
+  const std::string text_sha = pipeline::sha256_hex(test::as_bytes(text)).value();
+  const std::string absent(64, 'a');
+  struct Case {
+    std::string what, object, message;
+  };
+  const std::vector<Case> cases{
+      {"a piece of text in no pack",
+       fmt::format("dbsnap-chunks 2\n{} {}\nend 1 {} {}\n", absent, text.size(), text.size(), text_sha),
+       "in no pack"},
+      {"the text's SHA-256 is not the end line's",
+       std::string(good).replace(good.size() - 65, 64, absent), "does not match the SHA-256"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    REQUIRE(write_object(repo.backend, "app/bad.chunks", c.object));
+    auto r = read_chunk_list(repo.backend, repo.index, "app/bad.chunks");
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().kind == ErrorKind::corrupt);
+    CHECK(r.error().message.find(c.message) != std::string::npos);
+    CHECK(r.error().message.find("bad.chunks") != std::string::npos);
+  }
+}
+
 TEST_CASE("an empty dump is a list of no chunks") {
   Repo repo;
   auto written = repo.write("app/empty.chunks", "");
   REQUIRE(written.has_value());
-  auto list = read_chunk_list(repo.backend, "app/empty.chunks");
+  auto list = read_chunk_list(repo.backend, repo.index, "app/empty.chunks");
   REQUIRE(list.has_value());
   CHECK(list->ids.empty());
   CHECK(list->raw_sha256 == pipeline::sha256_hex({}).value());
@@ -74,7 +157,7 @@ TEST_CASE("chunk lists that do not add up are refused, naming the line") {
   for (const auto& c : cases) {
     CAPTURE(c.what);
     REQUIRE(write_object(repo.backend, "app/bad.chunks", c.text));
-    auto r = read_chunk_list(repo.backend, "app/bad.chunks");
+    auto r = read_chunk_list(repo.backend, repo.index, "app/bad.chunks");
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().kind == ErrorKind::corrupt);
     CHECK(r.error().message.find(c.message) != std::string::npos);

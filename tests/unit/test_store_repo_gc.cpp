@@ -93,6 +93,19 @@ TEST_CASE("a pack mostly unused is repacked: its live chunks move, the rest is f
   CHECK(again->packs_deleted == 0);
 }
 
+TEST_CASE("the pieces of a live list's own text are live: a pass that repacks every unused byte keeps them") {
+  Repo repo;
+  const std::string a = test::make_data(2'000'000, 44);
+  const std::string b = test::make_data(2'000'000, 45);
+  repo.snapshot("s/a.chunks", a);
+  repo.snapshot("s/b.chunks", b);
+  REQUIRE(repo.backend.remove("s/a.chunks"));
+  auto r = collect_garbage(repo.backend, repo.index, {"s/b.chunks"}, GcOptions{.max_unused = 0.0});
+  REQUIRE(r.has_value());
+  CHECK(r->packs_repacked == 1);  // b's pack (its index's bytes count as unused): only live chunks move
+  CHECK(repo.read("s/b.chunks") == b);
+}
+
 TEST_CASE("after a pass killed before it deleted the old packs, the next pass finishes the job") {
   Repo repo;
   const std::string keep = test::make_data(1'000'000, 51);

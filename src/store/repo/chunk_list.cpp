@@ -8,7 +8,9 @@ namespace dbsnap::store::repo {
 
 namespace {
 
-constexpr std::string_view list_header = "dbsnap-chunks 1\n";
+constexpr std::string_view text_header = "dbsnap-chunks 1\n";    // the version-1 text
+constexpr std::string_view object_header = "dbsnap-chunks 2\n";  // what a writer stores
+constexpr std::size_t max_text_bytes = 256u << 20;                // about 3.6 M chunks, a 230 GB dump
 
 pipeline::Bytes bytes_of(std::string_view text) {
   return pipeline::Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size());
@@ -24,12 +26,15 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
 }  // namespace
 
 SnapshotWriter::SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter> list, pipeline::Sha256 hasher,
-                               pipeline::Sha256 list_hasher, const pipeline::ChunkerParams& params)
+                               pipeline::Sha256 text_hasher, pipeline::Sha256 list_hasher,
+                               const pipeline::ChunkerParams& params)
     : chunks_(chunks),
       list_(std::move(list)),
       hasher_(std::move(hasher)),
+      text_hasher_(std::move(text_hasher)),
       list_hasher_(std::move(list_hasher)),
-      chunker_(params, [this](pipeline::Bytes chunk) { return on_chunk(chunk); }) {}
+      chunker_(params, [this](pipeline::Bytes chunk) { return on_chunk(chunk); }),
+      text_chunker_(list_text_chunking, [this](pipeline::Bytes chunk) { return on_text_chunk(chunk); }) {}
 
 Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backend, ChunkStore& chunks,
                                                                  const std::string& list_name,
@@ -39,11 +44,14 @@ Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backen
   if (!list) return std::unexpected(list.error());
   auto hasher = pipeline::Sha256::create();
   if (!hasher) return std::unexpected(hasher.error());
+  auto text_hasher = pipeline::Sha256::create();
+  if (!text_hasher) return std::unexpected(text_hasher.error());
   auto list_hasher = pipeline::Sha256::create();
   if (!list_hasher) return std::unexpected(list_hasher.error());
-  std::unique_ptr<SnapshotWriter> writer(
-      new SnapshotWriter(chunks, std::move(*list), std::move(*hasher), std::move(*list_hasher), params));
-  if (auto r = writer->put_line(list_header); !r) return std::unexpected(r.error());
+  std::unique_ptr<SnapshotWriter> writer(new SnapshotWriter(chunks, std::move(*list), std::move(*hasher),
+                                                            std::move(*text_hasher), std::move(*list_hasher), params));
+  if (auto r = writer->put_object_line(object_header); !r) return std::unexpected(r.error());
+  if (auto r = writer->put_line(text_header); !r) return std::unexpected(r.error());
   auto worker = pipeline::ThreadedSink::create(writer->chunker_);
   if (!worker) return std::unexpected(worker.error());
   writer->worker_ = std::move(*worker);
@@ -51,9 +59,25 @@ Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backen
 }
 
 Expected<void> SnapshotWriter::put_line(std::string_view line) {
+  text_bytes_ += line.size();
+  if (auto r = text_hasher_.update(bytes_of(line)); !r) return r;
+  return text_chunker_.write(bytes_of(line));
+}
+
+Expected<void> SnapshotWriter::put_object_line(std::string_view line) {
   written_.list_bytes += line.size();
   if (auto r = list_hasher_.update(bytes_of(line)); !r) return r;
   return list_->write(bytes_of(line));
+}
+
+Expected<void> SnapshotWriter::on_text_chunk(pipeline::Bytes chunk) {
+  const auto before = chunks_.stats().stored_bytes;
+  auto id = chunks_.put(chunk);
+  if (!id) return std::unexpected(id.error());
+  ++written_.list_chunks;
+  written_.new_stored_bytes += chunks_.stats().stored_bytes - before;
+  object_line_ = fmt::format("{} {}\n", id->hex(), chunk.size());
+  return put_object_line(object_line_);
 }
 
 Expected<void> SnapshotWriter::write(pipeline::Bytes data) {
@@ -77,12 +101,17 @@ Expected<void> SnapshotWriter::on_chunk(pipeline::Bytes chunk) {
 Expected<void> SnapshotWriter::finish() {
   if (finished_) return {};
   if (auto r = worker_->finish(); !r) return r;  // the chunker finished, the worker joined
-  if (auto r = chunks_.flush(); !r) return r;
   auto digest = hasher_.finish_hex();
   if (!digest) return std::unexpected(digest.error());
   written_.raw_sha256 = *digest;
   line_ = fmt::format("end {} {} {}\n", written_.chunks, written_.raw_bytes, written_.raw_sha256);
   if (auto r = put_line(line_); !r) return r;
+  if (auto r = text_chunker_.finish(); !r) return r;  // the text's last chunk
+  if (auto r = chunks_.flush(); !r) return r;         // every chunk of both kinds committed
+  auto text_digest = text_hasher_.finish_hex();
+  if (!text_digest) return std::unexpected(text_digest.error());
+  line_ = fmt::format("end {} {} {}\n", written_.list_chunks, text_bytes_, *text_digest);
+  if (auto r = put_object_line(line_); !r) return r;
   auto list_digest = list_hasher_.finish_hex();
   if (!list_digest) return std::unexpected(list_digest.error());
   written_.list_sha256 = *list_digest;
@@ -98,18 +127,14 @@ Expected<SnapshotWritten> SnapshotWriter::commit() {
   return written_;
 }
 
-Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view name) {
-  auto text = read_object(backend, name, 256u << 20);
-  if (!text) return std::unexpected(text.error());
+namespace {
+
+// Parses a list's text after its header: chunk lines, then the end line.
+// `where` names it in errors; the header is line 1.
+Expected<ChunkList> parse_lines(std::string_view rest, const std::string& where) {
   auto bad = [&](std::size_t line, std::string_view why) {
-    return std::unexpected(Error{ErrorKind::corrupt, fmt::format("chunk list {}, line {}: {}", backend.locate(name),
-                                                                 line, why)});
+    return std::unexpected(Error{ErrorKind::corrupt, fmt::format("{}, line {}: {}", where, line, why)});
   };
-  std::string_view rest = *text;
-  auto list_digest = pipeline::sha256_hex(bytes_of(rest));
-  if (!list_digest) return std::unexpected(list_digest.error());
-  if (!rest.starts_with(list_header)) return bad(1, "not a dbsnap chunk list (version 1)");
-  rest.remove_prefix(list_header.size());
   ChunkList list;
   std::uint64_t sum = 0;
   for (std::size_t line_no = 2;; ++line_no) {
@@ -132,7 +157,6 @@ Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view nam
       if (*bytes != sum) return bad(line_no, fmt::format("the end line says {} bytes, the chunks add up to {}", *bytes, sum));
       if (!rest.empty()) return bad(line_no + 1, "text after the end line");
       list.raw_bytes = sum;
-      list.list_sha256 = *list_digest;
       return list;
     }
     const auto space = line.find(' ');
@@ -142,6 +166,72 @@ Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view nam
     list.ids.push_back(*id);
     sum += *size;
   }
+}
+
+// The version-1 text a version-2 object lists, read from the packs and
+// checked (each chunk by ChunkReader, the whole against the end line).
+Expected<std::string> read_text(const Backend& backend, const ChunkIndex& index, const ChunkList& object,
+                                const std::string& where) {
+  if (object.raw_bytes > max_text_bytes) {
+    return make_error(ErrorKind::corrupt, "{}: its text would be {} bytes, more than a list can be", where,
+                      object.raw_bytes);
+  }
+  std::string text(object.raw_bytes, '\0');
+  ChunkReader reader(backend, index, object.ids);
+  std::size_t filled = 0;
+  for (;;) {
+    std::byte spare[1];
+    auto into = filled < text.size()
+                    ? pipeline::MutableBytes(reinterpret_cast<std::byte*>(text.data()) + filled, text.size() - filled)
+                    : pipeline::MutableBytes(spare, 1);
+    auto n = reader.read(into);
+    if (!n) {
+      return make_error(n.error().kind, "{}: {}", where, n.error().message);
+    }
+    if (*n == 0) break;
+    if (filled >= text.size()) return make_error(ErrorKind::corrupt, "{}: its chunks hold more than its end line says", where);
+    filled += *n;
+  }
+  if (filled != text.size()) return make_error(ErrorKind::corrupt, "{}: its chunks hold less than its end line says", where);
+  auto digest = pipeline::sha256_hex(bytes_of(text));
+  if (!digest) return std::unexpected(digest.error());
+  if (*digest != object.raw_sha256) {
+    return make_error(ErrorKind::corrupt, "{}: its text does not match the SHA-256 of its end line", where);
+  }
+  return text;
+}
+
+}  // namespace
+
+Expected<ChunkList> read_chunk_list(const Backend& backend, const ChunkIndex& index, std::string_view name) {
+  auto stored = read_object(backend, name, 256u << 20);
+  if (!stored) return std::unexpected(stored.error());
+  const std::string where = fmt::format("chunk list {}", backend.locate(name));
+  auto list_digest = pipeline::sha256_hex(bytes_of(*stored));
+  if (!list_digest) return std::unexpected(list_digest.error());
+  std::string_view rest = *stored;
+  if (rest.starts_with(text_header)) {  // version 1: the text itself
+    auto list = parse_lines(rest.substr(text_header.size()), where);
+    if (!list) return list;
+    list->list_sha256 = *list_digest;
+    return list;
+  }
+  if (!rest.starts_with(object_header)) {
+    return make_error(ErrorKind::corrupt, "{}, line 1: not a dbsnap chunk list (version 1 or 2)", where);
+  }
+  auto object = parse_lines(rest.substr(object_header.size()), where);
+  if (!object) return object;
+  auto text = read_text(backend, index, *object, where);
+  if (!text) return std::unexpected(text.error());
+  const std::string text_where = where + " (its text)";
+  if (!std::string_view(*text).starts_with(text_header)) {
+    return make_error(ErrorKind::corrupt, "{}, line 1: not a version-1 list", text_where);
+  }
+  auto list = parse_lines(std::string_view(*text).substr(text_header.size()), text_where);
+  if (!list) return list;
+  list->list_chunks = std::move(object->ids);
+  list->list_sha256 = *list_digest;
+  return list;
 }
 
 }  // namespace dbsnap::store::repo

@@ -74,9 +74,10 @@ Expected<GcReport> collect_garbage(Backend& backend, ChunkIndex& index, const st
   if (auto r = reconcile(backend, index); !r) return std::unexpected(r.error());
   if (auto r = index.clear_live(); !r) return std::unexpected(r.error());
   for (const auto& name : live_lists) {
-    auto list = read_chunk_list(backend, name);
+    auto list = read_chunk_list(backend, index, name);
     if (!list) return std::unexpected(list.error());
     if (auto r = index.mark_live(list->ids); !r) return std::unexpected(r.error());
+    if (auto r = index.mark_live(list->list_chunks); !r) return std::unexpected(r.error());
   }
   auto usage = index.pack_usage();
   if (!usage) return std::unexpected(usage.error());

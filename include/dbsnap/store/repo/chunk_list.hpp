@@ -2,18 +2,31 @@
 
 // A snapshot's chunk list: the chunks its dump is made of, in order.
 //
-// A text object, so that standard tools can follow it (FORMAT.md, "Chunk
-// lists"): a header line, one line per chunk, and an end line that states
-// the count, the total size and the SHA-256 of the whole stream:
+// The list's text (version 1), so that standard tools can follow it
+// (FORMAT.md, "Chunk lists"): a header line, one line per chunk, and an end
+// line that states the count, the total size and the SHA-256 of the stream:
 //
 //   dbsnap-chunks 1
 //   <sha256 hex> <raw size>
 //   ...
 //   end <count> <raw bytes> <raw sha256 hex>
 //
-// About 72 bytes per 64 KiB chunk (2.3 MB for a 2 GB dump). SnapshotWriter
-// writes it as the dump streams by (constant memory); read_chunk_list()
-// checks that every line and the end line agree before a restore starts.
+// That text is about 72 bytes per 64 KiB chunk (0.3 MB for a 300 MB dump),
+// and all but a few of its lines are the same from one snapshot to the
+// next. So a list object is written as version 2: the version-1 text is
+// itself cut into content-defined chunks (about 8 KiB) stored in the packs
+// like any chunk, deduplicated and compressed, and the object lists those:
+//
+//   dbsnap-chunks 2
+//   <sha256 hex> <raw size>        one line per chunk of the version-1 text
+//   ...
+//   end <count> <text bytes> <text sha256 hex>
+//
+// A snapshot then adds a few KiB of list instead of the whole text (borg
+// chunks its archives' metadata stream the same way). Version-1 objects
+// (written before December 2026) are still read. SnapshotWriter writes the
+// list as the dump streams by (constant memory); read_chunk_list() checks
+// that every line and both end lines agree before a restore starts.
 //
 // Order of commits for a snapshot: its chunks' packs (ChunkStore::flush),
 // then its chunk list, then its manifest (the snapshot's commit point). A
@@ -37,7 +50,8 @@ namespace dbsnap::store::repo {
 
 // A chunk list as read back.
 struct ChunkList {
-  std::vector<ChunkId> ids;
+  std::vector<ChunkId> ids;          // the dump's chunks
+  std::vector<ChunkId> list_chunks;  // version 2: the chunks of the list's own text (live as well)
   std::uint64_t raw_bytes = 0;
   std::string raw_sha256;
   std::string list_sha256;  // of the list object itself
@@ -48,8 +62,9 @@ struct SnapshotWritten {
   std::uint64_t raw_bytes = 0;
   std::string raw_sha256;
   std::uint64_t chunks = 0;
-  std::uint64_t new_chunks = 0;
-  std::uint64_t new_stored_bytes = 0;  // frame bytes this snapshot added to the repository
+  std::uint64_t new_chunks = 0;        // of `chunks`, stored (the rest were in the repository)
+  std::uint64_t list_chunks = 0;       // chunks of the list's text
+  std::uint64_t new_stored_bytes = 0;  // frame bytes this snapshot added to the repository (both kinds)
   std::uint64_t list_bytes = 0;        // the chunk list object's size
   std::string list_sha256;             // and its SHA-256
 };
@@ -74,15 +89,22 @@ class SnapshotWriter final : public pipeline::Sink {
 
  private:
   SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter> list, pipeline::Sha256 hasher,
-                 pipeline::Sha256 list_hasher, const pipeline::ChunkerParams& params);
+                 pipeline::Sha256 text_hasher, pipeline::Sha256 list_hasher, const pipeline::ChunkerParams& params);
   Expected<void> on_chunk(pipeline::Bytes chunk);
+  Expected<void> on_text_chunk(pipeline::Bytes chunk);
+  // A line of the version-1 text (into text_chunker_), and one of the object.
   Expected<void> put_line(std::string_view line);
+  Expected<void> put_object_line(std::string_view line);
   ChunkStore& chunks_;
   std::unique_ptr<ObjectWriter> list_;
   pipeline::Sha256 hasher_;
+  pipeline::Sha256 text_hasher_;
   pipeline::Sha256 list_hasher_;
+  std::uint64_t text_bytes_ = 0;
   pipeline::ChunkingSink chunker_;
+  pipeline::ChunkingSink text_chunker_;
   std::string line_;
+  std::string object_line_;
   SnapshotWritten written_;
   bool finished_ = false;
   // Cutting, hashing, compressing and packing run here, on their own thread,
@@ -92,8 +114,15 @@ class SnapshotWriter final : public pipeline::Sink {
   std::unique_ptr<pipeline::ThreadedSink> worker_;
 };
 
-// Reads and checks a chunk list object. Errors: the backend's; `corrupt`
-// naming the object when a line, the count or the total does not add up.
-Expected<ChunkList> read_chunk_list(const Backend& backend, std::string_view name);
+// How the text of a version-2 list is cut (fixed: the same text must give
+// the same chunks in every snapshot for them to deduplicate).
+inline constexpr pipeline::ChunkerParams list_text_chunking{
+    .min_size = 2 * 1024, .normal_size = 8 * 1024, .max_size = 32 * 1024};
+
+// Reads and checks a chunk list object (version 1, or version 2 with its
+// text's chunks read through `index`). Errors: the backend's; `corrupt`
+// naming the object when a line, the count or the total does not add up, or
+// when a chunk of its text is missing or damaged.
+Expected<ChunkList> read_chunk_list(const Backend& backend, const ChunkIndex& index, std::string_view name);
 
 }  // namespace dbsnap::store::repo
