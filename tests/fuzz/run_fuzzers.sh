@@ -8,7 +8,8 @@
 #   tests/fuzz/run_fuzzers.sh [BUILD_DIR] [TARGET...]     (default build/fuzz, every target)
 #
 # Environment: DBSNAP_FUZZ_SECONDS (per target), DBSNAP_FUZZ_CXX (clang++ to use, default the
-# newest clang++-NN >= 19 on PATH), DBSNAP_FUZZ_JOBS (build parallelism, default 2).
+# newest clang++-NN >= 19 on PATH), DBSNAP_FUZZ_JOBS (build parallelism, default 2),
+# DBSNAP_FUZZ_PARALLEL (targets run at once, default 2).
 # New inputs the fuzzer finds go to BUILD_DIR/corpus/<name>/, never into the source tree.
 set -euo pipefail
 
@@ -42,24 +43,37 @@ started=$(date +%s)
 cmake --build "$build" -j"${DBSNAP_FUZZ_JOBS:-2}" >"$build/build.log" 2>&1 || { tail -50 "$build/build.log" >&2; exit 1; }
 echo "run_fuzzers: built in $(($(date +%s) - started)) s; running each target for ${seconds} s"
 
-failed=()
-mkdir -p "$build/artifacts"
-for name in "${targets[@]}"; do
-  seeds="$here/corpus/$name"
-  work="$build/corpus/$name"
+# Targets run DBSNAP_FUZZ_PARALLEL at a time (default 2: one per core of the CI machine).
+parallel=${DBSNAP_FUZZ_PARALLEL:-2}
+run_target() {
+  local name=$1 seeds="$here/corpus/$1" work="$build/corpus/$1"
   mkdir -p "$work"
-  [[ -d "$seeds" ]] || { echo "run_fuzzers: no seed corpus $seeds" >&2; exit 1; }
-  extra=()
+  local extra=()
   # The real Alembic and Flask-Migrate revision files of the test fixtures seed revision_file too.
   [[ $name == revision_file ]] && extra=("$here/../fixtures/alembic/branched/versions"
                                          "$here/../fixtures/flaskapp/migrations/versions")
-  args=("$build/fuzz_$name" "$work" "$seeds" "${extra[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
-        -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-")
+  local args=("$build/fuzz_$name" "$work" "$seeds" "${extra[@]}" -max_total_time="$seconds" -timeout=10
+              -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-")
   [[ -f "$here/dict/$name.dict" ]] && args+=(-dict="$here/dict/$name.dict")
+  "${args[@]}" >"$build/fuzz_$name.log" 2>&1
+}
+
+mkdir -p "$build/artifacts"
+for name in "${targets[@]}"; do
+  [[ -d "$here/corpus/$name" ]] || { echo "run_fuzzers: no seed corpus $here/corpus/$name" >&2; exit 1; }
+done
+declare -A pids=()
+for name in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= parallel)); do wait -n || true; done
+  run_target "$name" &
+  pids[$name]=$!
+done
+failed=()
+for name in "${targets[@]}"; do
   log="$build/fuzz_$name.log"
-  if "${args[@]}" >"$log" 2>&1; then
+  if wait "${pids[$name]}"; then
     echo "run_fuzzers: $name: ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs," \
-         "corpus $(find "$work" -type f | wc -l) inputs)"
+         "corpus $(find "$build/corpus/$name" -type f | wc -l) inputs)"
   else
     echo "run_fuzzers: $name: FAILED; the end of $log:" >&2
     tail -40 "$log" >&2
