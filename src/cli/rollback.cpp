@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/alembic/commands.hpp"
 #include "dbsnap/alembic/history.hpp"
 #include "dbsnap/alembic/revision_file.hpp"
 #include "dbsnap/cli/commands.hpp"
@@ -155,24 +156,33 @@ int run_rollback(Context& context, const RollbackOptions& options) {
   }
   if (via != "downgrade") fail(ErrorKind::usage, "--via must be restore or downgrade, not '{}'", via);
   std::vector<std::string> argv = options.argv;
+  std::filesystem::path cwd;  // the user's command runs where dbsnap runs; a configured one beside dbsnap.toml
   if (!options.command.empty()) {
     if (!argv.empty()) fail(ErrorKind::usage, "give the downgrade command with --command or after --, not both");
     argv = {"sh", "-c", options.command};  // the user's own command line, run as they typed it
+  }
+  if (argv.empty()) {
+    if (auto configured = alembic::migration_command(target, alembic::Migration::downgrade, revision)) {
+      argv = std::move(*configured);
+      cwd = target.config_dir;
+    }
   }
   if (argv.empty()) {
     // The example is a shell command line: it only repeats a revision that is plain text there.
     const bool plain = std::ranges::all_of(revision, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
     const std::string example = fmt::format("--command \"flask db downgrade {}\"", plain ? revision : "REVISION");
     if (options.via == "downgrade") {
-      fail(ErrorKind::usage, "--via downgrade needs the downgrade command: {} (or the command after --)", example);
+      fail(ErrorKind::usage, "--via downgrade needs the downgrade command: {} (or downgrade_command in the target)",
+           example);
     }
-    fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. {}", target.name, revision,
-         example);
+    fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. {}, or set downgrade_command",
+         target.name, revision, example);
   }
   const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);  // until the end, whatever happens
   auto result = core::run_guarded(
       store, target,
       {.argv = argv,
+       .cwd = cwd,
        .label = "pre-rollback",
        .what = "downgrade",
        .output = context.globals.json ? core::CommandOutput::to_stderr : core::CommandOutput::inherit,
@@ -203,7 +213,8 @@ void add_rollback(CLI::App& app, Context& context) {
   cmd->add_option("--to", options->to, "The revision (or a unique prefix) to go back to")->required();
   cmd->add_option("--via", options->via, "restore (default when a verified snapshot at REV exists) or downgrade")
       ->check(CLI::IsMember({"restore", "downgrade"}));
-  cmd->add_option("--command", options->command, "The downgrade command line, run with sh -c");
+  cmd->add_option("--command", options->command,
+                  "The downgrade command line, run with sh -c (default: the target's downgrade_command)");
   cmd->add_option("argv", options->argv, "Or the downgrade command after --");
   cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
                          "Do not ask before discarding data written since the snapshot");

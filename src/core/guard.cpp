@@ -17,13 +17,14 @@ namespace {
 std::string quote_argv(const std::vector<std::string>& argv) { return runtime::describe_command({.argv = argv}); }
 
 // Runs the user's command with inherited stdout/stderr; why it failed, or "".
-std::string run_live(const std::vector<std::string>& argv, CommandOutput output) {
+std::string run_live(const std::vector<std::string>& argv, const std::filesystem::path& cwd, CommandOutput output) {
   auto process = runtime::Process::start({.argv = argv,
                                           .stdin_mode = runtime::StdinMode::null,
                                           .stdout_mode = output == CommandOutput::to_stderr
                                                              ? runtime::StdoutMode::to_stderr
                                                              : runtime::StdoutMode::inherit,
-                                          .stderr_mode = runtime::StderrMode::inherit});
+                                          .stderr_mode = runtime::StderrMode::inherit,
+                                          .cwd = cwd});
   if (!process) return process.error().message;
   auto status = process->wait();
   if (status.ok()) return {};
@@ -65,7 +66,7 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
   }
   std::fflush(stderr);
 
-  std::string problem = run_live(command.argv, command.output);
+  std::string problem = run_live(command.argv, command.cwd, command.output);
   if (util::interrupt_signal() != 0 && problem.empty()) problem = "interrupted";
   if (problem.empty()) {
     try {

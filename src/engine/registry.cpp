@@ -1,5 +1,6 @@
 #include <map>
 
+#include "dbsnap/alembic/commands.hpp"
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/engine/mysql.hpp"
 #include "dbsnap/engine/postgres.hpp"
@@ -23,7 +24,8 @@ const std::map<std::string, std::unique_ptr<Engine>, std::less<>>& registry() {
   return engines;
 }
 
-// Keys every engine accepts: Alembic's and the runtime's.
+// Keys every engine accepts: Alembic's (the version table, the migrations folder, the
+// migration commands) and the runtime's.
 const std::vector<config::KeySpec>& shared_keys() {
   static const std::vector<config::KeySpec> keys = [] {
     std::vector<config::KeySpec> k = {
@@ -33,6 +35,7 @@ const std::vector<config::KeySpec>& shared_keys() {
     };
     k.insert(k.end(), runtime::runtime_keys().begin(), runtime::runtime_keys().end());
     k.insert(k.end(), runtime::quiesce_keys().begin(), runtime::quiesce_keys().end());
+    k.insert(k.end(), alembic::migration_command_keys().begin(), alembic::migration_command_keys().end());
     return k;
   }();
   return keys;

@@ -199,12 +199,22 @@ std::string find_executable(const std::string& name) {
 Expected<Process> Process::start(const Command& command) {
   if (command.argv.empty()) return make_error(ErrorKind::failure, "internal error: empty command");
   if (const auto& observer = command_observer()) observer(command);
-  const std::string exe = find_executable(command.argv[0]);
+  // A relative path with a '/' names a file in the child's working directory.
+  const bool beside_cwd = !command.cwd.empty() && command.argv[0].find('/') != std::string::npos &&
+                          !command.argv[0].starts_with('/');
+  const std::string exe = find_executable(beside_cwd ? (command.cwd / command.argv[0]).string() : command.argv[0]);
   if (exe.empty()) {
     if (command.argv[0].find('/') != std::string::npos) {
       return make_error(ErrorKind::runtime, "'{}' does not exist or is not executable", command.argv[0]);
     }
     return make_error(ErrorKind::runtime, "'{}' was not found on PATH", command.argv[0]);
+  }
+  if (!command.cwd.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(command.cwd, ec)) {
+      return make_error(ErrorKind::runtime, "cannot run '{}' in {}: not a folder", command.argv[0],
+                        command.cwd.string());
+    }
   }
   auto impl = std::make_unique<Impl>();
 
@@ -241,7 +251,10 @@ Expected<Process> Process::start(const Command& command) {
   const bool null_stdin = command.stdin_mode == StdinMode::null;
   const bool null_stdout = command.stdout_mode == StdoutMode::null;
   const bool stdout_to_stderr = command.stdout_mode == StdoutMode::to_stderr;
+  const std::string cwd = command.cwd.string();
   auto setup = bp::extend::on_exec_setup([=](auto&) {
+    // Checked above; if it went away since, the child exits 127 as for a missing program.
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
     if (null_stdin || null_stdout) {
       int devnull = ::open("/dev/null", O_RDWR);
       if (null_stdin) ::dup2(devnull, STDIN_FILENO);

@@ -1,4 +1,6 @@
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 #include "dbsnap/runtime/process.hpp"
@@ -41,6 +43,23 @@ TEST_CASE("a chatty stderr does not block a child writing stdout") {
   REQUIRE(r);
   CHECK(r->out == "done\n");
   CHECK(r->status.ok());
+}
+
+TEST_CASE("cwd: the child runs in that folder and finds a relative program there") {
+  test::TempDir dir;
+  std::filesystem::create_directory(dir.path / "bin");
+  {
+    std::ofstream script(dir.path / "bin" / "where");
+    script << "#!/bin/sh\npwd\n";
+  }
+  std::filesystem::permissions(dir.path / "bin" / "where", std::filesystem::perms::owner_all);
+  auto r = runtime::run({.argv = {"./bin/where"}, .cwd = dir.path});
+  REQUIRE(r);
+  CHECK(r->out == std::filesystem::canonical(dir.path).string() + "\n");
+  auto missing = runtime::run({.argv = {"true"}, .cwd = dir.path / "gone"});
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().kind == ErrorKind::runtime);
+  CHECK(missing.error().message.find("not a folder") != std::string::npos);
 }
 
 TEST_CASE("a missing executable is a runtime error") {

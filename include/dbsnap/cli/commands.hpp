@@ -108,7 +108,8 @@ enum class ExpectChange { yes, no };
 
 struct UpgradeOptions {
   std::string target;
-  std::vector<std::string> command;
+  std::vector<std::string> command;  // after --; empty: the target's upgrade_command
+  std::string to;                    // --to REV: the revision upgrade_command goes to ("": heads)
   ExpectChange expect_change = ExpectChange::yes;
   bool keep_on_failure = false;
 };

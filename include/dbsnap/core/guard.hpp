@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ enum class Notes { show, quiet };
 // A command run against a target under the protection of a snapshot.
 struct GuardedCommand {
   std::vector<std::string> argv;  // run on this host, output shown live
+  std::filesystem::path cwd;      // its working directory; empty: ours
   std::string label;              // the protecting snapshot's label: pre-upgrade, pre-rollback
   std::string what;               // "upgrade", "downgrade" (for messages)
   OnFailure on_failure = OnFailure::restore;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,6 +26,9 @@ struct Command {
   StdinMode stdin_mode = StdinMode::null;
   StdoutMode stdout_mode = StdoutMode::pipe;
   StderrMode stderr_mode = StderrMode::capture;
+  // The child's working directory; empty: ours. A relative argv[0] with a '/'
+  // in it is found relative to this folder too.
+  std::filesystem::path cwd;
   // Set by container runtimes: the value of DBSNAP_EXEC_ID in the environment
   // of the process started inside the container (and of its children), by
   // which Runtime::stop_remote finds them; empty for local commands.
