@@ -62,11 +62,34 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
   if (command.notes == Notes::show) {
     fmt::print(stderr, "dbsnap: snapshot {} of '{}' {} at revision {}\n", result.snapshot.id, target.name,
                reused ? "(identical to the current state) kept" : "taken", util::revision_text(result.before));
-    fmt::print(stderr, "dbsnap: running {}\n", quote_argv(command.argv));
   }
   std::fflush(stderr);
 
-  std::string problem = run_live(command.argv, command.cwd, command.output);
+  std::string problem;
+  if (command.start_from) {
+    const auto& from = *command.start_from;
+    if (command.notes == Notes::show) {
+      fmt::print(stderr, "dbsnap: restoring snapshot {} (revision {}) first\n", from.id,
+                 util::revision_text(from.revisions));
+      std::fflush(stderr);
+    }
+    try {
+      auto landed = restore_snapshot(store, target, from);
+      if (landed != from.revisions) {
+        problem = fmt::format("after restoring snapshot {} '{}' reports revision {}, not {}", from.id, target.name,
+                              util::revision_text(landed), util::revision_text(from.revisions));
+      }
+    } catch (const DbsnapError& e) {
+      problem = fmt::format("restoring snapshot {} failed: {}", from.id, e.what());
+    }
+  }
+  if (problem.empty()) {
+    if (command.notes == Notes::show) {
+      fmt::print(stderr, "dbsnap: running {}\n", quote_argv(command.argv));
+      std::fflush(stderr);
+    }
+    problem = run_live(command.argv, command.cwd, command.output);
+  }
   if (util::interrupt_signal() != 0 && problem.empty()) problem = "interrupted";
   if (problem.empty()) {
     try {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct GuardedCommand {
   Notes notes = Notes::show;
   // Judges the revision set read after the command; returns why it is wrong, or "" when fine.
   std::function<std::string(const std::vector<std::string>& before, const std::vector<std::string>& after)> judge;
+  // When set, restored after the protecting snapshot and before the command
+  // runs (revision travel: restore a snapshot, then migrate it); a restore that
+  // fails or lands elsewhere than its revisions fails the whole move.
+  std::optional<store::Manifest> start_from;
 };
 
 // What a successful guarded command did.
@@ -38,7 +43,7 @@ struct GuardedResult {
   std::vector<std::string> after;
 };
 
-// Takes a snapshot of the target, runs the command with its output shown
+// Takes a snapshot of the target, restores `start_from` when set, runs the command with its output shown
 // live, reads the revision and asks `judge`. If the command fails (non-zero
 // exit, signal, unreadable revision) or the judge objects, the snapshot is
 // restored all-or-nothing (unless OnFailure::keep) and a `guarded`
