@@ -111,6 +111,29 @@ bool History::is_ancestor(std::string_view ancestor, std::string_view descendant
   return false;
 }
 
+Expected<std::vector<std::string>> History::chain(std::string_view descendant, std::string_view ancestor) const {
+  if (!find(descendant) || !find(ancestor)) {
+    return make_error(ErrorKind::not_found, "revision {} is not in the migrations folder",
+                      find(descendant) ? ancestor : descendant);
+  }
+  std::vector<std::string> out;
+  const Revision* at = find(descendant);
+  while (at->id != ancestor) {
+    if (at->down_revisions.size() > 1) {
+      return make_error(ErrorKind::usage, "the way from {} to {} crosses the merge revision {} ({}): not one chain "
+                        "of migrations", descendant, ancestor, at->id, util::join(at->down_revisions, " + "));
+    }
+    const Revision* down = at->down_revisions.empty() ? nullptr : find(at->down_revisions.front());
+    if (down == nullptr) {
+      return make_error(ErrorKind::not_found, "revision {} is not below {} in the migrations folder", ancestor,
+                        descendant);
+    }
+    out.push_back(at->id);
+    at = down;
+  }
+  return out;
+}
+
 std::vector<const Revision*> History::walk_from_heads() const {
   std::vector<const Revision*> out;
   for (std::size_t i : walk_) out.push_back(&revisions_[i]);

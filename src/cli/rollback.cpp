@@ -12,6 +12,7 @@
 #include "dbsnap/cli/output.hpp"
 #include "dbsnap/core/guard.hpp"
 #include "dbsnap/core/operations.hpp"
+#include "dbsnap/core/travel.hpp"
 #include "dbsnap/runtime/quiesce.hpp"
 #include "dbsnap/util/text.hpp"
 
@@ -50,64 +51,6 @@ std::string resolve_revision(Context& context, const config::Target& target, con
          util::join(std::vector<std::string>(matching.begin(), matching.end()), ", "));
   }
   return matching.empty() ? wanted : *matching.begin();
-}
-
-// Whether snapshot `m` may be a rollback's starting point: not one dbsnap
-// took itself (unless `automatic` includes them), not marked damaged, and
-// whole now (what is skipped is said on stderr).
-bool usable(store::Store& store, const store::Manifest& m, store::AutomaticSnapshots automatic) {
-  if (m.automatic && automatic == store::AutomaticSnapshots::exclude) return false;
-  const std::string at = util::revision_text(m.revisions);
-  if (m.status == "damaged") {
-    fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: 'dbsnap verify' marked it damaged\n", m.id, at);
-    return false;
-  }
-  auto check = core::check_stored(store, m);
-  if (!check.ok) fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: {}\n", m.id, at, check.problem);
-  return check.ok;
-}
-
-// The newest snapshot of `target` taken at exactly {revision} that passes
-// verification; snapshots dbsnap took itself only when `automatic` says so.
-std::optional<store::Manifest> newest_good_snapshot(store::Store& store, const std::string& target,
-                                                     const std::string& revision,
-                                                     store::AutomaticSnapshots automatic) {
-  for (const auto& m : value_or_throw(store.find({.target = target, .revision = revision}))) {
-    if (m.revisions != std::vector<std::string>{revision}) continue;
-    if (usable(store, m, automatic)) return m;
-  }
-  return std::nullopt;
-}
-
-enum class Relation { descendant, ancestor };
-
-// The newest verified snapshot of `target` taken at one revision that is a
-// descendant (or an ancestor) of `revision` in the target's migrations folder:
-// where a restore-then-downgrade (restore-then-upgrade) starts. Throws a
-// `config` error when the folder cannot be read and `not_found` when it lacks
-// `revision`: the path cannot be planned without the history.
-std::optional<store::Manifest> newest_good_related(Context& context, const config::Target& target,
-                                                   const std::string& revision, Relation relation) {
-  const auto folder = context.migrations_dir(target);
-  auto revisions = alembic::load_revisions(folder);
-  if (!revisions) {
-    fail(ErrorKind::config, "a restore followed by a migration is planned on the migrations folder: {}",
-         revisions.error().message);
-  }
-  auto history = value_or_throw(alembic::History::build(std::move(*revisions)));
-  if (history.find(revision) == nullptr) {
-    fail(ErrorKind::not_found, "revision {} is not in {}: no migration path to it can be planned", revision,
-         folder.string());
-  }
-  auto& store = context.store();
-  for (const auto& m : value_or_throw(store.find({.target = target.name}))) {
-    if (m.revisions.size() != 1) continue;  // several heads: migrating from there is not one path
-    const std::string& at = m.revisions.front();
-    const bool related =
-        relation == Relation::descendant ? history.is_ancestor(revision, at) : history.is_ancestor(at, revision);
-    if (related && usable(store, m, context.globals.automatic)) return m;
-  }
-  return std::nullopt;
 }
 
 int rollback_via_restore(Context& context, const config::Target& target, const RollbackOptions& options,
@@ -156,6 +99,72 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
        problem, safety.id, target.name, util::revision_text(back));
 }
 
+// The steps of a path, in words.
+std::string steps_text(const core::TravelPath& path) {
+  if (!path.steps_known) return "the migration steps are the command's (the migrations folder cannot be read)";
+  if (path.steps.empty()) return "no migration step";
+  const bool up = path.via == core::Via::restore_upgrade;
+  return fmt::format("{} {}", up ? "apply" : "undo", util::join(path.steps, ", "));
+}
+
+// What a path loses, in words.
+std::string loss_text(const core::TravelPath& path) {
+  if (path.via == core::Via::downgrade) {
+    return "keeps every row written since the last snapshot; loses what the downgrade steps drop";
+  }
+  const std::string since = path.snapshot ? util::display_time(path.snapshot->created_at) : std::string("it");
+  if (path.via == core::Via::restore) return fmt::format("loses what was written since {}", since);
+  return fmt::format("loses what was written since {}, and what the steps drop", since);
+}
+
+nlohmann::json plan_json(const config::Target& target, const core::TravelPlan& plan) {
+  nlohmann::json paths = nlohmann::json::array();
+  for (const auto& path : plan.paths) {
+    paths.push_back({{"via", core::via_name(path.via)},
+                     {"weighed", path.weighed},
+                     {"available", path.weighed && path.unavailable.empty()},
+                     {"unavailable", path.unavailable.empty() ? nlohmann::json(nullptr) : nlohmann::json(path.unavailable)},
+                     {"snapshot", path.snapshot ? snapshot_ref_json(*path.snapshot) : nlohmann::json(nullptr)},
+                     {"steps", path.steps_known ? nlohmann::json(path.steps) : nlohmann::json(nullptr)},
+                     {"loses", loss_text(path)}});
+  }
+  return {{"target", target.name},
+          {"from", plan.from},
+          {"to", plan.to},
+          {"chosen", plan.chosen ? nlohmann::json(core::via_name(*plan.chosen)) : nlohmann::json(nullptr)},
+          {"why", plan.why},
+          {"paths", paths}};
+}
+
+void print_plan(const config::Target& target, const core::TravelPlan& plan) {
+  fmt::print("plan for '{}': {} -> {}\n", target.name, util::revision_text(plan.from), plan.to);
+  for (const auto& path : plan.paths) {
+    const bool chosen = plan.chosen == path.via;
+    std::string text;
+    if (!path.unavailable.empty()) {
+      text = "cannot: " + path.unavailable;
+    } else if (path.via == core::Via::downgrade) {
+      text = fmt::format("{} on the live database; {}", steps_text(path), loss_text(path));
+    } else if (path.snapshot) {
+      util::TimePoint created;
+      const std::string age = util::parse_utc(path.snapshot->created_at, created)
+                                  ? util::human_age(created, util::now_ms())
+                                  : path.snapshot->created_at;
+      text = fmt::format("snapshot {} taken {} at {}", path.snapshot->id, age,
+                         util::revision_text(path.snapshot->revisions));
+      if (path.via != core::Via::restore) text += ", then " + steps_text(path);
+      text += "; " + loss_text(path);
+    }
+    fmt::print("  {} {:<18} {}\n", chosen ? '>' : ' ', core::via_name(path.via), text);
+  }
+  if (plan.chosen) {
+    fmt::print("chosen: {}: {}\n", core::via_name(*plan.chosen), plan.why);
+  } else {
+    fmt::print("chosen: none: {}\n", plan.why);
+  }
+  fmt::print("nothing was changed (--dry-run)\n");
+}
+
 }  // namespace
 
 int run_rollback(Context& context, const RollbackOptions& options) {
@@ -165,7 +174,9 @@ int run_rollback(Context& context, const RollbackOptions& options) {
   const std::string revision = resolve_revision(context, target, options.to);
   engine::Engine& engine = engine::engine_for(target);
   const auto work = core::work_context(store);
-  if (engine.exists(target, work) && engine.read_revisions(target, work) == std::vector<std::string>{revision}) {
+  const std::vector<std::string> current =
+      engine.exists(target, work) ? engine.read_revisions(target, work) : std::vector<std::string>{};
+  if (current == std::vector<std::string>{revision}) {
     if (context.globals.json) {
       print_json({{"target", target.name},
                   {"via", nullptr},
@@ -179,34 +190,62 @@ int run_rollback(Context& context, const RollbackOptions& options) {
     }
     return 0;
   }
-  std::string via = options.via;
-  std::optional<store::Manifest> snapshot;
-  if (via.empty() || via == "restore") {
-    snapshot = newest_good_snapshot(store, target.name, revision, context.globals.automatic);
-  }
-  if (via.empty()) via = snapshot ? "restore" : "downgrade";
 
-  if (via == "restore") {
-    if (!snapshot) {
+  // The plan: every path weighed for --dry-run, else up to the one that runs.
+  const auto asked = options.via.empty() ? std::nullopt : core::parse_via(options.via);
+  if (!options.via.empty() && !asked) {
+    fail(ErrorKind::usage, "--via must be restore, downgrade, restore-downgrade or restore-upgrade, not '{}'",
+         options.via);
+  }
+  const bool given = !options.command.empty() || !options.argv.empty();  // the direction --via asks for
+  const bool given_is_upgrade = asked == core::Via::restore_upgrade;
+  std::optional<alembic::History> history;
+  std::string history_problem;
+  if (auto revisions = alembic::load_revisions(context.migrations_dir(target))) {
+    if (auto built = alembic::History::build(std::move(*revisions))) {
+      history = std::move(*built);
+    } else {
+      history_problem = built.error().message;
+    }
+  } else {
+    history_problem = revisions.error().message;
+  }
+  const auto plan = core::plan_travel(
+      store, {.target = target.name,
+              .current = current,
+              .to = revision,
+              .history = history ? &*history : nullptr,
+              .history_problem = history_problem,
+              .can_downgrade = (given && !given_is_upgrade) ||
+                               alembic::has_migration_command(target, alembic::Migration::downgrade),
+              .can_upgrade = (given && given_is_upgrade) ||
+                             alembic::has_migration_command(target, alembic::Migration::upgrade),
+              .asked = asked,
+              .automatic = context.globals.automatic,
+              .weigh = options.dry_run ? core::Weigh::all : core::Weigh::until_chosen});
+  if (options.dry_run) {
+    if (context.globals.json) {
+      print_json(plan_json(target, plan));
+    } else {
+      print_plan(target, plan);
+    }
+    return 0;
+  }
+
+  const core::Via via = plan.chosen.value_or(core::Via::downgrade);  // none can run: the downgrade's error says why
+  const core::TravelPath& path = core::path_of(plan, via);
+  if (via == core::Via::restore) {
+    if (!path.snapshot) {
       fail(ErrorKind::not_found, "no verified snapshot of '{}' at revision {}; use --via downgrade --command \"...\"",
            target.name, revision);
     }
-    return rollback_via_restore(context, target, options, *snapshot, revision);
+    return rollback_via_restore(context, target, options, *path.snapshot, revision);
   }
-  if (via != "downgrade" && via != "restore-downgrade" && via != "restore-upgrade") {
-    fail(ErrorKind::usage, "--via must be restore, downgrade, restore-downgrade or restore-upgrade, not '{}'", via);
+  if (via != core::Via::downgrade && !path.snapshot) {
+    fail(ErrorKind::not_found, "--via {}: {}", core::via_name(via), path.unavailable);
   }
-  const auto direction = via == "restore-upgrade" ? alembic::Migration::upgrade : alembic::Migration::downgrade;
+  const auto direction = via == core::Via::restore_upgrade ? alembic::Migration::upgrade : alembic::Migration::downgrade;
   const std::string what = direction == alembic::Migration::upgrade ? "upgrade" : "downgrade";
-  std::optional<store::Manifest> start;
-  if (via != "downgrade") {
-    const auto relation = direction == alembic::Migration::upgrade ? Relation::ancestor : Relation::descendant;
-    start = newest_good_related(context, target, revision, relation);
-    if (!start) {
-      fail(ErrorKind::not_found, "no verified snapshot of '{}' at a revision {} {} to start --via {} from",
-           target.name, relation == Relation::ancestor ? "before" : "after", revision, via);
-    }
-  }
   std::vector<std::string> argv = options.argv;
   std::filesystem::path cwd;  // the user's command runs where dbsnap runs; a configured one beside dbsnap.toml
   if (!options.command.empty()) {
@@ -225,12 +264,14 @@ int run_rollback(Context& context, const RollbackOptions& options) {
     const std::string example =
         fmt::format("--command \"flask db {} {}\"", what, plain ? revision : "REVISION");
     if (!options.via.empty()) {
-      fail(ErrorKind::usage, "--via {} needs the {} command: {} (or {} in the target)", via, what, example,
+      fail(ErrorKind::usage, "--via {} needs the {} command: {} (or {} in the target)", options.via, what, example,
            alembic::migration_command_key(direction));
     }
     fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. {}, or set downgrade_command",
          target.name, revision, example);
   }
+  if (!path.unavailable.empty()) fail(ErrorKind::usage, "--via {}: {}", core::via_name(via), path.unavailable);
+  const std::optional<store::Manifest>& start = path.snapshot;
   if (start) {
     util::TimePoint created;
     const std::string age =
@@ -261,7 +302,7 @@ int run_rollback(Context& context, const RollbackOptions& options) {
        .start_from = start});
   if (context.globals.json) {
     print_json({{"target", target.name},
-                {"via", via},
+                {"via", core::via_name(via)},
                 {"revision", revision},
                 {"before", result.before},
                 {"after", result.after},
@@ -286,9 +327,9 @@ void add_rollback(CLI::App& app, Context& context) {
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--to", options->to, "The revision (or a unique prefix) to go back to")->required();
   cmd->add_option("--via", options->via,
-                  "restore (default when a verified snapshot at REV exists), downgrade, restore-downgrade (the newest "
-                  "snapshot at a later revision, then downgrade) or restore-upgrade (one at an earlier revision, then "
-                  "upgrade)")
+                  "downgrade, restore, restore-downgrade (the newest snapshot at a later revision, then downgrade) or "
+                  "restore-upgrade (one at an earlier revision, then upgrade); default: the first that can run, in "
+                  "that order (see --dry-run)")
       ->check(CLI::IsMember({"restore", "downgrade", "restore-downgrade", "restore-upgrade"}));
   cmd->add_option("--command", options->command,
                   "The downgrade (upgrade) command line, run with sh -c (default: the target's downgrade_command "
@@ -296,6 +337,8 @@ void add_rollback(CLI::App& app, Context& context) {
   cmd->add_option("argv", options->argv, "Or the downgrade command after --");
   cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
                          "Do not ask before discarding data written since the snapshot");
+  cmd->add_flag("--dry-run", options->dry_run,
+                "Print the plan: every path, what it starts from, runs and loses, and the one chosen; change nothing");
   cmd->callback([&context, options] { context.exit_code = run_rollback(context, *options); });
 }
 

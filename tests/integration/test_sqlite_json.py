@@ -287,6 +287,14 @@ def body(t):
                ("downgrade", [rev3], [rev2], None, [rev3]), "rollback --via downgrade --json: snapshot is null")
     t.check("downgrade-noise" in r.errtext and "downgrade-noise" not in r.text,
             "the downgrade command's stdout went to stderr", r.describe())
+    r = t.dbsnap(proj, "--json", "rollback", "dev", "--to", rev1, "--dry-run", "--command", "true")
+    t.check_rc(r, EXIT_OK, "rollback --dry-run --json")
+    plan = json_of(r, "rollback --dry-run --json")
+    check_doc(object_problems(plan or {}, SCHEMA["`rollback --dry-run`"]), "rollback --dry-run --json", r)
+    t.check_eq(((plan or {}).get("chosen"), [p["via"] for p in (plan or {}).get("paths", [])]),
+               ("downgrade", ["downgrade", "restore", "restore-downgrade", "restore-upgrade"]),
+               "rollback --dry-run --json: four paths, the live downgrade chosen (a command is given)")
+    t.check_eq(revisions_of(db_file), [rev2], "the dry run changed nothing")
 
     t.section("restore --json, with and without a safety snapshot")
     r = t.dbsnap(proj, "restore", s1["id"], "--yes", "--json")

@@ -65,6 +65,33 @@ def body(t):
     late = state()
     t.require_eq([s1["revisions"], s3["revisions"]], [[REV1], [REV3]], "snapshots at 1 and 3")
 
+    t.section("--dry-run: the plan, nothing changed")
+    n = len(t.list_json(proj))
+    r = t.dbsnap(proj, "rollback", "dev", "--to", REV2, "--dry-run")
+    t.require_rc(r, 0, "rollback --to 2 --dry-run")
+    lines = r.text.splitlines()
+    chosen_line = [ln for ln in lines if ln.startswith("  > ")]
+    t.check_eq(len(chosen_line), 1, "one path is marked chosen", r.describe())
+    t.check(chosen_line and "downgrade" in chosen_line[0] and "undo {}".format(REV3) in chosen_line[0],
+            "the live downgrade is chosen (downgrade_command is configured), undoing revision 3", r.describe())
+    t.check(any("restore " in ln and "cannot: no verified snapshot at {}".format(REV2) in ln for ln in lines),
+            "restore: no snapshot at 2", r.describe())
+    t.check(any("restore-downgrade" in ln and s3["id"] in ln for ln in lines),
+            "restore-downgrade starts from the snapshot at 3", r.describe())
+    t.check(any("restore-upgrade" in ln and s1["id"] in ln and "apply {}".format(REV2) in ln for ln in lines),
+            "restore-upgrade starts from the snapshot at 1 and applies 2", r.describe())
+    t.check("nothing was changed" in r.text, "says nothing was changed", r.describe())
+    r = t.dbsnap(proj, "rollback", "dev", "--to", REV2, "--dry-run", "--json")
+    t.require_rc(r, 0, "rollback --to 2 --dry-run --json")
+    plan = r.json()
+    by_via = {p["via"]: p for p in plan["paths"]}
+    t.check_eq((plan["chosen"], by_via["downgrade"]["steps"], by_via["restore"]["available"],
+                by_via["restore-downgrade"]["snapshot"]["id"], by_via["restore-downgrade"]["steps"],
+                by_via["restore-upgrade"]["snapshot"]["id"], by_via["restore-upgrade"]["steps"]),
+               ("downgrade", [REV3], False, s3["id"], [REV3], s1["id"], [REV2]), "--json: the same plan")
+    t.check_eq(state(), late, "the database is unchanged")
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
+
     t.section("restore-downgrade without --yes: refused, nothing changed")
     n = len(t.list_json(proj))
     r = t.dbsnap(proj, "rollback", "dev", "--to", REV2, "--via", "restore-downgrade")

@@ -159,3 +159,22 @@ TEST_CASE("alembic history: duplicate ids and cycles are rejected") {
   CHECK(empty->heads().empty());
   CHECK(empty->walk_from_heads().empty());
 }
+
+TEST_CASE("alembic history: chain is the one line of migrations between two revisions") {
+  // a <- b <- c <- d, and a branch b <- x <- m (merge of c and x) <- h.
+  const History h = build_ok({rev("a"), rev("b", {"a"}), rev("c", {"b"}), rev("d", {"c"}), rev("x", {"b"}),
+                              rev("m", {"c", "x"}), rev("h", {"m"})});
+  CHECK(h.chain("d", "a").value() == Ids{"d", "c", "b"});
+  CHECK(h.chain("c", "b").value() == Ids{"c"});
+  CHECK(h.chain("b", "b").value().empty());
+  // Not below: unrelated, reversed, or unknown.
+  CHECK(h.chain("a", "d").error().kind == ErrorKind::not_found);
+  CHECK(h.chain("d", "x").error().kind == ErrorKind::not_found);
+  CHECK(h.chain("zz", "a").error().kind == ErrorKind::not_found);
+  // Through a merge: refused, naming it, even where one side would reach the revision.
+  auto merge = h.chain("h", "c");
+  REQUIRE_FALSE(merge);
+  CHECK(merge.error().kind == ErrorKind::usage);
+  CHECK(merge.error().message.find("merge revision m") != std::string::npos);
+  CHECK(h.chain("h", "m").value() == Ids{"h"});
+}

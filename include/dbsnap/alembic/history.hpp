@@ -49,6 +49,15 @@ class History {
   // either id is unknown.
   bool is_ancestor(std::string_view ancestor, std::string_view descendant) const;
 
+  // Returns the revisions from `descendant` (included) down to `ancestor`
+  // (excluded), following single down_revisions: what a downgrade from
+  // `descendant` to `ancestor` undoes, in order, and (reversed) what an upgrade
+  // the other way applies. Returns an ErrorKind::not_found Error when either
+  // id is unknown or `ancestor` is not below `descendant`, and an
+  // ErrorKind::usage Error when the way down meets a merge revision (several
+  // down_revisions): such a move is not one chain, and is not guessed at.
+  Expected<std::vector<std::string>> chain(std::string_view descendant, std::string_view ancestor) const;
+
   // Returns every revision ordered for printing from head(s) to base(s): each
   // revision comes before all of its down_revisions. A linear history comes
   // out exactly head to base; with branches the order is deterministic: heads

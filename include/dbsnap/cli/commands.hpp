@@ -123,6 +123,7 @@ struct RollbackOptions {
   std::string command;     // --command "...": the downgrade command line, run by sh -c
   std::vector<std::string> argv;  // or the downgrade command after --
   Confirmation confirmation = Confirmation::ask;
+  bool dry_run = false;           // print the plan, change nothing
 };
 int run_rollback(Context& context, const RollbackOptions& options);
 void add_rollback(CLI::App& app, Context& context);

@@ -1,0 +1,181 @@
+#include "dbsnap/core/travel.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <fmt/core.h>
+
+#include "dbsnap/core/operations.hpp"
+#include "dbsnap/util/error.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::core {
+
+namespace {
+
+constexpr std::string_view via_names[] = {"downgrade", "restore", "restore-downgrade", "restore-upgrade"};
+
+// Fills a restore-then-migrate path: the newest usable snapshot on the right
+// side of the revision, and the one chain of migrations from there.
+void weigh_restore_then_migrate(store::Store& store, const TravelRequest& r, TravelPath& p) {
+  const bool up = p.via == Via::restore_upgrade;
+  if (r.history == nullptr) {
+    p.unavailable = fmt::format("the migrations folder cannot be read ({})", r.history_problem);
+    return;
+  }
+  if (r.history->find(r.to) == nullptr) {
+    p.unavailable = fmt::format("{} is not in the migrations folder", r.to);
+    return;
+  }
+  p.snapshot = newest_usable_related(store, r.target, *r.history, r.to, up ? Relation::ancestor : Relation::descendant,
+                                     r.automatic);
+  if (!p.snapshot) {
+    p.unavailable = fmt::format("no verified snapshot at a revision {} {}", up ? "before" : "after", r.to);
+    return;
+  }
+  const std::string& at = p.snapshot->revisions.front();
+  auto steps = up ? r.history->chain(r.to, at) : r.history->chain(at, r.to);
+  if (!steps) {
+    p.unavailable = steps.error().message;
+    return;
+  }
+  p.steps = std::move(*steps);
+  if (up) std::ranges::reverse(p.steps);
+  p.steps_known = true;
+  if (up && !r.can_upgrade) p.unavailable = "no upgrade command: set upgrade_command in the target, or give --command";
+  if (!up && !r.can_downgrade) {
+    p.unavailable = "no downgrade command: set downgrade_command in the target, or give --command";
+  }
+}
+
+void weigh_downgrade(const TravelRequest& r, TravelPath& p) {
+  if (r.current.empty()) {
+    p.unavailable = "the database has no Alembic revision to downgrade from";
+    return;
+  }
+  if (r.current.size() > 1) {
+    p.unavailable = fmt::format("the database is at several heads ({}): not one chain of migrations",
+                                util::join(r.current, ", "));
+    return;
+  }
+  if (r.history != nullptr) {
+    auto steps = r.history->chain(r.current.front(), r.to);
+    if (!steps) {
+      p.unavailable = steps.error().message;
+      return;
+    }
+    p.steps = std::move(*steps);
+    p.steps_known = true;
+  }
+  // Without a readable history the steps are the command's business; the guard checks where it lands.
+  if (!r.can_downgrade) p.unavailable = "no downgrade command: set downgrade_command in the target, or give --command";
+}
+
+std::string why_chosen(const TravelPlan& plan, Via via) {
+  const auto& down = path_of(plan, Via::downgrade);
+  const auto& restore = path_of(plan, Via::restore);
+  switch (via) {
+    case Via::downgrade:
+      return "the live downgrade keeps every row written since the last snapshot; it loses only what its steps drop";
+    case Via::restore:
+      return fmt::format("no live downgrade ({}); the snapshot at {} loses only what was written since it was taken",
+                         down.unavailable, plan.to);
+    case Via::restore_downgrade:
+    case Via::restore_upgrade:
+      return fmt::format("no live downgrade ({}) and {}; this snapshot is the newest a migration can start from",
+                         down.unavailable, restore.unavailable);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view via_name(Via via) { return via_names[static_cast<std::size_t>(via)]; }
+
+std::optional<Via> parse_via(std::string_view name) {
+  for (std::size_t i = 0; i < std::size(via_names); ++i) {
+    if (via_names[i] == name) return static_cast<Via>(i);
+  }
+  return std::nullopt;
+}
+
+bool usable_start(store::Store& store, const store::Manifest& m, store::AutomaticSnapshots automatic) {
+  if (m.automatic && automatic == store::AutomaticSnapshots::exclude) return false;
+  const std::string at = util::revision_text(m.revisions);
+  if (m.status == "damaged") {
+    fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: 'dbsnap verify' marked it damaged\n", m.id, at);
+    return false;
+  }
+  auto check = check_stored(store, m);
+  if (!check.ok) fmt::print(stderr, "dbsnap: skipping snapshot {} at {}: {}\n", m.id, at, check.problem);
+  return check.ok;
+}
+
+std::optional<store::Manifest> newest_usable_at(store::Store& store, const std::string& target,
+                                                const std::string& revision, store::AutomaticSnapshots automatic) {
+  for (const auto& m : value_or_throw(store.find({.target = target, .revision = revision}))) {
+    if (m.revisions != std::vector<std::string>{revision}) continue;
+    if (usable_start(store, m, automatic)) return m;
+  }
+  return std::nullopt;
+}
+
+std::optional<store::Manifest> newest_usable_related(store::Store& store, const std::string& target,
+                                                     const alembic::History& history, const std::string& revision,
+                                                     Relation relation, store::AutomaticSnapshots automatic) {
+  for (const auto& m : value_or_throw(store.find({.target = target}))) {
+    if (m.revisions.size() != 1) continue;  // several heads: migrating from there is not one chain
+    const std::string& at = m.revisions.front();
+    const bool related =
+        relation == Relation::descendant ? history.is_ancestor(revision, at) : history.is_ancestor(at, revision);
+    if (related && usable_start(store, m, automatic)) return m;
+  }
+  return std::nullopt;
+}
+
+TravelPlan plan_travel(store::Store& store, const TravelRequest& request) {
+  TravelPlan plan{.from = request.current, .to = request.to};
+  bool found = false;  // a path that can run was weighed already
+  for (Via via : {Via::downgrade, Via::restore, Via::restore_downgrade, Via::restore_upgrade}) {
+    TravelPath path{.via = via};
+    const bool skip = request.weigh == Weigh::until_chosen && (request.asked ? via != *request.asked : found);
+    if (skip) {
+      path.weighed = false;
+    } else if (via == Via::downgrade) {
+      weigh_downgrade(request, path);
+    } else if (via == Via::restore) {
+      path.steps_known = true;
+      path.snapshot = newest_usable_at(store, request.target, request.to, request.automatic);
+      if (!path.snapshot) path.unavailable = fmt::format("no verified snapshot at {}", request.to);
+    } else {
+      weigh_restore_then_migrate(store, request, path);
+    }
+    found = found || (path.weighed && path.unavailable.empty());
+    plan.paths.push_back(std::move(path));
+  }
+  if (request.asked) {
+    plan.chosen = request.asked;
+    plan.why = fmt::format("--via {}", via_name(*request.asked));
+    return plan;
+  }
+  for (const auto& path : plan.paths) {
+    if (path.weighed && path.unavailable.empty()) {
+      plan.chosen = path.via;
+      plan.why = why_chosen(plan, path.via);
+      return plan;
+    }
+  }
+  std::vector<std::string> reasons;
+  for (const auto& path : plan.paths) reasons.push_back(fmt::format("{}: {}", via_name(path.via), path.unavailable));
+  plan.why = "no path can run (" + util::join(reasons, "; ") + ")";
+  return plan;
+}
+
+const TravelPath& path_of(const TravelPlan& plan, Via via) {
+  for (const auto& path : plan.paths) {
+    if (path.via == via) return path;
+  }
+  fail(ErrorKind::failure, "internal error: the plan has no path via {}", via_name(via));
+}
+
+}  // namespace dbsnap::core
