@@ -20,6 +20,12 @@ namespace dbsnap::cli {
 
 namespace {
 
+// How long ago a snapshot was taken ("3 hours ago"), or its stored time when that cannot be read.
+std::string age_of(const store::Manifest& snapshot) {
+  util::TimePoint created;
+  return util::parse_utc(snapshot.created_at, created) ? util::human_age(created, util::now_ms()) : snapshot.created_at;
+}
+
 // The full revision id `wanted` names: itself when the migration history or
 // a snapshot has it, else the one revision of the history (or, without a
 // readable history, of the snapshots) it is a prefix of.
@@ -56,9 +62,7 @@ std::string resolve_revision(Context& context, const config::Target& target, con
 int rollback_via_restore(Context& context, const config::Target& target, const RollbackOptions& options,
                          const store::Manifest& snapshot, const std::string& revision) {
   auto& store = context.store();
-  util::TimePoint created;
-  const std::string age =
-      util::parse_utc(snapshot.created_at, created) ? util::human_age(created, util::now_ms()) : snapshot.created_at;
+  const std::string age = age_of(snapshot);
   context.note("dbsnap: rolling '{}' back to {} by restoring snapshot {} taken {} ({})", target.name, revision,
                snapshot.id, age, util::display_time(snapshot.created_at));
   fmt::print(stderr, "dbsnap: data written to '{}' since then is lost (a pre-rollback snapshot keeps it)\n",
@@ -146,11 +150,7 @@ void print_plan(const config::Target& target, const core::TravelPlan& plan) {
     } else if (path.via == core::Via::downgrade) {
       text = fmt::format("{} on the live database; {}", steps_text(path), loss_text(path));
     } else if (path.snapshot) {
-      util::TimePoint created;
-      const std::string age = util::parse_utc(path.snapshot->created_at, created)
-                                  ? util::human_age(created, util::now_ms())
-                                  : path.snapshot->created_at;
-      text = fmt::format("snapshot {} taken {} at {}", path.snapshot->id, age,
+      text = fmt::format("snapshot {} taken {} at {}", path.snapshot->id, age_of(*path.snapshot),
                          util::revision_text(path.snapshot->revisions));
       if (path.via != core::Via::restore) text += ", then " + steps_text(path);
       text += "; " + loss_text(path);
@@ -273,9 +273,7 @@ int run_rollback(Context& context, const RollbackOptions& options) {
   if (!path.unavailable.empty()) fail(ErrorKind::usage, "--via {}: {}", core::via_name(via), path.unavailable);
   const std::optional<store::Manifest>& start = path.snapshot;
   if (start) {
-    util::TimePoint created;
-    const std::string age =
-        util::parse_utc(start->created_at, created) ? util::human_age(created, util::now_ms()) : start->created_at;
+    const std::string age = age_of(*start);
     context.note("dbsnap: moving '{}' to {}: restore snapshot {} taken {} ({}) at revision {}, then {}", target.name,
                  revision, start->id, age, util::display_time(start->created_at),
                  util::revision_text(start->revisions), what);
