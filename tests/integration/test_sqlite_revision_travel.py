@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import (Test, PYTHON, connect, flip_byte, table_checksum, revisions_of, write,  # noqa: E402
-                         EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_GUARDED)
+                         EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_GUARDED, EXIT_USAGE)
 
 REV1, REV2, REV3 = "1a1a1a1a0001", "2b2b2b2b0002", "3c3c3c3c0003"
 
@@ -151,6 +151,19 @@ def body(t):
     t.alembic(proj, "downgrade", REV2)
     r = t.dbsnap(proj, "rollback", "dev", "--to", REV3, "--via", "restore-downgrade", "--yes")
     t.check_eq(r.rc, EXIT_NOT_FOUND, "restore-downgrade to the head exits 4", r.describe())
+
+    t.section("no upgrade command: restore-upgrade refused, nothing changed")
+    with open(os.path.join(proj, "dbsnap.toml")) as f:
+        toml = f.read()
+    with open(os.path.join(proj, "dbsnap.toml"), "w") as f:
+        f.write("\n".join(ln for ln in toml.splitlines() if not ln.startswith("upgrade_command")) + "\n")
+    before = state()
+    n = len(t.list_json(proj))
+    r = t.dbsnap(proj, "rollback", "dev", "--to", REV3, "--via", "restore-upgrade", "--yes")
+    t.check_eq(r.rc, EXIT_USAGE, "restore-upgrade without upgrade_command or --command exits 2", r.describe())
+    t.check("upgrade_command" in r.errtext, "and names upgrade_command", r.describe())
+    t.check_eq(state(), before, "the database is unchanged")
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
 
 
 if __name__ == "__main__":
