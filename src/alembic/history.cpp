@@ -111,27 +111,74 @@ bool History::is_ancestor(std::string_view ancestor, std::string_view descendant
   return false;
 }
 
-Expected<std::vector<std::string>> History::chain(std::string_view descendant, std::string_view ancestor) const {
-  if (!find(descendant) || !find(ancestor)) {
+std::vector<bool> History::at_or_below(std::size_t index) const {
+  std::vector<bool> marked(revisions_.size(), false);
+  std::vector<std::size_t> todo{index};
+  marked[index] = true;
+  while (!todo.empty()) {
+    const Revision& rev = revisions_[todo.back()];
+    todo.pop_back();
+    for (const auto& down : rev.down_revisions) {
+      auto it = index_.find(down);
+      if (it == index_.end() || marked[it->second]) continue;
+      marked[it->second] = true;
+      todo.push_back(it->second);
+    }
+  }
+  return marked;
+}
+
+Expected<std::vector<std::string>> History::downgrade_steps(std::string_view from, std::string_view to) const {
+  auto f = index_.find(from);
+  auto t = index_.find(to);
+  if (f == index_.end() || t == index_.end()) {
     return make_error(ErrorKind::not_found, "revision {} is not in the migrations folder",
-                      find(descendant) ? ancestor : descendant);
+                      f == index_.end() ? from : to);
   }
-  std::vector<std::string> out;
-  const Revision* at = find(descendant);
-  while (at->id != ancestor) {
-    if (at->down_revisions.size() > 1) {
-      return make_error(ErrorKind::usage, "the way from {} to {} crosses the merge revision {} ({}): not one chain "
-                        "of migrations", descendant, ancestor, at->id, util::join(at->down_revisions, " + "));
-    }
-    const Revision* down = at->down_revisions.empty() ? nullptr : find(at->down_revisions.front());
-    if (down == nullptr) {
-      return make_error(ErrorKind::not_found, "revision {} is not below {} in the migrations folder", ancestor,
-                        descendant);
-    }
-    out.push_back(at->id);
-    at = down;
+  if (from == to) return std::vector<std::string>{};
+  const auto applied = at_or_below(f->second);
+  if (!applied[t->second]) {
+    return make_error(ErrorKind::not_found, "revision {} is not below {} in the migrations folder", to, from);
   }
-  return out;
+  // Undone: what is applied and has `to` below it. What stays must be `to` and its ancestors.
+  const auto kept = at_or_below(t->second);
+  std::vector<std::string> steps, stranded, merges;
+  for (std::size_t i : walk_) {
+    if (!applied[i] || kept[i]) continue;
+    const Revision& rev = revisions_[i];
+    if (is_ancestor(to, rev.id)) {
+      steps.push_back(rev.id);
+      if (rev.down_revisions.size() > 1) merges.push_back(rev.id);
+    } else {
+      stranded.push_back(rev.id);
+    }
+  }
+  if (!stranded.empty()) {
+    return make_error(ErrorKind::usage, "downgrading {} to {} undoes the merge revision {} but leaves {} applied: "
+                      "the database would be at several heads, not at {}", from, to, util::join(merges, ", "),
+                      util::join(stranded, ", "), to);
+  }
+  return steps;
+}
+
+Expected<std::vector<std::string>> History::upgrade_steps(std::string_view from, std::string_view to) const {
+  auto f = index_.find(from);
+  auto t = index_.find(to);
+  if (f == index_.end() || t == index_.end()) {
+    return make_error(ErrorKind::not_found, "revision {} is not in the migrations folder",
+                      f == index_.end() ? from : to);
+  }
+  if (from == to) return std::vector<std::string>{};
+  const auto wanted = at_or_below(t->second);
+  if (!wanted[f->second]) {
+    return make_error(ErrorKind::not_found, "revision {} is not below {} in the migrations folder", from, to);
+  }
+  const auto applied = at_or_below(f->second);
+  std::vector<std::string> steps;
+  for (std::size_t i : std::views::reverse(walk_)) {  // walk_ puts each revision before its down_revisions
+    if (wanted[i] && !applied[i]) steps.push_back(revisions_[i].id);
+  }
+  return steps;
 }
 
 std::vector<const Revision*> History::walk_from_heads() const {

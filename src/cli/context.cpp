@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <fmt/core.h>
+
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/pipeline/sha256.hpp"
+#include "dbsnap/store/move_record.hpp"
 #include "dbsnap/util/fs.hpp"
 
 namespace dbsnap::cli {
@@ -98,13 +101,18 @@ std::filesystem::path lock_root_outside(const std::filesystem::path& store_root)
 store::TargetLock Context::lock_target(const std::string& target, store::LockMode mode) {
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(globals.lock_timeout * 1000.0));
   const auto& opened = store_ ? *store_ : store();
-  return value_or_throw(store::TargetLock::acquire(
+  auto lock = value_or_throw(store::TargetLock::acquire(
       {.store_root = opened.writable() ? opened.root() : lock_root_outside(opened.root()),
        .target = target,
        .mode = mode,
        .timeout = timeout,
        .command = command_line,
        .on_wait = [](const std::string& message) { std::fprintf(stderr, "dbsnap: %s\n", message.c_str()); }}));
+  // Holding the lock, no live process is moving the target: a record left is a killed move's.
+  if (auto left = store::read_move_record(opened.root(), target)) {
+    fmt::print(stderr, "dbsnap: warning: {}\n", store::describe_unfinished_move(target, *left));
+  }
+  return lock;
 }
 
 const config::Target& Context::target(const std::string& name) { return config().target(name); }
@@ -113,6 +121,30 @@ std::filesystem::path Context::migrations_dir(const config::Target& target, cons
   if (!override_dir.empty()) return std::filesystem::absolute(override_dir).lexically_normal();
   if (target.has("migrations")) return target.path("migrations");
   return (target.config_dir / "migrations" / "versions").lexically_normal();
+}
+
+void report_unfinished_moves(Context& context, const std::string& target) {
+  const auto& root = context.store_for_reading().root();
+  auto report = [&](const std::string& name) {
+    auto left = store::read_move_record(root, name);
+    if (!left) return;
+    for (const auto& holder : store::TargetLock::holders(root, name)) {
+      if (holder.pid == left->pid) return;  // still moving it
+    }
+    fmt::print(stderr, "dbsnap: warning: {}\n", store::describe_unfinished_move(name, *left));
+  };
+  if (!target.empty()) {
+    report(target);
+    return;
+  }
+  for (const auto& [name, configured] : context.config().targets) report(name);
+}
+
+void forget_unfinished_move(Context& context, const std::string& target) {
+  if (auto cleared = store::clear_move_record(context.store().root(), target); !cleared) {
+    fmt::print(stderr, "dbsnap: warning: cannot remove the record of an earlier unfinished move: {}\n",
+               cleared.error().message);
+  }
 }
 
 void remove_restore_leftovers(Context& context) {

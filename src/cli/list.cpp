@@ -83,6 +83,7 @@ void print_by_revision(Context& context, const std::string& target, const std::v
 int run_list(Context& context, const ListOptions& options) {
   auto& store = context.store_for_reading();
   remove_restore_leftovers(context);
+  report_unfinished_moves(context, options.target);
   if (!options.target.empty() && !context.config().targets.contains(options.target)) {
     // A target that is gone from dbsnap.toml still lists its snapshots; a name nobody knows is an error.
     const auto stored = value_or_throw(store.targets());

@@ -129,6 +129,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
   restoring = context.progress(fmt::format("restore {}", manifest.id), store::stream_bytes(manifest));
   revisions = core::restore_snapshot(store, target, manifest, restoring.get(), safety);
   restoring.reset();
+  if (store.writable()) forget_unfinished_move(context, target.name);
   const auto took = util::now_ms() - started;
   if (context.globals.json) {
     print_json({{"target", target.name},

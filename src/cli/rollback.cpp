@@ -84,6 +84,7 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
     problem = e.what();
   }
   if (problem.empty()) {
+    forget_unfinished_move(context, target.name);
     if (context.globals.json) {
       print_json({{"target", target.name},
                   {"via", "restore"},
@@ -107,7 +108,7 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
 std::string steps_text(const core::TravelPath& path) {
   if (!path.steps_known) return "the migration steps are the command's (the migrations folder cannot be read)";
   if (path.steps.empty()) return "no migration step";
-  const bool up = path.via == core::Via::restore_upgrade;
+  const bool up = path.via == core::Via::restore_upgrade || path.via == core::Via::upgrade;
   return fmt::format("{} {}", up ? "apply" : "undo", util::join(path.steps, ", "));
 }
 
@@ -116,6 +117,7 @@ std::string loss_text(const core::TravelPath& path) {
   if (path.via == core::Via::downgrade) {
     return "keeps every row written since the last snapshot; loses what the downgrade steps drop";
   }
+  if (path.via == core::Via::upgrade) return "keeps every row written since the last snapshot";
   const std::string since = path.snapshot ? util::display_time(path.snapshot->created_at) : std::string("it");
   if (path.via == core::Via::restore) return fmt::format("loses what was written since {}", since);
   return fmt::format("loses what was written since {}, and what the steps drop", since);
@@ -147,7 +149,7 @@ void print_plan(const config::Target& target, const core::TravelPlan& plan) {
     std::string text;
     if (!path.unavailable.empty()) {
       text = "cannot: " + path.unavailable;
-    } else if (path.via == core::Via::downgrade) {
+    } else if (path.via == core::Via::downgrade || path.via == core::Via::upgrade) {
       text = fmt::format("{} on the live database; {}", steps_text(path), loss_text(path));
     } else if (path.snapshot) {
       text = fmt::format("snapshot {} taken {} at {}", path.snapshot->id, age_of(*path.snapshot),
@@ -194,11 +196,11 @@ int run_rollback(Context& context, const RollbackOptions& options) {
   // The plan: every path weighed for --dry-run, else up to the one that runs.
   const auto asked = options.via.empty() ? std::nullopt : core::parse_via(options.via);
   if (!options.via.empty() && !asked) {
-    fail(ErrorKind::usage, "--via must be restore, downgrade, restore-downgrade or restore-upgrade, not '{}'",
-         options.via);
+    fail(ErrorKind::usage,
+         "--via must be downgrade, upgrade, restore, restore-downgrade or restore-upgrade, not '{}'", options.via);
   }
   const bool given = !options.command.empty() || !options.argv.empty();  // the direction --via asks for
-  const bool given_is_upgrade = asked == core::Via::restore_upgrade;
+  const bool given_is_upgrade = asked == core::Via::restore_upgrade || asked == core::Via::upgrade;
   std::optional<alembic::History> history;
   std::string history_problem;
   if (auto revisions = alembic::load_revisions(context.migrations_dir(target))) {
@@ -232,8 +234,11 @@ int run_rollback(Context& context, const RollbackOptions& options) {
     return 0;
   }
 
-  const core::Via via = plan.chosen.value_or(core::Via::downgrade);  // none can run: the downgrade's error says why
+  // None can run: without --via, the downgrade's own errors (no command, no snapshot) or the plan's reasons say why.
+  const core::Via via = plan.chosen.value_or(core::path_of(plan, core::Via::upgrade).steps_known ? core::Via::upgrade
+                                                                                               : core::Via::downgrade);
   const core::TravelPath& path = core::path_of(plan, via);
+  const bool live = via == core::Via::downgrade || via == core::Via::upgrade;
   if (via == core::Via::restore) {
     if (!path.snapshot) {
       fail(ErrorKind::not_found, "no verified snapshot of '{}' at revision {}; use --via downgrade --command \"...\"",
@@ -241,10 +246,12 @@ int run_rollback(Context& context, const RollbackOptions& options) {
     }
     return rollback_via_restore(context, target, options, *path.snapshot, revision);
   }
-  if (via != core::Via::downgrade && !path.snapshot) {
+  if (!live && !path.snapshot) {
     fail(ErrorKind::not_found, "--via {}: {}", core::via_name(via), path.unavailable);
   }
-  const auto direction = via == core::Via::restore_upgrade ? alembic::Migration::upgrade : alembic::Migration::downgrade;
+  const auto direction = via == core::Via::restore_upgrade || via == core::Via::upgrade
+                             ? alembic::Migration::upgrade
+                             : alembic::Migration::downgrade;
   const std::string what = direction == alembic::Migration::upgrade ? "upgrade" : "downgrade";
   std::vector<std::string> argv = options.argv;
   std::filesystem::path cwd;  // the user's command runs where dbsnap runs; a configured one beside dbsnap.toml
@@ -267,10 +274,13 @@ int run_rollback(Context& context, const RollbackOptions& options) {
       fail(ErrorKind::usage, "--via {} needs the {} command: {} (or {} in the target)", options.via, what, example,
            alembic::migration_command_key(direction));
     }
-    fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the downgrade command, e.g. {}, or set downgrade_command",
-         target.name, revision, example);
+    fail(ErrorKind::usage, "no snapshot of '{}' at {}: give the {} command, e.g. {}, or set {}", target.name, revision,
+         what, example, alembic::migration_command_key(direction));
   }
-  if (!path.unavailable.empty()) fail(ErrorKind::usage, "--via {}: {}", core::via_name(via), path.unavailable);
+  if (!path.unavailable.empty()) {
+    if (!plan.chosen) fail(ErrorKind::usage, "cannot bring '{}' to {}: {}", target.name, revision, plan.why);
+    fail(ErrorKind::usage, "--via {}: {}", core::via_name(via), path.unavailable);
+  }
   const std::optional<store::Manifest>& start = path.snapshot;
   if (start) {
     const std::string age = age_of(*start);
@@ -291,6 +301,7 @@ int run_rollback(Context& context, const RollbackOptions& options) {
        .cwd = cwd,
        .label = "pre-rollback",
        .what = what,
+       .to = revision,
        .output = context.globals.json ? core::CommandOutput::to_stderr : core::CommandOutput::inherit,
        .notes = context.globals.quiet ? core::Notes::quiet : core::Notes::show,
        .judge = [revision](const auto&, const auto& after) -> std::string {
@@ -314,8 +325,9 @@ int run_rollback(Context& context, const RollbackOptions& options) {
                result.snapshot.id);
     return 0;
   }
-  fmt::print("rolled back '{}': {} -> {} (downgrade); undo with: dbsnap restore {} --yes\n", target.name,
-             util::revision_text(result.before), revision, result.snapshot.id);
+  fmt::print("{} '{}': {} -> {} ({}); undo with: dbsnap restore {} --yes\n",
+             via == core::Via::upgrade ? "moved" : "rolled back", target.name, util::revision_text(result.before),
+             revision, what, result.snapshot.id);
   return 0;
 }
 
@@ -325,10 +337,10 @@ void add_rollback(CLI::App& app, Context& context) {
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--to", options->to, "The revision (or a unique prefix) to go back to")->required();
   cmd->add_option("--via", options->via,
-                  "downgrade, restore, restore-downgrade (the newest snapshot at a later revision, then downgrade) or "
-                  "restore-upgrade (one at an earlier revision, then upgrade); default: the first that can run, in "
-                  "that order (see --dry-run)")
-      ->check(CLI::IsMember({"restore", "downgrade", "restore-downgrade", "restore-upgrade"}));
+                  "downgrade or upgrade (the live database), restore, restore-downgrade (the newest snapshot at a "
+                  "later revision, then downgrade) or restore-upgrade (one at an earlier revision, then upgrade); "
+                  "default: the first that can run, in that order (see --dry-run)")
+      ->check(CLI::IsMember({"downgrade", "upgrade", "restore", "restore-downgrade", "restore-upgrade"}));
   cmd->add_option("--command", options->command,
                   "The downgrade (upgrade) command line, run with sh -c (default: the target's downgrade_command "
                   "or upgrade_command)");

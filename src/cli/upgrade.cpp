@@ -106,6 +106,7 @@ int run_upgrade(Context& context, const UpgradeOptions& options) {
       .cwd = cwd,
       .label = "pre-upgrade",
       .what = "upgrade",
+      .to = to,
       .on_failure = options.keep_on_failure ? core::OnFailure::keep : core::OnFailure::restore,
       .output = context.globals.json ? core::CommandOutput::to_stderr : core::CommandOutput::inherit,
       .notes = context.globals.quiet ? core::Notes::quiet : core::Notes::show,

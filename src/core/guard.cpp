@@ -1,11 +1,14 @@
 #include "dbsnap/core/guard.hpp"
 
+#include <unistd.h>
+
 #include <optional>
 
 #include <fmt/core.h>
 
 #include "dbsnap/core/operations.hpp"
 #include "dbsnap/runtime/process.hpp"
+#include "dbsnap/store/move_record.hpp"
 #include "dbsnap/util/interrupt.hpp"
 #include "dbsnap/util/text.hpp"
 
@@ -24,7 +27,8 @@ std::string run_live(const std::vector<std::string>& argv, const std::filesystem
                                                              ? runtime::StdoutMode::to_stderr
                                                              : runtime::StdoutMode::inherit,
                                           .stderr_mode = runtime::StderrMode::inherit,
-                                          .cwd = cwd});
+                                          .cwd = cwd,
+                                          .parent_death = runtime::ParentDeath::terminate});
   if (!process) return process.error().message;
   auto status = process->wait();
   if (status.ok()) return {};
@@ -49,6 +53,14 @@ std::pair<store::Manifest, bool> reuse_identical(store::Store& store, store::Man
   return {std::move(fresh), false};
 }
 
+// Removes the move record once the move is over; a record that cannot be
+// removed only makes the next run warn about a move that did finish.
+void end_move(store::Store& store, const std::string& target) {
+  if (auto cleared = store::clear_move_record(store.root(), target); !cleared) {
+    fmt::print(stderr, "dbsnap: warning: the move is over but its record stays: {}\n", cleared.error().message);
+  }
+}
+
 }  // namespace
 
 GuardedResult run_guarded(store::Store& store, const config::Target& target, const GuardedCommand& command) {
@@ -64,6 +76,17 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
                reused ? "(identical to the current state) kept" : "taken", util::revision_text(result.before));
   }
   std::fflush(stderr);
+  // From here until the move is over, a dbsnap killed on the way leaves this record for the next run.
+  if (auto recorded = store::write_move_record(store.root(), target.name,
+                                               {.pid = static_cast<int>(::getpid()),
+                                                .what = command.what,
+                                                .to = command.to,
+                                                .safety_snapshot = result.snapshot.id,
+                                                .since = util::format_utc(util::now_ms())});
+      !recorded) {
+    fail(ErrorKind::failure, "cannot record the {} in the store ({}); nothing was changed", command.what,
+         recorded.error().message);
+  }
 
   std::string problem;
   if (command.start_from) {
@@ -99,10 +122,14 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
       problem = fmt::format("cannot read the revision afterwards: {}", e.what());
     }
   }
-  if (problem.empty()) return result;
+  if (problem.empty()) {
+    end_move(store, target.name);
+    return result;
+  }
 
   const std::string& id = result.snapshot.id;
   if (command.on_failure == OnFailure::keep) {
+    end_move(store, target.name);  // left as it is on purpose, and said so
     fail(ErrorKind::guarded, "{} failed: {}; '{}' left as it is for inspection (--keep-on-failure); "
          "put it back with: dbsnap restore {} --yes", command.what, problem, target.name, id);
   }
@@ -146,6 +173,7 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
     fail(ErrorKind::failure, "{} failed ({}); snapshot {} was restored but '{}' reports revision {} instead of {}",
          command.what, problem, id, target.name, util::revision_text(back), util::revision_text(result.before));
   }
+  end_move(store, target.name);
   fail(ErrorKind::guarded, "{} failed: {}; restored snapshot {}: '{}' is back at revision {}{}", command.what, problem,
        id, target.name, util::revision_text(back),
        kept ? fmt::format(" (the failed state is kept as snapshot {})", kept->id) : std::string());

@@ -13,10 +13,10 @@ namespace dbsnap::core {
 
 namespace {
 
-constexpr std::string_view via_names[] = {"downgrade", "restore", "restore-downgrade", "restore-upgrade"};
+constexpr std::string_view via_names[] = {"downgrade", "upgrade", "restore", "restore-downgrade", "restore-upgrade"};
 
 // Fills a restore-then-migrate path: the newest usable snapshot on the right
-// side of the revision, and the one chain of migrations from there.
+// side of the revision from which the migrations folder has the steps, and those steps.
 void weigh_restore_then_migrate(store::Store& store, const TravelRequest& r, TravelPath& p) {
   const bool up = p.via == Via::restore_upgrade;
   if (r.history == nullptr) {
@@ -27,20 +27,17 @@ void weigh_restore_then_migrate(store::Store& store, const TravelRequest& r, Tra
     p.unavailable = fmt::format("{} is not in the migrations folder", r.to);
     return;
   }
-  p.snapshot = newest_usable_related(store, r.target, *r.history, r.to, up ? Relation::ancestor : Relation::descendant,
-                                     r.automatic);
-  if (!p.snapshot) {
-    p.unavailable = fmt::format("no verified snapshot at a revision {} {}", up ? "before" : "after", r.to);
+  std::string refused;  // why the newest related snapshot cannot start (a merge in the way)
+  auto start = newest_start(store, r.target, *r.history, r.to, up ? Relation::ancestor : Relation::descendant,
+                            r.automatic, refused);
+  if (!start) {
+    p.unavailable = !refused.empty()
+                        ? refused
+                        : fmt::format("no verified snapshot at a revision {} {}", up ? "before" : "after", r.to);
     return;
   }
-  const std::string& at = p.snapshot->revisions.front();
-  auto steps = up ? r.history->chain(r.to, at) : r.history->chain(at, r.to);
-  if (!steps) {
-    p.unavailable = steps.error().message;
-    return;
-  }
-  p.steps = std::move(*steps);
-  if (up) std::ranges::reverse(p.steps);
+  p.snapshot = std::move(start->snapshot);
+  p.steps = std::move(start->steps);
   p.steps_known = true;
   if (up && !r.can_upgrade) p.unavailable = "no upgrade command: set upgrade_command in the target, or give --command";
   if (!up && !r.can_downgrade) {
@@ -48,9 +45,12 @@ void weigh_restore_then_migrate(store::Store& store, const TravelRequest& r, Tra
   }
 }
 
-void weigh_downgrade(const TravelRequest& r, TravelPath& p) {
+// Fills a live migration path: the steps from the database's one revision to the target revision.
+void weigh_live(const TravelRequest& r, TravelPath& p) {
+  const bool up = p.via == Via::upgrade;
+  const std::string what = up ? "upgrade" : "downgrade";
   if (r.current.empty()) {
-    p.unavailable = "the database has no Alembic revision to downgrade from";
+    p.unavailable = fmt::format("the database has no Alembic revision to {} from", what);
     return;
   }
   if (r.current.size() > 1) {
@@ -59,31 +59,48 @@ void weigh_downgrade(const TravelRequest& r, TravelPath& p) {
     return;
   }
   if (r.history != nullptr) {
-    auto steps = r.history->chain(r.current.front(), r.to);
+    auto steps = up ? r.history->upgrade_steps(r.current.front(), r.to)
+                    : r.history->downgrade_steps(r.current.front(), r.to);
     if (!steps) {
       p.unavailable = steps.error().message;
       return;
     }
     p.steps = std::move(*steps);
     p.steps_known = true;
+  } else if (up) {
+    // Without a readable history, which way the revision lies is unknown: the command decides only a downgrade.
+    p.unavailable = fmt::format("the migrations folder cannot be read ({})", r.history_problem);
+    return;
   }
   // Without a readable history the steps are the command's business; the guard checks where it lands.
-  if (!r.can_downgrade) p.unavailable = "no downgrade command: set downgrade_command in the target, or give --command";
+  if (up && !r.can_upgrade) p.unavailable = "no upgrade command: set upgrade_command in the target, or give --command";
+  if (!up && !r.can_downgrade) {
+    p.unavailable = "no downgrade command: set downgrade_command in the target, or give --command";
+  }
+}
+
+// Why the database cannot simply be migrated where it is: the reason of the
+// live path whose direction is right (or the downgrade's when neither is).
+std::string live_reason(const TravelPlan& plan) {
+  const auto& up = path_of(plan, Via::upgrade);
+  if (up.steps_known) return up.unavailable;
+  return path_of(plan, Via::downgrade).unavailable;
 }
 
 std::string why_chosen(const TravelPlan& plan, Via via) {
-  const auto& down = path_of(plan, Via::downgrade);
   const auto& restore = path_of(plan, Via::restore);
   switch (via) {
     case Via::downgrade:
       return "the live downgrade keeps every row written since the last snapshot; it loses only what its steps drop";
+    case Via::upgrade:
+      return "the live upgrade keeps every row written since the last snapshot";
     case Via::restore:
-      return fmt::format("no live downgrade ({}); the snapshot at {} loses only what was written since it was taken",
-                         down.unavailable, plan.to);
+      return fmt::format("no live migration ({}); the snapshot at {} loses only what was written since it was taken",
+                         live_reason(plan), plan.to);
     case Via::restore_downgrade:
     case Via::restore_upgrade:
-      return fmt::format("no live downgrade ({}) and {}; this snapshot is the newest a migration can start from",
-                         down.unavailable, restore.unavailable);
+      return fmt::format("no live migration ({}) and {}; this snapshot is the newest a migration can start from",
+                         live_reason(plan), restore.unavailable);
   }
   return {};
 }
@@ -120,15 +137,22 @@ std::optional<store::Manifest> newest_usable_at(store::Store& store, const std::
   return std::nullopt;
 }
 
-std::optional<store::Manifest> newest_usable_related(store::Store& store, const std::string& target,
-                                                     const alembic::History& history, const std::string& revision,
-                                                     Relation relation, store::AutomaticSnapshots automatic) {
+std::optional<StartPoint> newest_start(store::Store& store, const std::string& target, const alembic::History& history,
+                                       const std::string& revision, Relation relation,
+                                       store::AutomaticSnapshots automatic, std::string& refused) {
   for (const auto& m : value_or_throw(store.find({.target = target}))) {
-    if (m.revisions.size() != 1) continue;  // several heads: migrating from there is not one chain
+    if (m.revisions.size() != 1) continue;  // several heads: migrating from there is not one move
     const std::string& at = m.revisions.front();
     const bool related =
         relation == Relation::descendant ? history.is_ancestor(revision, at) : history.is_ancestor(at, revision);
-    if (related && usable_start(store, m, automatic)) return m;
+    if (!related) continue;
+    auto steps = relation == Relation::descendant ? history.downgrade_steps(at, revision)
+                                                  : history.upgrade_steps(at, revision);
+    if (!steps) {
+      if (refused.empty()) refused = fmt::format("snapshot {}: {}", m.id, steps.error().message);
+      continue;
+    }
+    if (usable_start(store, m, automatic)) return StartPoint{m, std::move(*steps)};
   }
   return std::nullopt;
 }
@@ -136,13 +160,13 @@ std::optional<store::Manifest> newest_usable_related(store::Store& store, const 
 TravelPlan plan_travel(store::Store& store, const TravelRequest& request) {
   TravelPlan plan{.from = request.current, .to = request.to};
   bool found = false;  // a path that can run was weighed already
-  for (Via via : {Via::downgrade, Via::restore, Via::restore_downgrade, Via::restore_upgrade}) {
+  for (Via via : {Via::downgrade, Via::upgrade, Via::restore, Via::restore_downgrade, Via::restore_upgrade}) {
     TravelPath path{.via = via};
     const bool skip = request.weigh == Weigh::until_chosen && (request.asked ? via != *request.asked : found);
     if (skip) {
       path.weighed = false;
-    } else if (via == Via::downgrade) {
-      weigh_downgrade(request, path);
+    } else if (via == Via::downgrade || via == Via::upgrade) {
+      weigh_live(request, path);
     } else if (via == Via::restore) {
       path.steps_known = true;
       path.snapshot = newest_usable_at(store, request.target, request.to, request.automatic);

@@ -1,6 +1,7 @@
 #include "dbsnap/runtime/process.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -252,7 +253,13 @@ Expected<Process> Process::start(const Command& command) {
   const bool null_stdout = command.stdout_mode == StdoutMode::null;
   const bool stdout_to_stderr = command.stdout_mode == StdoutMode::to_stderr;
   const std::string cwd = command.cwd.string();
+  const bool terminate_with_us = command.parent_death == ParentDeath::terminate;
+  const pid_t parent = ::getpid();
   auto setup = bp::extend::on_exec_setup([=](auto&) {
+    if (terminate_with_us) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(128 + SIGTERM);  // we died between fork and prctl
+    }
     // Checked above; if it went away since, the child exits 127 as for a missing program.
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
     if (null_stdin || null_stdout) {

@@ -112,7 +112,7 @@ def body(t):
 
     t.section("option choices and revisions")
     t.check_eq(complete(proj, "rollback", "dev", "--via", ""),
-               ["downgrade", "restore", "restore-downgrade", "restore-upgrade"], "rollback --via")
+               ["downgrade", "restore", "restore-downgrade", "restore-upgrade", "upgrade"], "rollback --via")
     t.check_eq(complete(proj, "rollback", "dev", "--to", ""), ["aaaa1111", "bbbb2222"], "rollback --to REVISION")
     t.check_eq(complete(proj, "rollback", "staging", "--to", ""), ["bbbb2222"], "rollback staging --to REVISION")
     t.check_eq(complete(proj, "list", "--revision", "a"), ["aaaa1111"], "list --revision")

@@ -292,8 +292,8 @@ def body(t):
     plan = json_of(r, "rollback --dry-run --json")
     check_doc(object_problems(plan or {}, SCHEMA["`rollback --dry-run`"]), "rollback --dry-run --json", r)
     t.check_eq(((plan or {}).get("chosen"), [p["via"] for p in (plan or {}).get("paths", [])]),
-               ("downgrade", ["downgrade", "restore", "restore-downgrade", "restore-upgrade"]),
-               "rollback --dry-run --json: four paths, the live downgrade chosen (a command is given)")
+               ("downgrade", ["downgrade", "upgrade", "restore", "restore-downgrade", "restore-upgrade"]),
+               "rollback --dry-run --json: five paths, the live downgrade chosen (a command is given)")
     t.check_eq(revisions_of(db_file), [rev2], "the dry run changed nothing")
 
     t.section("restore --json, with and without a safety snapshot")

@@ -160,21 +160,32 @@ TEST_CASE("alembic history: duplicate ids and cycles are rejected") {
   CHECK(empty->walk_from_heads().empty());
 }
 
-TEST_CASE("alembic history: chain is the one line of migrations between two revisions") {
-  // a <- b <- c <- d, and a branch b <- x <- m (merge of c and x) <- h.
+TEST_CASE("alembic history: downgrade and upgrade steps, across merges where Alembic lands on one revision") {
+  // a <- b <- c <- d, and a branch b <- x; m merges c and x; h <- m.
   const History h = build_ok({rev("a"), rev("b", {"a"}), rev("c", {"b"}), rev("d", {"c"}), rev("x", {"b"}),
                               rev("m", {"c", "x"}), rev("h", {"m"})});
-  CHECK(h.chain("d", "a").value() == Ids{"d", "c", "b"});
-  CHECK(h.chain("c", "b").value() == Ids{"c"});
-  CHECK(h.chain("b", "b").value().empty());
+  CHECK(h.downgrade_steps("d", "a").value() == Ids{"d", "c", "b"});
+  CHECK(h.downgrade_steps("c", "b").value() == Ids{"c"});
+  CHECK(h.downgrade_steps("b", "b").value().empty());
+  CHECK(h.upgrade_steps("a", "d").value() == Ids{"b", "c", "d"});
+  CHECK(h.upgrade_steps("b", "b").value().empty());
   // Not below: unrelated, reversed, or unknown.
-  CHECK(h.chain("a", "d").error().kind == ErrorKind::not_found);
-  CHECK(h.chain("d", "x").error().kind == ErrorKind::not_found);
-  CHECK(h.chain("zz", "a").error().kind == ErrorKind::not_found);
-  // Through a merge: refused, naming it, even where one side would reach the revision.
-  auto merge = h.chain("h", "c");
-  REQUIRE_FALSE(merge);
-  CHECK(merge.error().kind == ErrorKind::usage);
-  CHECK(merge.error().message.find("merge revision m") != std::string::npos);
-  CHECK(h.chain("h", "m").value() == Ids{"h"});
+  CHECK(h.downgrade_steps("a", "d").error().kind == ErrorKind::not_found);
+  CHECK(h.downgrade_steps("d", "x").error().kind == ErrorKind::not_found);
+  CHECK(h.downgrade_steps("zz", "a").error().kind == ErrorKind::not_found);
+  CHECK(h.upgrade_steps("d", "h").error().kind == ErrorKind::not_found);  // would leave d and h applied
+  CHECK(h.upgrade_steps("a", "zz").error().kind == ErrorKind::not_found);
+  // Down through the merge to below the branch point: both branches are undone, each step before its parents.
+  CHECK(h.downgrade_steps("h", "b").value() == Ids{"h", "m", "c", "x"});
+  CHECK(h.downgrade_steps("h", "m").value() == Ids{"h"});
+  // Down through the merge to one of its branches: the other branch would stay applied. Refused, naming both.
+  auto stranded = h.downgrade_steps("h", "c");
+  REQUIRE_FALSE(stranded);
+  CHECK(stranded.error().kind == ErrorKind::usage);
+  CHECK(contains(stranded.error().message, "merge revision m"));
+  CHECK(contains(stranded.error().message, "leaves x applied"));
+  // Up through the merge: the other branch first, then the merge, as `alembic upgrade h` does.
+  CHECK(h.upgrade_steps("c", "h").value() == Ids{"x", "m", "h"});
+  CHECK(h.upgrade_steps("x", "h").value() == Ids{"c", "m", "h"});
+  CHECK(h.upgrade_steps("a", "m").value() == Ids{"b", "x", "c", "m"});
 }

@@ -49,14 +49,22 @@ class History {
   // either id is unknown.
   bool is_ancestor(std::string_view ancestor, std::string_view descendant) const;
 
-  // Returns the revisions from `descendant` (included) down to `ancestor`
-  // (excluded), following single down_revisions: what a downgrade from
-  // `descendant` to `ancestor` undoes, in order, and (reversed) what an upgrade
-  // the other way applies. Returns an ErrorKind::not_found Error when either
-  // id is unknown or `ancestor` is not below `descendant`, and an
-  // ErrorKind::usage Error when the way down meets a merge revision (several
-  // down_revisions): such a move is not one chain, and is not guessed at.
-  Expected<std::vector<std::string>> chain(std::string_view descendant, std::string_view ancestor) const;
+  // Returns what `alembic downgrade to` undoes on a database at `from`: every
+  // revision at or below `from` that is above `to`, each before its
+  // down_revisions (across merges too); none when they are equal. Returns an ErrorKind::not_found Error
+  // when either id is unknown or `to` is not below `from`, and an
+  // ErrorKind::usage Error when the downgrade would undo a merge revision but
+  // leave one of its other branches applied: the database would then be at
+  // several heads, not at `to`, and such a move is said, never guessed at.
+  Expected<std::vector<std::string>> downgrade_steps(std::string_view from, std::string_view to) const;
+
+  // Returns what `alembic upgrade to` applies to a database at `from`: every
+  // revision at or below `to` that is not at or below `from`, each after its
+  // down_revisions (across merges too: the other branches of a merge are
+  // applied first); none when they are equal. Returns an ErrorKind::not_found Error when either id is
+  // unknown or `from` is not below `to` (the upgrade would leave both applied:
+  // several heads, not `to`).
+  Expected<std::vector<std::string>> upgrade_steps(std::string_view from, std::string_view to) const;
 
   // Returns every revision ordered for printing from head(s) to base(s): each
   // revision comes before all of its down_revisions. A linear history comes
@@ -71,6 +79,8 @@ class History {
 
  private:
   History() = default;
+  // Marks the revision at `index` and everything below it.
+  std::vector<bool> at_or_below(std::size_t index) const;
 
   std::vector<Revision> revisions_;
   std::map<std::string, std::size_t, std::less<>> index_;

@@ -36,6 +36,15 @@ class Context;
 // (engine::Engine::remove_leftovers); list and verify call it.
 void remove_restore_leftovers(Context& context);
 
+// Says on stderr, for `target` (or every configured target when empty), that
+// a move was left unfinished by a dbsnap that died (store/move_record), naming
+// the snapshot that puts it back. Moves still running are not mentioned.
+void report_unfinished_moves(Context& context, const std::string& target);
+
+// Forgets a target's unfinished move once its database was replaced on
+// purpose (a restore): a warning on stderr when the record cannot be removed.
+void forget_unfinished_move(Context& context, const std::string& target);
+
 class Context {
  public:
   GlobalOptions globals;

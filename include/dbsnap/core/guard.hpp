@@ -25,6 +25,7 @@ struct GuardedCommand {
   std::filesystem::path cwd;      // its working directory; empty: ours
   std::string label;              // the protecting snapshot's label: pre-upgrade, pre-rollback
   std::string what;               // "upgrade", "downgrade" (for messages)
+  std::string to;                 // the revision the move goes to, for its record; "" when any
   OnFailure on_failure = OnFailure::restore;
   CommandOutput output = CommandOutput::inherit;
   Notes notes = Notes::show;
@@ -43,13 +44,16 @@ struct GuardedResult {
   std::vector<std::string> after;
 };
 
-// Takes a snapshot of the target, restores `start_from` when set, runs the command with its output shown
+// Takes a snapshot of the target, records the move (store/move_record: a
+// dbsnap killed -9 mid-move leaves the record, and the next run names the
+// snapshot), restores `start_from` when set, runs the command (which gets
+// SIGTERM if dbsnap dies) with its output shown
 // live, reads the revision and asks `judge`. If the command fails (non-zero
 // exit, signal, unreadable revision) or the judge objects, the snapshot is
 // restored all-or-nothing (unless OnFailure::keep) and a `guarded`
 // DbsnapError says what happened and the revision the database is back at.
 // If that restore itself fails, a `failure` error names the intact snapshot
-// to restore by hand.
+// to restore by hand, and the move record stays.
 GuardedResult run_guarded(store::Store& store, const config::Target& target, const GuardedCommand& command);
 
 }  // namespace dbsnap::core

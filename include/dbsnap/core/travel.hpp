@@ -1,17 +1,19 @@
 #pragma once
 
 // Revision travel: the ways to bring a target to an Alembic revision, weighed
-// before anything runs. A plan lists every path `rollback` can take (restore a
-// snapshot at the revision; downgrade the live database; restore a snapshot at
-// a later revision and downgrade it; restore one at an earlier revision and
-// upgrade it), each with the snapshot it starts from, the migration steps it
-// runs (from the migrations folder's revision graph, refused across a merge),
-// what it loses, or why it cannot run. The default is the path that keeps the
-// most: the live downgrade keeps every row written since any snapshot (it
-// loses what its steps drop), a restore loses what was written since its
-// snapshot, and a restore that is then migrated loses that too. `rollback
-// --dry-run` prints the plan; a real run executes the chosen path through
-// core/guard.
+// before anything runs. A plan lists every path `rollback` can take (downgrade
+// or upgrade the live database; restore a snapshot at the revision; restore a
+// snapshot at a later revision and downgrade it; restore one at an earlier
+// revision and upgrade it), each with the snapshot it starts from, the
+// migration steps it runs (from the migrations folder's revision graph,
+// through merges where Alembic lands on exactly the revision, refused where it
+// would not), what it loses, or why it cannot run. The default is the path
+// that keeps the most: a live migration keeps every row written since any
+// snapshot (a downgrade loses what its steps drop), a restore loses what was
+// written since its snapshot, and a restore that is then migrated loses that
+// too. `rollback --dry-run` prints the plan; a real run executes the chosen
+// path through core/guard, whose protecting snapshot and move record
+// (core/move_record) make it one all-or-nothing move.
 
 #include <optional>
 #include <string>
@@ -23,9 +25,9 @@
 
 namespace dbsnap::core {
 
-enum class Via { downgrade, restore, restore_downgrade, restore_upgrade };
+enum class Via { downgrade, upgrade, restore, restore_downgrade, restore_upgrade };
 
-// "downgrade", "restore", "restore-downgrade", "restore-upgrade".
+// "downgrade", "upgrade", "restore", "restore-downgrade", "restore-upgrade".
 std::string_view via_name(Via via);
 // The Via a --via value names; std::nullopt for anything else.
 std::optional<Via> parse_via(std::string_view name);
@@ -41,11 +43,20 @@ std::optional<store::Manifest> newest_usable_at(store::Store& store, const std::
 
 enum class Relation { descendant, ancestor };
 
+// A snapshot a move can start from, and the migrations it then runs.
+struct StartPoint {
+  store::Manifest snapshot;
+  std::vector<std::string> steps;  // undone (from a descendant) or applied (from an ancestor), in order
+};
+
 // The newest usable snapshot of `target` taken at one revision that is a
-// descendant (or an ancestor) of `revision` in `history`.
-std::optional<store::Manifest> newest_usable_related(store::Store& store, const std::string& target,
-                                                     const alembic::History& history, const std::string& revision,
-                                                     Relation relation, store::AutomaticSnapshots automatic);
+// descendant (or an ancestor) of `revision` in `history` and from which
+// `history` gives the steps to `revision` (Alembic lands exactly there). When
+// none, std::nullopt, and `refused` says why the newest related one could not
+// start (a downgrade that would leave a merged branch applied), if that is why.
+std::optional<StartPoint> newest_start(store::Store& store, const std::string& target, const alembic::History& history,
+                                       const std::string& revision, Relation relation,
+                                       store::AutomaticSnapshots automatic, std::string& refused);
 
 struct TravelPath {
   Via via = Via::restore;

@@ -20,6 +20,12 @@ enum class StderrMode { capture, inherit };
 // A command to start: an argv vector (never a shell string), extra
 // environment variables for the child (secrets travel here, never in argv),
 // and what to do with the standard streams. No TTY is ever allocated.
+// What happens to a child when dbsnap dies first (killed -9, say): it runs on,
+// or it gets SIGTERM (PR_SET_PDEATHSIG), so that a migration dbsnap guards
+// never runs on unguarded. The second reaches only processes on this host: a
+// command that `docker exec` started inside a container runs on there.
+enum class ParentDeath { run_on, terminate };
+
 struct Command {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;
@@ -37,6 +43,7 @@ struct Command {
   // carried out instead ("docker API unix:///var/run/docker.sock"), the argv
   // then being the equivalent CLI command, for logs.
   std::string via;
+  ParentDeath parent_death = ParentDeath::run_on;
 };
 
 // How a child ended.
