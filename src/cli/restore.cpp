@@ -2,9 +2,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/alembic/commands.hpp"
+#include "dbsnap/alembic/history.hpp"
+#include "dbsnap/alembic/revision_file.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
+#include "dbsnap/core/guard.hpp"
 #include "dbsnap/core/operations.hpp"
 #include "dbsnap/runtime/quiesce.hpp"
 #include "dbsnap/util/text.hpp"
@@ -37,6 +41,7 @@ int restore_to_file(Context& context, const RestoreOptions& options) {
                 {"snapshot", snapshot_ref_json(manifest)},
                 {"revisions", manifest.revisions},
                 {"safety_snapshot", nullptr},
+                {"upgraded_from", nullptr},
                 {"duration_ms", took.count()}});
   } else {
     fmt::print("restored  {} to file {}\n", manifest.id, path.string());
@@ -46,9 +51,126 @@ int restore_to_file(Context& context, const RestoreOptions& options) {
   return 0;
 }
 
+// The revision --then-upgrade names, resolved in the target's migrations
+// folder: the full id, or "" for the heads (`heads`, `head`).
+std::string then_upgrade_revision(const config::Target& target, const std::string& wanted,
+                                  const std::optional<alembic::History>& history) {
+  if (wanted == "heads" || wanted == "head") return {};
+  if (wanted.empty()) fail(ErrorKind::usage, "--then-upgrade takes a revision, heads, or nothing");
+  if (!alembic::migration_command_takes_revision(target, alembic::Migration::upgrade)) {
+    fail(ErrorKind::usage, "--then-upgrade {} needs a {} element in target '{}''s upgrade_command", wanted,
+         alembic::revision_placeholder, target.name);
+  }
+  return history ? value_or_throw(history->resolve(wanted)) : wanted;
+}
+
+// restore --then-upgrade: the snapshot restored and then upgraded with the
+// target's upgrade_command, as one guarded move (core/guard's start_from):
+// if the restore, the upgrade or the revision read back fails, the database
+// is put back as it was before (exit 9). A target with no database yet has
+// nothing to put back: the snapshot is restored first, and a failed upgrade
+// leaves it restored, not upgraded.
+int restore_then_upgrade(Context& context, const RestoreOptions& options, store::Store& store,
+                         const store::Manifest& manifest, const config::Target& target) {
+  if (options.safety == SafetySnapshot::skip) {
+    fail(ErrorKind::usage, "--then-upgrade keeps a pre-restore snapshot to put '{}' back if the upgrade fails; "
+         "drop --no-safety-snapshot", target.name);
+  }
+  if (!store.writable()) {
+    fail(ErrorKind::failure, "the store {} cannot be written here, and --then-upgrade keeps its safety snapshots "
+         "there; target '{}' untouched", store.root().string(), target.name);
+  }
+  if (!alembic::has_migration_command(target, alembic::Migration::upgrade)) {
+    fail(ErrorKind::usage, "--then-upgrade runs the target's upgrade_command: set it in target '{}'", target.name);
+  }
+  std::optional<alembic::History> history;
+  if (auto revisions = alembic::load_revisions(context.migrations_dir(target)); revisions && !revisions->empty()) {
+    if (auto built = alembic::History::build(std::move(*revisions))) history = std::move(*built);
+  }
+  const std::string to = then_upgrade_revision(target, *options.then_upgrade, history);
+  const std::vector<std::string> heads = history ? history->heads() : std::vector<std::string>{};
+  const std::vector<std::string> landing = to.empty() ? heads : std::vector<std::string>{to};
+  if (!landing.empty() && manifest.revisions == landing) {
+    fail(ErrorKind::usage, "snapshot {} is at {} already: nothing to upgrade; restore it without --then-upgrade",
+         manifest.id, util::revision_text(landing));
+  }
+  if (history && manifest.revisions.size() == 1) {
+    const std::string& at = manifest.revisions.front();
+    for (const auto& goal : landing) {
+      if (history->find(at) != nullptr && !history->is_ancestor(at, goal)) {
+        fail(ErrorKind::usage, "snapshot {} is at {}, which is not below {}: upgrading it cannot land there",
+             manifest.id, at, goal);
+      }
+    }
+  }
+  auto checking = context.progress(fmt::format("check {}", manifest.id), store::stream_bytes(manifest));
+  auto check = core::check_stored(store, manifest, checking.get());
+  checking.reset();
+  if (!check.ok) {
+    fail(ErrorKind::corrupt, "snapshot {} failed verification, target '{}' untouched: {}", manifest.id, target.name,
+         check.problem);
+  }
+  const std::string goal_text = to.empty() ? "the heads" : to;
+  confirm_or_refuse(options.confirmation,
+                    fmt::format("replace target '{}' with snapshot {} (revision {}) and upgrade it to {}", target.name,
+                                manifest.id, util::revision_text(manifest.revisions), goal_text),
+                    "--yes");
+  const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
+  const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);
+  engine::Engine& engine = engine::engine_for(target);
+  const bool existed = engine.exists(target, core::work_context(store));
+  const auto started = util::now_ms();
+  if (!existed) {
+    context.note("dbsnap: '{}' has no database yet: restoring snapshot {} first", target.name, manifest.id);
+    auto restored = core::restore_snapshot(store, target, manifest);
+    if (restored != manifest.revisions) {
+      fail(ErrorKind::engine, "after restoring {} target '{}' reports revision {}, the snapshot recorded {}",
+           manifest.id, target.name, util::revision_text(restored), util::revision_text(manifest.revisions));
+    }
+  }
+  const auto from = manifest.revisions;
+  auto result = core::run_guarded(
+      store, target,
+      {.argv = *alembic::migration_command(target, alembic::Migration::upgrade, to.empty() ? "heads" : to),
+       .cwd = target.config_dir,
+       .label = existed ? "pre-restore" : "pre-upgrade",
+       .what = "upgrade",
+       .to = to,
+       .output = context.globals.json ? core::CommandOutput::to_stderr : core::CommandOutput::inherit,
+       .notes = context.globals.quiet ? core::Notes::quiet : core::Notes::show,
+       .judge = [landing, from](const auto&, const auto& after) -> std::string {
+         if (!landing.empty() && after != landing) {
+           return fmt::format("the revision afterwards is {}, not {}", util::revision_text(after),
+                              util::revision_text(landing));
+         }
+         if (landing.empty() && after == from) {
+           return fmt::format("the revision did not move (still {})", util::revision_text(after));
+         }
+         return {};
+       },
+       .start_from = existed ? std::optional<store::Manifest>(manifest) : std::nullopt});
+  const auto took = util::now_ms() - started;
+  if (context.globals.json) {
+    print_json({{"target", target.name},
+                {"snapshot", snapshot_ref_json(manifest)},
+                {"revisions", result.after},
+                {"file", nullptr},
+                {"safety_snapshot", existed ? snapshot_ref_json(result.snapshot) : nlohmann::json(nullptr)},
+                {"upgraded_from", from},
+                {"duration_ms", took.count()}});
+    return 0;
+  }
+  fmt::print("restored  {} into '{}'\n", manifest.id, target.name);
+  fmt::print("upgraded  {} -> {}\n", util::revision_text(from), util::revision_text(result.after));
+  fmt::print("time      {}\n", util::human_duration(took));
+  if (existed) fmt::print("undo with dbsnap restore {} --yes\n", result.snapshot.id);
+  return 0;
+}
+
 }  // namespace
 
 int run_restore(Context& context, const RestoreOptions& options) {
+  if (!options.to_file.empty() && options.then_upgrade) fail(ErrorKind::usage, "give --then-upgrade or --to-file, not both");
   if (!options.to_file.empty()) return restore_to_file(context, options);
   // A store this process cannot write (a mounted backup disk) opens read-only:
   // it is restored from, but the safety snapshot cannot be kept in it.
@@ -72,6 +194,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
          "--force tries it anyway (it is checked again as it streams)", manifest.id,
          manifest.verified_at.empty() ? std::string() : " at " + manifest.verified_at, target.name);
   }
+  if (options.then_upgrade) return restore_then_upgrade(context, options, store, manifest, target);
   const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
 
   // 1. Check the stored file before asking or taking a safety snapshot. The
@@ -137,6 +260,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
                 {"revisions", revisions},
                 {"file", nullptr},
                 {"safety_snapshot", safety_json},
+                {"upgraded_from", nullptr},
                 {"duration_ms", took.count()}});
   } else {
     fmt::print("restored  {} into '{}'\n", manifest.id, target.name);
@@ -165,6 +289,13 @@ void add_restore(CLI::App& app, Context& context) {
                          "Try a snapshot that 'dbsnap verify' marked damaged (it is checked again as it streams)");
   cmd->add_flag_callback("--no-safety-snapshot", [options] { options->safety = SafetySnapshot::skip; },
                          "Skip the pre-restore snapshot of the current state");
+  cmd->add_option_function<std::string>(
+         "--then-upgrade", [options](const std::string& revision) { options->then_upgrade = revision; },
+         "Then upgrade it with the target's upgrade_command, to REV (or the heads), as one guarded move: any "
+         "failure puts the database back as it was")
+      ->expected(0, 1)
+      ->default_str("heads")
+      ->type_name("[REV]");
   cmd->callback([&context, options] { context.exit_code = run_restore(context, *options); });
 }
 

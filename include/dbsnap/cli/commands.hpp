@@ -72,6 +72,7 @@ struct RestoreOptions {
   Confirmation confirmation = Confirmation::ask;
   SafetySnapshot safety = SafetySnapshot::take;
   Damaged damaged = Damaged::refuse;  // --force: try a snapshot verify marked damaged
+  std::optional<std::string> then_upgrade;  // --then-upgrade [REV]: "heads" when no revision is given
 };
 int run_restore(Context& context, const RestoreOptions& options);
 void add_restore(CLI::App& app, Context& context);
