@@ -548,3 +548,79 @@ def container_story(t, stack):
     t.check_rc(r, 0, "insert a group without an id")
     t.check_eq(rows(stack.state(), "estimation_group"), [(1, "NewGroup", 1, None), (2, "Sprint 13", 1, None)],
                "it gets id 2: the id sequence came back with the data")
+
+    travel_story(t, stack, proj, state1, head, initial)
+
+
+def migration_command(stack, verb):
+    """The app's `flask db VERB {revision}` in the web container, as a dbsnap.toml argv array. The
+    FAIL_* switches pass through from dbsnap's own environment (`docker exec -e NAME`)."""
+    return [DOCKER, "exec", "-w", "/app", "-e", "FLASK_APP=app.py", "-e", "DATABASE_URL=" + stack.url,
+            "-e", "FAIL_MIGRATION", "-e", "FAIL_DOWNGRADE", stack.web, "flask", "db", verb, "{revision}"]
+
+
+def travel_story(t, stack, proj, state1, head, initial):
+    """Revision travel on a real server: the plan, a downgrade failing halfway (MariaDB keeps the
+    half-downgraded state: the database must end exactly as before the move), restore --then-upgrade
+    failing and succeeding, rollback --via restore-downgrade."""
+    mysql = stack.engine == "mariadb"
+    with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
+        f.write("upgrade_command = {}\n".format(json.dumps(migration_command(stack, "upgrade"))))
+        f.write("downgrade_command = {}\n".format(json.dumps(migration_command(stack, "downgrade"))))
+
+    t.section("revision travel: the plan back to {} (--dry-run changes nothing)".format(REV1))
+    before = stack.state()
+    n = len(snapshots(t, proj))
+    r = t.dbsnap(proj, "rollback", "prod", "--to", REV1, "--dry-run", "--json")
+    t.require_rc(r, 0, "rollback --to {} --dry-run --json".format(REV1))
+    plan = r.json()
+    by_via = {p["via"]: p for p in plan["paths"]}
+    t.check_eq((plan["chosen"], by_via["downgrade"]["steps"], by_via["restore"]["snapshot"]["id"]),
+               ("downgrade", [REV3, REV2], initial["id"]),
+               "the live downgrade is chosen (undo 3, then 2); a restore of 'initial' is the alternative")
+    check_state(t, stack.state(), before, "the dry run changed nothing")
+    t.check_eq(len(snapshots(t, proj)), n, "and took no snapshot")
+
+    t.section("a downgrade that fails halfway (FAIL_DOWNGRADE=1): the database ends exactly as before")
+
+    def failed_downgrades():
+        return [m["id"] for m in snapshots(t, proj) if m.get("label") == "failed-downgrade"]
+
+    earlier = failed_downgrades()
+    r = t.dbsnap(proj, "rollback", "prod", "--to", REV1, "--yes", env={"FAIL_DOWNGRADE": "1"})
+    t.check_rc(r, 9, "rollback --to {} with a downgrade failing in its second step".format(REV1))
+    t.check("no_such_column" in output_of(r), "the migration's error is shown", r.describe())
+    t.check(says_back_at(r, REV3), "dbsnap says the database is back at " + REV3, r.describe())
+    check_state(t, stack.state(), before, "the database is exactly as before the move")
+    failed = [i for i in failed_downgrades() if i not in earlier]
+    if mysql:
+        t.check_eq(len(failed), 1, "MariaDB was left half-downgraded: that state is kept as failed-downgrade",
+                   r.describe())
+    # PostgreSQL rolls the downgrade back by itself, but pg_dump (16.10+) writes a random \restrict
+    # key into every dump, so two dumps of the same state differ and the unchanged state is kept too.
+
+    t.section("restore 'initial' --then-upgrade, failing (FAIL_MIGRATION=1): exactly as before")
+    r = t.dbsnap(proj, "restore", initial["id"], "--then-upgrade", "--yes", env={"FAIL_MIGRATION": "1"})
+    t.check_rc(r, 9, "restore --then-upgrade with the third migration failing")
+    t.check(says_back_at(r, REV3), "dbsnap says the database is back at " + REV3, r.describe())
+    check_state(t, stack.state(), before, "the database is exactly as before the move")
+
+    t.section("restore 'initial' --then-upgrade: the first backup brought up to the head")
+    r = t.dbsnap(proj, "restore", initial["id"], "--then-upgrade", "--yes", "--json")
+    t.require_rc(r, 0, "restore --then-upgrade --json")
+    doc = r.json()
+    t.check_eq((doc["upgraded_from"], doc["revisions"]), ([REV1], [REV3]), "upgraded from {} to {}".format(REV1, REV3))
+    check_state(t, stack.state(), head, "the database equals the first head upgrade's (one group, one estimate)")
+    safety = doc["safety_snapshot"]["id"]
+    r = t.dbsnap(proj, "restore", safety, "--yes", "--no-safety-snapshot")
+    t.check_rc(r, 0, "restore the pre-restore snapshot")
+    check_state(t, stack.state(), before, "it holds the state before the move")
+
+    t.section("rollback --to {} --via restore-downgrade: the snapshot at {} downgraded".format(REV1, REV2))
+    r = t.dbsnap(proj, "rollback", "prod", "--to", REV1, "--via", "restore-downgrade", "--yes", "--json")
+    t.require_rc(r, 0, "rollback --via restore-downgrade --json")
+    doc = r.json()
+    t.check_eq((doc["via"], doc["snapshot"]["revisions"], doc["after"]), ("restore-downgrade", [REV2], [REV1]),
+               "from the snapshot at {}, landing at {}".format(REV2, REV1))
+    check_state(t, stack.state(), state1, "the database equals the one of the first backup")
+    t.check_eq(stack.current(), [REV1], "flask db current says " + REV1)

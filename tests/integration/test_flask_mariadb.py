@@ -7,7 +7,13 @@ FAIL_MIGRATION=1): `dbsnap upgrade` exits 9 and the database is exactly as befor
 every table + revision; no half-added table/column) -> control: without dbsnap MariaDB stays
 half-upgraded and stuck, `dbsnap restore` repairs it -> `rollback --to` 1 via restore -> up to 2
 again -> `rollback --to` 1 via downgrade (a wrong and a failing command first: exit 9, nothing
-changes) -> head with clean data -> `dbsnap revisions`.
+changes) -> head with clean data -> `dbsnap revisions` -> revision travel with upgrade_command /
+downgrade_command in dbsnap.toml: the plan back to 1 (--dry-run: the live downgrade, undoing 3
+then 2; nothing changes) -> a downgrade failing in its second step (FAIL_DOWNGRADE=1: MariaDB is
+left half-downgraded, kept as failed-downgrade) ends exactly as before the move (exit 9) ->
+`restore initial --then-upgrade` failing (exactly as before) and succeeding (equal to the first
+head upgrade) -> `rollback --via restore-downgrade` from the snapshot at 2 (equal to the first
+backup).
 """
 import os
 import sys

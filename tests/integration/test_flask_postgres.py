@@ -3,7 +3,9 @@
 
 Here the failing third migration rolls back by itself (transactional DDL): dbsnap must still
 see the failed command, exit 9 and say the database is back at revision 2, with every table
-and the revision exactly as before.
+and the revision exactly as before. The same holds for the revision travel at the end: the
+downgrade failing in its second step rolls back by itself, and the move still ends exactly as
+before it.
 """
 import os
 import sys
