@@ -117,23 +117,13 @@ int restore_then_upgrade(Context& context, const RestoreOptions& options, store:
                     "--yes");
   const auto lock = context.lock_target(target.name, store::LockMode::exclusive);
   const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);
-  engine::Engine& engine = engine::engine_for(target);
-  const bool existed = engine.exists(target, core::work_context(store));
   const auto started = util::now_ms();
-  if (!existed) {
-    context.note("dbsnap: '{}' has no database yet: restoring snapshot {} first", target.name, manifest.id);
-    auto restored = core::restore_snapshot(store, target, manifest);
-    if (restored != manifest.revisions) {
-      fail(ErrorKind::engine, "after restoring {} target '{}' reports revision {}, the snapshot recorded {}",
-           manifest.id, target.name, util::revision_text(restored), util::revision_text(manifest.revisions));
-    }
-  }
   const auto from = manifest.revisions;
   auto result = core::run_guarded(
       store, target,
       {.argv = *alembic::migration_command(target, alembic::Migration::upgrade, to.empty() ? "heads" : to),
        .cwd = target.config_dir,
-       .label = existed ? "pre-restore" : "pre-upgrade",
+       .label = "pre-restore",
        .what = "upgrade",
        .to = to,
        .output = context.globals.json ? core::CommandOutput::to_stderr : core::CommandOutput::inherit,
@@ -148,14 +138,14 @@ int restore_then_upgrade(Context& context, const RestoreOptions& options, store:
          }
          return {};
        },
-       .start_from = existed ? std::optional<store::Manifest>(manifest) : std::nullopt});
+       .start_from = manifest});
   const auto took = util::now_ms() - started;
   if (context.globals.json) {
     print_json({{"target", target.name},
                 {"snapshot", snapshot_ref_json(manifest)},
                 {"revisions", result.after},
                 {"file", nullptr},
-                {"safety_snapshot", existed ? snapshot_ref_json(result.snapshot) : nlohmann::json(nullptr)},
+                {"safety_snapshot", result.fresh ? nlohmann::json(nullptr) : snapshot_ref_json(result.snapshot)},
                 {"upgraded_from", from},
                 {"duration_ms", took.count()}});
     return 0;
@@ -163,7 +153,7 @@ int restore_then_upgrade(Context& context, const RestoreOptions& options, store:
   fmt::print("restored  {} into '{}'\n", manifest.id, target.name);
   fmt::print("upgraded  {} -> {}\n", util::revision_text(from), util::revision_text(result.after));
   fmt::print("time      {}\n", util::human_duration(took));
-  if (existed) fmt::print("undo with dbsnap restore {} --yes\n", result.snapshot.id);
+  if (!result.fresh) fmt::print("undo with dbsnap restore {} --yes\n", result.snapshot.id);
   return 0;
 }
 

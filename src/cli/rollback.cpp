@@ -70,9 +70,15 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
   confirm_or_refuse(options.confirmation,
                     fmt::format("replace '{}' with snapshot {} from {}", target.name, snapshot.id, age), "--yes");
   const auto quiet_apps = runtime::QuietApps::begin(target, context.globals.quiet);  // until the end, whatever happens
-  auto safety = core::take_snapshot(store, target, {.label = "pre-rollback", .taken = core::Taken::by_dbsnap});
-  context.note("dbsnap: pre-rollback snapshot {} taken at revision {}", safety.id,
-               util::revision_text(safety.revisions));
+  // A target with no database has nothing to keep: the snapshot is simply restored.
+  std::optional<store::Manifest> safety;
+  if (engine::engine_for(target).exists(target, core::work_context(store))) {
+    safety = core::take_snapshot(store, target, {.label = "pre-rollback", .taken = core::Taken::by_dbsnap});
+    context.note("dbsnap: pre-rollback snapshot {} taken at revision {}", safety->id,
+                 util::revision_text(safety->revisions));
+  } else {
+    context.note("dbsnap: '{}' has no database: nothing to keep before the restore", target.name);
+  }
   std::string problem;
   try {
     auto after = core::restore_snapshot(store, target, snapshot);
@@ -89,19 +95,20 @@ int rollback_via_restore(Context& context, const config::Target& target, const R
       print_json({{"target", target.name},
                   {"via", "restore"},
                   {"revision", revision},
-                  {"before", safety.revisions},
+                  {"before", safety ? safety->revisions : std::vector<std::string>{}},
                   {"after", std::vector<std::string>{revision}},
                   {"snapshot", snapshot_ref_json(snapshot)},
-                  {"safety_snapshot", snapshot_ref_json(safety)}});
+                  {"safety_snapshot", safety ? snapshot_ref_json(*safety) : nlohmann::json(nullptr)}});
       return 0;
     }
-    fmt::print("rolled back '{}' to {} (snapshot {}); undo with: dbsnap restore {} --yes\n", target.name, revision,
-               snapshot.id, safety.id);
+    fmt::print("rolled back '{}' to {} (snapshot {}){}\n", target.name, revision, snapshot.id,
+               safety ? fmt::format("; undo with: dbsnap restore {} --yes", safety->id) : std::string());
     return 0;
   }
-  const auto back = core::restore_snapshot(store, target, safety);
+  if (!safety) fail(ErrorKind::engine, "rollback failed: {}; '{}' had no database before it", problem, target.name);
+  const auto back = core::restore_snapshot(store, target, *safety);
   fail(ErrorKind::guarded, "rollback failed: {}; restored pre-rollback snapshot {}: '{}' is back at revision {}",
-       problem, safety.id, target.name, util::revision_text(back));
+       problem, safety->id, target.name, util::revision_text(back));
 }
 
 // The steps of a path, in words.
@@ -313,16 +320,17 @@ int run_rollback(Context& context, const RollbackOptions& options) {
     print_json({{"target", target.name},
                 {"via", core::via_name(via)},
                 {"revision", revision},
-                {"before", result.before},
+                {"before", result.fresh ? std::vector<std::string>{} : result.before},
                 {"after", result.after},
                 {"snapshot", start ? snapshot_ref_json(*start) : nlohmann::json(nullptr)},
-                {"safety_snapshot", snapshot_ref_json(result.snapshot)}});
+                {"safety_snapshot", result.fresh ? nlohmann::json(nullptr) : snapshot_ref_json(result.snapshot)}});
     return 0;
   }
   if (start) {
-    fmt::print("moved '{}': {} -> {} (snapshot {} at {}, then {}); undo with: dbsnap restore {} --yes\n", target.name,
-               util::revision_text(result.before), revision, start->id, util::revision_text(start->revisions), what,
-               result.snapshot.id);
+    fmt::print("moved '{}': {} -> {} (snapshot {} at {}, then {}){}\n", target.name,
+               result.fresh ? std::string("(no database)") : util::revision_text(result.before), revision, start->id,
+               util::revision_text(start->revisions), what,
+               result.fresh ? std::string() : fmt::format("; undo with: dbsnap restore {} --yes", result.snapshot.id));
     return 0;
   }
   fmt::print("{} '{}': {} -> {} ({}); undo with: dbsnap restore {} --yes\n",
@@ -333,13 +341,14 @@ int run_rollback(Context& context, const RollbackOptions& options) {
 
 void add_rollback(CLI::App& app, Context& context) {
   auto options = std::make_shared<RollbackOptions>();
-  auto* cmd = app.add_subcommand("rollback", "Bring a target back to an Alembic revision, by restore or by downgrade");
+  auto* cmd = app.add_subcommand("rollback", "Bring a target to an Alembic revision: by restore, by migration, or both");
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--to", options->to, "The revision (or a unique prefix) to go back to")->required();
   cmd->add_option("--via", options->via,
                   "downgrade or upgrade (the live database), restore, restore-downgrade (the newest snapshot at a "
                   "later revision, then downgrade) or restore-upgrade (one at an earlier revision, then upgrade); "
-                  "default: the first that can run, in that order (see --dry-run)")
+                  "default: a live migration when its command is known, else the restoring path whose snapshot "
+                  "is newest (see --dry-run)")
       ->check(CLI::IsMember({"downgrade", "upgrade", "restore", "restore-downgrade", "restore-upgrade"}));
   cmd->add_option("--command", options->command,
                   "The downgrade (upgrade) command line, run with sh -c (default: the target's downgrade_command "

@@ -67,13 +67,33 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
   engine::Engine& engine = engine::engine_for(target);
   const auto context = work_context(store);
   GuardedResult result;
-  auto [snapshot, reused] =
-      reuse_identical(store, take_snapshot(store, target, {.label = command.label, .taken = Taken::by_dbsnap}));
-  result.snapshot = std::move(snapshot);
-  result.before = result.snapshot.revisions;
-  if (command.notes == Notes::show) {
-    fmt::print(stderr, "dbsnap: snapshot {} of '{}' {} at revision {}\n", result.snapshot.id, target.name,
-               reused ? "(identical to the current state) kept" : "taken", util::revision_text(result.before));
+  // A move that starts from a snapshot into a target with no database has
+  // nothing to protect: that snapshot is restored first, and is itself what a
+  // failure goes back to.
+  result.fresh = command.start_from && !engine.exists(target, context);
+  if (result.fresh) {
+    const auto& from = *command.start_from;
+    if (command.notes == Notes::show) {
+      fmt::print(stderr, "dbsnap: '{}' has no database: restoring snapshot {} (revision {}) first; if the {} "
+                 "fails, it stays restored\n", target.name, from.id, util::revision_text(from.revisions), command.what);
+      std::fflush(stderr);
+    }
+    auto landed = restore_snapshot(store, target, from);  // all or nothing: on error there is still no database
+    if (landed != from.revisions) {
+      fail(ErrorKind::engine, "after restoring snapshot {} '{}' reports revision {}, not {}; the {} was not run",
+           from.id, target.name, util::revision_text(landed), util::revision_text(from.revisions), command.what);
+    }
+    result.snapshot = from;
+    result.before = from.revisions;
+  } else {
+    auto [snapshot, reused] =
+        reuse_identical(store, take_snapshot(store, target, {.label = command.label, .taken = Taken::by_dbsnap}));
+    result.snapshot = std::move(snapshot);
+    result.before = result.snapshot.revisions;
+    if (command.notes == Notes::show) {
+      fmt::print(stderr, "dbsnap: snapshot {} of '{}' {} at revision {}\n", result.snapshot.id, target.name,
+                 reused ? "(identical to the current state) kept" : "taken", util::revision_text(result.before));
+    }
   }
   std::fflush(stderr);
   // From here until the move is over, a dbsnap killed on the way leaves this record for the next run.
@@ -89,7 +109,7 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
   }
 
   std::string problem;
-  if (command.start_from) {
+  if (command.start_from && !result.fresh) {
     const auto& from = *command.start_from;
     if (command.notes == Notes::show) {
       fmt::print(stderr, "dbsnap: restoring snapshot {} (revision {}) first\n", from.id,
@@ -174,9 +194,10 @@ GuardedResult run_guarded(store::Store& store, const config::Target& target, con
          command.what, problem, id, target.name, util::revision_text(back), util::revision_text(result.before));
   }
   end_move(store, target.name);
-  fail(ErrorKind::guarded, "{} failed: {}; restored snapshot {}: '{}' is back at revision {}{}", command.what, problem,
-       id, target.name, util::revision_text(back),
-       kept ? fmt::format(" (the failed state is kept as snapshot {})", kept->id) : std::string());
+  fail(ErrorKind::guarded, "{} failed: {}; restored snapshot {}: '{}' is back at revision {}{}{}", command.what,
+       problem, id, target.name, util::revision_text(back),
+       kept ? fmt::format(" (the failed state is kept as snapshot {})", kept->id) : std::string(),
+       result.fresh ? " (it had no database before the move: the snapshot stays restored)" : "");
 }
 
 }  // namespace dbsnap::core

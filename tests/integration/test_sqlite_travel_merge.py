@@ -15,6 +15,9 @@ Alembic itself does:
   order `alembic upgrade` reports; the rows are the snapshot's.
 - `rollback --to B --via restore-downgrade` from the snapshot at H: across the merge, the
   snapshot's rows at B.
+- the database file gone: the default is the path whose snapshot is newest (restore-downgrade from
+  H over an older snapshot at B), restored into the empty target and downgraded; a damaged newest
+  candidate is skipped and the next newest is read.
 """
 import json
 import os
@@ -22,7 +25,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, PYTHON, connect, table_checksum, revisions_of, write,  # noqa: E402
+from dbsnap_test import (Test, PYTHON, connect, flip_byte, table_checksum, revisions_of, write,  # noqa: E402
                          EXIT_USAGE)
 
 A, B, C, X, M, H = "aa0000000001", "bb0000000002", "cc0000000003", "dd0000000004", "ee0000000005", "ff0000000006"
@@ -137,6 +140,40 @@ def body(t):
     t.check_eq((doc["snapshot"]["id"], doc["after"]), (s_h["id"], [B]), "from the snapshot at H, landing at B")
     t.check_eq(items(), 40, "with that snapshot's rows")
     t.check_eq(sorted(ran(r, "downgrade")), sorted([H, M, C, X]), "undoing H, M, C and X", r.describe())
+
+    t.section("the database is gone: the path whose snapshot is newest loses the least")
+    t.alembic(proj, "upgrade", H)
+    write(db_file, "INSERT INTO item (v) VALUES ('newest')")
+    s_h2 = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
+    os.remove(db_file)
+    r = t.dbsnap(proj, "rollback", "dev", "--to", B, "--dry-run", "--json")
+    t.require_rc(r, 0, "rollback --to B --dry-run --json, no database")
+    plan = r.json()
+    by_via = {p["via"]: p for p in plan["paths"]}
+    t.check_eq((plan["chosen"], by_via["restore"]["snapshot"]["id"], by_via["restore-downgrade"]["snapshot"]["id"]),
+               ("restore-downgrade", s_b["id"], s_h2["id"]),
+               "restore-downgrade from the newest snapshot (at H) is chosen over the older one at B")
+    t.check("loses the least" in plan["why"], "and the plan says why", plan["why"])
+    r = t.dbsnap(proj, "rollback", "dev", "--to", B, "--yes", "--json")
+    t.require_rc(r, 0, "rollback --to B --yes into a target with no database")
+    doc = r.json()
+    t.check_eq((doc["via"], doc["snapshot"]["id"], doc["after"], doc["safety_snapshot"]),
+               ("restore-downgrade", s_h2["id"], [B], None), "restored from the snapshot at H, downgraded to B")
+    t.check_eq(items(), 41, "with that snapshot's rows (the one written last included)")
+
+    t.section("the newest candidate is damaged: set aside, the next newest is read")
+    t.alembic(proj, "upgrade", H)
+    s_h3 = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
+    flip_byte(s_h3["path"])
+    os.remove(db_file)
+    r = t.dbsnap(proj, "rollback", "dev", "--to", B, "--yes", "--json")
+    t.require_rc(r, 0, "rollback --to B --yes")
+    t.check("skipping snapshot {}".format(s_h3["id"]) in r.errtext, "says it skipped the damaged one", r.describe())
+    t.check_eq((r.json()["via"], r.json()["snapshot"]["id"]), ("restore-downgrade", s_h2["id"]),
+               "and starts from the next newest")
+    r = t.dbsnap(proj, "rollback", "dev", "--to", B, "--dry-run")
+    t.check_rc(r, 0, "with the database back at B, --dry-run")
+    t.check("already at revision" in r.text, "it is at B already: nothing to do", r.describe())
 
 
 if __name__ == "__main__":

@@ -33,13 +33,16 @@ struct GuardedCommand {
   std::function<std::string(const std::vector<std::string>& before, const std::vector<std::string>& after)> judge;
   // When set, restored after the protecting snapshot and before the command
   // runs (revision travel: restore a snapshot, then migrate it); a restore that
-  // fails or lands elsewhere than its revisions fails the whole move.
+  // fails or lands elsewhere than its revisions fails the whole move. When
+  // the target has no database, it is restored first instead and protects the
+  // command itself (a failure leaves it restored: there was nothing before).
   std::optional<store::Manifest> start_from;
 };
 
 // What a successful guarded command did.
 struct GuardedResult {
-  store::Manifest snapshot;  // the protecting snapshot
+  store::Manifest snapshot;  // the protecting snapshot (when `fresh`, start_from itself)
+  bool fresh = false;        // the target had no database: start_from was restored first, unprotected
   std::vector<std::string> before;
   std::vector<std::string> after;
 };

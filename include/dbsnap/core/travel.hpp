@@ -9,13 +9,14 @@
 // through merges where Alembic lands on exactly the revision, refused where it
 // would not), what it loses, or why it cannot run. The default is the path
 // that keeps the most: a live migration keeps every row written since any
-// snapshot (a downgrade loses what its steps drop), a restore loses what was
-// written since its snapshot, and a restore that is then migrated loses that
-// too. `rollback --dry-run` prints the plan; a real run executes the chosen
-// path through core/guard, whose protecting snapshot and move record
-// (core/move_record) make it one all-or-nothing move.
+// snapshot (a downgrade loses what its steps drop); otherwise the path whose
+// snapshot is newest, since a restore loses what was written after it.
+// `rollback --dry-run` prints the plan; a real run executes the chosen path
+// through core/guard, whose protecting snapshot and move record
+// (store/move_record) make it one all-or-nothing move.
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,14 +33,29 @@ std::string_view via_name(Via via);
 // The Via a --via value names; std::nullopt for anything else.
 std::optional<Via> parse_via(std::string_view name);
 
+// How much a candidate snapshot is checked before it may start a move.
+enum class Check {
+  whole,    // read whole (every chunk hashed): what a move runs from, and what a dry run shows
+  catalog,  // only what the catalog says (not damaged): for comparing candidates before reading one
+};
+
+// Which snapshots may start a move.
+struct Candidates {
+  store::AutomaticSnapshots automatic = store::AutomaticSnapshots::exclude;  // ones dbsnap took itself
+  Check check = Check::whole;
+  const std::set<std::string>* rejected = nullptr;  // ids already found not whole
+  std::set<std::string>* reported = nullptr;        // ids already said to be damaged (said once); null: say each time
+};
+
 // Whether snapshot `m` may start a move: not one dbsnap took itself (unless
-// `automatic` includes them), not marked damaged, and whole now (what it
-// skips, and why, is said on stderr).
-bool usable_start(store::Store& store, const store::Manifest& m, store::AutomaticSnapshots automatic);
+// `candidates.automatic` includes them), not rejected, not marked damaged,
+// and (Check::whole) whole now; what it skips after reading, and why, is
+// said on stderr.
+bool usable_start(store::Store& store, const store::Manifest& m, const Candidates& candidates);
 
 // The newest usable snapshot of `target` taken at exactly `revision`.
 std::optional<store::Manifest> newest_usable_at(store::Store& store, const std::string& target,
-                                                const std::string& revision, store::AutomaticSnapshots automatic);
+                                                const std::string& revision, const Candidates& candidates);
 
 enum class Relation { descendant, ancestor };
 
@@ -55,8 +71,8 @@ struct StartPoint {
 // none, std::nullopt, and `refused` says why the newest related one could not
 // start (a downgrade that would leave a merged branch applied), if that is why.
 std::optional<StartPoint> newest_start(store::Store& store, const std::string& target, const alembic::History& history,
-                                       const std::string& revision, Relation relation,
-                                       store::AutomaticSnapshots automatic, std::string& refused);
+                                       const std::string& revision, Relation relation, const Candidates& candidates,
+                                       std::string& refused);
 
 struct TravelPath {
   Via via = Via::restore;
@@ -92,9 +108,13 @@ struct TravelRequest {
   Weigh weigh = Weigh::all;
 };
 
-// Weighs the paths in the order of Via (reading each candidate snapshot to
-// check it is whole) and chooses the asked one, or else the first that can
-// run. Throws only what reading the store throws.
+// Weighs the paths and chooses: the asked one; else a live migration (it
+// loses nothing written since a snapshot); else the restoring path whose
+// snapshot is newest (it loses the least; ties go to the order of Via). With
+// Weigh::all every snapshot shown is read whole; with Weigh::until_chosen the
+// candidates are compared from the catalog and only the one chosen is read
+// (one that is not whole is set aside and the choice made again). Throws only
+// what reading the store throws.
 TravelPlan plan_travel(store::Store& store, const TravelRequest& request);
 
 // The path of `plan` that goes by `via`.
