@@ -128,20 +128,27 @@ std::vector<bool> History::at_or_below(std::size_t index) const {
   return marked;
 }
 
-Expected<std::vector<std::string>> History::downgrade_steps(std::string_view from, std::string_view to) const {
-  auto f = index_.find(from);
-  auto t = index_.find(to);
-  if (f == index_.end() || t == index_.end()) {
+Expected<std::pair<std::size_t, std::size_t>> History::indexes_below(std::string_view upper,
+                                                                     std::string_view lower) const {
+  auto u = index_.find(upper);
+  auto l = index_.find(lower);
+  if (u == index_.end() || l == index_.end()) {
     return make_error(ErrorKind::not_found, "revision {} is not in the migrations folder",
-                      f == index_.end() ? from : to);
+                      u == index_.end() ? upper : lower);
   }
+  if (upper != lower && !at_or_below(u->second)[l->second]) {
+    return make_error(ErrorKind::not_found, "revision {} is not below {} in the migrations folder", lower, upper);
+  }
+  return std::pair{u->second, l->second};
+}
+
+Expected<std::vector<std::string>> History::downgrade_steps(std::string_view from, std::string_view to) const {
+  auto found = indexes_below(from, to);
+  if (!found) return std::unexpected(found.error());
   if (from == to) return std::vector<std::string>{};
-  const auto applied = at_or_below(f->second);
-  if (!applied[t->second]) {
-    return make_error(ErrorKind::not_found, "revision {} is not below {} in the migrations folder", to, from);
-  }
+  const auto applied = at_or_below(found->first);
   // Undone: what is applied and has `to` below it. What stays must be `to` and its ancestors.
-  const auto kept = at_or_below(t->second);
+  const auto kept = at_or_below(found->second);
   std::vector<std::string> steps, stranded, merges;
   for (std::size_t i : walk_) {
     if (!applied[i] || kept[i]) continue;
@@ -162,18 +169,11 @@ Expected<std::vector<std::string>> History::downgrade_steps(std::string_view fro
 }
 
 Expected<std::vector<std::string>> History::upgrade_steps(std::string_view from, std::string_view to) const {
-  auto f = index_.find(from);
-  auto t = index_.find(to);
-  if (f == index_.end() || t == index_.end()) {
-    return make_error(ErrorKind::not_found, "revision {} is not in the migrations folder",
-                      f == index_.end() ? from : to);
-  }
+  auto found = indexes_below(to, from);
+  if (!found) return std::unexpected(found.error());
   if (from == to) return std::vector<std::string>{};
-  const auto wanted = at_or_below(t->second);
-  if (!wanted[f->second]) {
-    return make_error(ErrorKind::not_found, "revision {} is not below {} in the migrations folder", from, to);
-  }
-  const auto applied = at_or_below(f->second);
+  const auto wanted = at_or_below(found->first);
+  const auto applied = at_or_below(found->second);
   std::vector<std::string> steps;
   for (std::size_t i : std::views::reverse(walk_)) {  // walk_ puts each revision before its down_revisions
     if (wanted[i] && !applied[i]) steps.push_back(revisions_[i].id);

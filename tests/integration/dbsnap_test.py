@@ -25,6 +25,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-alembic; never the PATH one
+# A target's migration commands as dbsnap.toml argv arrays: Debian's alembic, run in the project folder.
+ALEMBIC_UPGRADE = [PYTHON, "-m", "alembic", "upgrade", "{revision}"]
+ALEMBIC_DOWNGRADE = [PYTHON, "-m", "alembic", "downgrade", "{revision}"]
 TEMP_MARKER = ".dbsnap-tmp"
 
 # Exit codes, as documented by `dbsnap --help` and include/dbsnap/util/error.hpp.
@@ -342,6 +345,22 @@ class Test:
         if return_path:
             return path
         return re.search(r"^revision = '([0-9a-f]+)'", src, re.M).group(1)
+
+    def table_revision(self, proj, table, rev_id, column="v", head=None, splice=False, return_path=False):
+        """A revision (new_revision) that creates `table` (id, `column` TEXT) and drops it going down."""
+        return self.new_revision(
+            proj, "create " + table,
+            "    op.create_table('{}', sa.Column('id', sa.Integer, primary_key=True), sa.Column('{}', sa.Text))\n"
+            .format(table, column),
+            "    op.drop_table('{}')\n".format(table), rev_id=rev_id, head=head, splice=splice, return_path=return_path)
+
+    def migration_commands(self, proj, upgrade=ALEMBIC_UPGRADE, downgrade=ALEMBIC_DOWNGRADE):
+        """Appends upgrade_command / downgrade_command (argv lists, None: left out) to the last target of
+        proj/dbsnap.toml; the defaults run Debian's alembic in the project folder."""
+        with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
+            for key, argv in (("upgrade_command", upgrade), ("downgrade_command", downgrade)):
+                if argv is not None:
+                    f.write("{} = {}\n".format(key, json.dumps(argv)))
 
     # ---- snapshots -------------------------------------------------------
 

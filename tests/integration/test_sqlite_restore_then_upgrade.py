@@ -13,7 +13,6 @@ A real Alembic history item -> tag -> audit with the target's upgrade_command. A
 - a target with no database yet: restored, then upgraded; a failed upgrade there leaves the
   restored snapshot (there was nothing before it), exit 9.
 """
-import json
 import os
 import re
 import sys
@@ -34,21 +33,15 @@ def body(t):
         ini = f.read()
     with open(os.path.join(proj, "fresh.ini"), "w") as f:
         f.write(re.sub(r"^sqlalchemy\.url = .*$", "sqlalchemy.url = sqlite:///fresh.db", ini, flags=re.M))
+    t.migration_commands(proj, downgrade=None)
     with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
-        f.write("upgrade_command = {}\n".format(json.dumps([PYTHON, "-m", "alembic", "upgrade", "{revision}"])))
         f.write('\n[targets.fresh]\nengine = "sqlite"\nfile = "fresh.db"\n')
-        f.write("upgrade_command = {}\n".format(
-            json.dumps([PYTHON, "-m", "alembic", "-c", "fresh.ini", "upgrade", "{revision}"])))
+    t.migration_commands(proj, upgrade=[PYTHON, "-m", "alembic", "-c", "fresh.ini", "upgrade", "{revision}"],
+                         downgrade=None)
 
-    t.new_revision(proj, "create item", (
-        "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True), sa.Column('name', sa.Text))\n"),
-        "    op.drop_table('item')\n", rev_id=REV1)
-    t.new_revision(proj, "create tag", (
-        "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True), sa.Column('label', sa.Text))\n"),
-        "    op.drop_table('tag')\n", rev_id=REV2)
-    audit_file = t.new_revision(proj, "create audit", (
-        "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True), sa.Column('msg', sa.Text))\n"),
-        "    op.drop_table('audit')\n", rev_id=REV3, return_path=True)
+    t.table_revision(proj, "item", REV1, column="name")
+    t.table_revision(proj, "tag", REV2)
+    audit_file = t.table_revision(proj, "audit", REV3, return_path=True)
 
     def items(path=db_file):
         db = connect(path)
@@ -100,8 +93,8 @@ def body(t):
     with open(audit_file) as f:
         src = f.read()
     with open(audit_file, "w") as f:
-        f.write(src.replace("sa.Column('msg', sa.Text))\n",
-                            "sa.Column('msg', sa.Text))\n    raise RuntimeError('upgrade fails halfway')\n"))
+        f.write(src.replace("sa.Column('v', sa.Text))\n",
+                            "sa.Column('v', sa.Text))\n    raise RuntimeError('upgrade fails halfway')\n"))
     r = t.dbsnap(proj, "restore", s1["id"], "--then-upgrade", "--yes")
     t.check_eq(r.rc, EXIT_GUARDED, "exits 9", r.describe())
     t.check("upgrade fails halfway" in r.errtext, "the migration's error is shown", r.describe())
@@ -136,8 +129,8 @@ def body(t):
     t.check_eq(items(fresh_file), d1, "with the rows of the snapshot at 1")
     os.remove(fresh_file)
     with open(audit_file, "w") as f:
-        f.write(src.replace("sa.Column('msg', sa.Text))\n",
-                            "sa.Column('msg', sa.Text))\n    raise RuntimeError('upgrade fails halfway')\n"))
+        f.write(src.replace("sa.Column('v', sa.Text))\n",
+                            "sa.Column('v', sa.Text))\n    raise RuntimeError('upgrade fails halfway')\n"))
     r = t.dbsnap(proj, "restore", s1["id"], "--to", "fresh", "--then-upgrade", "--yes")
     t.check_eq(r.rc, EXIT_GUARDED, "a failing upgrade there exits 9", r.describe())
     t.check_eq((revisions_of(fresh_file), items(fresh_file)), ([REV1], d1),

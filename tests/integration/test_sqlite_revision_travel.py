@@ -12,12 +12,11 @@ database back exactly as before the move (exit 9, the failed state kept); a dama
 is skipped and, with none left, the move is refused (exit 4) with nothing changed; no snapshot
 beyond the last revision: exit 4.
 """
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, PYTHON, connect, flip_byte, table_checksum, revisions_of, write,  # noqa: E402
+from dbsnap_test import (Test, connect, flip_byte, table_checksum, revisions_of, write,  # noqa: E402
                          EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_GUARDED, EXIT_USAGE)
 
 REV1, REV2, REV3 = "1a1a1a1a0001", "2b2b2b2b0002", "3c3c3c3c0003"
@@ -26,20 +25,10 @@ REV1, REV2, REV3 = "1a1a1a1a0001", "2b2b2b2b0002", "3c3c3c3c0003"
 def body(t):
     proj = t.alembic_project()
     db_file = os.path.join(proj, "app.db")
-    with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
-        f.write("upgrade_command = {}\n".format(json.dumps([PYTHON, "-m", "alembic", "upgrade", "{revision}"])))
-        f.write("downgrade_command = {}\n".format(json.dumps([PYTHON, "-m", "alembic", "downgrade", "{revision}"])))
-
-    t.new_revision(proj, "create item", (
-        "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True),\n"
-        "                    sa.Column('name', sa.String(64), nullable=False))\n"),
-        "    op.drop_table('item')\n", rev_id=REV1)
-    t.new_revision(proj, "create tag", (
-        "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True), sa.Column('label', sa.Text))\n"),
-        "    op.drop_table('tag')\n", rev_id=REV2)
-    audit_file = t.new_revision(proj, "create audit", (
-        "    op.create_table('audit', sa.Column('id', sa.Integer, primary_key=True), sa.Column('msg', sa.Text))\n"),
-        "    op.drop_table('audit')\n", rev_id=REV3, return_path=True)
+    t.migration_commands(proj)
+    t.table_revision(proj, "item", REV1, column="name")
+    t.table_revision(proj, "tag", REV2)
+    audit_file = t.table_revision(proj, "audit", REV3, column="msg", return_path=True)
 
     def items():
         db = connect(db_file)

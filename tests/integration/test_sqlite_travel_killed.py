@@ -12,7 +12,6 @@ writes its pid to `started`, sleeps, and only then runs alembic (writing `finish
   upgrade warns once, completes, and the warning is gone.
 - a move that finishes normally leaves no warning behind.
 """
-import json
 import os
 import signal
 import sys
@@ -51,15 +50,10 @@ def body(t):
     db_file = os.path.join(proj, "app.db")
     with open(os.path.join(proj, "slow.py"), "w") as f:
         f.write(SLOW_PY)
-    with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
-        f.write("upgrade_command = {}\n".format(json.dumps([PYTHON, "slow.py", "upgrade", "{revision}"])))
-        f.write("downgrade_command = {}\n".format(json.dumps([PYTHON, "slow.py", "downgrade", "{revision}"])))
-    t.new_revision(proj, "create item", (
-        "    op.create_table('item', sa.Column('id', sa.Integer, primary_key=True), sa.Column('v', sa.Text))\n"),
-        "    op.drop_table('item')\n", rev_id=REV1)
-    t.new_revision(proj, "create tag", (
-        "    op.create_table('tag', sa.Column('id', sa.Integer, primary_key=True), sa.Column('v', sa.Text))\n"),
-        "    op.drop_table('tag')\n", rev_id=REV2)
+    t.migration_commands(proj, upgrade=[PYTHON, "slow.py", "upgrade", "{revision}"],
+                         downgrade=[PYTHON, "slow.py", "downgrade", "{revision}"])
+    t.table_revision(proj, "item", REV1)
+    t.table_revision(proj, "tag", REV2)
     started, finished = os.path.join(proj, "started"), os.path.join(proj, "finished")
 
     def state():

@@ -25,8 +25,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, PYTHON, connect, flip_byte, table_checksum, revisions_of, write,  # noqa: E402
-                         EXIT_USAGE)
+from dbsnap_test import Test, connect, flip_byte, table_checksum, revisions_of, write, EXIT_USAGE  # noqa: E402
 
 A, B, C, X, M, H = "aa0000000001", "bb0000000002", "cc0000000003", "dd0000000004", "ee0000000005", "ff0000000006"
 
@@ -44,21 +43,13 @@ def ran(result, direction):
 def body(t):
     proj = t.alembic_project()
     db_file = os.path.join(proj, "app.db")
-    with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
-        f.write("upgrade_command = {}\n".format(json.dumps([PYTHON, "-m", "alembic", "upgrade", "{revision}"])))
-        f.write("downgrade_command = {}\n".format(json.dumps([PYTHON, "-m", "alembic", "downgrade", "{revision}"])))
-
-    def table(name, rev, head=None, splice=False):
-        t.new_revision(proj, "create " + name, (
-            "    op.create_table('{}', sa.Column('id', sa.Integer, primary_key=True), sa.Column('v', sa.Text))\n"
-            .format(name)), "    op.drop_table('{}')\n".format(name), rev_id=rev, head=head, splice=splice)
-
-    table("item", A)
-    table("tag", B, head=A)
-    table("note", C, head=B)
-    table("flag", X, head=B, splice=True)
+    t.migration_commands(proj)
+    t.table_revision(proj, "item", A)
+    t.table_revision(proj, "tag", B, head=A)
+    t.table_revision(proj, "note", C, head=B)
+    t.table_revision(proj, "flag", X, head=B, splice=True)
     t.alembic(proj, "merge", "-m", "merge note and flag", "--rev-id", M, C, X)
-    table("audit", H, head=M)
+    t.table_revision(proj, "audit", H, head=M)
     heads = t.alembic(proj, "heads").text
     t.require_eq(re.findall(r"^([0-9a-f]+)", heads, re.M), [H], "alembic heads: H alone")
 

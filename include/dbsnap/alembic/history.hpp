@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dbsnap/alembic/revision_file.hpp"
@@ -81,6 +82,9 @@ class History {
   History() = default;
   // Marks the revision at `index` and everything below it.
   std::vector<bool> at_or_below(std::size_t index) const;
+  // The indexes of `upper` and `lower`; a not_found Error when either is
+  // unknown or `lower` is neither `upper` nor below it.
+  Expected<std::pair<std::size_t, std::size_t>> indexes_below(std::string_view upper, std::string_view lower) const;
 
   std::vector<Revision> revisions_;
   std::map<std::string, std::size_t, std::less<>> index_;
