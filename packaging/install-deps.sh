@@ -5,7 +5,8 @@
 #   packaging/install-deps.sh --test   also what the test suite needs (Alembic, zstd, strace, docker.io, debootstrap,
 #                                      podman and catatonit (its --init) for the podman scenario,
 #                                      groff for the man page check, dpkg-dev and file for cpack's .deb,
-#                                      clang 19 with libFuzzer for tests/fuzz)
+#                                      clang 19 with libFuzzer for tests/fuzz,
+#                                      Ceph's monitor, OSD and radosgw for the real S3 server of tests/harness/s3.sh)
 set -euo pipefail
 
 build_packages=(
@@ -18,6 +19,7 @@ test_packages=(
   docker.io debootstrap podman catatonit
   groff-base dpkg-dev file
   clang-19 libclang-rt-19-dev
+  ceph-mon ceph-osd radosgw curl
 )
 
 packages=("${build_packages[@]}")

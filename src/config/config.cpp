@@ -114,7 +114,9 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       const auto* value = node.as_string();
       if (!value) return make_error(ErrorKind::config, "{}: key 'store' must be a path string", where(file, node));
       fs::path store = value->get();
-      config.store = store.is_absolute() ? store : (config.dir / store).lexically_normal();
+      // A location with a scheme (s3://...) is not a path: kept as written (the store says what it can hold).
+      const bool located = value->get().find("://") != std::string::npos;
+      config.store = store.is_absolute() || located ? store : (config.dir / store).lexically_normal();
     } else if (name == "snapshot_layout") {
       const auto* value = node.as_string();
       const auto layout = value ? store::parse_data_layout(value->get()) : std::nullopt;

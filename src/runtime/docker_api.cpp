@@ -16,80 +16,18 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "dbsnap/util/fd_stream.hpp"
 #include "dbsnap/util/interrupt.hpp"
 
 namespace dbsnap::runtime::docker_api {
 
 namespace http = boost::beast::http;
+using util::FdStream;
 
 namespace {
 
 constexpr std::size_t keep_stderr = 64 * 1024;
 constexpr std::size_t header_size = 8;
-
-// A connected unix socket as Beast's SyncReadStream/SyncWriteStream: plain
-// blocking read(2)/write(2), retried on EINTR unless dbsnap was told to stop.
-class FdStream {
- public:
-  explicit FdStream(int fd) : fd_(fd) {}
-
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    ec = {};
-    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers);
-         ++it) {
-      boost::asio::mutable_buffer b = *it;
-      if (b.size() == 0) continue;
-      for (;;) {
-        ssize_t n = ::read(fd_, b.data(), b.size());
-        if (n > 0) return static_cast<std::size_t>(n);
-        if (n == 0) {
-          ec = boost::asio::error::eof;
-          return 0;
-        }
-        if (errno == EINTR && util::interrupt_signal() == 0) continue;
-        ec = boost::system::error_code(errno, boost::system::system_category());
-        return 0;
-      }
-    }
-    return 0;
-  }
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    ec = {};
-    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers);
-         ++it) {
-      boost::asio::const_buffer b = *it;
-      if (b.size() == 0) continue;
-      for (;;) {
-        ssize_t n = ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        if (errno == EINTR && util::interrupt_signal() == 0) continue;
-        ec = boost::system::error_code(errno, boost::system::system_category());
-        return 0;
-      }
-    }
-    return 0;
-  }
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers) {
-    boost::system::error_code ec;
-    auto n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
- private:
-  int fd_;
-};
 
 // A file descriptor closed when it goes out of scope unless released.
 class OwnedFd {

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "dbsnap/store/local/local_backend.hpp"
+#include "dbsnap/store/s3/s3_backend.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::store {
@@ -10,8 +11,9 @@ namespace dbsnap::store {
 namespace {
 
 // The registry: one line per backend kind.
-const std::array<BackendKind, 1> kinds = {{
+const std::array<BackendKind, 2> kinds = {{
     {"file", "a local folder (file:///path, or a plain path)", &local::open_local_backend},
+    {"s3", "an S3 bucket (s3://BUCKET/PREFIX; endpoint from AWS_ENDPOINT_URL_S3)", &s3::open_s3_backend},
 }};
 
 bool valid_component_char(char c) {

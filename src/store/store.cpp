@@ -60,8 +60,27 @@ Store::Store(fs::path root, Catalog catalog, bool writable)
       writable_(writable),
       backend_(std::make_unique<local::LocalBackend>(root_, writable ? BackendAccess::write : BackendAccess::read)) {}
 
+namespace {
+
+// The folder a store location names: a path, or file:///path. Any other
+// scheme ("s3://bucket/prefix") names a backend the repository layer cannot
+// hold yet (its catalog, locks and scratch files are local): refused, rather
+// than taken for a folder named "s3:".
+Expected<fs::path> local_root(const fs::path& location) {
+  const std::string text = location.string();
+  const auto sep = text.find("://");
+  if (sep == std::string::npos) return location;
+  if (text.substr(0, sep) == "file") return fs::path(text.substr(sep + 3));
+  return make_error(ErrorKind::config, "store '{}': this dbsnap cannot keep snapshots on {}:// yet; use a local "
+                    "folder", util::printable(text), util::printable(text.substr(0, sep)));
+}
+
+}  // namespace
+
 Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, StoreAccess access) {
-  fs::path root = fs::absolute(root_in).lexically_normal();
+  auto local = local_root(root_in);
+  if (!local) return std::unexpected(local.error());
+  fs::path root = fs::absolute(*local).lexically_normal();
   if (access == StoreAccess::read) {
     std::error_code ec;
     const fs::path catalog = root / catalog_name;
@@ -157,7 +176,10 @@ void Store::report_symlinks() const {
   }
 }
 
-Expected<Store> Store::open_unwritable(const fs::path& root) {
+Expected<Store> Store::open_unwritable(const fs::path& location) {
+  auto local = local_root(location);
+  if (!local) return std::unexpected(local.error());
+  const fs::path root = fs::absolute(*local).lexically_normal();
   std::error_code ec;
   if (!fs::exists(root, ec)) {
     auto empty = Catalog::in_memory();  // nothing there, and a reader creates nothing

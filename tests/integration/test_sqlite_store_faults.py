@@ -167,6 +167,25 @@ def body(t):
     t.check(any(f.startswith("catalog.db.damaged-") for f in os.listdir(store)), "the damaged file was set aside")
     t.check_rc(t.dbsnap(proj, "backup", "dev"), 0, "backups work again")
 
+    t.section("a store location with a scheme: file:// is a folder, s3:// is refused (not a folder named 's3:')")
+    n = len(t.list_json(proj))
+    r = t.dbsnap(proj, "--store", "file://" + store, "list", "--json")
+    t.check_rc(r, 0, "--store file://STORE list")
+    t.check_eq(len(r.json()), n, "it is the same store")
+    for args in (["--store", "s3://bucket/prefix", "backup", "dev"], ["--store", "s3://bucket/prefix", "list"]):
+        r = t.dbsnap(proj, *args)
+        t.check_error(r, 3, " ".join(args), contains=["s3://", "local folder"])
+    with open(os.path.join(proj, "dbsnap.toml")) as f:
+        toml = f.read()
+    with open(os.path.join(proj, "dbsnap.toml"), "w") as f:
+        f.write('store = "s3://bucket/prefix"\n' + toml)
+    r = t.dbsnap(proj, "backup", "dev")
+    t.check_error(r, 3, "store = \"s3://...\" in dbsnap.toml", contains=["s3://"])
+    with open(os.path.join(proj, "dbsnap.toml"), "w") as f:
+        f.write(toml)
+    t.check(not os.path.exists(os.path.join(proj, "s3:")), "no folder named 's3:' was made", os.listdir(proj))
+    t.check_eq(len(t.list_json(proj)), n, "no snapshot was added")
+
 
 if __name__ == "__main__":
     Test("store_faults").run(body)

@@ -1,0 +1,291 @@
+#include "dbsnap/store/s3/s3_backend.hpp"
+
+#include <cstdlib>
+#include <sstream>
+
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
+#include <fmt/core.h>
+
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::store::s3 {
+
+namespace {
+
+bool ok(const Response& r) { return r.status >= 200 && r.status < 300; }
+
+// A Source with nothing in it (an empty range).
+class EmptySource final : public pipeline::Source {
+ public:
+  Expected<std::size_t> read(pipeline::MutableBytes) override { return std::size_t{0}; }
+};
+
+class S3Writer final : public ObjectWriter {
+ public:
+  S3Writer(const Client& client, std::string key, IfExists if_exists, std::size_t part_size)
+      : client_(client), key_(std::move(key)), if_exists_(if_exists), part_size_(part_size) {}
+  S3Writer(const S3Writer&) = delete;
+  S3Writer& operator=(const S3Writer&) = delete;
+
+  ~S3Writer() override {
+    // Never committed: the upload's parts are dropped. If the server cannot be
+    // told, the incomplete upload stays invisible to reads and lists (a
+    // bucket lifecycle rule for incomplete uploads removes it).
+    if (!upload_id_.empty() && !committed_) {
+      (void)client_.send({.method = "DELETE", .key = key_, .query = {{"uploadId", upload_id_}}});
+    }
+  }
+
+  Expected<void> write(pipeline::Bytes data) override {
+    const char* bytes = reinterpret_cast<const char*>(data.data());
+    std::size_t left = data.size();
+    while (left > 0) {
+      const std::size_t n = std::min(left, part_size_ - part_.size());
+      part_.append(bytes, n);
+      bytes += n;
+      left -= n;
+      if (part_.size() == part_size_) {
+        if (auto sent = send_part(); !sent) return sent;
+      }
+    }
+    return {};
+  }
+
+  Expected<void> finish() override { return {}; }
+
+  Expected<void> commit() override {
+    if (upload_id_.empty()) {
+      Request put{.method = "PUT", .key = key_, .body = part_};
+      if (if_exists_ == IfExists::fail) put.headers.emplace_back("if-none-match", "*");
+      auto r = client_.send(put);
+      if (!r) return std::unexpected(r.error());
+      if (r->status == 412) {
+        return make_error(ErrorKind::refused, "{} exists already", client_.locate(key_));
+      }
+      if (!ok(*r)) return std::unexpected(client_.error_of(*r, "PUT " + client_.locate(key_)));
+      committed_ = true;
+      return {};
+    }
+    if (!part_.empty()) {
+      if (auto sent = send_part(); !sent) return sent;
+    }
+    if (if_exists_ == IfExists::fail) {
+      auto head = client_.send({.method = "HEAD", .key = key_});
+      if (!head) return std::unexpected(head.error());
+      if (ok(*head)) return make_error(ErrorKind::refused, "{} exists already", client_.locate(key_));
+    }
+    std::string xml = "<CompleteMultipartUpload>";
+    for (std::size_t i = 0; i < etags_.size(); ++i) {
+      xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags_[i]);
+    }
+    xml += "</CompleteMultipartUpload>";
+    auto r = client_.send({.method = "POST", .key = key_, .query = {{"uploadId", upload_id_}}, .body = xml});
+    if (!r) return std::unexpected(r.error());
+    // A completion can fail inside a 200 answer: its body is then an <Error>.
+    if (!ok(*r) || !xml_text(r->body, "Code").empty()) {
+      return std::unexpected(client_.error_of(*r, "complete the upload of " + client_.locate(key_)));
+    }
+    committed_ = true;
+    return {};
+  }
+
+ private:
+  Expected<void> send_part() {
+    if (upload_id_.empty()) {
+      auto r = client_.send({.method = "POST", .key = key_, .query = {{"uploads", ""}}});
+      if (!r) return std::unexpected(r.error());
+      if (!ok(*r)) return std::unexpected(client_.error_of(*r, "start an upload of " + client_.locate(key_)));
+      upload_id_ = xml_text(r->body, "UploadId");
+      if (upload_id_.empty()) {
+        return make_error(ErrorKind::failure, "starting an upload of {}: the answer has no UploadId",
+                          client_.locate(key_));
+      }
+    }
+    const std::string number = std::to_string(etags_.size() + 1);
+    auto r = client_.send(
+        {.method = "PUT", .key = key_, .query = {{"partNumber", number}, {"uploadId", upload_id_}}, .body = part_});
+    if (!r) return std::unexpected(r.error());
+    if (!ok(*r)) return std::unexpected(client_.error_of(*r, "upload part " + number + " of " + client_.locate(key_)));
+    etags_.push_back(r->header("etag"));
+    part_.clear();
+    return {};
+  }
+
+  const Client& client_;
+  std::string key_;
+  IfExists if_exists_;
+  std::size_t part_size_;
+  std::string part_;
+  std::string upload_id_;
+  std::vector<std::string> etags_;
+  bool committed_ = false;
+};
+
+class S3Backend final : public Backend {
+ public:
+  S3Backend(Client client, BackendAccess access, std::size_t part_size)
+      : client_(std::move(client)), access_(access), part_size_(part_size) {}
+
+  std::string_view scheme() const override { return "s3"; }
+  std::string locate(std::string_view name) const override { return client_.locate(key(name)); }
+
+  Expected<std::unique_ptr<ObjectWriter>> create(std::string_view name, IfExists if_exists) override {
+    if (auto checked = check_object_name(name); !checked) return std::unexpected(checked.error());
+    if (access_ == BackendAccess::read) {
+      return make_error(ErrorKind::failure, "{} is opened for reading only", client_.locate(client_.location().prefix));
+    }
+    return std::make_unique<S3Writer>(client_, key(name), if_exists, part_size_);
+  }
+
+  Expected<std::unique_ptr<pipeline::Source>> open(std::string_view name, std::uint64_t offset,
+                                                   std::optional<std::uint64_t> length) const override {
+    auto info = stat(name);
+    if (!info) return std::unexpected(info.error());
+    const std::uint64_t end = length ? offset + *length : info->size;
+    if (offset > info->size || end > info->size) {
+      return make_error(ErrorKind::corrupt, "{}: bytes {}-{} are past its end ({} bytes)", locate(name), offset, end,
+                        info->size);
+    }
+    if (offset == end) return std::unique_ptr<pipeline::Source>(std::make_unique<EmptySource>());
+    Request get{.method = "GET", .key = key(name)};
+    if (offset > 0 || end < info->size) get.headers.emplace_back("range", fmt::format("bytes={}-{}", offset, end - 1));
+    auto stream = client_.get(get);
+    if (!stream) return std::unexpected(stream.error());
+    return std::unique_ptr<pipeline::Source>(std::move(*stream));
+  }
+
+  Expected<ObjectInfo> stat(std::string_view name) const override {
+    if (auto checked = check_object_name(name); !checked) return std::unexpected(checked.error());
+    auto r = client_.send({.method = "HEAD", .key = key(name)});
+    if (!r) return std::unexpected(r.error());
+    if (!ok(*r)) return std::unexpected(client_.error_of(*r, "HEAD " + locate(name)));
+    return ObjectInfo{std::string(name), std::strtoull(r->header("content-length").c_str(), nullptr, 10)};
+  }
+
+  Expected<std::vector<ObjectInfo>> list(std::string_view prefix) const override {
+    std::vector<ObjectInfo> out;
+    std::string token;
+    const std::string& base = client_.location().prefix;
+    for (;;) {
+      Request req{.method = "GET", .key = "", .query = {{"list-type", "2"}, {"prefix", base + std::string(prefix)}}};
+      if (!token.empty()) req.query.emplace_back("continuation-token", token);
+      auto r = client_.send(req);
+      if (!r) return std::unexpected(r.error());
+      if (!ok(*r)) return std::unexpected(client_.error_of(*r, "list " + client_.locate(base + std::string(prefix))));
+      boost::property_tree::ptree tree;
+      try {
+        std::istringstream in(r->body);
+        boost::property_tree::read_xml(in, tree);
+      } catch (const std::exception& e) {
+        return make_error(ErrorKind::failure, "listing {}: the answer is not XML ({})", client_.locate(base), e.what());
+      }
+      const auto& result = tree.get_child("ListBucketResult", boost::property_tree::ptree());
+      for (const auto& [tag, item] : result) {
+        if (tag != "Contents") continue;
+        const std::string full = item.get<std::string>("Key", "");
+        if (!full.starts_with(base)) continue;
+        std::string name = full.substr(base.size());
+        if (!check_object_name(name)) continue;  // not one of ours: a foreign key in the bucket
+        out.push_back({std::move(name), item.get<std::uint64_t>("Size", 0)});
+      }
+      if (result.get<std::string>("IsTruncated", "false") != "true") break;
+      token = result.get<std::string>("NextContinuationToken", "");
+      if (token.empty()) return make_error(ErrorKind::failure, "listing {}: truncated without a token", locate(prefix));
+    }
+    std::ranges::sort(out, {}, &ObjectInfo::name);
+    return out;
+  }
+
+  Expected<void> remove(std::string_view name) override {
+    if (auto info = stat(name); !info) return std::unexpected(info.error());
+    auto r = client_.send({.method = "DELETE", .key = key(name)});
+    if (!r) return std::unexpected(r.error());
+    if (!ok(*r)) return std::unexpected(client_.error_of(*r, "DELETE " + locate(name)));
+    return {};
+  }
+
+ private:
+  std::string key(std::string_view name) const { return client_.location().prefix + std::string(name); }
+
+  Client client_;
+  BackendAccess access_;
+  std::size_t part_size_;
+};
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_s3_backend(Client client, BackendAccess access, std::size_t part_size) {
+  return std::make_unique<S3Backend>(std::move(client), access, part_size);
+}
+
+Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, BackendAccess access) {
+  Location location;
+  const auto slash = rest.find('/');
+  location.bucket = std::string(rest.substr(0, slash));
+  if (slash != std::string_view::npos) {
+    std::string prefix(rest.substr(slash + 1));
+    while (prefix.ends_with('/')) prefix.pop_back();
+    if (!prefix.empty()) {
+      if (auto checked = check_object_name(prefix); !checked) {
+        return make_error(ErrorKind::config, "s3://{}: the prefix is not usable ({})", util::printable(rest),
+                          checked.error().message);
+      }
+      location.prefix = prefix + "/";
+    }
+  }
+  const bool bucket_ok = location.bucket.size() >= 3 && location.bucket.size() <= 63 &&
+                         std::ranges::all_of(location.bucket, [](char c) {
+                           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+                         });
+  if (!bucket_ok) {
+    return make_error(ErrorKind::config, "s3://{}: '{}' is not a bucket name (3-63 of a-z, 0-9, '-', '.')",
+                      util::printable(rest), util::printable(location.bucket));
+  }
+  std::string endpoint = env("AWS_ENDPOINT_URL_S3");
+  if (endpoint.empty()) endpoint = env("AWS_ENDPOINT_URL");
+  if (endpoint.empty() || endpoint.starts_with("https://")) {
+    return make_error(ErrorKind::config, "s3://{}: only http:// endpoints are supported yet; set AWS_ENDPOINT_URL_S3 "
+                      "(e.g. http://127.0.0.1:7480)", util::printable(rest));
+  }
+  if (!endpoint.starts_with("http://")) {
+    return make_error(ErrorKind::config, "S3 endpoint '{}' is not an http:// URL", util::printable(endpoint));
+  }
+  std::string host_port = endpoint.substr(7);
+  while (host_port.ends_with('/')) host_port.pop_back();
+  if (host_port.empty() || host_port.find('/') != std::string::npos) {
+    return make_error(ErrorKind::config, "S3 endpoint '{}' must be http://HOST[:PORT]", util::printable(endpoint));
+  }
+  location.host = host_port;
+  if (auto colon = host_port.rfind(':'); colon != std::string::npos && host_port.find(']') == std::string::npos) {
+    location.host = host_port.substr(0, colon);
+    char* end = nullptr;
+    const long port = std::strtol(host_port.c_str() + colon + 1, &end, 10);
+    if (*end != '\0' || port <= 0 || port > 65535) {
+      return make_error(ErrorKind::config, "S3 endpoint '{}' has a bad port", util::printable(endpoint));
+    }
+    location.port = static_cast<int>(port);
+  }
+  location.region = env("AWS_REGION");
+  if (location.region.empty()) location.region = env("AWS_DEFAULT_REGION");
+  if (location.region.empty()) location.region = "us-east-1";
+  auto credentials = find_credentials();
+  if (!credentials) return std::unexpected(credentials.error());
+  Client client(std::move(location), std::move(*credentials));
+  // One listing of at most one key: the bucket exists and the credentials work, or one line says which not.
+  auto probe = client.send({.method = "GET", .key = "", .query = {{"list-type", "2"}, {"max-keys", "1"}}});
+  if (!probe) return std::unexpected(probe.error());
+  if (!ok(*probe)) {
+    Error e = client.error_of(*probe, "list " + client.locate(client.location().prefix));
+    if (e.kind == ErrorKind::not_found) e.kind = ErrorKind::config;
+    return std::unexpected(e);
+  }
+  return make_s3_backend(std::move(client), access);
+}
+
+}  // namespace dbsnap::store::s3

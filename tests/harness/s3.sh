@@ -1,0 +1,134 @@
+#!/bin/bash
+# A real S3 server for the tests: single-node Ceph (one monitor, one OSD on a
+# sparse 10 GiB file, radosgw with the beast frontend) on 127.0.0.1, no cephx,
+# no mgr. It checks SigV4 signatures for real. Debian's ceph-mon, ceph-osd and
+# radosgw (packaging/install-deps.sh --test). The settings and their reasons:
+# ../shared/research/object-storage.md (each one cost a session time once).
+#
+#   tests/harness/s3.sh start DIR PORT   # prints KEY=VALUE lines: endpoint, keys, bucket
+#   tests/harness/s3.sh stop DIR         # kills only the daemons started with DIR/ceph.conf
+#   tests/harness/s3.sh bucket DIR NAME  # creates another bucket (a signed PUT with curl)
+set -euo pipefail
+
+ACCESS_KEY=dbsnaptestaccess0000
+SECRET_KEY=dbsnaptestsecret00000000000000000000000
+BUCKET=dbsnap-test
+
+log() { echo "s3.sh: $*" >&2; }
+
+create_bucket() {  # DIR NAME
+  local port; port=$(cat "$1/port")
+  local code
+  for _ in $(seq 1 40); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
+           --user "$ACCESS_KEY:$SECRET_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+           "http://127.0.0.1:$port/$2") || true
+    [[ "$code" == 200 || "$code" == 409 ]] && return 0
+    sleep 0.25
+  done
+  log "creating bucket $2 failed: HTTP $code"
+  return 1
+}
+
+start() {  # DIR PORT
+  local dir port mon_port fsid osd_uuid
+  dir=$(realpath -m "$1"); port=$2; mon_port=$((port + 1))
+  for tool in ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl; do
+    command -v "$tool" >/dev/null || { log "$tool is missing: run packaging/install-deps.sh --test"; exit 1; }
+  done
+  [[ ${#dir} -lt 60 ]] || { log "$dir is too long (admin sockets must stay under 108 characters)"; exit 1; }
+  [[ -e "$dir/ceph.conf" ]] && { log "$dir is in use; stop it first"; exit 1; }
+  mkdir -p "$dir"/{run,log,mon/a,osd/0,rgw,crash}
+  echo "$port" > "$dir/port"
+  fsid=$(cat /proc/sys/kernel/random/uuid)
+  cat > "$dir/ceph.conf" <<EOF
+[global]
+fsid = $fsid
+mon host = [v2:127.0.0.1:$mon_port]
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+ms bind msgr1 = false
+ms bind ipv6 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+run dir = $dir/run
+crash dir = $dir/crash
+pid file = $dir/run/\$name.pid
+admin socket = $dir/run/\$name.asok
+log file = $dir/log/\$name.log
+keyring = /dev/null
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon max pg per osd = 1000
+mon data avail warn = 2
+mon data avail crit = 1
+mon warn on pool no redundancy = false
+paxos propose interval = 0.05
+paxos min wait = 0.01
+[mon]
+mon data = $dir/mon/\$id
+[osd]
+osd data = $dir/osd/\$id
+osd objectstore = bluestore
+bluestore block create = true
+bluestore block size = 10737418240
+bluestore fsck on mount = false
+osd memory target = 1073741824
+osd max object size = 134217728
+[client]
+ms mon client mode = crc
+auth client required = none
+rgw data = $dir/rgw
+rgw frontends = beast endpoint=127.0.0.1:$port
+rgw thread pool size = 64
+EOF
+  export CEPH_CONF="$dir/ceph.conf"
+  monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$dir/monmap" >/dev/null
+  ceph-mon --mkfs -i a --monmap "$dir/monmap"
+  ceph-mon -c "$CEPH_CONF" -i a
+  osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+  [[ $(timeout 60 ceph osd new "$osd_uuid") == 0 ]] || { log "the OSD did not get id 0"; exit 1; }
+  ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" 2>>"$dir/log/osd-mkfs.log"
+  ceph-osd -c "$CEPH_CONF" -i 0 2>>"$dir/log/osd-start.log"
+  radosgw -c "$CEPH_CONF" -n client.rgw
+  for _ in $(seq 1 240); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+    sleep 0.25
+  done
+  curl -sf -o /dev/null "http://127.0.0.1:$port/" || { log "radosgw did not answer; see $dir/log"; exit 1; }
+  radosgw-admin user create --uid=dbsnap --display-name=dbsnap --access-key="$ACCESS_KEY" \
+    --secret-key="$SECRET_KEY" >/dev/null
+  create_bucket "$dir" "$BUCKET"
+  echo "DBSNAP_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
+  echo "DBSNAP_TEST_S3_ACCESS_KEY=$ACCESS_KEY"
+  echo "DBSNAP_TEST_S3_SECRET_KEY=$SECRET_KEY"
+  echo "DBSNAP_TEST_S3_BUCKET=$BUCKET"
+}
+
+stop() {  # DIR
+  local dir; dir=$(realpath -m "$1")
+  [[ -e "$dir/ceph.conf" ]] || return 0
+  local pids; pids=$(pgrep -f -- "-c $dir/ceph.conf" || true)
+  [[ -n "$pids" ]] && kill $pids 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    pgrep -f -- "-c $dir/ceph.conf" >/dev/null || break
+    sleep 0.1
+  done
+  pids=$(pgrep -f -- "-c $dir/ceph.conf" || true)
+  [[ -n "$pids" ]] && kill -9 $pids 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+case "${1:-}" in
+  start) start "${2:?DIR}" "${3:?PORT}" ;;
+  stop) stop "${2:?DIR}" ;;
+  bucket) create_bucket "$(realpath -m "${2:?DIR}")" "${3:?NAME}" ;;
+  *) echo "usage: $0 start DIR PORT | stop DIR | bucket DIR NAME" >&2; exit 2 ;;
+esac
