@@ -9,6 +9,7 @@
 
 #include "backend_conformance.hpp"
 #include "dbsnap/store/s3/s3_backend.hpp"
+#include "s3_relay.hpp"
 
 using namespace dbsnap;
 
@@ -133,4 +134,73 @@ TEST_CASE("s3 backend: open_backend finds the server from the environment, and c
   ::unsetenv("AWS_ENDPOINT_URL_S3");
   ::unsetenv("AWS_ACCESS_KEY_ID");
   ::unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
+TEST_CASE("s3 backend: a connection cut mid-answer is resumed where it broke, never spliced onto a new object") {
+  const std::string bucket = fresh_bucket();
+  auto direct = store::s3::make_s3_backend(store::s3::Client(server(bucket), keys()), store::BackendAccess::write);
+  const std::string text = test::pattern_bytes(3 * 1024 * 1024 + 5, 11);
+  REQUIRE(store::write_object(*direct, "data/01/pack", text).has_value());
+  auto through = [&](const test::Relay& relay) {
+    auto at = server(bucket);
+    at.port = relay.port();
+    return store::s3::make_s3_backend(store::s3::Client(at, keys(), {.first_backoff = std::chrono::milliseconds(10)}),
+                                      store::BackendAccess::write);
+  };
+  {
+    // Connection 0 is the HEAD of open(); connection 1, the GET, drops after 1 MiB of its answer.
+    test::Relay relay(server().host, server().port, {.cut_connection = 1, .cut_after_bytes = 1024 * 1024});
+    auto backend = through(relay);
+    CHECK(test::read_object_text(*backend, "data/01/pack") == text);
+    CHECK(relay.connections() == 3);  // HEAD, the cut GET, the GET of the rest
+  }
+  {
+    test::Relay relay(server().host, server().port, {.cut_connection = 1, .cut_after_bytes = 1024 * 1024});
+    auto backend = through(relay);
+    auto source = backend->open("data/01/pack");
+    REQUIRE(source.has_value());
+    // Replaced while the first GET is under way: the rest of the old object is gone, and must not
+    // be made up from the new one.
+    REQUIRE(store::write_object(*direct, "data/01/pack", test::pattern_bytes(text.size(), 12)).has_value());
+    std::string got;
+    std::array<std::byte, 65536> buffer;
+    Expected<std::size_t> n = std::size_t{1};
+    while (n && *n > 0) {
+      n = (*source)->read(buffer);
+      if (n) got.append(reinterpret_cast<const char*>(buffer.data()), *n);
+    }
+    REQUIRE_FALSE(n.has_value());
+    CHECK(n.error().kind == ErrorKind::refused);  // 412: the ETag no longer matches
+    CHECK(got.size() < text.size());
+    CHECK(text.starts_with(got));  // what came is the old object's, and nothing else
+  }
+}
+
+TEST_CASE("s3 backend: 503 Slow Down is waited out, up to the tries there are") {
+  const std::string bucket = fresh_bucket();
+  auto through = [&](const test::Relay& relay, int attempts) {
+    auto at = server(bucket);
+    at.port = relay.port();
+    return store::s3::make_s3_backend(
+        store::s3::Client(at, keys(), {.attempts = attempts, .first_backoff = std::chrono::milliseconds(10)}),
+        store::BackendAccess::write);
+  };
+  {
+    test::Relay relay(server().host, server().port, {.slow_down_first = 3});
+    auto backend = through(relay, 5);
+    REQUIRE(store::write_object(*backend, "m/a.json", "{\"a\": 1}").has_value());
+    CHECK(test::read_object_text(*backend, "m/a.json") == "{\"a\": 1}");
+    CHECK(relay.connections() == 6);  // three refused, the PUT, then the HEAD and the GET of the read
+  }
+  {
+    test::Relay relay(server().host, server().port, {.slow_down_first = 100});
+    auto backend = through(relay, 4);
+    auto failed = store::write_object(*backend, "m/b.json", "{}");
+    REQUIRE_FALSE(failed.has_value());
+    CHECK(failed.error().kind == ErrorKind::failure);
+    CHECK(failed.error().message.find("SlowDown") != std::string::npos);
+    CHECK(relay.connections() == 4);
+  }
+  auto direct = store::s3::make_s3_backend(store::s3::Client(server(bucket), keys()), store::BackendAccess::read);
+  CHECK(test::names(*direct) == std::vector<std::string>{"m/a.json"});
 }
