@@ -140,6 +140,75 @@ std::string shadow_schema(std::string_view database) { return with_suffix(databa
 std::string old_schema(std::string_view database) { return with_suffix(database, "old"); }
 std::string lock_name(std::string_view database) { return "dbsnap-restore-" + short_hash(database, 16); }
 
+bool client_has_sandbox(std::string_view version) {
+  const auto at = version.find("-MariaDB");
+  if (at == std::string_view::npos) return false;
+  auto start = version.rfind(' ', at);
+  start = start == std::string_view::npos ? 0 : start + 1;
+  int major = 0, minor = 0, patch = 0;
+  if (std::sscanf(std::string(version.substr(start, at - start)).c_str(), "%d.%d.%d", &major, &minor, &patch) != 3) {
+    return false;
+  }
+  struct Fixed { int major, minor, patch; };
+  constexpr Fixed fixed[] = {{10, 5, 25}, {10, 6, 18}, {10, 11, 8}, {11, 0, 6}, {11, 1, 5}, {11, 2, 4}, {11, 4, 2}};
+  if (major > 11 || (major == 11 && minor > 4)) return true;
+  for (const auto& f : fixed) {
+    if (f.major == major && f.minor == minor) return patch >= f.patch;
+  }
+  return false;
+}
+
+Expected<void> ClientCommandGate::decide() {
+  std::string_view head = head_;
+  while (!head.empty() && (head.front() == ' ' || head.front() == '\t')) head.remove_prefix(1);
+  std::string word;
+  for (char c : head.substr(0, 7)) word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (head.starts_with("\\!") || word == "system " || word == "system\t" ||
+      (word.starts_with("system") && word.size() == 6 && head.size() == 6)) {
+    return make_error(ErrorKind::engine, "line {} of the dump is a client shell command ('{}'), which would run a "
+                      "command where the client runs; refused, nothing was loaded", line_,
+                      util::printable(head.substr(0, std::min<std::size_t>(head.size(), 24))));
+  }
+  at_line_start_ = false;
+  auto r = next_.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(head_.data()), head_.size()));
+  head_.clear();
+  return r;
+}
+
+Expected<void> ClientCommandGate::write(pipeline::Bytes data) {
+  const char* p = reinterpret_cast<const char*>(data.data());
+  std::size_t left = data.size();
+  while (left > 0) {
+    if (at_line_start_) {
+      // Hold back up to 32 bytes (leading blanks and a word) or the whole line, whichever ends first.
+      while (left > 0 && head_.size() < 32 && *p != '\n') {
+        head_.push_back(*p++);
+        --left;
+      }
+      if (left == 0 && head_.size() < 32) return {};
+      if (auto r = decide(); !r) return r;
+      continue;
+    }
+    const void* nl = std::memchr(p, '\n', left);
+    const std::size_t n = nl == nullptr ? left : static_cast<std::size_t>(static_cast<const char*>(nl) - p) + 1;
+    if (auto r = next_.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(p), n)); !r) return r;
+    p += n;
+    left -= n;
+    if (nl != nullptr) {
+      at_line_start_ = true;
+      ++line_;
+    }
+  }
+  return {};
+}
+
+Expected<void> ClientCommandGate::finish() {
+  if (at_line_start_ && !head_.empty()) {
+    if (auto r = decide(); !r) return r;
+  }
+  return next_.finish();
+}
+
 bool is_sandbox_line(std::string_view line) {
   return line.starts_with("/*M!999999\\-") || line.starts_with("/*!999999\\-");
 }
@@ -784,6 +853,7 @@ class MysqlRestore final : public RestoreSession {
   MysqlRestore(const config::Target& target, const store::Manifest& snapshot, const WorkContext& context)
       : target_(target), revisions_(snapshot.revisions), server_(target) {
     oracle_client_ = mysql::is_oracle(server_.client().version);
+    sandbox_ = mysql::client_has_sandbox(server_.client().version);
     std::sort(revisions_.begin(), revisions_.end());
     shadow_ = mysql::shadow_schema(server_.database());
     old_ = mysql::old_schema(server_.database());
@@ -866,6 +936,15 @@ class MysqlRestore final : public RestoreSession {
   // (lock_) is taken by each step's session, the loader included: a killed
   // restore's loader may still run statements left in its pipe, and the
   // next restore waits for it to finish before it touches the shadow.
+  // The client that loads the dump: in --sandbox mode when it has one, so
+  // that no line of a dump can reach a shell or a file (ClientCommandGate
+  // refuses the shell commands for clients without it).
+  std::vector<std::string> loader_argv(std::string_view database = {}) const {
+    auto argv = server_.client_argv(database);
+    if (sandbox_) argv.emplace_back("--sandbox");
+    return argv;
+  }
+
   void hold_restore_lock() {
     auto argv = server_.client_argv();
     argv.emplace_back("--unbuffered");  // the marker must come out while the client runs
@@ -950,9 +1029,10 @@ class MysqlRestore final : public RestoreSession {
   }
 
   void start_loader() {
-    loader_ = ToolInput::start(server_.runtime(), server_.client_argv(shadow_), server_.secret());
+    loader_ = ToolInput::start(server_.runtime(), loader_argv(shadow_), server_.secret());
     load_sink_ = std::make_unique<LoadSink>(*loader_, [this] { return load_failure(); });
-    filter_ = std::make_unique<mysql::SandboxFilter>(*load_sink_, oracle_client_);
+    gate_ = std::make_unique<mysql::ClientCommandGate>(*load_sink_);
+    filter_ = std::make_unique<mysql::SandboxFilter>(*gate_, oracle_client_);
     input_ = filter_.get();
     // The loader holds the restore lock for as long as it runs.
     if (auto r = loader_->send(lock_sql(lock_, lock_wait_seconds)); !r) throw DbsnapError(r.error());
@@ -1226,14 +1306,15 @@ class MysqlRestore final : public RestoreSession {
     for (const auto& r : live.routines) prologue += drop_routine_sql(db, r, true);
     for (const auto& e : live.events) prologue += "DROP EVENT IF EXISTS " + qualified(db, e) + ";\n";
 
-    loader_ = ToolInput::start(server_.runtime(), server_.client_argv(), server_.secret());
+    loader_ = ToolInput::start(server_.runtime(), loader_argv(), server_.secret());
     auto broken = [&](const std::string& why) {
       fail(ErrorKind::engine, "target '{}': restoring straight into database '{}' failed: {}; it is incomplete: "
            "restore the pre-restore safety snapshot (dbsnap list --target {})", target_.name, db, why,
            target_.name);
     };
     load_sink_ = std::make_unique<LoadSink>(*loader_, [this] { return load_failure(); });
-    filter_ = std::make_unique<mysql::SandboxFilter>(*load_sink_, oracle_client_);
+    gate_ = std::make_unique<mysql::ClientCommandGate>(*load_sink_);
+    filter_ = std::make_unique<mysql::SandboxFilter>(*gate_, oracle_client_);
     if (auto r = loader_->send(prologue); !r) broken(load_failure());
     pipeline::FdSource source(spool_fd_.get());
     if (auto moved = pipeline::pump(source, *filter_); !moved) broken(moved.error().message);
@@ -1260,6 +1341,7 @@ class MysqlRestore final : public RestoreSession {
   std::string old_;  // where the swap parks the database's own tables
   std::string lock_;
   bool oracle_client_ = false;  // Oracle's mysql rejects MariaDB's sandbox line
+  bool sandbox_ = false;        // the client has --sandbox: the loader runs with it
   bool direct_ = false;
   std::string direct_reason_;
   std::vector<std::string> leftovers_;
@@ -1269,6 +1351,7 @@ class MysqlRestore final : public RestoreSession {
   std::unique_ptr<ToolInput> holder_;  // holds the run lock (see hold_restore_lock)
   std::unique_ptr<ToolInput> loader_;
   std::unique_ptr<LoadSink> load_sink_;
+  std::unique_ptr<mysql::ClientCommandGate> gate_;
   std::unique_ptr<mysql::SandboxFilter> filter_;
   util::UniqueFd spool_fd_;
   fs::path spool_path_;

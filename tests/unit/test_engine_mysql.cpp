@@ -185,3 +185,45 @@ TEST_CASE("mysql dump tables that are not InnoDB are noticed") {
   }
   CHECK(scanner.non_transactional() == std::vector<std::string>{"odd`name (MyISAM)", "mem (MEMORY)"});
 }
+
+TEST_CASE("mysql: which clients have --sandbox") {
+  using engine::mysql::client_has_sandbox;
+  CHECK(client_has_sandbox("mariadb  Ver 15.1 Distrib 10.11.18-MariaDB, for debian-linux-gnu (x86_64) using  EditLine wrapper"));
+  CHECK(client_has_sandbox("mariadb  Ver 15.1 Distrib 10.11.8-MariaDB, for debian-linux-gnu (x86_64)"));
+  CHECK_FALSE(client_has_sandbox("mariadb  Ver 15.1 Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)"));
+  CHECK(client_has_sandbox("mysql  Ver 15.1 Distrib 10.6.18-MariaDB, for Linux (x86_64)"));
+  CHECK_FALSE(client_has_sandbox("mysql  Ver 15.1 Distrib 10.6.17-MariaDB, for Linux (x86_64)"));
+  CHECK_FALSE(client_has_sandbox("mysql  Ver 15.1 Distrib 10.9.8-MariaDB, for Linux (x86_64)"));
+  CHECK(client_has_sandbox("mariadb from 11.4.2-MariaDB, client 15.2 for debian-linux-gnu (x86_64)"));
+  CHECK(client_has_sandbox("mariadb from 11.8.1-MariaDB, client 15.2 for Linux (x86_64)"));
+  CHECK_FALSE(client_has_sandbox("mariadb from 11.3.2-MariaDB, client 15.2 for Linux (x86_64)"));
+  CHECK_FALSE(client_has_sandbox("mysql  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)"));
+}
+
+TEST_CASE("mysql: the client command gate refuses shell commands at a line's start, and passes everything else") {
+  auto through = [](const std::string& dump, std::size_t piece) -> Expected<std::string> {
+    test::StringSink sink;
+    engine::mysql::ClientCommandGate gate(sink);
+    for (std::size_t at = 0; at < dump.size(); at += piece) {
+      auto r = gate.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(dump.data() + at),
+                                          std::min(piece, dump.size() - at)));
+      if (!r) return std::unexpected(r.error());
+    }
+    if (auto r = gate.finish(); !r) return std::unexpected(r.error());
+    return sink.text;
+  };
+  const std::string clean = "-- MariaDB dump 10.19\n/*!40101 SET NAMES utf8mb4 */;\nINSERT INTO `t` VALUES (1,'" +
+                            std::string(100000, 'x') + "'),(2,'system is fine inside a row');\n" +
+                            "DELIMITER ;;\n  systemic_call();\n  SELECT 'a\\\\!b';\nDELIMITER ;\n\nno newline at the end";
+  for (std::size_t piece : {1ul, 3ul, 31ul, 32ul, 33ul, 4096ul, 1ul << 20}) {
+    CAPTURE(piece);
+    CHECK(through(clean, piece).value() == clean);
+    for (const std::string bad : {"system touch /tmp/x\n", "  SYSTEM id\n", "\\! id\n", "\t\\!id\n", "system\n", "system"}) {
+      CAPTURE(bad);
+      auto refused = through("-- dump\nSELECT 1;\n" + bad + (bad.ends_with('\n') ? "SELECT 2;\n" : ""), piece);
+      REQUIRE_FALSE(refused.has_value());
+      CHECK(refused.error().kind == ErrorKind::engine);
+      CHECK(refused.error().message.find("line 3 of the dump") != std::string::npos);
+    }
+  }
+}

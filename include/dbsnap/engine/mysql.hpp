@@ -59,6 +59,31 @@ std::vector<std::vector<std::string>> parse_batch(std::string_view output);
 // 8.0.36 for Linux ..."), false for MariaDB's ("... Distrib 10.11.8-MariaDB").
 bool is_oracle(std::string_view version);
 
+// Whether a client (its --version line) has --sandbox, which refuses the
+// client commands that reach the shell or the file system (system, \!,
+// source, tee, pager, edit): MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6,
+// 11.1.5, 11.2.4, 11.4.2 and later in each series, and every series after.
+bool client_has_sandbox(std::string_view version);
+
+// Refuses a dump line that starts a client shell command (`system ...` or
+// `\!...`): what a hostile server's dump (or an altered snapshot) uses to run
+// commands where the client runs, for clients without --sandbox. It looks
+// only at the first bytes of each line, so memory stays small however long
+// the line (extended INSERTs are megabytes); everything else passes as it is.
+class ClientCommandGate final : public pipeline::Sink {
+ public:
+  explicit ClientCommandGate(pipeline::Sink& next) : next_(next) {}
+  Expected<void> write(pipeline::Bytes data) override;
+  Expected<void> finish() override;
+
+ private:
+  Expected<void> decide();
+  pipeline::Sink& next_;
+  bool at_line_start_ = true;
+  std::string head_;  // the current line's first bytes, held back until judged
+  std::size_t line_ = 1;
+};
+
 // The dump tool's flags (after the connection options): MySQL's mysqldump
 // also gets --set-gtid-purged=OFF, which mariadb-dump rejects.
 std::vector<std::string> dump_flags(std::string_view tool_version);
