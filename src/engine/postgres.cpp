@@ -306,7 +306,135 @@ void ScriptScanner::line(std::string_view line, bool cut) {
   }
 }
 
-Expected<void> ScriptGate::refused() const { return make_error(ErrorKind::engine, "{}", scanner_.refusal()); }
+namespace {
+
+bool identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+}  // namespace
+
+bool MetaCommandScanner::step(char c) {
+  if (!backslash_.empty()) {
+    // A line that starts with '\\': pg_dump's \\restrict and \\unrestrict pass, nothing else does.
+    backslash_.push_back(c);
+    if (backslash_.size() < 12) return true;
+    if (backslash_.starts_with("\\restrict ") || backslash_.starts_with("\\unrestrict ")) {
+      backslash_.clear();
+      state_ = State::line_comment;  // the key runs to the end of the line
+      return true;
+    }
+    found_ = backslash_;
+    return false;
+  }
+  if (skip_next_) {
+    skip_next_ = false;
+    return true;
+  }
+  const bool first = line_start_;
+  line_start_ = false;
+  switch (state_) {
+    case State::line_comment:
+      return true;
+    case State::single:
+      if (c == '\'') state_ = State::code;
+      break;
+    case State::escaped_single:
+      if (c == '\\') skip_next_ = true;
+      if (c == '\'') state_ = State::code;
+      break;
+    case State::identifier:
+      if (c == '"') state_ = State::code;
+      break;
+    case State::block_comment:
+      if (previous_ == '/' && c == '*') {
+        ++comment_depth_;
+        c = ' ';  // "/*/" opens one comment, it does not also close it
+      } else if (previous_ == '*' && c == '/') {
+        if (--comment_depth_ == 0) state_ = State::code;
+        c = ' ';
+      }
+      break;
+    case State::dollar:
+      window_.push_back(c);
+      if (window_.size() > tag_.size()) window_.erase(0, window_.size() - tag_.size());
+      if (window_ == tag_) {
+        state_ = State::code;
+        window_.clear();
+      }
+      break;
+    case State::code:
+      if (!candidate_.empty()) {
+        // Inside "$tag": a tag character continues it, '$' opens the quote, anything else was not a tag.
+        if (c == '$') {
+          tag_ = candidate_ + "$";
+          candidate_.clear();
+          state_ = State::dollar;
+          break;
+        }
+        const bool digit_first = candidate_.size() == 1 && std::isdigit(static_cast<unsigned char>(c));
+        if (identifier_char(c) && !digit_first) {
+          candidate_.push_back(c);
+          break;
+        }
+        candidate_.clear();
+      }
+      if (c == '\\') {
+        if (first) {
+          backslash_ = "\\";
+          return true;
+        }
+        found_ = "\\";
+        return false;
+      }
+      if (c == '\'') {
+        const bool e_prefix = (previous_ == 'E' || previous_ == 'e') && !identifier_char(before_previous_);
+        state_ = e_prefix ? State::escaped_single : State::single;
+      } else if (c == '"') {
+        state_ = State::identifier;
+      } else if (previous_ == '-' && c == '-') {
+        state_ = State::line_comment;
+      } else if (previous_ == '/' && c == '*') {
+        state_ = State::block_comment;
+        comment_depth_ = 1;
+        c = ' ';
+      } else if (c == '$' && !identifier_char(previous_)) {
+        candidate_ = "$";
+      }
+      break;
+  }
+  before_previous_ = previous_;
+  previous_ = c;
+  return true;
+}
+
+bool MetaCommandScanner::feed(std::string_view segment, bool line_start) {
+  if (line_start) line_start_ = true;
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    if (!step(segment[i])) {
+      // Say what it is: the backslash and what follows it on this line.
+      if (found_ == "\\") found_ = std::string(segment.substr(i, 24));
+      return false;
+    }
+  }
+  return true;
+}
+
+void MetaCommandScanner::end_line() {
+  if (!backslash_.empty()) {
+    const bool framing = backslash_.starts_with("\\restrict ") || backslash_.starts_with("\\unrestrict ");
+    if (!framing && found_.empty()) found_ = backslash_;
+    backslash_.clear();
+  }
+  if (state_ == State::line_comment) state_ = State::code;
+  candidate_.clear();
+  before_previous_ = previous_;
+  previous_ = '\n';
+  line_start_ = true;
+}
+
+Expected<void> ScriptGate::refused() const {
+  if (!meta_refusal_.empty()) return make_error(ErrorKind::engine, "{}", meta_refusal_);
+  return make_error(ErrorKind::engine, "{}", scanner_.refusal());
+}
 
 Expected<void> ScriptGate::forward(std::string_view data) {
   if (data.empty()) return {};
@@ -314,16 +442,27 @@ Expected<void> ScriptGate::forward(std::string_view data) {
 }
 
 Expected<void> ScriptGate::write(pipeline::Bytes bytes) {
-  if (!scanner_.refusal().empty()) return refused();
+  if (!scanner_.refusal().empty() || !meta_refusal_.empty()) return refused();
   const std::string_view data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  // 1. Every complete line of the chunk goes past the scanner first.
+  // 1. Every complete line of the chunk goes past the scanner first, and every
+  // byte outside COPY data past the meta-command scanner (partial lines too).
   std::size_t last_newline = std::string_view::npos;
   for (std::size_t pos = 0; pos < data.size();) {
     const char* newline = static_cast<const char*>(std::memchr(data.data() + pos, '\n', data.size() - pos));
     const std::size_t n = newline ? static_cast<std::size_t>(newline - (data.data() + pos)) : data.size() - pos;
+    const bool line_start = line_length_ == 0;
+    if (line_start) line_checked_ = !scanner_.in_copy();
+    if (line_checked_ && !meta_.feed(data.substr(pos, n), line_start)) {
+      meta_refusal_ = fmt::format(
+          "line {} of the dump holds the psql command '{}', which psql would run (a shell command, a file "
+          "read or written); refused, nothing was restored; load it by hand after reading it (dbsnap cat)",
+          scanner_.lines() + 1, util::printable(meta_.found()));
+      return refused();
+    }
     if (line_.size() < keep) line_.append(data.substr(pos, std::min(n, keep - line_.size())));
     line_length_ += n;
     if (!newline) break;
+    if (line_checked_) meta_.end_line();
     scanner_.line(line_, line_length_ > line_.size());
     line_.clear();
     line_length_ = 0;
@@ -356,6 +495,7 @@ Expected<void> ScriptGate::write(pipeline::Bytes bytes) {
 }
 
 Expected<void> ScriptGate::finish() {
+  if (!meta_refusal_.empty()) return refused();
   if (line_length_ > 0) {
     scanner_.line(line_, line_length_ > line_.size());
     line_.clear();

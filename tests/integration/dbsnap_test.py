@@ -417,6 +417,33 @@ def use_blobs(project):
     use_layout(project, "blob")
 
 
+def forge_blob(project, snap, change):
+    """Rewrites blob snapshot `snap` (dict with id and target) of `project`: its dump becomes
+    change(original dump bytes), and its manifest's sizes and hashes are made to match (what anyone
+    who can write the store could do); then the catalog is rebuilt from the manifests. The blob's
+    first version is kept beside it, so each call starts from the original."""
+    folder = os.path.join(project, "snapshots", snap["target"])
+    manifest_path = os.path.join(folder, snap["id"] + ".json")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    blob = os.path.join(folder, manifest["blob"]["file"])
+    original = blob + ".original"
+    if not os.path.exists(original):
+        os.rename(blob, original)
+    dump = change(subprocess.run(["zstd", "-dc", original], check=True, stdout=subprocess.PIPE).stdout)
+    stored = subprocess.run(["zstd", "-q", "-c"], input=dump, check=True, stdout=subprocess.PIPE).stdout
+    with open(blob, "wb") as f:
+        f.write(stored)
+    manifest["blob"].update(raw_bytes=len(dump), raw_sha256=hashlib.sha256(dump).hexdigest(),
+                            stored_bytes=len(stored), stored_sha256=hashlib.sha256(stored).hexdigest())
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f)
+    r = subprocess.run([dbsnap_binary(), "--config", os.path.join(project, "dbsnap.toml"), "catalog", "rebuild"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    if r.returncode != 0:
+        raise RuntimeError("catalog rebuild after forging failed: " + r.stderr.decode(errors="replace"))
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

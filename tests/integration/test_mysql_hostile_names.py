@@ -9,14 +9,11 @@ whoever can write the store) so that its dump runs client commands (`\\!`, `syst
 refused at restore (exit 7): nothing runs in the container, the database is unchanged.
 """
 
-import hashlib
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_ENGINE, Test, use_blobs  # noqa: E402
+from dbsnap_test import EXIT_ENGINE, Test, forge_blob, use_blobs  # noqa: E402
 from mysql_fixture import MariaDB, mysql_project, quote_id, quote_str, store_files  # noqa: E402
 
 DATABASE = "app'; DROP DATABASE `x`; -- \"ñ表\" $(touch PWNED)"
@@ -113,7 +110,7 @@ def scenario(t, db):
     for line, who, says in (("\\! touch /tmp/PWNED", "dbsnap's gate", "client shell command"),
                             ("system touch /tmp/PWNED", "dbsnap's gate", "client shell command"),
                             ("tee /tmp/PWNED", "the client's --sandbox", "sandbox mode")):
-        forge(proj, blob_snap, line)
+        forge_blob(proj, blob_snap, lambda dump: line.encode() + b"\n" + dump)  # where the buffer is empty
         r = t.dbsnap(proj, "restore", blob_snap["id"], "--yes", "--no-safety-snapshot")
         t.check_rc(r, EXIT_ENGINE, "restore of a dump with '{}' (refused by {})".format(line, who))
         t.check(says in r.errtext, "the error says why ({})".format(says), r.describe())
@@ -122,31 +119,6 @@ def scenario(t, db):
 
     t.check_eq(pwned_in_container(db), [], "no shell ran the metacharacters in the container")
     t.check_eq(pwned_on_host(t), [], "no shell ran the metacharacters on the host")
-
-
-def forge(proj, snap, line):
-    """Rewrites a blob snapshot so that `line` is the dump's first line, with its
-    manifest's sizes and hashes made to match (what someone who can write the store could do),
-    then rebuilds the catalog from the manifests."""
-    folder = os.path.join(proj, "snapshots", snap["target"])
-    with open(os.path.join(folder, snap["id"] + ".json")) as f:
-        manifest = json.load(f)
-    blob = os.path.join(folder, manifest["blob"]["file"])
-    original = blob + ".original"
-    if not os.path.exists(original):
-        os.rename(blob, original)
-    dump = subprocess.run(["zstd", "-dc", original], check=True, stdout=subprocess.PIPE).stdout
-    dump = line.encode() + b"\n" + dump  # first: where the client's statement buffer is empty
-    stored = subprocess.run(["zstd", "-q", "-c"], input=dump, check=True, stdout=subprocess.PIPE).stdout
-    with open(blob, "wb") as f:
-        f.write(stored)
-    manifest["blob"].update(raw_bytes=len(dump), raw_sha256=hashlib.sha256(dump).hexdigest(),
-                            stored_bytes=len(stored), stored_sha256=hashlib.sha256(stored).hexdigest())
-    with open(os.path.join(folder, snap["id"] + ".json"), "w") as f:
-        json.dump(manifest, f)
-    r = subprocess.run([os.environ["DBSNAP"], "--config", os.path.join(proj, "dbsnap.toml"), "catalog", "rebuild"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert r.returncode == 0, r.stderr
 
 
 if __name__ == "__main__":

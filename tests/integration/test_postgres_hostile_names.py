@@ -4,14 +4,17 @@ quotes, backticks, semicolons, backslashes, shell metacharacters and non-ASCII b
 restore exactly (ordered table checksums, sequences, schemas, the revision); an alembic_version
 row with shell metacharacters is recorded and found literally; no shell runs any of it (no PWNED
 file in the container or on the host); and a database name that does not exist is a one-line
-error that changes nothing.
+error that changes nothing. A snapshot altered (by whoever can write the store, its \\restrict line
+removed) to hold psql commands, also in the middle of a line (`SELECT 1; \\! touch ...`), is
+refused at restore (exit 7): nothing runs, the database is unchanged.
 """
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_ENGINE, Test  # noqa: E402
+from dbsnap_test import EXIT_ENGINE, Test, forge_blob, use_blobs  # noqa: E402
 from postgres_fixture import PgContainer, pg_project, published, quote_ident, quote_literal  # noqa: E402
 
 DATABASE = "app'; DROP DATABASE \"x\"; -- `ñ表` $(touch PWNED) \\"
@@ -95,6 +98,22 @@ def scenario(t, pg):
     t.check_eq(published(proj), files, "nothing was published or removed")
     t.check_eq(pg.sql(databases, "postgres"), dbs_before, "no database was created or dropped")
     t.check_eq(pg.state(DATABASE), before, "the hostile database is untouched")
+
+    t.section("a snapshot altered to run psql commands: refused, nothing runs, nothing changes")
+    use_blobs(proj)
+    r = t.dbsnap(proj, "backup", "h", "--json")
+    t.require_rc(r, 0, "backup h (blob layout, to alter it)")
+    blob_snap = r.json()
+    for line in ("SELECT 1; \\! touch /tmp/PWNED", "SELECT 'x' \\g /tmp/PWNED", "\\! touch /tmp/PWNED",
+                 "CREATE TABLE forged (a int); \\o |touch /tmp/PWNED"):
+        # After the SET lines at the top: inside the script's SQL, outside any string or COPY block;
+        # and without pg_dump's \restrict line, which would make psql itself refuse the command.
+        forge_blob(proj, blob_snap, lambda dump: re.sub(
+            rb"(?m)^\\(un)?restrict .*\n", b"", dump.replace(b"\nSET ", ("\n" + line + "\nSET ").encode(), 1)))
+        r = t.dbsnap(proj, "restore", blob_snap["id"], "--yes", "--no-safety-snapshot")
+        t.check_rc(r, EXIT_ENGINE, "restore of a dump with '{}'".format(line))
+        t.check("psql command" in r.errtext, "the error names the psql command", r.describe())
+        t.check_eq(pg.state(DATABASE), before, "the database is unchanged")
 
     t.check_eq(pwned_in_container(pg), [], "no shell ran the metacharacters in the container")
     t.check_eq(pwned_on_host(t), [], "no shell ran the metacharacters on the host")

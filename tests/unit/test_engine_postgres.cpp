@@ -275,3 +275,44 @@ TEST_CASE("postgres restore SQL") {
   CHECK(find_marker("a dbsnap-xid:7\n", "dbsnap-xid:") == std::nullopt);  // only at the start of a line
   CHECK(find_marker("dbsnap-version:150018\n", "dbsnap-version:") == "150018");
 }
+
+TEST_CASE("postgres: psql commands anywhere in the script's SQL are refused; backslashes in data, strings and bodies pass") {
+  const std::string header = "--\n-- PostgreSQL database dump\n--\n\n\\restrict a1B2c3D4e5F6g7H8i9J0\n\n";
+  const std::string legit =
+      header +
+      "SET standard_conforming_strings = on;\n"
+      "COMMENT ON TABLE public.t IS 'a \\ backslash, ''quoted''\nover two lines \\! still text';\n"
+      "INSERT INTO public.x VALUES (E'it\\'s \\\\ fine', 'plain \\ too');\n"
+      "CREATE TABLE \"we\\ird\" (\"col\\\" integer);\n"
+      "/* a comment \\! with /* a nested */ one */ SELECT 1; -- and \\! here\n"
+      "CREATE FUNCTION public.f() RETURNS text LANGUAGE plpgsql AS $_$\n"
+      "BEGIN\n"
+      "  PERFORM 1; \\! inside a body is text\n"
+      "  RETURN E'\\n';\n"
+      "END;\n"
+      "$_$;\n"
+      "SELECT $q$ \\! $q$, 'x$$y';\n"
+      "COPY public.t (id, v) FROM stdin;\n"
+      "1\t\\\\! \\N \\x41\n"
+      "\\.\n"
+      "\n"
+      "\\unrestrict a1B2c3D4e5F6g7H8i9J0\n";
+  for (std::size_t step : {1ul, 2ul, 7ul, 64ul, 4096ul}) {
+    CAPTURE(step);
+    bool ok = false;
+    CHECK(gate(legit, step, ok) == legit);
+    CHECK(ok);
+    for (const std::string& bad : std::vector<std::string>{
+             "SELECT 1; \\! touch /tmp/PWNED\n", "SELECT 1 \\g /tmp/out\n", "CREATE TABLE t (a int); \\o |sh\n",
+          "$_$ LANGUAGE sql; \\! id\n", "SELECT 'a' \\gexec\n", "\\restrict\n", "\\set x 1\n",
+          "SELECT E'\\'' \\! id\n", std::string(5000, ' ') + "SELECT 1; \\! id\n"}) {
+      CAPTURE(bad);
+      const std::string opener = bad.starts_with("$_$") ? "CREATE FUNCTION g() RETURNS int AS $_$ SELECT 1\n" : "";
+      bool refused_ok = true;
+      const std::string forwarded = gate(header + opener + bad + "SELECT 2;\n", step, refused_ok);
+      CHECK_FALSE(refused_ok);
+      CHECK(forwarded.find(bad) == std::string::npos);  // the line never reaches psql whole
+      CHECK(forwarded.find("\\!") == std::string::npos);
+    }
+  }
+}

@@ -83,6 +83,8 @@ class ScriptScanner {
   void line(std::string_view line, bool cut = false);
   // True outside COPY data and function bodies (where a line is a statement).
   bool at_top_level() const noexcept { return !in_copy_ && body_tag_.empty(); }
+  // True inside a COPY data block.
+  bool in_copy() const noexcept { return in_copy_; }
   // The version table's rows: sorted, without duplicates.
   std::vector<std::string> revisions() const { return {revisions_.begin(), revisions_.end()}; }
   // Why the script cannot be restored all-or-nothing; empty when it can.
@@ -102,6 +104,39 @@ class ScriptScanner {
   std::string refusal_;
   std::string problem_;
   std::uint64_t lines_ = 0;
+};
+
+// Finds what psql would take for a meta-command anywhere in a script's SQL
+// (psql runs "SELECT 1; \\! id" too, not only lines that start with '\\'):
+// a backslash outside string literals ('...', E'...' with its escapes),
+// quoted identifiers, dollar quotes and comments, fed a byte at a time so
+// that no line is too long to check. COPY data lines are not fed to it. The
+// only backslash lines it lets through are pg_dump's own \\restrict and
+// \\unrestrict lines, which psql handles as pg_dump meant.
+class MetaCommandScanner {
+ public:
+  // Feeds one segment of a line (no newline in it); `line_start` when it
+  // begins the line. Returns false at the first meta-command.
+  bool feed(std::string_view segment, bool line_start);
+  // Ends the current line (a newline); '--' comments end there.
+  void end_line();
+  // The meta-command found (its first bytes), once feed() returned false.
+  const std::string& found() const { return found_; }
+
+ private:
+  enum class State { code, single, escaped_single, identifier, block_comment, line_comment, dollar };
+  State state_ = State::code;
+  int comment_depth_ = 0;
+  bool step(char c);
+  std::string tag_;        // the open dollar quote's tag, "$body$"
+  std::string window_;     // the last bytes seen inside a dollar quote, to find its end
+  std::string candidate_;  // a '$' sequence that may open a dollar quote
+  std::string backslash_;  // a line that starts with '\\': held until it shows whether it is \\restrict
+  bool line_start_ = true;
+  bool skip_next_ = false;  // an E'' string's escaped byte
+  char previous_ = '\n';
+  char before_previous_ = '\n';
+  std::string found_;
 };
 
 // Forwards a restore script to psql after ScriptScanner has seen every line:
@@ -124,6 +159,9 @@ class ScriptGate final : public pipeline::Sink {
   ScriptScanner& scanner_;
   std::string line_;  // the current line's first `keep` bytes, for the scanner
   std::uint64_t line_length_ = 0;
+  MetaCommandScanner meta_;
+  bool line_checked_ = true;  // the current line began outside COPY data: its bytes go to meta_
+  std::string meta_refusal_;
   bool holding_ = true;  // the current line's bytes so far are all in pending_
   std::string pending_;
 };
