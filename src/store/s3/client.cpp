@@ -117,11 +117,6 @@ Response to_response(const http::response_header<>& header) {
   return r;
 }
 
-Expected<void> interrupted_or(Error error) {
-  if (util::interrupt_signal() != 0) return make_error(ErrorKind::interrupted, "interrupted");
-  return std::unexpected(std::move(error));
-}
-
 }  // namespace
 
 std::string Response::header(const std::string& name) const {
@@ -196,9 +191,7 @@ Expected<Response> Client::send(const Request& request) const {
     }
     return response;
   }
-  if (auto stop = interrupted_or({}); !stop && stop.error().kind == ErrorKind::interrupted) {
-    return std::unexpected(stop.error());
-  }
+  if (util::interrupt_signal() != 0) return make_error(ErrorKind::interrupted, "interrupted");
   return make_error(ErrorKind::failure, "S3 request failed after {} tries: {}", options_.attempts, last);
 }
 
@@ -219,7 +212,7 @@ class GetStream final : public BodyStream {
       if (opened || attempt >= attempts_ || opened.error().kind != ErrorKind::failure || retry_stop_) {
         return opened;
       }
-      if (!back_off(Options{}, attempt)) return make_error(ErrorKind::interrupted, "interrupted");
+      if (!back_off(client_.options_, attempt)) return make_error(ErrorKind::interrupted, "interrupted");
     }
   }
 
@@ -248,7 +241,7 @@ class GetStream final : public BodyStream {
         return make_error(ErrorKind::failure, "reading {}: {} (after {} tries)", client_.locate(request_.key),
                           ec.message(), attempts_);
       }
-      if (!back_off(Options{}, attempt)) return make_error(ErrorKind::interrupted, "interrupted");
+      if (!back_off(client_.options_, attempt)) return make_error(ErrorKind::interrupted, "interrupted");
       if (end_ && next_ >= *end_) {
         done_ = true;
         return std::size_t{0};
@@ -267,7 +260,7 @@ class GetStream final : public BodyStream {
                                            : fmt::format("bytes={}-", next_));
     }
     if (!etag_.empty()) r.headers.emplace_back("if-match", etag_);
-    auto connection = Connection::open(client_.location().host, client_.location().port, std::chrono::seconds(60));
+    auto connection = Connection::open(client_.location().host, client_.location().port, client_.options_.timeout);
     if (!connection) return std::unexpected(connection.error());
     connection_ = std::move(*connection);
     fd_stream_ = std::make_unique<util::FdStream>(connection_.fd());
