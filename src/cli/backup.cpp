@@ -3,12 +3,39 @@
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
+#include "dbsnap/cli/prune.hpp"
+#include "dbsnap/config/retention.hpp"
+#include "dbsnap/util/text.hpp"
 #include "dbsnap/core/operations.hpp"
 
 namespace dbsnap::cli {
 
+namespace {
+
+// After a backup: the target's retention policy, if it sets one. The backup
+// stands whatever happens here; a failure is said, not hidden.
+void apply_target_retention(Context& context, const config::Target& target, const store::RetentionPolicy& policy,
+                            const std::string& just_taken) {
+  try {
+    const auto result =
+        apply_retention(context, target.name, policy, PruneRun::remove, store::LastOfRevision::keep, just_taken);
+    if (context.globals.quiet || result.removed.empty()) return;
+    std::vector<std::string> ids;
+    for (const auto& entry : result.removed) ids.push_back(entry.value("id", ""));
+    fmt::print(stderr, "dbsnap: retention (keep_* of '{}' in dbsnap.toml): removed {} snapshot(s): {}; kept {}\n",
+               target.name, ids.size(), util::join(ids, ", "), result.kept.size());
+  } catch (const DbsnapError& e) {
+    if (e.kind() == ErrorKind::interrupted) throw;
+    fmt::print(stderr, "dbsnap: warning: the backup is published, but the retention policy of '{}' was not "
+               "applied: {}\n", target.name, e.what());
+  }
+}
+
+}  // namespace
+
 int run_backup(Context& context, const BackupOptions& options) {
   const auto& target = context.target(options.target);
+  const auto policy = value_or_throw(config::retention_of(target));  // a bad key fails before the backup
   const auto lock = context.lock_target(target.name, store::LockMode::shared);
   core::SnapshotOptions snapshot;
   snapshot.label = options.label;
@@ -18,6 +45,7 @@ int run_backup(Context& context, const BackupOptions& options) {
   snapshot.progress = progress.get();
   auto manifest = core::take_snapshot(context.store(), target, snapshot);
   progress.reset();
+  if (!policy.empty()) apply_target_retention(context, target, policy, manifest.id);
   if (context.globals.json) {
     print_json(snapshot_json(context.store(), manifest));
   } else {

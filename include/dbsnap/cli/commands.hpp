@@ -134,6 +134,9 @@ struct PruneOptions {
   int keep_last = -1;
   int keep_per_revision = -1;
   std::string keep_within;  // e.g. 7d, 12h, 30m
+  int keep_daily = -1;
+  int keep_weekly = -1;
+  int keep_monthly = -1;
   bool dry_run = false;
   bool force = false;
 };
