@@ -129,7 +129,8 @@ def body(t):
             sqlite_cli = sh("sqlite3 --version").stdout.decode().split()[0]
             t.check_eq(m.group(2), sqlite_cli, "it reports the container's SQLite library")
         for path in ("/usr/share/man/man1/dbsnap.1.gz", "/usr/share/doc/dbsnap/README.md",
-                     "/usr/share/bash-completion/completions/dbsnap"):
+                     "/usr/share/bash-completion/completions/dbsnap", "/usr/lib/systemd/system/dbsnap-backup@.service",
+                     "/usr/lib/systemd/system/dbsnap-backup@.timer"):
             t.check(sh("test -s " + path, check=False).returncode == 0, "installed: " + path)
 
         t.section("a SQLite backup and restore with the installed dbsnap")

@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""Scenario: the packaged systemd units (packaging/systemd/), run the way systemd runs them.
+
+dbsnap-backup@.service's ExecStart is taken from the unit file and run as systemd would for
+dbsnap-backup@dev.service (%i -> dev, WorkingDirectory, UMask=0077, stdin /dev/null), with
+/usr/bin/dbsnap and /etc/dbsnap pointed at the build and a test folder: it backs up, applies the
+target's keep_last, prints its summary and nothing on stderr (--quiet), and fails (non-zero, so the unit fails)
+for a target that does not exist. Where systemd-analyze is installed, `verify` accepts both units
+and the timer's OnCalendar parses.
+"""
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dbsnap_test import Test, clean_env, fill_items  # noqa: E402
+
+UNITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging", "systemd")
+
+
+def unit(name):
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str
+    parser.read(os.path.join(UNITS, name))
+    return parser
+
+
+def body(t):
+    etc = t.path("etc-dbsnap")
+    os.makedirs(etc)
+    with open(os.path.join(etc, "dbsnap.toml"), "w") as f:
+        f.write('[targets.dev]\nengine = "sqlite"\nfile = "/{}/dev.db"\nkeep_last = 1\n'.format(etc.strip("/")))
+    fill_items(os.path.join(etc, "dev.db"), ["r1"], 20)
+
+    service = unit("dbsnap-backup@.service")["Service"]
+    t.check_eq(service.get("Type"), "oneshot", "the service is a oneshot")
+
+    def run_as_systemd(instance):
+        argv = [a.replace("%i", instance).replace("/etc/dbsnap", etc) for a in service["ExecStart"].split()]
+        t.require_eq(argv[0], "/usr/bin/dbsnap", "ExecStart runs the installed dbsnap")
+        argv[0] = t.binary
+        old = os.umask(0o077)
+        try:
+            p = subprocess.run(argv, cwd=service["WorkingDirectory"].replace("/etc/dbsnap", etc),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=clean_env(), timeout=120)
+        finally:
+            os.umask(old)
+        return p
+
+    t.section("the service's command, twice: a backup each time, keep_last = 1 applied")
+    for n in (1, 2):
+        p = run_as_systemd("dev")
+        t.check_eq(p.returncode, 0, "run {} exits 0".format(n), p.stderr.decode())
+        t.check(p.stdout.startswith(b"snapshot  ") and p.stderr == b"",
+                "its summary goes to the journal, nothing on stderr (--quiet)", p.stdout.decode() + p.stderr.decode())
+        fill_items(os.path.join(etc, "dev.db"), ["r1"], 5, prefix="more-")
+    listing = t.list_json(etc, "dev")
+    t.check_eq(len(listing), 1, "one snapshot is left (keep_last = 1)", listing)
+    store = os.path.join(etc, "snapshots")
+    t.check_eq(os.stat(store).st_mode & 0o777, 0o700, "the store is private")
+
+    t.section("a target that does not exist fails the unit")
+    p = run_as_systemd("nosuch")
+    t.check_eq(p.returncode, 3, "exit 3 (systemd marks the unit failed)", p.stderr.decode())
+    t.check(b"nosuch" in p.stderr, "and says which target", p.stderr.decode())
+
+    t.section("the timer")
+    timer = unit("dbsnap-backup@.timer")
+    t.check_eq(timer["Timer"].get("OnCalendar"), "daily", "daily by default")
+    t.check_eq(timer["Install"].get("WantedBy"), "timers.target", "enabled under timers.target")
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        print("(systemd-analyze is not installed: unit verification left out)", flush=True)
+        return
+    t.section("systemd-analyze verify")
+    units = t.path("units")
+    os.makedirs(units)
+    for name in ("dbsnap-backup@.service", "dbsnap-backup@.timer"):
+        with open(os.path.join(UNITS, name)) as f:
+            text = f.read().replace("/usr/bin/dbsnap", t.binary)
+        with open(os.path.join(units, name.replace("@.", "@dev.")), "w") as f:
+            f.write(text)
+    r = subprocess.run([analyze, "verify", "--man=no", os.path.join(units, "dbsnap-backup@dev.service"),
+                        os.path.join(units, "dbsnap-backup@dev.timer")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    problems = [ln for ln in r.stdout.decode().splitlines() if "dbsnap-backup" in ln]
+    t.check(r.returncode == 0 and not problems, "systemd-analyze verify accepts both units", r.stdout.decode())
+    r = subprocess.run([analyze, "calendar", "daily"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    t.check_eq(r.returncode, 0, "OnCalendar=daily parses", r.stdout.decode())
+
+
+if __name__ == "__main__":
+    Test("systemd_units").run(body)
