@@ -164,6 +164,7 @@ int run(int argc, char** argv) {
   add_prune(app, context);
   add_revisions(app, context);
   add_doctor(app, context);
+  add_metrics(app, context);
   add_demo(app, context);
   add_output_options(app, context.globals);
   // Before the command, or after it for the commands that take a snapshot reference.

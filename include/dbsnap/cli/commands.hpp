@@ -143,6 +143,12 @@ struct PruneOptions {
 int run_prune(Context& context, const PruneOptions& options);
 void add_prune(CLI::App& app, Context& context);
 
+struct MetricsOptions {
+  std::string target;  // empty: every target
+};
+int run_metrics(Context& context, const MetricsOptions& options);
+void add_metrics(CLI::App& app, Context& context);
+
 struct RevisionsOptions {
   std::string target;
   std::string migrations;  // overrides the target's `migrations` key
