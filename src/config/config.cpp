@@ -2,11 +2,13 @@
 
 #include <toml++/toml.h>
 
+#include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/ids.hpp"
 #include "dbsnap/util/fs.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::config {
+
 
 namespace {
 
@@ -115,7 +117,7 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       if (!value) return make_error(ErrorKind::config, "{}: key 'store' must be a path string", where(file, node));
       fs::path store = value->get();
       // A location with a scheme (s3://...) is not a path: kept as written (the store says what it can hold).
-      const bool located = value->get().find("://") != std::string::npos;
+      const bool located = store::has_scheme(value->get());
       config.store = store.is_absolute() || located ? store : (config.dir / store).lexically_normal();
     } else if (name == "snapshot_layout") {
       const auto* value = node.as_string();

@@ -79,6 +79,15 @@ Expected<void> write_object(Backend& backend, std::string_view name, std::string
 
 std::span<const BackendKind> backend_kinds() { return kinds; }
 
+bool has_scheme(std::string_view location) {
+  const auto sep = location.find("://");
+  if (sep == std::string_view::npos || sep == 0 || !(location[0] >= 'a' && location[0] <= 'z')) return false;
+  for (char c : location.substr(0, sep)) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
 Expected<std::unique_ptr<Backend>> open_backend(std::string_view location, BackendAccess access) {
   const auto sep = location.find("://");
   if (sep == std::string_view::npos) return local::open_local_backend(location, access);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/ids.hpp"
 #include "dbsnap/store/local/local_backend.hpp"
 #include "dbsnap/util/text.hpp"
@@ -69,7 +70,7 @@ namespace {
 Expected<fs::path> local_root(const fs::path& location) {
   const std::string text = location.string();
   const auto sep = text.find("://");
-  if (sep == std::string::npos) return location;
+  if (sep == std::string::npos || !has_scheme(text)) return location;
   if (text.substr(0, sep) == "file") return fs::path(text.substr(sep + 3));
   return make_error(ErrorKind::config, "store '{}': this dbsnap cannot keep snapshots on {}:// yet; use a local "
                     "folder", util::printable(text), util::printable(text.substr(0, sep)));

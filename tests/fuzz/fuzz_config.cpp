@@ -5,6 +5,7 @@
 
 #include "dbsnap/config/config.hpp"
 #include "dbsnap/engine/engine.hpp"
+#include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/ids.hpp"
 #include "fuzz_check.hpp"
 
@@ -20,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   FUZZ_CHECK(loaded->file == file && loaded->dir == file.parent_path(), "the config knows where it is");
-  FUZZ_CHECK(loaded->store.empty() || loaded->store.is_absolute(), "the store key is resolved");
+  FUZZ_CHECK(loaded->store.empty() || loaded->store.is_absolute() || store::has_scheme(loaded->store.string()),
+             "the store key is resolved, or a location with a scheme");
   for (const auto& [name, target] : loaded->targets) {
     FUZZ_CHECK(store::is_valid_target_name(name) && target.name == name, "target names are folder-safe");
     const auto* keys = schema(target.engine);

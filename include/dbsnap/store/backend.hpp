@@ -117,6 +117,10 @@ struct BackendKind {
 // new backend is one folder plus one line there).
 std::span<const BackendKind> backend_kinds();
 
+// Whether a location names a scheme ("s3://bucket", "file:///x"): a
+// lower-case letter, then letters, digits, '+', '-' or '.', then "://".
+bool has_scheme(std::string_view location);
+
 // Opens the backend a location names: "scheme://rest" picks the kind by its
 // scheme; anything else is a local folder path (scheme "file"). Errors:
 // `config` for an unknown scheme (naming the known ones), else the kind's.
