@@ -163,11 +163,23 @@ Expected<void> ClientCommandGate::decide() {
   while (!head.empty() && (head.front() == ' ' || head.front() == '\t')) head.remove_prefix(1);
   std::string word;
   for (char c : head.substr(0, 7)) word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  if (head.starts_with("\\!") || word == "system " || word == "system\t" ||
-      (word.starts_with("system") && word.size() == 6 && head.size() == 6)) {
+  // The first word, lower-case, and whether it stands alone (a blank, ';' or the line's end after it).
+  auto is_word = [&](std::string_view name) {
+    if (!word.starts_with(name)) return false;
+    return head.size() == name.size() ||
+           (head.size() > name.size() && (head[name.size()] == ' ' || head[name.size()] == '\t' ||
+                                          head[name.size()] == ';' || head[name.size()] == '`'));
+  };
+  const std::string_view shown = head.substr(0, std::min<std::size_t>(head.size(), 24));
+  if (head.starts_with("\\!") || is_word("system")) {
     return make_error(ErrorKind::engine, "line {} of the dump is a client shell command ('{}'), which would run a "
-                      "command where the client runs; refused, nothing was loaded", line_,
-                      util::printable(head.substr(0, std::min<std::size_t>(head.size(), 24))));
+                      "command where the client runs; refused, nothing was loaded", line_, util::printable(shown));
+  }
+  // A restore loads into its own schema: a dump that switches to another (or reconnects) would write
+  // outside it, where nothing is all-or-nothing. mysqldump of one database never writes these.
+  if (head.starts_with("\\u") || head.starts_with("\\r") || is_word("use") || is_word("connect")) {
+    return make_error(ErrorKind::engine, "line {} of the dump switches database ('{}'), which would load it outside "
+                      "the restore's own schema; refused, nothing was loaded", line_, util::printable(shown));
   }
   at_line_start_ = false;
   auto r = next_.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(head_.data()), head_.size()));

@@ -109,7 +109,8 @@ def scenario(t, db):
     blob_snap = r.json()
     for line, who, says in (("\\! touch /tmp/PWNED", "dbsnap's gate", "client shell command"),
                             ("system touch /tmp/PWNED", "dbsnap's gate", "client shell command"),
-                            ("tee /tmp/PWNED", "the client's --sandbox", "sandbox mode")):
+                            ("tee /tmp/PWNED", "the client's --sandbox", "sandbox mode"),
+                            ("USE mysql;", "dbsnap's gate", "switches database")):
         forge_blob(proj, blob_snap, lambda dump: line.encode() + b"\n" + dump)  # where the buffer is empty
         r = t.dbsnap(proj, "restore", blob_snap["id"], "--yes", "--no-safety-snapshot")
         t.check_rc(r, EXIT_ENGINE, "restore of a dump with '{}' (refused by {})".format(line, who))

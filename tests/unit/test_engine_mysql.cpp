@@ -214,16 +214,18 @@ TEST_CASE("mysql: the client command gate refuses shell commands at a line's sta
   };
   const std::string clean = "-- MariaDB dump 10.19\n/*!40101 SET NAMES utf8mb4 */;\nINSERT INTO `t` VALUES (1,'" +
                             std::string(100000, 'x') + "'),(2,'system is fine inside a row');\n" +
-                            "DELIMITER ;;\n  systemic_call();\n  SELECT 'a\\\\!b';\nDELIMITER ;\n\nno newline at the end";
+                            "DELIMITER ;;\n  systemic_call();\n  user_count = 1;\n  connection_id();\n  useful();\n  SELECT 'a\\\\!b';\nDELIMITER ;\n\nno newline at the end";
   for (std::size_t piece : {1ul, 3ul, 31ul, 32ul, 33ul, 4096ul, 1ul << 20}) {
     CAPTURE(piece);
     CHECK(through(clean, piece).value() == clean);
-    for (const std::string bad : {"system touch /tmp/x\n", "  SYSTEM id\n", "\\! id\n", "\t\\!id\n", "system\n", "system"}) {
+    for (const std::string bad : {"system touch /tmp/x\n", "  SYSTEM id\n", "\\! id\n", "\t\\!id\n", "system\n", "system",
+                                  "USE `mysql`;\n", "use other\n", "connect other\n", "\\u other\n", "\\r\n"}) {
       CAPTURE(bad);
       auto refused = through("-- dump\nSELECT 1;\n" + bad + (bad.ends_with('\n') ? "SELECT 2;\n" : ""), piece);
       REQUIRE_FALSE(refused.has_value());
       CHECK(refused.error().kind == ErrorKind::engine);
       CHECK(refused.error().message.find("line 3 of the dump") != std::string::npos);
+      CHECK(refused.error().message.find("nothing was loaded") != std::string::npos);
     }
   }
 }

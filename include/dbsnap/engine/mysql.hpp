@@ -67,8 +67,9 @@ bool client_has_sandbox(std::string_view version);
 
 // Refuses a dump line that starts a client shell command (`system ...` or
 // `\!...`): what a hostile server's dump (or an altered snapshot) uses to run
-// commands where the client runs, for clients without --sandbox. It looks
-// only at the first bytes of each line, so memory stays small however long
+// commands where the client runs, for clients without --sandbox; and one
+// that switches database (`USE`, `connect`, `\\u`, `\\r`), which would load
+// outside the restore's own schema. It looks only at the first bytes of each line, so memory stays small however long
 // the line (extended INSERTs are megabytes); everything else passes as it is.
 class ClientCommandGate final : public pipeline::Sink {
  public:
