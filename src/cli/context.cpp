@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -121,6 +122,12 @@ std::filesystem::path Context::migrations_dir(const config::Target& target, cons
   if (!override_dir.empty()) return std::filesystem::absolute(override_dir).lexically_normal();
   if (target.has("migrations")) return target.path("migrations");
   return (target.config_dir / "migrations" / "versions").lexically_normal();
+}
+
+void require_known_target(Context& context, store::Store& store, const std::string& name) {
+  if (context.config().targets.contains(name)) return;
+  const auto stored = value_or_throw(store.targets());
+  if (std::find(stored.begin(), stored.end(), name) == stored.end()) context.target(name);
 }
 
 void report_unfinished_moves(Context& context, const std::string& target) {

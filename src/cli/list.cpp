@@ -84,11 +84,7 @@ int run_list(Context& context, const ListOptions& options) {
   auto& store = context.store_for_reading();
   remove_restore_leftovers(context);
   report_unfinished_moves(context, options.target);
-  if (!options.target.empty() && !context.config().targets.contains(options.target)) {
-    // A target that is gone from dbsnap.toml still lists its snapshots; a name nobody knows is an error.
-    const auto stored = value_or_throw(store.targets());
-    if (std::find(stored.begin(), stored.end(), options.target) == stored.end()) context.target(options.target);
-  }
+  if (!options.target.empty()) require_known_target(context, store, options.target);
   store::CatalogFilter filter{.target = options.target};
   if (!options.revision.empty()) {
     // An exact revision first; otherwise a unique revision prefix.

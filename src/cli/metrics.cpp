@@ -58,8 +58,7 @@ int run_metrics(Context& context, const MetricsOptions& options) {
   auto& store = context.store_for_reading();
   std::set<std::string> targets;
   if (!options.target.empty()) {
-    const auto stored = value_or_throw(store.targets());
-    if (std::find(stored.begin(), stored.end(), options.target) == stored.end()) context.target(options.target);
+    require_known_target(context, store, options.target);
     targets.insert(options.target);
   } else {
     for (const auto& [name, target] : context.config().targets) targets.insert(name);

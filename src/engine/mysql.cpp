@@ -158,7 +158,7 @@ bool client_has_sandbox(std::string_view version) {
   return false;
 }
 
-Expected<void> ClientCommandGate::decide() {
+Expected<void> ClientCommandGate::judge() const {
   std::string_view head = head_;
   while (!head.empty() && (head.front() == ' ' || head.front() == '\t')) head.remove_prefix(1);
   std::string word;
@@ -181,42 +181,52 @@ Expected<void> ClientCommandGate::decide() {
     return make_error(ErrorKind::engine, "line {} of the dump switches database ('{}'), which would load it outside "
                       "the restore's own schema; refused, nothing was loaded", line_, util::printable(shown));
   }
-  at_line_start_ = false;
-  auto r = next_.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(head_.data()), head_.size()));
-  head_.clear();
-  return r;
-}
-
-Expected<void> ClientCommandGate::write(pipeline::Bytes data) {
-  const char* p = reinterpret_cast<const char*>(data.data());
-  std::size_t left = data.size();
-  while (left > 0) {
-    if (at_line_start_) {
-      // Hold back up to 32 bytes (leading blanks and a word) or the whole line, whichever ends first.
-      while (left > 0 && head_.size() < 32 && *p != '\n') {
-        head_.push_back(*p++);
-        --left;
-      }
-      if (left == 0 && head_.size() < 32) return {};
-      if (auto r = decide(); !r) return r;
-      continue;
-    }
-    const void* nl = std::memchr(p, '\n', left);
-    const std::size_t n = nl == nullptr ? left : static_cast<std::size_t>(static_cast<const char*>(nl) - p) + 1;
-    if (auto r = next_.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(p), n)); !r) return r;
-    p += n;
-    left -= n;
-    if (nl != nullptr) {
-      at_line_start_ = true;
-      ++line_;
-    }
-  }
   return {};
 }
 
+Expected<void> ClientCommandGate::forward(std::string_view bytes) {
+  if (bytes.empty()) return {};
+  return next_.write(pipeline::Bytes(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+}
+
+Expected<void> ClientCommandGate::write(pipeline::Bytes data) {
+  // Judged bytes go on in one piece per chunk; only a line start cut by the chunk's end waits in held_.
+  const std::string_view in(reinterpret_cast<const char*>(data.data()), data.size());
+  std::size_t pos = 0;
+  while (pos < in.size()) {
+    if (at_line_start_) {
+      const std::size_t begin = pos;  // 0 when the line began in an earlier chunk (its start is in held_)
+      // Up to 32 bytes (leading blanks and a word) or the whole line, whichever ends first.
+      while (pos < in.size() && head_.size() < 32 && in[pos] != '\n') head_.push_back(in[pos++]);
+      if (pos == in.size() && head_.size() < 32) {
+        auto r = forward(in.substr(0, begin));
+        held_.append(in.substr(begin));
+        return r;
+      }
+      if (auto r = judge(); !r) return r;
+      head_.clear();
+      at_line_start_ = false;
+      if (!held_.empty()) {  // begin == 0: nothing of this chunk went on yet
+        if (auto r = forward(held_); !r) return r;
+        held_.clear();
+      }
+      continue;
+    }
+    const auto nl = in.find('\n', pos);
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+    at_line_start_ = true;
+    ++line_;
+  }
+  return forward(in);
+}
+
 Expected<void> ClientCommandGate::finish() {
-  if (at_line_start_ && !head_.empty()) {
-    if (auto r = decide(); !r) return r;
+  if (!head_.empty()) {
+    if (auto r = judge(); !r) return r;
+    head_.clear();
+    if (auto r = forward(held_); !r) return r;
+    held_.clear();
   }
   return next_.finish();
 }

@@ -538,6 +538,20 @@ def tables_of(path):
         db.close()
 
 
+def items_of(path):
+    """(row count, names joined by ',') of table item's `name` column: what a snapshot's rows were."""
+    db = connect(path)
+    try:
+        return db.execute("SELECT count(*), group_concat(name, ',') FROM item").fetchone()
+    finally:
+        db.close()
+
+
+def db_state(path):
+    """Every table's ordered checksum and the Alembic revisions: "exactly as before" for a SQLite file."""
+    return table_checksum(path), revisions_of(path)
+
+
 def revisions_of(path):
     db = connect(path)
     try:

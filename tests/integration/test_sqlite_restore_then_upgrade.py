@@ -18,7 +18,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, PYTHON, connect, table_checksum, revisions_of, write,  # noqa: E402
+from dbsnap_test import (Test, db_state, items_of, PYTHON, revisions_of, write,  # noqa: E402
                          EXIT_REFUSED, EXIT_GUARDED, EXIT_USAGE)
 
 REV1, REV2, REV3 = "1a1a1a1a0001", "2b2b2b2b0002", "3c3c3c3c0003"
@@ -44,14 +44,10 @@ def body(t):
     audit_file = t.table_revision(proj, "audit", REV3, return_path=True)
 
     def items(path=db_file):
-        db = connect(path)
-        try:
-            return db.execute("SELECT count(*), group_concat(name, ',') FROM item").fetchone()
-        finally:
-            db.close()
+        return items_of(path)
 
     def state():
-        return table_checksum(db_file), revisions_of(db_file)
+        return db_state(db_file)
 
     t.section("a snapshot at 1, then the database at 3 with more rows")
     t.alembic(proj, "upgrade", REV1)

@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (Test, connect, flip_byte, table_checksum, revisions_of, write,  # noqa: E402
+from dbsnap_test import (Test, db_state, items_of, flip_byte, revisions_of, write,  # noqa: E402
                          EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_GUARDED, EXIT_USAGE)
 
 REV1, REV2, REV3 = "1a1a1a1a0001", "2b2b2b2b0002", "3c3c3c3c0003"
@@ -31,14 +31,10 @@ def body(t):
     audit_file = t.table_revision(proj, "audit", REV3, column="msg", return_path=True)
 
     def items():
-        db = connect(db_file)
-        try:
-            return db.execute("SELECT count(*), group_concat(name, ',') FROM item").fetchone()
-        finally:
-            db.close()
+        return items_of(db_file)
 
     def state():
-        return table_checksum(db_file), revisions_of(db_file)
+        return db_state(db_file)
 
     t.section("snapshots at revisions 1 and 3, later rows that no snapshot holds")
     t.alembic(proj, "upgrade", REV1)

@@ -17,7 +17,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, PYTHON, connect, table_checksum, revisions_of, write, wait_for  # noqa: E402
+from dbsnap_test import Test, PYTHON, db_state, revisions_of, write, wait_for  # noqa: E402
 
 REV1, REV2 = "1a1a1a1a0001", "2b2b2b2b0002"
 
@@ -57,7 +57,7 @@ def body(t):
     started, finished = os.path.join(proj, "started"), os.path.join(proj, "finished")
 
     def state():
-        return table_checksum(db_file), revisions_of(db_file)
+        return db_state(db_file)
 
     def kill_mid_command(*args):
         """Spawns dbsnap ARGS with a slow migration command, kills dbsnap -9 once the command
@@ -80,7 +80,7 @@ def body(t):
     t.section("a snapshot at 2, later rows")
     t.alembic(proj, "upgrade", REV2)
     write(db_file, ("INSERT INTO item (v) VALUES (?)", [("two-{}".format(i),) for i in range(20)]))
-    s2 = t.dbsnap_ok(proj, "backup", "dev", "--json").json()
+    t.dbsnap_ok(proj, "backup", "dev")
     at_s2 = state()
     write(db_file, "INSERT INTO item (v) VALUES ('late')")
     late = state()

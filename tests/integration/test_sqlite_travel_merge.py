@@ -25,7 +25,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test, connect, flip_byte, table_checksum, revisions_of, write, EXIT_USAGE  # noqa: E402
+from dbsnap_test import Test, connect, db_state, flip_byte, revisions_of, write, EXIT_USAGE  # noqa: E402
 
 A, B, C, X, M, H = "aa0000000001", "bb0000000002", "cc0000000003", "dd0000000004", "ee0000000005", "ff0000000006"
 
@@ -54,7 +54,7 @@ def body(t):
     t.require_eq(re.findall(r"^([0-9a-f]+)", heads, re.M), [H], "alembic heads: H alone")
 
     def state():
-        return table_checksum(db_file), revisions_of(db_file)
+        return db_state(db_file)
 
     def items():
         db = connect(db_file)

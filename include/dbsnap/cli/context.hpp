@@ -36,6 +36,11 @@ class Context;
 // (engine::Engine::remove_leftovers); list and verify call it.
 void remove_restore_leftovers(Context& context);
 
+// Checks that `name` is a target: configured, or with snapshots in `store`
+// (a target removed from dbsnap.toml still has them). Throws the `config`
+// error of an unknown target otherwise.
+void require_known_target(Context& context, store::Store& store, const std::string& name);
+
 // Says on stderr, for `target` (or every configured target when empty), that
 // a move was left unfinished by a dbsnap that died (store/move_record), naming
 // the snapshot that puts it back. Moves still running are not mentioned.

@@ -78,10 +78,12 @@ class ClientCommandGate final : public pipeline::Sink {
   Expected<void> finish() override;
 
  private:
-  Expected<void> decide();
+  Expected<void> judge() const;
+  Expected<void> forward(std::string_view bytes);
   pipeline::Sink& next_;
   bool at_line_start_ = true;
-  std::string head_;  // the current line's first bytes, held back until judged
+  std::string head_;  // the current line's first bytes (at most 32), to judge it
+  std::string held_;  // the start of a line that began in an earlier chunk, not yet judged nor forwarded
   std::size_t line_ = 1;
 };
 
