@@ -10,9 +10,11 @@ writes its pid to `started`, sleeps, and only then runs alembic (writing `finish
   database back exactly as before the move, and the warning is gone.
 - `upgrade` killed -9 the same way: `list` names its pre-upgrade snapshot; the next guarded
   upgrade warns once, completes, and the warning is gone.
-- a move that finishes normally leaves no warning behind.
+- a move that finishes normally leaves no warning behind; one whose record cannot be written
+  does not start (exit 1, nothing changed, the command never runs).
 """
 import os
+import shutil
 import signal
 import sys
 
@@ -134,6 +136,17 @@ def body(t):
     t.check_eq(revisions_of(db_file), [REV2], "the database is at 2")
     r = t.dbsnap_ok(proj, "list")
     t.check_eq(warnings(r), [], "the warning is gone", r.describe())
+
+    t.section("a move that cannot be recorded does not start")
+    record = os.path.join(proj, "snapshots", ".locks", "dev", "move")
+    os.makedirs(os.path.join(record, "in-the-way"))  # the record cannot be renamed onto a folder
+    before = state()
+    os.remove(started)
+    r = t.dbsnap(proj, "rollback", "dev", "--to", REV1, "--yes")
+    t.check_last_error(r, 1, "rollback when the move record cannot be written", contains=["cannot record", "nothing was changed"])
+    t.check_eq(state(), before, "the database is unchanged")
+    t.check(not os.path.exists(started), "the downgrade command never ran")
+    shutil.rmtree(record)
 
 
 if __name__ == "__main__":
