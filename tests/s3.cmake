@@ -13,3 +13,14 @@ add_test(NAME s3_backend
          COMMAND ${PROJECT_SOURCE_DIR}/tests/harness/with-s3.sh run ${DBSNAP_S3_DIR}
                  $<TARGET_FILE:dbsnap_unit_tests> "-tc=s3 backend*")
 set_tests_properties(s3_backend PROPERTIES FIXTURES_REQUIRED s3 LABELS s3 TIMEOUT 600)
+
+# Scenarios that keep a store in the test server's bucket: tests/integration/test_s3_*.py.
+file(GLOB DBSNAP_S3_SCENARIOS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/integration/test_s3_*.py)
+foreach(script ${DBSNAP_S3_SCENARIOS})
+  get_filename_component(name ${script} NAME_WE)
+  string(REGEX REPLACE "^test_" "" name ${name})
+  add_test(NAME ${name} COMMAND ${PROJECT_SOURCE_DIR}/tests/harness/with-s3.sh run ${DBSNAP_S3_DIR}
+                                /usr/bin/python3 ${script})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED s3 LABELS s3 TIMEOUT 600
+                       ENVIRONMENT "DBSNAP=$<TARGET_FILE:dbsnap>")
+endforeach()

@@ -137,7 +137,7 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", [] { return version_text(); },
                        "Print the version, the git commit and the linked zstd, OpenSSL and SQLite versions");
   app.add_option("--config", context.globals.config_file, "Use this dbsnap.toml instead of searching upward");
-  app.add_option("--store", context.globals.store_dir, "Snapshot store folder (default: snapshots/ beside dbsnap.toml; env DBSNAP_STORE)");
+  app.add_option("--store", context.globals.store_dir, "Snapshot store: a folder, or s3://BUCKET/PREFIX (default: snapshots/ beside dbsnap.toml; env DBSNAP_STORE)");
   app.add_option("--lock-timeout", context.globals.lock_timeout,
                  "Seconds to wait for a target another dbsnap holds (backup shares it; restore, upgrade, rollback "
                  "hold it alone) before failing with exit 10 (default 10; 0: fail at once)")

@@ -78,7 +78,7 @@ int restore_then_upgrade(Context& context, const RestoreOptions& options, store:
   }
   if (!store.writable()) {
     fail(ErrorKind::failure, "the store {} cannot be written here, and --then-upgrade keeps its safety snapshots "
-         "there; target '{}' untouched", store.root().string(), target.name);
+         "there; target '{}' untouched", store.location(), target.name);
   }
   if (!alembic::has_migration_command(target, alembic::Migration::upgrade)) {
     fail(ErrorKind::usage, "--then-upgrade runs the target's upgrade_command: set it in target '{}'", target.name);
@@ -176,7 +176,7 @@ int run_restore(Context& context, const RestoreOptions& options) {
       engine.exists(target, core::work_context(store))) {
     fail(ErrorKind::failure, "the store {} cannot be written here, so the pre-restore safety snapshot of '{}' cannot "
          "be kept in it; target '{}' untouched; pass --no-safety-snapshot to restore without one (or back it up "
-         "to a writable store first: dbsnap --store DIR backup {})", store.root().string(), target.name, target.name,
+         "to a writable store first: dbsnap --store DIR backup {})", store.location(), target.name, target.name,
          target.name);
   }
   if (manifest.status == "damaged" && options.damaged == Damaged::refuse) {

@@ -31,7 +31,7 @@ Expected<Manifest> Store::convert_to_chunks(const Manifest& snapshot) {
   Manifest m = *current;
   if (m.layout == DataLayout::chunks) return m;  // done by an earlier run
 
-  auto repository_lock = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
+  auto repository_lock = share_repository();
   if (!repository_lock) return std::unexpected(repository_lock.error());
   auto index = chunk_index();
   if (!index) return std::unexpected(index.error());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/ids.hpp"
 #include "dbsnap/store/local/local_backend.hpp"
@@ -55,32 +57,89 @@ std::optional<Manifest> first_eligible(const std::vector<Manifest>& newest_first
 
 }  // namespace
 
-Store::Store(fs::path root, Catalog catalog, bool writable)
+Store::Store(fs::path root, Catalog catalog, bool writable, std::unique_ptr<Backend> backend, std::string location,
+             bool remote)
     : root_(std::move(root)),
       catalog_(std::move(catalog)),
       writable_(writable),
-      backend_(std::make_unique<local::LocalBackend>(root_, writable ? BackendAccess::write : BackendAccess::read)) {}
+      backend_(backend ? std::move(backend)
+                       : std::make_unique<local::LocalBackend>(root_, writable ? BackendAccess::write
+                                                                               : BackendAccess::read)),
+      location_(location.empty() ? root_.string() : std::move(location)),
+      remote_(remote) {}
 
 namespace {
 
-// The folder a store location names: a path, or file:///path. Any other
-// scheme ("s3://bucket/prefix") names a backend the repository layer cannot
-// hold yet (its catalog, locks and scratch files are local): refused, rather
-// than taken for a folder named "s3:".
-Expected<fs::path> local_root(const fs::path& location) {
+// The folder a store location names: a path, or file:///path; std::nullopt
+// for any other scheme ("s3://bucket/prefix"), a remote store.
+std::optional<fs::path> local_root(const fs::path& location) {
   const std::string text = location.string();
   const auto sep = text.find("://");
   if (sep == std::string::npos || !has_scheme(text)) return location;
   if (text.substr(0, sep) == "file") return fs::path(text.substr(sep + 3));
-  return make_error(ErrorKind::config, "store '{}': this dbsnap cannot keep snapshots on {}:// yet; use a local "
-                    "folder", util::printable(text), util::printable(text.substr(0, sep)));
+  return std::nullopt;
+}
+
+// Opens the catalog at `path`, setting a damaged one aside when asked.
+Expected<Catalog> open_catalog(const fs::path& path, CatalogRecovery recovery) {
+  auto catalog = Catalog::open(path);
+  // Only a damaged catalog is set aside: one from a newer dbsnap, or one that cannot be written, stays as it is.
+  if (recovery == CatalogRecovery::set_aside && Catalog::looks_damaged(path)) {
+    catalog = std::unexpected(Error{});  // close it before the rename
+    const std::string aside = fmt::format("{}.damaged-{}", path.string(), util::now_ms().time_since_epoch().count());
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::error_code ec;
+      fs::rename(path.string() + suffix, aside + suffix, ec);
+    }
+    catalog = Catalog::open(path);
+  }
+  return catalog;
 }
 
 }  // namespace
 
+Expected<fs::path> cache_folder(std::string_view location) {
+  fs::path base;
+  if (const char* env = std::getenv("DBSNAP_CACHE_DIR"); env && *env) {
+    base = env;
+  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    base = fs::path(xdg) / "dbsnap";
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    base = fs::path(home) / ".cache" / "dbsnap";
+  } else {
+    return make_error(ErrorKind::config, "store '{}': no folder for its local cache (catalog, index, locks): set "
+                      "DBSNAP_CACHE_DIR or HOME", util::printable(location));
+  }
+  auto digest = pipeline::sha256_hex(
+      pipeline::Bytes(reinterpret_cast<const std::byte*>(location.data()), location.size()));
+  if (!digest) return std::unexpected(digest.error());
+  return (fs::absolute(base) / "stores" / digest->substr(0, 16)).lexically_normal();
+}
+
+Expected<Store> Store::open_remote(const std::string& location, CatalogRecovery recovery) {
+  auto backend = open_backend(location, BackendAccess::write);
+  if (!backend) return std::unexpected(backend.error());
+  auto cache = cache_folder(location);
+  if (!cache) return std::unexpected(cache.error());
+  if (auto r = util::ensure_private_dir(*cache); !r) return std::unexpected(r.error());
+  // For people who find the folder: which store it caches.
+  if (std::error_code ec; !fs::exists(*cache / "location", ec)) {
+    if (auto r = util::write_file_atomic(*cache / "location", location + "\n"); !r) return std::unexpected(r.error());
+  }
+  auto acquired = util::FileLock::acquire(*cache / lock_name);
+  if (!acquired) return std::unexpected(acquired.error());
+  std::error_code missing_ec;
+  const bool catalog_missing = !fs::exists(*cache / catalog_name, missing_ec);
+  auto catalog = open_catalog(*cache / catalog_name, recovery);
+  if (!catalog) return std::unexpected(catalog.error());
+  util::remove_stale_temp_files(*cache);
+  return finish_open(Store(*cache, std::move(*catalog), true, std::move(*backend), location, true),
+                     std::move(*acquired), catalog_missing);
+}
+
 Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, StoreAccess access) {
   auto local = local_root(root_in);
-  if (!local) return std::unexpected(local.error());
+  if (!local) return open_remote(root_in.string(), recovery);
   fs::path root = fs::absolute(*local).lexically_normal();
   if (access == StoreAccess::read) {
     std::error_code ec;
@@ -99,65 +158,57 @@ Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, S
   }
   auto acquired = util::FileLock::acquire(root / lock_name);
   if (!acquired) return std::unexpected(acquired.error());
-  std::optional<util::FileLock> lock(std::move(*acquired));
   std::error_code missing_ec;
   const bool catalog_missing = !fs::exists(root / catalog_name, missing_ec);
-  auto catalog = Catalog::open(root / catalog_name);
-  // Only a damaged catalog is set aside: one from a newer dbsnap, or one that cannot be written, stays as it is.
-  if (recovery == CatalogRecovery::set_aside && Catalog::looks_damaged(root / catalog_name)) {
-    catalog = std::unexpected(Error{});  // close it before the rename
-    const fs::path live = root / catalog_name;
-    const std::string aside = fmt::format("{}.damaged-{}", live.string(), util::now_ms().time_since_epoch().count());
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::error_code ec;
-      fs::rename(live.string() + suffix, aside + suffix, ec);
-    }
-    catalog = Catalog::open(live);
-  }
+  auto catalog = open_catalog(root / catalog_name, recovery);
   if (!catalog) return std::unexpected(catalog.error());
-  Store store(root, std::move(*catalog));
+  Store store(root, std::move(*catalog), true, nullptr, {}, false);
   keep_private(root);
   store.report_symlinks();
   util::remove_stale_temp_files(root);
-  store.remove_unpublished_blobs();
+  // Under the store lock: no publish of this host is between its data and its manifest.
+  if (auto r = store.remove_unpublished_blobs(); !r) return std::unexpected(r.error());
+  return finish_open(std::move(store), std::move(*acquired), catalog_missing);
+}
+
+Expected<Store> Store::finish_open(Store store, std::optional<util::FileLock> lock, bool catalog_missing) {
   if (!catalog_missing) {
     if (auto r = store.reconcile_catalog(); !r) return std::unexpected(r.error());
+    return store;
   }
-  if (catalog_missing && store.has_manifests()) {
+  auto files = store.snapshot_files();
+  if (!files) return std::unexpected(files.error());
+  const bool has_manifests = std::ranges::any_of(*files, [](const auto& entry) {
+    return std::ranges::any_of(entry.second, [](const std::string& f) { return f.ends_with(".json"); });
+  });
+  if (has_manifests) {
     lock.reset();  // rebuild_catalog takes the lock itself
     std::vector<std::string> skipped;
     auto count = store.rebuild_catalog(skipped);
     if (!count) return std::unexpected(count.error());
-    std::fprintf(stderr, "dbsnap: %s was missing; rebuilt it from %zu manifest(s)\n",
-                 (root / catalog_name).c_str(), *count);
+    std::fprintf(stderr, "dbsnap: %s was missing; rebuilt it from %zu manifest(s)%s\n",
+                 (store.root_ / catalog_name).c_str(), *count,
+                 store.remote_ ? fmt::format(" in {}", util::printable(store.location_)).c_str() : "");
   }
   return store;
 }
 
-std::vector<fs::path> Store::target_dirs() const {
-  // Real folders only: a symbolic link is never followed (report_symlinks names it).
-  std::vector<fs::path> dirs;
-  std::error_code ec;
-  for (const auto& dir : fs::directory_iterator(root_, ec)) {
-    if (dir.path().filename().string().starts_with(".")) continue;
-    if (std::error_code st; dir.symlink_status(st).type() == fs::file_type::directory) dirs.push_back(dir.path());
+Expected<std::map<std::string, std::vector<std::string>>> Store::snapshot_files() const {
+  auto listed = backend_->list();
+  if (!listed) return std::unexpected(listed.error());
+  std::map<std::string, std::vector<std::string>> files;
+  for (const auto& object : *listed) {
+    const auto slash = object.name.find('/');
+    if (slash == std::string::npos || object.name.find('/', slash + 1) != std::string::npos) continue;
+    const std::string target = object.name.substr(0, slash);
+    if (!is_valid_target_name(target)) continue;
+    files[target].push_back(object.name.substr(slash + 1));
   }
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
-
-std::vector<fs::path> Store::files_in(const fs::path& dir, std::string_view suffix) const {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!entry.path().filename().string().ends_with(suffix)) continue;
-    if (std::error_code st; entry.symlink_status(st).type() == fs::file_type::regular) files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
+  return files;  // the listing is sorted, and so each folder's names
 }
 
 void Store::report_symlinks() const {
+  if (remote_) return;
   auto report = [](const fs::path& link) {
     std::error_code ec;
     const fs::path to = fs::read_symlink(link, ec);
@@ -165,11 +216,16 @@ void Store::report_symlinks() const {
                  "it is not read, cleaned or indexed\n", link.c_str(), ec ? "?" : to.c_str());
   };
   std::error_code ec;
+  std::vector<fs::path> dirs;
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     std::error_code st;
-    if (entry.symlink_status(st).type() == fs::file_type::symlink) report(entry.path());
+    const auto type = entry.symlink_status(st).type();
+    if (type == fs::file_type::symlink) report(entry.path());
+    if (type == fs::file_type::directory && !entry.path().filename().string().starts_with(".")) {
+      dirs.push_back(entry.path());
+    }
   }
-  for (const auto& dir : target_dirs()) {
+  for (const auto& dir : dirs) {
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       std::error_code st;
       if (entry.symlink_status(st).type() == fs::file_type::symlink) report(entry.path());
@@ -177,15 +233,12 @@ void Store::report_symlinks() const {
   }
 }
 
-Expected<Store> Store::open_unwritable(const fs::path& location) {
-  auto local = local_root(location);
-  if (!local) return std::unexpected(local.error());
-  const fs::path root = fs::absolute(*local).lexically_normal();
+Expected<Store> Store::open_unwritable(const fs::path& root) {
   std::error_code ec;
   if (!fs::exists(root, ec)) {
     auto empty = Catalog::in_memory();  // nothing there, and a reader creates nothing
     if (!empty) return std::unexpected(empty.error());
-    return Store(root, std::move(*empty), false);
+    return Store(root, std::move(*empty), false, nullptr, {}, false);
   }
   if (!fs::is_directory(root, ec)) {
     return make_error(ErrorKind::failure, "the store {} is not a folder (--store chooses another)", root.string());
@@ -193,16 +246,18 @@ Expected<Store> Store::open_unwritable(const fs::path& location) {
   if (fs::exists(root / catalog_name, ec)) {
     auto catalog = Catalog::open_read_only(root / catalog_name);
     if (!catalog) return std::unexpected(catalog.error());
-    Store store(root, std::move(*catalog), false);
+    Store store(root, std::move(*catalog), false, nullptr, {}, false);
     store.report_symlinks();
     return store;
   }
   auto catalog = Catalog::in_memory();
   if (!catalog) return std::unexpected(catalog.error());
-  Store store(root, std::move(*catalog), false);
+  Store store(root, std::move(*catalog), false, nullptr, {}, false);
   store.report_symlinks();
   std::vector<std::string> skipped;
-  if (auto r = store.catalog_.replace_all(store.collect_manifests(skipped)); !r) return std::unexpected(r.error());
+  auto manifests = store.collect_manifests(skipped);
+  if (!manifests) return std::unexpected(manifests.error());
+  if (auto r = store.catalog_.replace_all(*manifests); !r) return std::unexpected(r.error());
   return store;
 }
 
@@ -211,45 +266,39 @@ Expected<void> Store::check_writable() const {
   return make_error(ErrorKind::failure, "the store {} is read-only here (opened for reading only)", root_.string());
 }
 
-bool Store::has_manifests() const {
-  for (const auto& dir : target_dirs()) {
-    if (!files_in(dir, ".json").empty()) return true;
-  }
-  return false;
-}
-
-void Store::remove_unpublished_blobs() {
-  // Under the store lock (held by open): a blob without a manifest is the
-  // remains of a publish that crashed between the blob's rename and the
-  // manifest's (the commit point); it was never listed.
+Expected<void> Store::remove_unpublished_blobs() {
+  // Under the store lock (held by open), or for a remote store under the
+  // repository lock held alone (collect_garbage): a blob without a manifest
+  // is the remains of a publish that crashed between the blob's commit and
+  // the manifest's (the commit point); it was never listed.
   // Likewise a chunk list without a manifest (its packs are garbage
   // collection's). A snapshot with both a blob and a chunk list is one a
   // conversion (store/convert.cpp) was stopped in: its manifest says which
   // one is the snapshot's; the other goes.
-  for (const auto& dir : target_dirs()) {
-    std::map<std::string, std::vector<fs::path>> data_files;
-    for (const char* suffix : {".zst", ".chunks"}) {
-      for (const auto& blob : files_in(dir, suffix)) {
-        const std::string name = blob.filename().string();
-        const std::string id = name.substr(0, name.find('.'));
-        if (!is_valid_snapshot_id(id)) continue;
-        std::error_code ec;
-        if (!fs::exists(dir / (id + ".json"), ec) && !ec) {
-          fs::remove(blob, ec);
-        } else {
-          data_files[id].push_back(blob);
-        }
+  auto files = snapshot_files();
+  if (!files) return std::unexpected(files.error());
+  for (const auto& [target, names] : *files) {
+    const std::set<std::string> present(names.begin(), names.end());
+    std::map<std::string, std::vector<std::string>> data_files;
+    for (const auto& name : names) {
+      if (!name.ends_with(".zst") && !name.ends_with(".chunks")) continue;
+      const std::string id = name.substr(0, name.find('.'));
+      if (!is_valid_snapshot_id(id)) continue;
+      if (!present.contains(id + ".json")) {
+        if (auto r = backend_->remove(target + "/" + name); !r && r.error().kind != ErrorKind::not_found) return r;
+      } else {
+        data_files[id].push_back(name);
       }
     }
-    for (const auto& [id, files] : data_files) {
-      if (files.size() < 2) continue;
-      auto text = util::read_small_file(dir / (id + ".json"));
+    for (const auto& [id, data] : data_files) {
+      if (data.size() < 2) continue;
+      auto text = read_object(*backend_, target + "/" + id + ".json", 1024 * 1024);
       auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
       if (!manifest || manifest->id != id) continue;  // verify and catalog rebuild report it
       const std::string keep = manifest->layout == DataLayout::chunks ? manifest->chunk_list : manifest->blob_file;
-      for (const auto& file : files) {
-        std::error_code ec;
-        if (file.filename() != keep) fs::remove(file, ec);
+      for (const auto& name : data) {
+        if (name == keep) continue;
+        if (auto r = backend_->remove(target + "/" + name); !r && r.error().kind != ErrorKind::not_found) return r;
       }
       // The row of a conversion stopped before it was indexed.
       if (auto r = catalog_.put(*manifest); !r) {
@@ -257,6 +306,7 @@ void Store::remove_unpublished_blobs() {
       }
     }
   }
+  return {};
 }
 
 Expected<void> Store::reconcile_catalog() {
@@ -264,24 +314,33 @@ Expected<void> Store::reconcile_catalog() {
   // manifest is renamed into place (FORMAT.md: the commit point) until the
   // moment its manifest is removed; the catalog row follows. A run killed
   // between the two leaves a manifest without a row, or a row without a
-  // manifest: make the index say what the manifests say.
+  // manifest: make the index say what the manifests say. For a remote
+  // store this is also how snapshots other hosts published or removed reach
+  // this host's catalog.
   auto indexed = catalog_.ids();
   if (!indexed) return std::unexpected(indexed.error());
+  auto files = snapshot_files();
+  if (!files) return std::unexpected(files.error());
   std::set<std::string> listed(indexed->begin(), indexed->end());
   std::set<std::string> seen;
-  for (const auto& dir : target_dirs()) {
-    for (const auto& path : files_in(dir, ".json")) {
-      const std::string id = path.stem().string();
+  for (const auto& [target, names] : *files) {
+    const std::set<std::string> present(names.begin(), names.end());
+    for (const auto& name : names) {
+      if (!name.ends_with(".json")) continue;
+      const std::string id = name.substr(0, name.size() - 5);
       if (!is_valid_snapshot_id(id)) continue;
       seen.insert(id);
       if (listed.contains(id)) continue;
-      auto text = util::read_small_file(path);
+      auto text = read_object(*backend_, target + "/" + name, 1024 * 1024);
       auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
-      if (!manifest || manifest->id != id || manifest->target != dir.filename().string()) continue;  // rebuild reports it
-      if (!backend_->stat(blob_object(*manifest))) continue;
+      if (!manifest || manifest->id != id || manifest->target != target) continue;  // rebuild reports it
+      const std::string data = manifest->layout == DataLayout::chunks ? manifest->chunk_list : manifest->blob_file;
+      if (!present.contains(data)) continue;
       if (auto r = catalog_.put(*manifest); !r) return r;
-      std::fprintf(stderr, "dbsnap: snapshot %s of '%s' was published by a run that stopped before it indexed it; "
-                   "indexed it now\n", id.c_str(), manifest->target.c_str());
+      if (!remote_) {
+        std::fprintf(stderr, "dbsnap: snapshot %s of '%s' was published by a run that stopped before it indexed "
+                     "it; indexed it now\n", id.c_str(), manifest->target.c_str());
+      }
     }
   }
   for (const auto& id : listed) {
@@ -297,7 +356,7 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
     return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", target);
   }
   const fs::path dir = root_ / target;
-  if (std::error_code ec; fs::symlink_status(dir, ec).type() == fs::file_type::symlink) {
+  if (std::error_code ec; !remote_ && fs::symlink_status(dir, ec).type() == fs::file_type::symlink) {
     return make_error(ErrorKind::failure, "the store's folder {} is a symbolic link; dbsnap never follows links in "
                       "its store (replace it with a folder)", dir.string());
   }
@@ -313,9 +372,9 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
     pending.blob = std::move(*blob);
     return pending;
   }
-  auto repository_lock = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
+  auto repository_lock = share_repository();
   if (!repository_lock) return std::unexpected(repository_lock.error());
-  pending.repository_lock.emplace(std::move(*repository_lock));
+  if (*repository_lock) pending.repository_lock.emplace(std::move(**repository_lock));
   auto index = chunk_index();
   if (!index) return std::unexpected(index.error());
   auto chunk_store = repo::ChunkStore::create(*backend_, **index, repo::ChunkStoreOptions{.level = level});
@@ -341,11 +400,12 @@ Expected<repo::ChunkIndex*> Store::chunk_index() const {
   const bool missing = !fs::exists(root_ / index_name, ec);
   auto index = repo::ChunkIndex::open(root_ / index_name);
   if (!index) return std::unexpected(index.error());
-  if (missing) {
-    // A new store, or one whose index.db was lost: the packs say what it holds.
+  if (missing || remote_) {
+    // A new store, or one whose index.db was lost: the packs say what it
+    // holds. A remote store's index is a cache of what other hosts change too.
     auto report = repo::reconcile(*backend_, *index);
     if (!report) return std::unexpected(report.error());
-    if (!report->indexed.empty()) {
+    if (missing && !report->indexed.empty()) {
       std::fprintf(stderr, "dbsnap: %s was missing; rebuilt it from %zu pack(s)\n", (root_ / index_name).c_str(),
                    report->indexed.size());
     }
@@ -419,22 +479,32 @@ Expected<void> Store::remove(const Manifest& manifest) {
   return catalog_.remove(manifest.id);
 }
 
-std::vector<Manifest> Store::collect_manifests(std::vector<std::string>& skipped) const {
+Expected<std::vector<Manifest>> Store::collect_manifests(std::vector<std::string>& skipped) const {
+  auto files = snapshot_files();
+  if (!files) return std::unexpected(files.error());
   std::vector<Manifest> manifests;
-  for (const auto& dir : target_dirs()) {
-    for (const auto& path : files_in(dir, ".json")) {
-      auto text = util::read_small_file(path);
+  for (const auto& [target, names] : *files) {
+    const std::set<std::string> present(names.begin(), names.end());
+    for (const auto& name : names) {
+      if (!name.ends_with(".json")) continue;
+      const std::string object = target + "/" + name;
+      const std::string where = backend_->locate(object);
+      auto text = read_object(*backend_, object, 1024 * 1024);
+      if (!text && text.error().kind != ErrorKind::not_found && text.error().kind != ErrorKind::corrupt) {
+        return std::unexpected(text.error());  // the backend failed: never index on partial knowledge
+      }
       auto manifest = text ? parse_manifest(*text) : Expected<Manifest>(std::unexpected(text.error()));
       if (!manifest) {
-        skipped.push_back(fmt::format("{}: {}", path.string(), manifest.error().message));
+        skipped.push_back(fmt::format("{}: {}", where, manifest.error().message));
         continue;
       }
-      if (manifest->target != dir.filename().string() || path.filename() != manifest->id + ".json") {
-        skipped.push_back(fmt::format("{}: its id or target does not match where it is", path.string()));
+      if (manifest->target != target || name != manifest->id + ".json") {
+        skipped.push_back(fmt::format("{}: its id or target does not match where it is", where));
         continue;
       }
-      if (!backend_->stat(blob_object(*manifest))) {
-        skipped.push_back(fmt::format("{}: its blob {} is missing", path.string(), manifest->blob_file));
+      const std::string data = manifest->layout == DataLayout::chunks ? manifest->chunk_list : manifest->blob_file;
+      if (!present.contains(data)) {
+        skipped.push_back(fmt::format("{}: its blob {} is missing", where, data));
         continue;
       }
       manifests.push_back(std::move(*manifest));
@@ -454,15 +524,16 @@ Expected<std::size_t> Store::rebuild_catalog(std::vector<std::string>& skipped) 
     return make_error(ErrorKind::failure, "cannot read the store folder {}: {}", root_.string(),
                       ec ? ec.message() : "not a folder");
   }
-  std::vector<Manifest> manifests = collect_manifests(skipped);
+  auto manifests = collect_manifests(skipped);
+  if (!manifests) return std::unexpected(manifests.error());
   if (std::error_code gone; !fs::exists(root_ / catalog_name, gone)) {
     // Deleted while we had it open: index into a new file at its place, not into the unlinked one.
     auto fresh = Catalog::open(root_ / catalog_name);
     if (!fresh) return std::unexpected(fresh.error());
     catalog_ = std::move(*fresh);
   }
-  if (auto r = catalog_.replace_all(manifests); !r) return std::unexpected(r.error());
-  return manifests.size();
+  if (auto r = catalog_.replace_all(*manifests); !r) return std::unexpected(r.error());
+  return manifests->size();
 }
 
 std::string Store::blob_object(const Manifest& manifest) {
@@ -493,24 +564,60 @@ namespace {
 // A chunk reader that holds the repository lock (shared) as long as it lives.
 class LockedChunkReader final : public pipeline::Source {
  public:
-  LockedChunkReader(std::optional<util::FileLock> lock, std::unique_ptr<repo::ChunkReader> reader)
+  LockedChunkReader(std::optional<RepositoryLock> lock, std::unique_ptr<repo::ChunkReader> reader)
       : lock_(std::move(lock)), reader_(std::move(reader)) {}
   Expected<std::size_t> read(pipeline::MutableBytes buffer) override { return reader_->read(buffer); }
 
  private:
-  std::optional<util::FileLock> lock_;
+  std::optional<RepositoryLock> lock_;
   std::unique_ptr<repo::ChunkReader> reader_;
 };
 
 }  // namespace
 
-Expected<std::optional<util::FileLock>> Store::share_repository() const {
+repo::LockObjectOptions Store::lock_object_options() {
+  return {.command = fmt::format("dbsnap pid {}", ::getpid())};
+}
+
+Expected<std::optional<RepositoryLock>> Store::share_repository() const {
   // A store this process cannot write has no lock to take (documented limit:
   // a prune by its owner meanwhile can fail a read, never damage data).
-  if (!writable_) return std::optional<util::FileLock>();
+  if (!writable_) return std::optional<RepositoryLock>();
   auto taken = util::FileLock::acquire(root_ / repository_lock_name, util::LockMode::shared);
   if (!taken) return std::unexpected(taken.error());
-  return std::optional<util::FileLock>(std::move(*taken));
+  RepositoryLock held{std::move(*taken), std::nullopt};
+  if (remote_) {
+    auto object = repo::LockObject::acquire(
+        [this] { return open_backend(location_, BackendAccess::write); }, repo::LockObjectMode::shared,
+        lock_object_options(), [](const std::string& message) { std::fprintf(stderr, "dbsnap: %s\n", message.c_str()); });
+    if (!object) return std::unexpected(object.error());
+    held.remote.emplace(std::move(*object));
+    // Another host's garbage collection may have moved or removed packs since this index last looked.
+    if (index_) {
+      if (auto r = repo::reconcile(*backend_, *index_); !r) return std::unexpected(r.error());
+    }
+  }
+  return std::optional<RepositoryLock>(std::move(held));
+}
+
+Expected<std::optional<RepositoryLock>> Store::try_own_repository() {
+  auto taken = util::FileLock::try_acquire(root_ / repository_lock_name, util::LockMode::exclusive);
+  if (!taken) return std::unexpected(taken.error());
+  if (!*taken) return std::optional<RepositoryLock>();
+  RepositoryLock held{std::move(**taken), std::nullopt};
+  if (remote_) {
+    auto backend = open_backend(location_, BackendAccess::write);
+    if (!backend) return std::unexpected(backend.error());
+    auto object = repo::LockObject::try_acquire(std::move(*backend), repo::LockObjectMode::exclusive,
+                                                lock_object_options());
+    if (!object) return std::unexpected(object.error());
+    if (!*object) return std::optional<RepositoryLock>();
+    held.remote.emplace(std::move(**object));
+    if (index_) {
+      if (auto r = repo::reconcile(*backend_, *index_); !r) return std::unexpected(r.error());
+    }
+  }
+  return std::optional<RepositoryLock>(std::move(held));
 }
 
 Expected<repo::ChunkList> Store::load_chunk_list(const Manifest& manifest) const {
@@ -550,11 +657,15 @@ Expected<std::unique_ptr<pipeline::Source>> Store::open_chunks(const Manifest& m
 
 Expected<GarbageCollection> Store::collect_garbage(const repo::GcOptions& options) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
-  auto repository_lock = util::FileLock::try_acquire(root_ / repository_lock_name, util::LockMode::exclusive);
+  auto repository_lock = try_own_repository();
   if (!repository_lock) return std::unexpected(repository_lock.error());
   if (!*repository_lock) return GarbageCollection{};
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
+  // A remote store's leftovers go here, where no host is publishing (see store.hpp).
+  if (remote_) {
+    if (auto r = remove_unpublished_blobs(); !r) return std::unexpected(r.error());
+  }
   // The manifests are the truth about which snapshots exist: a run killed
   // between a manifest and its catalog row must not lose its chunks here.
   if (auto r = reconcile_catalog(); !r) return std::unexpected(r.error());

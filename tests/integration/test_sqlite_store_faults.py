@@ -167,19 +167,23 @@ def body(t):
     t.check(any(f.startswith("catalog.db.damaged-") for f in os.listdir(store)), "the damaged file was set aside")
     t.check_rc(t.dbsnap(proj, "backup", "dev"), 0, "backups work again")
 
-    t.section("a store location with a scheme: file:// is a folder, s3:// is refused (not a folder named 's3:')")
+    t.section("a store location with a scheme: file:// is a folder, s3:// a bucket (never a folder named 's3:')")
     n = len(t.list_json(proj))
     r = t.dbsnap(proj, "--store", "file://" + store, "list", "--json")
     t.check_rc(r, 0, "--store file://STORE list")
     t.check_eq(len(r.json()), n, "it is the same store")
+    no_endpoint = {"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "DBSNAP_CACHE_DIR": t.path("cache")}
     for args in (["--store", "s3://bucket/prefix", "backup", "dev"], ["--store", "s3://bucket/prefix", "list"]):
-        r = t.dbsnap(proj, *args)
-        t.check_error(r, 3, " ".join(args), contains=["s3://", "local folder"])
+        r = t.dbsnap(proj, *args, env=no_endpoint)
+        t.check_error(r, 3, " ".join(args) + " with no S3 endpoint set", contains=["s3://", "AWS_ENDPOINT_URL_S3"])
+    r = t.dbsnap(proj, "--store", "s3://B/prefix", "list", env=no_endpoint)
+    t.check_error(r, 3, "a bucket name S3 does not allow", contains=["not a bucket name"])
+    t.check(not os.path.exists(t.path("cache")), "no cache folder was made for a store that did not open")
     with open(os.path.join(proj, "dbsnap.toml")) as f:
         toml = f.read()
     with open(os.path.join(proj, "dbsnap.toml"), "w") as f:
         f.write('store = "s3://bucket/prefix"\n' + toml)
-    r = t.dbsnap(proj, "backup", "dev")
+    r = t.dbsnap(proj, "backup", "dev", env=no_endpoint)
     t.check_error(r, 3, "store = \"s3://...\" in dbsnap.toml", contains=["s3://"])
     with open(os.path.join(proj, "dbsnap.toml"), "w") as f:
         f.write(toml)

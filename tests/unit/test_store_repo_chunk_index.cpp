@@ -15,7 +15,8 @@ PackEntry entry(const std::string& content, std::uint64_t offset) {
 
 }  // namespace
 
-TEST_CASE("the chunk index finds chunks by id, keeps a chunk's first pack, and forgets a removed pack") {
+TEST_CASE("the chunk index finds chunks by id, keeps a chunk's first pack, and forgets a removed pack, falling back "
+          "to a chunk's copy in another pack") {
   test::TempDir dir;
   const auto path = dir.path / "index.db";
   const auto a = entry("a", 0);
@@ -41,9 +42,34 @@ TEST_CASE("the chunk index finds chunks by id, keeps a chunk's first pack, and f
 
   REQUIRE(index->remove_pack("data/aa/one"));
   CHECK_FALSE(index->find(a.id).value().has_value());
-  CHECK_FALSE(index->find(b.id).value().has_value());  // its second copy was never indexed
+  // b's copy in the other pack (what two hosts writing one bucket, or another host's repacking, leave) takes over.
+  auto moved = index->find(b.id).value();
+  REQUIRE(moved.has_value());
+  CHECK(moved->pack == "data/bb/two");
+  CHECK(moved->entry.offset == 10);
   CHECK(index->find(c.id).value().has_value());
   CHECK(index->packs().value() == std::vector<std::string>{"data/bb/two"});
+  CHECK(index->totals().value() == std::pair<std::uint64_t, std::uint64_t>{2, 20});
+  REQUIRE(index->remove_pack("data/bb/two"));
+  CHECK_FALSE(index->find(b.id).value().has_value());
+  CHECK(index->totals().value() == std::pair<std::uint64_t, std::uint64_t>{0, 0});
+}
+
+TEST_CASE("replacing packs keeps every chunk that has a copy left, in one transaction") {
+  auto index = ChunkIndex::in_memory();
+  REQUIRE(index.has_value());
+  const auto a = entry("a", 0);
+  const auto b = entry("b", 10);
+  REQUIRE(index->add_pack("data/aa/one", 100, {a, b}));
+  REQUIRE(index->add_pack("data/bb/two", 100, {PackEntry{a.id, 50, 10, 1}}));
+  REQUIRE(index->add_pack("data/cc/three", 100, {PackEntry{a.id, 70, 10, 1}}));
+  // Both packs that hold a go at once (as garbage collection deletes them): a's last copy is in three.
+  REQUIRE(index->replace_packs({"data/aa/one", "data/bb/two"}, {}));
+  auto found = index->find(a.id).value();
+  REQUIRE(found.has_value());
+  CHECK(found->pack == "data/cc/three");
+  CHECK(found->entry.offset == 70);
+  CHECK_FALSE(index->find(b.id).value().has_value());
 }
 
 TEST_CASE("a chunk index from a newer dbsnap is refused and left alone") {

@@ -15,11 +15,20 @@
 #include "dbsnap/store/repo/chunk_list.hpp"
 #include "dbsnap/store/repo/chunk_store.hpp"
 #include "dbsnap/store/repo/gc.hpp"
+#include "dbsnap/store/repo/lock_object.hpp"
 #include "dbsnap/util/fs.hpp"
 
 namespace dbsnap::store {
 
 namespace fs = std::filesystem;
+
+// The repository lock as one process holds it: a flock in the store's local
+// folder (the processes of this host) and, for a store on a remote backend,
+// a lock object in it (processes on other hosts; repo/lock_object.hpp).
+struct RepositoryLock {
+  util::FileLock local;
+  std::optional<repo::LockObject> remote;
+};
 
 // A snapshot being written. Nothing of it is visible until
 // Store::publish(); dropping it aborts what it wrote (packs already
@@ -35,7 +44,7 @@ struct PendingSnapshot {
   // lock keeps garbage collection out from the first chunk looked up to the
   // publish: a chunk found in the index stays there.
   std::string chunk_list;  // "<id>.chunks"
-  std::optional<util::FileLock> repository_lock;
+  std::optional<RepositoryLock> repository_lock;
   std::unique_ptr<repo::ChunkStore> chunk_store;
   std::unique_ptr<repo::SnapshotWriter> chunks_in;
 };
@@ -62,6 +71,16 @@ struct GarbageCollection {
 // target with <id>.<kind>.zst blobs and <id>.json manifests (FORMAT.md).
 // Opening it removes temp files and unpublished blobs that crashed or killed
 // runs left behind.
+//
+// A store on a remote backend ("s3://BUCKET/PREFIX") keeps the same objects
+// in the backend and the rest (catalog.db, index.db, target locks, move
+// records, scratch files) in a local cache folder of this user
+// (cache_folder()): both indexes are caches that every open reconciles with
+// the backend's manifests and packs, so a new machine with only the bucket
+// rebuilds them. Hosts keep out of each other's way with lock objects
+// (RepositoryLock); what a killed run left unpublished there is removed by
+// garbage collection, which holds the repository alone, not by an open,
+// since another host may be publishing it.
 enum class CatalogRecovery {
   fail,         // a damaged catalog.db is an error
   set_aside,    // a damaged catalog.db is renamed to catalog.db.damaged-<time> and a new one started
@@ -77,6 +96,12 @@ enum class AutomaticSnapshots { exclude, include };
 // nothing is cleaned up.
 enum class StoreAccess { write, read };
 
+// The local folder of the store at a remote `location`: DBSNAP_CACHE_DIR,
+// else $XDG_CACHE_HOME/dbsnap, else ~/.cache/dbsnap, then
+// stores/<first 16 hex digits of the location's SHA-256>. Errors: `config`
+// when none of those variables is set.
+Expected<fs::path> cache_folder(std::string_view location);
+
 class Store {
  public:
   static Expected<Store> open(const fs::path& root, CatalogRecovery recovery = CatalogRecovery::fail,
@@ -84,7 +109,12 @@ class Store {
   // False for a store opened for reading that this process cannot write.
   bool writable() const noexcept { return writable_; }
 
+  // The store's local folder: the store itself, or a remote store's cache.
   const fs::path& root() const noexcept { return root_; }
+  // The store as the user named it, for people: a folder, or "s3://bucket/prefix".
+  const std::string& location() const noexcept { return location_; }
+  // Whether the snapshots live on a remote backend (see above).
+  bool remote() const noexcept { return remote_; }
 
   // The snapshots the catalog (the store's own index) holds that match
   // `filter`, newest first; commands ask here, never the catalog itself.
@@ -182,22 +212,30 @@ class Store {
                              AutomaticSnapshots automatic = AutomaticSnapshots::exclude);
 
  private:
-  Store(fs::path root, Catalog catalog, bool writable = true);
+  Store(fs::path root, Catalog catalog, bool writable, std::unique_ptr<Backend> backend, std::string location,
+        bool remote);
   static Expected<Store> open_unwritable(const fs::path& root);
+  static Expected<Store> open_remote(const std::string& location, CatalogRecovery recovery);
+  // What open does once the local folder is locked and the catalog open.
+  static Expected<Store> finish_open(Store store, std::optional<util::FileLock> lock, bool catalog_missing);
   // Every manifest that names its own folder and file and has its blob; the others are described in `skipped`.
-  std::vector<Manifest> collect_manifests(std::vector<std::string>& skipped) const;
+  Expected<std::vector<Manifest>> collect_manifests(std::vector<std::string>& skipped) const;
   Expected<void> check_writable() const;
-  void remove_unpublished_blobs();
+  Expected<void> remove_unpublished_blobs();
   Expected<void> reconcile_catalog();
   void report_symlinks() const;
-  bool has_manifests() const;
-  // The target folders (real folders, never symbolic links), sorted.
-  std::vector<fs::path> target_dirs() const;
-  // The regular files (never symbolic links) in `dir` whose name ends with `suffix`, sorted.
-  std::vector<fs::path> files_in(const fs::path& dir, std::string_view suffix) const;
+  // The snapshot files of the store, by target folder, from the backend's
+  // listing (a local store's: real files in real folders, never links), sorted.
+  Expected<std::map<std::string, std::vector<std::string>>> snapshot_files() const;
   // The repository lock held shared (nothing to hold in a store this
   // process cannot write): while it lives, garbage collection keeps out.
-  Expected<std::optional<util::FileLock>> share_repository() const;
+  // For a remote store the chunk index is reconciled with the packs once
+  // it is held (another host's garbage collection may have moved chunks).
+  Expected<std::optional<RepositoryLock>> share_repository() const;
+  // The repository lock held exclusively, or std::nullopt when a backup or
+  // restore (of any host) holds it.
+  Expected<std::optional<RepositoryLock>> try_own_repository();
+  static repo::LockObjectOptions lock_object_options();
   // A chunked snapshot's list, read and checked against its manifest (the
   // list's SHA-256, the count, the dump's size and SHA-256). Errors:
   // `corrupt` naming the list when it is missing or does not match.
@@ -219,6 +257,8 @@ class Store {
   bool writable_ = true;
   // The snapshots' blobs and manifests; catalog.db, locks and scratch files stay local to root_.
   std::unique_ptr<Backend> backend_;
+  std::string location_;
+  bool remote_ = false;
   DataLayout layout_ = DataLayout::chunks;
   mutable std::optional<repo::ChunkIndex> index_;
 };

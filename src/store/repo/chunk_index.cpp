@@ -31,6 +31,44 @@ constexpr std::string_view schema = R"sql(
   CREATE INDEX chunks_by_pack ON chunks(pack);
 )sql";
 
+// Further copies of indexed chunks in other packs: two hosts writing one
+// bucket can each store a chunk the other has not seen, and garbage
+// collection may then delete the pack `chunks` points at while a copy
+// lives on. remove_pack and replace_packs point such a chunk at a spare
+// copy before its pack goes. Added to schema 1 in place (older builds
+// ignore the table; its rows go with their pack by the same cascade).
+constexpr std::string_view spares_schema = R"sql(
+  CREATE TABLE IF NOT EXISTS spares (
+    id BLOB NOT NULL,
+    pack INTEGER NOT NULL REFERENCES packs(id) ON DELETE CASCADE,
+    offset INTEGER NOT NULL,
+    stored_size INTEGER NOT NULL,
+    raw_size INTEGER NOT NULL,
+    PRIMARY KEY (id, pack)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS spares_by_pack ON spares(pack);
+)sql";
+
+// Before pack `name` is deleted, inside the caller's transaction: its chunks
+// that have a spare copy in another pack are pointed at that copy.
+void promote_spares(SQLite::Database& db, const std::string& name) {
+  SQLite::Statement id_q(db, "SELECT id FROM packs WHERE name = ?");
+  id_q.bind(1, name);
+  if (!id_q.executeStep()) return;
+  const int64_t pack = id_q.getColumn(0).getInt64();
+  SQLite::Statement move(db, R"sql(
+    UPDATE chunks SET (pack, offset, stored_size, raw_size) =
+      (SELECT s.pack, s.offset, s.stored_size, s.raw_size FROM spares s WHERE s.id = chunks.id AND s.pack != ?1
+       LIMIT 1)
+    WHERE pack = ?1 AND EXISTS (SELECT 1 FROM spares s WHERE s.id = chunks.id AND s.pack != ?1))sql");
+  move.bind(1, pack);
+  move.exec();
+  SQLite::Statement used(db, "DELETE FROM spares WHERE pack != ?1 AND EXISTS (SELECT 1 FROM chunks c WHERE "
+                             "c.id = spares.id AND c.pack = spares.pack)");
+  used.bind(1, pack);
+  used.exec();
+}
+
 Error index_error(const std::string& where, const std::exception& e) {
   int code = 0;
   if (const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&e)) code = sqlite->getErrorCode() & 0xff;
@@ -86,6 +124,7 @@ Expected<ChunkIndex> ChunkIndex::open(const std::filesystem::path& path) {
       }
       tx.commit();
     }
+    db.exec(std::string(spares_schema));
     ::chmod(path.c_str(), 0600);
     return ChunkIndex(std::move(impl));
   } catch (const std::exception& e) {
@@ -98,6 +137,7 @@ Expected<ChunkIndex> ChunkIndex::in_memory() {
     auto impl = std::make_unique<Impl>(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     impl->db.exec("PRAGMA foreign_keys=ON");
     impl->db.exec(std::string(schema));
+    impl->db.exec(std::string(spares_schema));
     return ChunkIndex(std::move(impl));
   } catch (const std::exception& e) {
     return std::unexpected(index_error(":memory:", e));
@@ -138,14 +178,20 @@ void insert_pack(SQLite::Database& db, const std::string& pack, std::uint64_t si
   const int64_t pack_id = id_q.getColumn(0).getInt64();
   SQLite::Statement ins(db, "INSERT INTO chunks (id, pack, offset, stored_size, raw_size) VALUES (?,?,?,?,?) "
                             "ON CONFLICT(id) DO NOTHING");
+  SQLite::Statement spare(db, "INSERT INTO spares (id, pack, offset, stored_size, raw_size) VALUES (?,?,?,?,?) "
+                              "ON CONFLICT(id, pack) DO NOTHING");
   for (const auto& e : entries) {
-    ins.bind(1, e.id.bytes.data(), static_cast<int>(e.id.bytes.size()));
-    ins.bind(2, pack_id);
-    ins.bind(3, static_cast<int64_t>(e.offset));
-    ins.bind(4, static_cast<int64_t>(e.stored_size));
-    ins.bind(5, static_cast<int64_t>(e.raw_size));
-    ins.exec();
+    for (auto* q : {&ins, &spare}) {
+      q->bind(1, e.id.bytes.data(), static_cast<int>(e.id.bytes.size()));
+      q->bind(2, pack_id);
+      q->bind(3, static_cast<int64_t>(e.offset));
+      q->bind(4, static_cast<int64_t>(e.stored_size));
+      q->bind(5, static_cast<int64_t>(e.raw_size));
+    }
+    // Indexed already (in another pack): this copy is a spare.
+    if (ins.exec() == 0) spare.exec();
     ins.reset();
+    spare.reset();
   }
 }
 
@@ -169,6 +215,7 @@ Expected<void> ChunkIndex::replace_packs(const std::vector<std::string>& old_pac
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement del(db, "DELETE FROM packs WHERE name = ?");
     for (const auto& pack : old_packs) {
+      promote_spares(db, pack);
       del.bind(1, pack);
       del.exec();
       del.reset();
@@ -273,9 +320,12 @@ Expected<std::vector<PackEntry>> ChunkIndex::entries(const std::string& pack) co
 
 Expected<void> ChunkIndex::remove_pack(const std::string& pack) {
   try {
+    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    promote_spares(impl_->db, pack);
     SQLite::Statement del(impl_->db, "DELETE FROM packs WHERE name = ?");
     del.bind(1, pack);
-    del.exec();  // one statement: its cascade to chunks is part of it
+    del.exec();  // its cascade to chunks and spares is part of it
+    tx.commit();
     return {};
   } catch (const std::exception& e) {
     return std::unexpected(index_error(impl_->where, e));
