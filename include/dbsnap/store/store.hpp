@@ -251,6 +251,9 @@ class Store {
   // delete and rebuild; `.repository-lock` shared by chunked backups and
   // reads, exclusive for garbage collection.
   static constexpr const char* lock_name = ".lock";
+  static constexpr const char* catalog_name = "catalog.db";
+  static constexpr const char* index_name = "index.db";
+  static constexpr const char* scratch_dir = ".scratch";
   static constexpr const char* repository_lock_name = ".repository-lock";
   fs::path root_;
   Catalog catalog_;
