@@ -5,7 +5,8 @@
 # radosgw (packaging/install-deps.sh --test). The settings and their reasons:
 # ../shared/research/object-storage.md (each one cost a session time once).
 #
-#   tests/harness/s3.sh start DIR PORT   # prints KEY=VALUE lines: endpoint, keys, bucket
+#   tests/harness/s3.sh start DIR PORT   # prints KEY=VALUE lines: endpoints (http on PORT, https on
+#                                        # PORT+2 with a private CA), keys, bucket
 #   tests/harness/s3.sh stop DIR         # kills only the daemons started with DIR/ceph.conf
 #   tests/harness/s3.sh bucket DIR NAME  # creates another bucket (a signed PUT with curl)
 set -euo pipefail
@@ -15,6 +16,21 @@ SECRET_KEY=dbsnaptestsecret00000000000000000000000
 BUCKET=dbsnap-test
 
 log() { echo "s3.sh: $*" >&2; }
+
+# A private CA and a certificate for the name localhost (and not for 127.0.0.1, so that
+# https://127.0.0.1 tests a name that does not match) signed by it, for the https
+# endpoint (beast's ssl_endpoint): clients trust it through AWS_CA_BUNDLE.
+make_certificates() {  # DIR
+  local tls=$1/tls
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=dbsnap test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/server.key" \
+    -out "$tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n' > "$tls/ext.cnf"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+    -extfile "$tls/ext.cnf" -out "$tls/server.pem" 2>/dev/null
+}
 
 create_bucket() {  # DIR NAME
   local port; port=$(cat "$1/port")
@@ -31,15 +47,16 @@ create_bucket() {  # DIR NAME
 }
 
 start() {  # DIR PORT
-  local dir port mon_port fsid osd_uuid
-  dir=$(realpath -m "$1"); port=$2; mon_port=$((port + 1))
-  for tool in ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl; do
+  local dir port mon_port tls_port fsid osd_uuid
+  dir=$(realpath -m "$1"); port=$2; mon_port=$((port + 1)); tls_port=$((port + 2))
+  for tool in ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl openssl; do
     command -v "$tool" >/dev/null || { log "$tool is missing: run packaging/install-deps.sh --test"; exit 1; }
   done
   [[ ${#dir} -lt 60 ]] || { log "$dir is too long (admin sockets must stay under 108 characters)"; exit 1; }
   [[ -e "$dir/ceph.conf" ]] && { log "$dir is in use; stop it first"; exit 1; }
   mkdir -p "$dir"/{run,log,mon/a,osd/0,rgw,crash}
   echo "$port" > "$dir/port"
+  make_certificates "$dir"
   fsid=$(cat /proc/sys/kernel/random/uuid)
   cat > "$dir/ceph.conf" <<EOF
 [global]
@@ -86,7 +103,7 @@ osd max object size = 134217728
 ms mon client mode = crc
 auth client required = none
 rgw data = $dir/rgw
-rgw frontends = beast endpoint=127.0.0.1:$port
+rgw frontends = beast endpoint=127.0.0.1:$port ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$dir/tls/server.pem ssl_private_key=$dir/tls/server.key
 rgw thread pool size = 64
 EOF
   export CEPH_CONF="$dir/ceph.conf"
@@ -110,6 +127,8 @@ EOF
   echo "DBSNAP_TEST_S3_ACCESS_KEY=$ACCESS_KEY"
   echo "DBSNAP_TEST_S3_SECRET_KEY=$SECRET_KEY"
   echo "DBSNAP_TEST_S3_BUCKET=$BUCKET"
+  echo "DBSNAP_TEST_S3_TLS_ENDPOINT=https://localhost:$tls_port"
+  echo "DBSNAP_TEST_S3_CA=$dir/tls/ca.pem"
 }
 
 stop() {  # DIR

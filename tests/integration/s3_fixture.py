@@ -29,11 +29,16 @@ class S3:
     def location(self, prefix=None):
         return "s3://{}/{}".format(self.bucket, prefix or self.prefix)
 
-    def env(self, cache, secret=None):
-        """The environment a dbsnap run needs for this server, with its cache folder."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
-                "AWS_SECRET_ACCESS_KEY": secret or self.secret_key, "AWS_DEFAULT_REGION": "us-east-1",
-                "DBSNAP_CACHE_DIR": cache}
+    def env(self, cache, secret=None, tls=False):
+        """The environment a dbsnap run needs for this server, with its cache folder; `tls`: through
+        the https endpoint, trusting the harness's private CA."""
+        env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
+               "AWS_SECRET_ACCESS_KEY": secret or self.secret_key, "AWS_DEFAULT_REGION": "us-east-1",
+               "DBSNAP_CACHE_DIR": cache}
+        if tls:
+            env["AWS_ENDPOINT_URL"] = os.environ["DBSNAP_TEST_S3_TLS_ENDPOINT"]
+            env["AWS_CA_BUNDLE"] = os.environ["DBSNAP_TEST_S3_CA"]
+        return env
 
     def _curl(self, *args, data=None):
         argv = ["curl", "-sS", "--fail-with-body", "--aws-sigv4", "aws:amz:us-east-1:s3",

@@ -10,6 +10,8 @@ curl's own SigV4 client looking into the bucket, as a user would:
 - a new machine (another cache folder, nothing else) lists both snapshots by revision, verifies
   and restores them: the catalog and the chunk index are rebuilt from the bucket alone; so does
   `catalog rebuild` after the cache's catalog is deleted;
+- the same bucket through the server's https endpoint: the same snapshots, verified; without the
+  private CA in AWS_CA_BUNDLE one line, exit 3;
 - two hosts (two cache folders) backing up at the same time: both succeed, every snapshot
   verifies from a third;
 - another host's live exclusive lock object makes a backup wait (and say for whom) until it is
@@ -132,6 +134,17 @@ def body(t):
     ids_a = sorted(m["id"] for m in json.loads(ok(host_a, "list", "--json").out))
     ids_rebuilt = sorted(m["id"] for m in json.loads(ok(host_b, "list", "--json").out))
     t.check_eq(ids_rebuilt, ids_a, "catalog rebuild from the bucket lists them all ({})".format(len(ids_a)))
+
+    t.section("the same bucket over https (the harness's private CA)")
+    host_tls = s3.env(t.path("cache-tls"), tls=True)
+    ids_tls = sorted(m["id"] for m in json.loads(ok(host_tls, "list", "--json").out))
+    t.check_eq(ids_tls, ids_a, "list over https gives the same snapshots")
+    ok(host_tls, "verify", second["id"])
+    untrusted = dict(host_tls)
+    del untrusted["AWS_CA_BUNDLE"]
+    r = run(untrusted, "list")
+    t.check_error(r, EXIT_CONFIG, "https without the CA that signed the server's certificate",
+                  contains=["is not trusted", "AWS_CA_BUNDLE"])
 
     t.section("two hosts back up at the same time")
     write(db_file, "UPDATE blob SET data = zeroblob(4000) WHERE id = 5")

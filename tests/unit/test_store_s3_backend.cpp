@@ -53,6 +53,19 @@ TEST_CASE("s3 backend: the backend conformance suite, on a real S3 server") {
   });
 }
 
+TEST_CASE("s3 backend: the backend conformance suite over https (the harness's private CA)") {
+  const std::string tls = env_or_fail("DBSNAP_TEST_S3_TLS_ENDPOINT");  // https://localhost:PORT
+  auto context = util::TlsContext::client(env_or_fail("DBSNAP_TEST_S3_CA"));
+  REQUIRE_MESSAGE(context.has_value(), context.error().message);
+  test::check_backend_conformance([&] {
+    auto at = server(fresh_bucket());
+    at.host = "localhost";
+    at.port = std::stoi(tls.substr(tls.rfind(':') + 1));
+    at.tls = *context;
+    return store::s3::make_s3_backend(store::s3::Client(at, keys()), store::BackendAccess::write);
+  });
+}
+
 TEST_CASE("s3 backend: objects above one part go up as a multipart upload, and read back whole or in ranges") {
   const std::size_t part = 5 * 1024 * 1024;  // S3's smallest part
   auto backend = store::s3::make_s3_backend(store::s3::Client(server(fresh_bucket()), keys()),
@@ -128,9 +141,39 @@ TEST_CASE("s3 backend: open_backend finds the server from the environment, and c
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().kind == ErrorKind::config);
   CHECK(store::open_backend("s3://Bad_Bucket/p", store::BackendAccess::read).error().kind == ErrorKind::config);
-  ::setenv("AWS_ENDPOINT_URL_S3", "https://s3.example.com", 1);
-  CHECK(store::open_backend("s3://" + bucket, store::BackendAccess::read).error().message.find("http://") !=
+  ::setenv("AWS_ENDPOINT_URL_S3", "ftp://127.0.0.1:1", 1);
+  CHECK(store::open_backend("s3://" + bucket, store::BackendAccess::read).error().message.find("https://") !=
         std::string::npos);
+  ::unsetenv("AWS_ENDPOINT_URL_S3");
+  ::unsetenv("AWS_ENDPOINT_URL");
+  auto nothing = store::open_backend("s3://" + bucket, store::BackendAccess::read);  // no default server
+  REQUIRE_FALSE(nothing.has_value());
+  CHECK(nothing.error().kind == ErrorKind::config);
+  CHECK(nothing.error().message.find("no S3 endpoint") != std::string::npos);
+
+  // https: the harness's private CA through AWS_CA_BUNDLE; without it, or for a name the
+  // certificate does not hold (it is for localhost only), a one-line config error at once.
+  const std::string tls = env_or_fail("DBSNAP_TEST_S3_TLS_ENDPOINT");  // https://localhost:PORT
+  ::setenv("AWS_ENDPOINT_URL_S3", tls.c_str(), 1);
+  auto untrusted = store::open_backend("s3://" + bucket, store::BackendAccess::read);
+  REQUIRE_FALSE(untrusted.has_value());
+  CHECK(untrusted.error().kind == ErrorKind::config);
+  CHECK(untrusted.error().message.find("is not trusted") != std::string::npos);
+  ::setenv("AWS_CA_BUNDLE", env_or_fail("DBSNAP_TEST_S3_CA").c_str(), 1);
+  auto over_tls = store::open_backend("s3://" + bucket + "/team/prod", store::BackendAccess::read);
+  REQUIRE_MESSAGE(over_tls.has_value(), over_tls.error().message);
+  CHECK(test::read_object_text(**over_tls, "manifests/a.json") == "{}");
+  const std::string by_ip = "https://127.0.0.1:" + tls.substr(tls.rfind(':') + 1);
+  ::setenv("AWS_ENDPOINT_URL_S3", by_ip.c_str(), 1);
+  auto mismatch = store::open_backend("s3://" + bucket, store::BackendAccess::read);
+  REQUIRE_FALSE(mismatch.has_value());
+  CHECK(mismatch.error().kind == ErrorKind::config);
+  CHECK(mismatch.error().message.find("mismatch") != std::string::npos);
+  ::setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem", 1);
+  auto no_bundle = store::open_backend("s3://" + bucket, store::BackendAccess::read);
+  REQUIRE_FALSE(no_bundle.has_value());
+  CHECK(no_bundle.error().message.find("/nonexistent/ca.pem") != std::string::npos);
+  ::unsetenv("AWS_CA_BUNDLE");
   ::unsetenv("AWS_ENDPOINT_URL_S3");
   ::unsetenv("AWS_ACCESS_KEY_ID");
   ::unsetenv("AWS_SECRET_ACCESS_KEY");

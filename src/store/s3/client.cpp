@@ -44,26 +44,52 @@ std::string amz_now() {
   return text;
 }
 
-// A TCP connection, closed when dropped.
+// A TCP connection (TLS on top for https), closed when dropped, and the
+// stream Beast reads and writes on it.
 class Connection {
  public:
   Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
-  Connection(Connection&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Connection(Connection&& other) noexcept : fd_(std::exchange(other.fd_, -1)), tls_(std::move(other.tls_)) {}
   Connection& operator=(Connection&& other) noexcept {
     if (this != &other) {
+      tls_.reset();
       if (fd_ >= 0) ::close(fd_);
       fd_ = std::exchange(other.fd_, -1);
+      tls_ = std::move(other.tls_);
     }
     return *this;
   }
   ~Connection() {
+    tls_.reset();
     if (fd_ >= 0) ::close(fd_);
   }
-  int fd() const { return fd_; }
 
-  static Expected<Connection> open(const std::string& host, int port, std::chrono::milliseconds timeout) {
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+    if (tls_) return tls_->read_some(buffers, ec);
+    return util::FdStream(fd_).read_some(buffers, ec);
+  }
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    if (tls_) return tls_->read_some(buffers);
+    return util::FdStream(fd_).read_some(buffers);
+  }
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+    if (tls_) return tls_->write_some(buffers, ec);
+    return util::FdStream(fd_).write_some(buffers, ec);
+  }
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers) {
+    if (tls_) return tls_->write_some(buffers);
+    return util::FdStream(fd_).write_some(buffers);
+  }
+
+  static Expected<Connection> open(const Location& location, std::chrono::milliseconds timeout) {
+    const std::string& host = location.host;
+    const int port = location.port;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -90,11 +116,17 @@ class Connection {
     }
     ::freeaddrinfo(found);
     if (c.fd_ < 0) return make_error(ErrorKind::failure, "cannot connect to S3 endpoint {}:{}: {}", host, port, why);
+    if (location.tls) {
+      auto tls = util::TlsStream::connect(c.fd_, location.tls, host);
+      if (!tls) return std::unexpected(tls.error());
+      c.tls_.emplace(std::move(*tls));
+    }
     return c;
   }
 
  private:
   int fd_ = -1;
+  std::optional<util::TlsStream> tls_;
 };
 
 bool retryable(unsigned status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504; }
@@ -138,7 +170,7 @@ std::string Client::locate(std::string_view key) const {
 
 Client::Prepared Client::prepare(const Request& request) const {
   std::string host = location_.path_style ? location_.host : location_.bucket + "." + location_.host;
-  if (location_.port != 80) host += ":" + std::to_string(location_.port);
+  if (location_.port != (location_.tls ? 443 : 80)) host += ":" + std::to_string(location_.port);
   std::string path = location_.path_style ? "/" + location_.bucket : std::string();
   if (!request.key.empty() || path.empty()) path += "/" + uri_encode(request.key, false);
   const std::string date = amz_now();
@@ -166,12 +198,14 @@ Expected<Response> Client::send(const Request& request) const {
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
     if (attempt > 1 && !back_off(options_, attempt - 1)) break;
     auto prepared = prepare(request);
-    auto connection = Connection::open(location_.host, location_.port, options_.timeout);
+    auto connection = Connection::open(location_, options_.timeout);
     if (!connection) {
+      // A certificate that is not trusted stays so: said at once, not after five tries.
+      if (connection.error().kind == ErrorKind::config) return std::unexpected(connection.error());
       last = connection.error().message;
       continue;
     }
-    util::FdStream stream(connection->fd());
+    Connection& stream = *connection;
     boost::system::error_code ec;
     http::write(stream, prepared.message, ec);
     boost::beast::flat_buffer buffer;
@@ -251,7 +285,7 @@ class GetStream final : public BodyStream {
   }
 
  private:
-  util::FdStream& stream_() { return *fd_stream_; }
+  Connection& stream_() { return connection_; }
 
   Expected<void> open_once() {
     Request r = request_;
@@ -260,17 +294,16 @@ class GetStream final : public BodyStream {
                                            : fmt::format("bytes={}-", next_));
     }
     if (!etag_.empty()) r.headers.emplace_back("if-match", etag_);
-    auto connection = Connection::open(client_.location().host, client_.location().port, client_.options_.timeout);
+    auto connection = Connection::open(client_.location(), client_.options_.timeout);
     if (!connection) return std::unexpected(connection.error());
     connection_ = std::move(*connection);
-    fd_stream_ = std::make_unique<util::FdStream>(connection_.fd());
     buffer_.clear();
     parser_ = std::make_unique<http::response_parser<http::buffer_body>>();
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     boost::system::error_code ec;
     auto prepared = client_.prepare(r);
-    http::write(*fd_stream_, prepared.message, ec);
-    if (!ec) http::read_header(*fd_stream_, buffer_, *parser_, ec);
+    http::write(connection_, prepared.message, ec);
+    if (!ec) http::read_header(connection_, buffer_, *parser_, ec);
     if (ec) return make_error(ErrorKind::failure, "GET {}: {}", client_.locate(request_.key), ec.message());
     head_ = to_response(parser_->get().base());
     if (head_.status >= 300) {
@@ -280,7 +313,7 @@ class GetStream final : public BodyStream {
       while (!parser_->is_done() && text.size() < 65536) {
         parser_->get().body().data = chunk;
         parser_->get().body().size = sizeof chunk;
-        http::read(*fd_stream_, buffer_, *parser_, ec);
+        http::read(connection_, buffer_, *parser_, ec);
         if (ec == http::error::need_buffer) ec = {};
         text.append(chunk, sizeof chunk - parser_->get().body().size);
         if (ec) break;
@@ -304,7 +337,6 @@ class GetStream final : public BodyStream {
   std::string etag_;
   Response head_;
   Connection connection_;
-  std::unique_ptr<util::FdStream> fd_stream_;
   boost::beast::flat_buffer buffer_;
   std::unique_ptr<http::response_parser<http::buffer_body>> parser_;
   bool done_ = false;

@@ -247,21 +247,28 @@ Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, Backen
     return make_error(ErrorKind::config, "s3://{}: '{}' is not a bucket name (3-63 of a-z, 0-9, '-', '.')",
                       util::printable(rest), util::printable(location.bucket));
   }
+  location.region = env("AWS_REGION");
+  if (location.region.empty()) location.region = env("AWS_DEFAULT_REGION");
+  if (location.region.empty()) location.region = "us-east-1";
   std::string endpoint = env("AWS_ENDPOINT_URL_S3");
   if (endpoint.empty()) endpoint = env("AWS_ENDPOINT_URL");
-  if (endpoint.empty() || endpoint.starts_with("https://")) {
-    return make_error(ErrorKind::config, "s3://{}: only http:// endpoints are supported yet; set AWS_ENDPOINT_URL_S3 "
-                      "(e.g. http://127.0.0.1:7480)", util::printable(rest));
+  if (endpoint.empty()) {
+    // No default: dbsnap never talks to a server the user did not name.
+    return make_error(ErrorKind::config, "s3://{}: no S3 endpoint: set AWS_ENDPOINT_URL_S3 (e.g. "
+                      "https://s3.{}.amazonaws.com, or http://127.0.0.1:7480)", util::printable(rest), location.region);
   }
-  if (!endpoint.starts_with("http://")) {
-    return make_error(ErrorKind::config, "S3 endpoint '{}' is not an http:// URL", util::printable(endpoint));
+  const bool tls = endpoint.starts_with("https://");
+  if (!tls && !endpoint.starts_with("http://")) {
+    return make_error(ErrorKind::config, "S3 endpoint '{}' is not an http:// or https:// URL",
+                      util::printable(endpoint));
   }
-  std::string host_port = endpoint.substr(7);
+  std::string host_port = endpoint.substr(tls ? 8 : 7);
   while (host_port.ends_with('/')) host_port.pop_back();
   if (host_port.empty() || host_port.find('/') != std::string::npos) {
-    return make_error(ErrorKind::config, "S3 endpoint '{}' must be http://HOST[:PORT]", util::printable(endpoint));
+    return make_error(ErrorKind::config, "S3 endpoint '{}' must be http[s]://HOST[:PORT]", util::printable(endpoint));
   }
   location.host = host_port;
+  location.port = tls ? 443 : 80;
   if (auto colon = host_port.rfind(':'); colon != std::string::npos && host_port.find(']') == std::string::npos) {
     location.host = host_port.substr(0, colon);
     char* end = nullptr;
@@ -271,9 +278,12 @@ Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, Backen
     }
     location.port = static_cast<int>(port);
   }
-  location.region = env("AWS_REGION");
-  if (location.region.empty()) location.region = env("AWS_DEFAULT_REGION");
-  if (location.region.empty()) location.region = "us-east-1";
+  if (tls) {
+    // AWS_CA_BUNDLE as the AWS CLI reads it; else the system's CAs.
+    auto context = util::TlsContext::client(env("AWS_CA_BUNDLE"));
+    if (!context) return std::unexpected(context.error());
+    location.tls = std::move(*context);
+  }
   auto credentials = find_credentials();
   if (!credentials) return std::unexpected(credentials.error());
   Client client(std::move(location), std::move(*credentials));

@@ -2,7 +2,7 @@
 
 // A small S3 client: signed HTTP/1.1 requests to one bucket of one endpoint.
 // Each request opens its own TCP connection (Boost.Beast over util::FdStream,
-// with send/receive timeouts), is signed with SigV4 (sigv4.hpp), and is tried
+// or util::TlsStream for https, with send/receive timeouts), is signed with SigV4 (sigv4.hpp), and is tried
 // again with exponential backoff when the connection drops or the server
 // answers 500, 502, 503, 504 or 429: every request dbsnap sends to S3 is
 // idempotent (whole-body PUTs, GETs, HEADs, DELETEs, multipart steps).
@@ -23,6 +23,7 @@
 #include "dbsnap/pipeline/stream.hpp"
 #include "dbsnap/store/s3/sigv4.hpp"
 #include "dbsnap/util/error.hpp"
+#include "dbsnap/util/tls.hpp"
 
 namespace dbsnap::store::s3 {
 
@@ -30,6 +31,9 @@ namespace dbsnap::store::s3 {
 struct Location {
   std::string host;        // "127.0.0.1", "s3.eu-west-1.amazonaws.com"
   int port = 80;
+  // https: TLS with this context (util/tls.hpp: the peer verified against
+  // its CA bundle and the host name); null for plain http.
+  std::shared_ptr<util::TlsContext> tls;
   std::string bucket;
   std::string prefix;      // every object's name is prefixed with this ("" or ending in '/')
   std::string region = "us-east-1";

@@ -15,10 +15,10 @@
 // and stat() use HEAD first, since S3's DELETE of a missing key succeeds.
 //
 // Where: the endpoint is AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
-// (http://HOST[:PORT], path-style addressing); the region AWS_REGION or
-// AWS_DEFAULT_REGION (default us-east-1); the credentials as
-// s3::find_credentials() finds them. https endpoints (and so AWS itself)
-// are not supported yet.
+// (http[s]://HOST[:PORT], path-style addressing; no default), the region
+// AWS_REGION or AWS_DEFAULT_REGION (default us-east-1), the credentials as
+// s3::find_credentials() finds them. An https endpoint's certificate is
+// verified against AWS_CA_BUNDLE, else the system's CAs (util/tls.hpp).
 
 #include <cstddef>
 #include <memory>
