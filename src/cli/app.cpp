@@ -158,6 +158,7 @@ int run(int argc, char** argv) {
   add_delete(app, context);
   add_pin(app, context);
   add_catalog(app, context);
+  add_key(app, context);
   add_convert(app, context);
   add_upgrade(app, context);
   add_rollback(app, context);

@@ -42,9 +42,28 @@ std::filesystem::path Context::store_path() {
   return cfg.dir / "snapshots";
 }
 
+store::encrypted::UserKeys Context::store_keys() {
+  store::encrypted::UserKeys keys;
+  std::filesystem::path file;
+  if (const char* env = std::getenv("DBSNAP_KEY_FILE"); env && *env) {
+    file = env;
+  } else {
+    file = config().key_file;
+  }
+  if (!file.empty()) {
+    keys.identities = value_or_throw(crypto::age::read_identity_file(file));
+    keys.source = "the key file " + file.string();
+  } else if (const char* passphrase = std::getenv("DBSNAP_PASSPHRASE"); passphrase && *passphrase) {
+    keys.passphrase = passphrase;
+    keys.source = "DBSNAP_PASSPHRASE";
+  }
+  return keys;
+}
+
 store::Store& Context::store() {
   if (!store_) {
-    store_ = value_or_throw(store::Store::open(store_path()));
+    store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::fail,
+                                               store::StoreAccess::write, store_keys()));
     store_->set_snapshot_layout(config().snapshot_layout);
   }
   return *store_;
@@ -52,7 +71,8 @@ store::Store& Context::store() {
 
 store::Store& Context::store_for_reading() {
   if (!store_) {
-    store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::fail, store::StoreAccess::read));
+    store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::fail, store::StoreAccess::read,
+                                               store_keys()));
     store_->set_snapshot_layout(config().snapshot_layout);
   }
   return *store_;
@@ -60,7 +80,8 @@ store::Store& Context::store_for_reading() {
 
 store::Store& Context::store_for_rebuild() {
   if (!store_) {
-    store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::set_aside));
+    store_ = value_or_throw(store::Store::open(store_path(), store::CatalogRecovery::set_aside,
+                                               store::StoreAccess::write, store_keys()));
     store_->set_snapshot_layout(config().snapshot_layout);
   }
   return *store_;

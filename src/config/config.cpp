@@ -119,6 +119,14 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       // A location with a scheme (s3://...) is not a path: kept as written (the store says what it can hold).
       const bool located = store::has_scheme(value->get());
       config.store = store.is_absolute() || located ? store : (config.dir / store).lexically_normal();
+    } else if (name == "key_file") {
+      const auto* value = node.as_string();
+      if (!value || value->get().empty()) {
+        return make_error(ErrorKind::config, "{}: key 'key_file' must be a path string (an age identity file)",
+                          where(file, node));
+      }
+      const fs::path key = value->get();
+      config.key_file = key.is_absolute() ? key : (config.dir / key).lexically_normal();
     } else if (name == "snapshot_layout") {
       const auto* value = node.as_string();
       const auto layout = value ? store::parse_data_layout(value->get()) : std::nullopt;

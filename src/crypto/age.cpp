@@ -243,24 +243,11 @@ Expected<std::unique_ptr<pipeline::Sink>> encrypt_to(pipeline::Sink& out, const 
   return std::make_unique<Encryptor>(out, detail::hkdf_sha256(file_key, nonce, "payload", 32));
 }
 
-Expected<std::unique_ptr<pipeline::Source>> decrypt_from(pipeline::Source& in, const Identities& identities) {
-  // The header: lines up to and including "--- MAC"; what follows is the payload.
-  std::string raw;
-  std::size_t header_end = std::string::npos;
-  char buffer[4096];
-  while (header_end == std::string::npos) {
-    if (auto mac_line = raw.find("\n---"); mac_line != std::string::npos) {
-      header_end = raw.find('\n', mac_line + 1);
-      if (header_end != std::string::npos) break;
-    }
-    if (raw.size() > header_limit) return std::unexpected(bad_header("the header is too long"));
-    auto n = in.read(pipeline::MutableBytes(reinterpret_cast<std::byte*>(buffer), sizeof buffer));
-    if (!n) return std::unexpected(n.error());
-    if (*n == 0) return std::unexpected(bad_header("it ends inside its header"));
-    raw.append(buffer, *n);
-  }
-  const std::string header = raw.substr(0, header_end);
-  std::string rest = raw.substr(header_end + 1);
+namespace {
+
+// The file key of an age header (`header`: its text up to, not including, the
+// newline after the MAC), unwrapped with `identities` and the MAC checked.
+Expected<Bytes> unwrap_file_key(const std::string& header, const Identities& identities) {
   std::vector<std::string> lines;
   for (std::size_t start = 0; start <= header.size();) {
     const auto end = std::min(header.find('\n', start), header.size());
@@ -339,6 +326,38 @@ Expected<std::unique_ptr<pipeline::Source>> decrypt_from(pipeline::Source& in, c
   if (detail::hmac_sha256(detail::hkdf_sha256(*file_key, "", "header", 32), mac_input) != *mac) {
     return make_error(ErrorKind::corrupt, "the age header's MAC does not match: the header was altered");
   }
+  return *file_key;
+}
+
+// Where the header ends in `raw` (the index of the newline after the MAC line), or npos.
+std::size_t header_end_in(const std::string& raw) {
+  if (!raw.starts_with(version_line)) return std::string::npos;
+  auto mac_line = raw.find("\n---");
+  if (mac_line == std::string::npos) return std::string::npos;
+  return raw.find('\n', mac_line + 1);
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<pipeline::Source>> decrypt_from(pipeline::Source& in, const Identities& identities) {
+  // The header: lines up to and including "--- MAC"; what follows is the payload.
+  std::string raw;
+  std::size_t header_end = std::string::npos;
+  char buffer[4096];
+  while (header_end == std::string::npos) {
+    if (auto mac_line = raw.find("\n---"); mac_line != std::string::npos) {
+      header_end = raw.find('\n', mac_line + 1);
+      if (header_end != std::string::npos) break;
+    }
+    if (raw.size() > header_limit) return std::unexpected(bad_header("the header is too long"));
+    auto n = in.read(pipeline::MutableBytes(reinterpret_cast<std::byte*>(buffer), sizeof buffer));
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) return std::unexpected(bad_header("it ends inside its header"));
+    raw.append(buffer, *n);
+  }
+  auto file_key = unwrap_file_key(raw.substr(0, header_end), identities);
+  if (!file_key) return std::unexpected(file_key.error());
+  std::string rest = raw.substr(header_end + 1);
   // The payload's nonce, then its chunks.
   while (rest.size() < 16) {
     auto n = in.read(pipeline::MutableBytes(reinterpret_cast<std::byte*>(buffer), sizeof buffer));
@@ -348,6 +367,40 @@ Expected<std::unique_ptr<pipeline::Source>> decrypt_from(pipeline::Source& in, c
   }
   const Bytes nonce = rest.substr(0, 16);
   return std::make_unique<Decryptor>(in, detail::hkdf_sha256(*file_key, nonce, "payload", 32), rest.substr(16));
+}
+
+Expected<PayloadKey> open_header(std::string_view head, const Identities& identities) {
+  const std::string raw(head.substr(0, std::min(head.size(), header_limit)));
+  const std::size_t end = header_end_in(raw);
+  if (end == std::string::npos) return std::unexpected(bad_header("no complete header in its first bytes"));
+  if (raw.size() < end + 1 + 16) return make_error(ErrorKind::corrupt, "the encrypted data ends before its nonce");
+  auto file_key = unwrap_file_key(raw.substr(0, end), identities);
+  if (!file_key) return std::unexpected(file_key.error());
+  return PayloadKey{detail::hkdf_sha256(*file_key, raw.substr(end + 1, 16), "payload", 32), end + 1 + 16};
+}
+
+Expected<std::string> open_chunk(const PayloadKey& key, std::uint64_t counter, bool last, std::string_view sealed) {
+  auto plain = detail::open(key.key, chunk_nonce(counter, last), sealed);
+  if (!plain) {
+    return make_error(ErrorKind::corrupt, "chunk {} of the encrypted data does not authenticate (altered, "
+                      "reordered or cut short)", counter);
+  }
+  return std::move(*plain);
+}
+
+std::uint64_t sealed_size(std::uint64_t payload_offset, std::uint64_t plain) {
+  const std::uint64_t chunks = plain == 0 ? 1 : (plain + payload_chunk - 1) / payload_chunk;
+  return payload_offset + plain + chunks * payload_tag;
+}
+
+std::optional<std::uint64_t> plain_size(std::uint64_t payload_offset, std::uint64_t sealed) {
+  if (sealed < payload_offset + payload_tag) return std::nullopt;
+  const std::uint64_t payload = sealed - payload_offset;
+  const std::uint64_t full = payload / (payload_chunk + payload_tag);
+  const std::uint64_t rem = payload % (payload_chunk + payload_tag);
+  if (rem == 0) return full * payload_chunk;  // full >= 1 here
+  if (rem < payload_tag || (rem == payload_tag && full > 0)) return std::nullopt;  // no empty last chunk but alone
+  return full * payload_chunk + (rem - payload_tag);
 }
 
 }  // namespace dbsnap::crypto::age

@@ -62,6 +62,24 @@ Expected<std::string> sha256_hex(Bytes data) {
   return hasher->finish_hex();
 }
 
+Expected<std::string> hmac_sha256_hex(std::string_view key, Bytes data) {
+  unsigned char out[32];
+  std::size_t length = 0;
+  if (::EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                  reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, sizeof out, &length) ==
+          nullptr ||
+      length != sizeof out) {
+    return make_error(ErrorKind::failure, "HMAC-SHA-256 failed in OpenSSL");
+  }
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : out) {
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  return hex;
+}
+
 Expected<HashingSink> HashingSink::create(Sink& next) {
   auto hasher = Sha256::create();
   if (!hasher) return std::unexpected(hasher.error());

@@ -17,6 +17,7 @@
 
 #include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/store/backend.hpp"
+#include "dbsnap/store/encrypted/keys.hpp"
 #include "dbsnap/store/ids.hpp"
 #include "dbsnap/store/local/local_backend.hpp"
 #include "dbsnap/store/store.hpp"
@@ -99,7 +100,8 @@ Expected<fs::path> cache_folder(std::string_view location) {
   return (fs::absolute(base) / "stores" / digest->substr(0, 16)).lexically_normal();
 }
 
-Expected<Store> Store::open_remote(const std::string& location, CatalogRecovery recovery) {
+Expected<Store> Store::open_remote(const std::string& location, CatalogRecovery recovery,
+                                  const encrypted::UserKeys& keys) {
   auto backend = open_backend(location, BackendAccess::write);
   if (!backend) return std::unexpected(backend.error());
   auto cache = cache_folder(location);
@@ -116,20 +118,22 @@ Expected<Store> Store::open_remote(const std::string& location, CatalogRecovery 
   auto catalog = open_catalog(*cache / catalog_name, recovery);
   if (!catalog) return std::unexpected(catalog.error());
   util::remove_stale_temp_files(*cache);
-  return finish_open(Store(*cache, std::move(*catalog), true, std::move(*backend), location, true),
-                     std::move(*acquired), catalog_missing);
+  Store store(*cache, std::move(*catalog), true, std::move(*backend), location, true);
+  if (auto r = store.open_repository(keys, encrypted::NewStore::may_encrypt); !r) return std::unexpected(r.error());
+  return finish_open(std::move(store), std::move(*acquired), catalog_missing);
 }
 
-Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, StoreAccess access) {
+Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, StoreAccess access,
+                            const encrypted::UserKeys& keys) {
   auto local = local_root(root_in);
-  if (!local) return open_remote(root_in.string(), recovery);
+  if (!local) return open_remote(root_in.string(), recovery, keys);
   fs::path root = fs::absolute(*local).lexically_normal();
   if (access == StoreAccess::read) {
     std::error_code ec;
     const fs::path catalog = root / catalog_name;
     const bool usable = fs::is_directory(root, ec) && ::access(root.c_str(), W_OK | X_OK) == 0 &&
                         (!fs::exists(catalog, ec) || ::access(catalog.c_str(), W_OK) == 0);
-    if (!usable) return open_unwritable(root);
+    if (!usable) return open_unwritable(root, keys);
   }
   if (auto r = util::ensure_private_dir(root); !r) return std::unexpected(r.error());
   if (std::error_code ec; !fs::is_directory(root, ec)) {
@@ -149,6 +153,7 @@ Expected<Store> Store::open(const fs::path& root_in, CatalogRecovery recovery, S
   keep_private(root);
   store.report_symlinks();
   util::remove_stale_temp_files(root);
+  if (auto r = store.open_repository(keys, encrypted::NewStore::may_encrypt); !r) return std::unexpected(r.error());
   // Under the store lock: no publish of this host is between its data and its manifest.
   if (auto r = store.remove_unpublished_blobs(); !r) return std::unexpected(r.error());
   return finish_open(std::move(store), std::move(*acquired), catalog_missing);
@@ -174,6 +179,37 @@ Expected<Store> Store::finish_open(Store store, std::optional<util::FileLock> lo
                  store.remote_ ? fmt::format(" in {}", util::printable(store.location_)).c_str() : "");
   }
   return store;
+}
+
+Expected<void> Store::open_repository(const encrypted::UserKeys& keys, encrypted::NewStore new_store) {
+  auto opened = encrypted::open_repository(std::move(backend_), keys, new_store);
+  if (!opened) return std::unexpected(opened.error());
+  backend_ = std::move(*opened);
+  return {};
+}
+
+bool Store::encrypted() const { return dynamic_cast<const encrypted::EncryptedBackend*>(backend_.get()) != nullptr; }
+
+Expected<std::vector<std::string>> Store::key_ids() const {
+  const auto* crypt = dynamic_cast<const encrypted::EncryptedBackend*>(backend_.get());
+  if (crypt == nullptr) return make_error(ErrorKind::usage, "the store {} is not encrypted", location_);
+  return encrypted::list_keys(crypt->inner());
+}
+
+Expected<std::string> Store::add_key(const crypto::age::Recipients& to) {
+  if (auto r = check_writable(); !r) return std::unexpected(r.error());
+  auto* crypt = dynamic_cast<encrypted::EncryptedBackend*>(backend_.get());
+  if (crypt == nullptr) return make_error(ErrorKind::usage, "the store {} is not encrypted", location_);
+  return encrypted::add_key(crypt->inner(), crypt->key(), to);
+}
+
+Expected<void> Store::remove_key(const std::string& id) {
+  if (auto r = check_writable(); !r) return std::unexpected(r.error());
+  auto* crypt = dynamic_cast<encrypted::EncryptedBackend*>(backend_.get());
+  if (crypt == nullptr) return make_error(ErrorKind::usage, "the store {} is not encrypted", location_);
+  auto lock = util::FileLock::acquire(root_ / lock_name);
+  if (!lock) return std::unexpected(lock.error());
+  return encrypted::remove_key(crypt->inner(), id);
 }
 
 Expected<std::map<std::string, std::vector<std::string>>> Store::snapshot_files() const {
@@ -216,7 +252,7 @@ void Store::report_symlinks() const {
   }
 }
 
-Expected<Store> Store::open_unwritable(const fs::path& root) {
+Expected<Store> Store::open_unwritable(const fs::path& root, const encrypted::UserKeys& keys) {
   std::error_code ec;
   if (!fs::exists(root, ec)) {
     auto empty = Catalog::in_memory();  // nothing there, and a reader creates nothing
@@ -231,12 +267,14 @@ Expected<Store> Store::open_unwritable(const fs::path& root) {
     if (!catalog) return std::unexpected(catalog.error());
     Store store(root, std::move(*catalog), false, nullptr, {}, false);
     store.report_symlinks();
+    if (auto r = store.open_repository(keys, encrypted::NewStore::leave); !r) return std::unexpected(r.error());
     return store;
   }
   auto catalog = Catalog::in_memory();
   if (!catalog) return std::unexpected(catalog.error());
   Store store(root, std::move(*catalog), false, nullptr, {}, false);
   store.report_symlinks();
+  if (auto r = store.open_repository(keys, encrypted::NewStore::leave); !r) return std::unexpected(r.error());
   std::vector<std::string> skipped;
   auto manifests = store.collect_manifests(skipped);
   if (!manifests) return std::unexpected(manifests.error());

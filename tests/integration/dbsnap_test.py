@@ -364,8 +364,8 @@ class Test:
 
     # ---- snapshots -------------------------------------------------------
 
-    def list_json(self, project, *args):
-        r = self.dbsnap_ok(project, "list", "--json", *args)
+    def list_json(self, project, *args, env=None):
+        r = self.dbsnap_ok(project, "list", "--json", *args, env=env)
         return r.json()
 
     def show_json(self, project, ref, *args):

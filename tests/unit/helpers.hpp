@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -76,6 +77,18 @@ inline std::string make_data(std::size_t size, unsigned seed = 42) {
     }
   }
   out.resize(size);
+  return out;
+}
+
+// The standard output of a shell command line (test-written, never from input), which must exit 0:
+// how the unit tests run Debian's age and age-keygen.
+inline std::string run_shell(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  REQUIRE_MESSAGE(::pclose(p) == 0, command);
   return out;
 }
 

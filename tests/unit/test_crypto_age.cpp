@@ -47,15 +47,7 @@ std::string pattern(std::size_t size) {
   return s;
 }
 
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  REQUIRE_MESSAGE(::pclose(p) == 0, command);
-  return out;
-}
+std::string run(const std::string& command) { return dbsnap::test::run_shell(command); }
 
 std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -101,6 +101,16 @@ struct PinOptions {
 int run_pin(Context& context, const PinOptions& options, Pin pin);
 void add_pin(CLI::App& app, Context& context);  // adds `pin` and `unpin`
 
+// dbsnap key list|add|remove: the key objects of an encrypted store.
+struct KeyOptions {
+  std::string recipient;       // add: an age recipient (age1...)
+  std::string passphrase_env;  // add: a variable holding a passphrase
+  std::string id;              // remove
+};
+enum class KeyAction { list, add, remove };
+int run_key(Context& context, const KeyOptions& options, KeyAction action);
+void add_key(CLI::App& app, Context& context);
+
 struct CatalogRebuildOptions {};
 int run_catalog_rebuild(Context& context, const CatalogRebuildOptions& options);
 void add_catalog(CLI::App& app, Context& context);

@@ -72,6 +72,10 @@ class Context {
   store::Store& store_for_reading();
   // The store, setting a damaged catalog.db aside instead of failing (for catalog rebuild).
   store::Store& store_for_rebuild();
+  // What opens an encrypted store: DBSNAP_KEY_FILE, else the config's
+  // key_file (age identity files), else DBSNAP_PASSPHRASE; none: empty.
+  // Throws `config` for a key file that does not read.
+  store::encrypted::UserKeys store_keys();
   std::filesystem::path store_path();
   // The named target from the configuration (config error if unknown).
   const config::Target& target(const std::string& name);

@@ -59,6 +59,9 @@ struct Config {
   fs::path file;
   fs::path dir;
   fs::path store;  // from the top-level `store` key, resolved; empty when unset
+  // The top-level `key_file` key, resolved: an age identity file that opens
+  // (or, for a new store, turns on) the store's encryption; empty when unset.
+  fs::path key_file;
   // The top-level `snapshot_layout` key: how new snapshots are stored
   // ("chunks", the default: repository v2, deduplicated; or "blob": one
   // zstd file per snapshot, the layout of releases before repository v2).

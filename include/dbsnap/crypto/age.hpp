@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,5 +83,30 @@ Expected<std::unique_ptr<pipeline::Sink>> encrypt_to(pipeline::Sink& out, const 
 // key or passphrase). Reading fails `corrupt` on any altered, reordered or
 // missing chunk, and never returns bytes of a chunk that did not check.
 Expected<std::unique_ptr<pipeline::Source>> decrypt_from(pipeline::Source& in, const Identities& identities);
+
+// Random access to an age file's payload (store/encrypted/ reads ranges of
+// packs): the payload is chunks of payload_chunk plaintext bytes, each
+// payload_tag bytes longer sealed; chunk i starts at payload_offset + i *
+// (payload_chunk + payload_tag), and only the last one may be shorter.
+inline constexpr std::size_t payload_chunk = 64 * 1024;
+inline constexpr std::size_t payload_tag = 16;
+
+struct PayloadKey {
+  std::string key;                  // the payload key (HKDF of the file key and the nonce)
+  std::uint64_t payload_offset = 0;  // where chunk 0 starts: the header's length plus the 16-byte nonce
+};
+
+// Reads the header and nonce at the start of `head` (an age file's first
+// bytes: at least through its nonce). Errors as decrypt_from's opening.
+Expected<PayloadKey> open_header(std::string_view head, const Identities& identities);
+
+// Opens sealed chunk `counter` (`last`: whether it is the file's last).
+// Errors: `corrupt` when it does not authenticate.
+Expected<std::string> open_chunk(const PayloadKey& key, std::uint64_t counter, bool last, std::string_view sealed);
+
+// An age file's size for `plain` payload bytes, and the other way round
+// (std::nullopt for a size no age file has).
+std::uint64_t sealed_size(std::uint64_t payload_offset, std::uint64_t plain);
+std::optional<std::uint64_t> plain_size(std::uint64_t payload_offset, std::uint64_t sealed);
 
 }  // namespace dbsnap::crypto::age

@@ -3,6 +3,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "dbsnap/pipeline/stream.hpp"
 
@@ -29,6 +30,9 @@ class Sha256 {
 
 // SHA-256 of a whole buffer (for tests and small texts).
 Expected<std::string> sha256_hex(Bytes data);
+
+// HMAC-SHA-256 of a whole buffer under `key`, lowercase hex (keyed chunk ids).
+Expected<std::string> hmac_sha256_hex(std::string_view key, Bytes data);
 
 // Hashes everything written through it and forwards it unchanged. After
 // finish(), digest() is the hex SHA-256 and count() the byte count.

@@ -91,6 +91,11 @@ class Backend {
 
   // Removes an object. Errors: `not_found` when there is none.
   virtual Expected<void> remove(std::string_view name) = 0;
+
+  // The key chunk ids are keyed with (HMAC-SHA-256) when this backend keeps
+  // the repository encrypted (store/encrypted/), so that the ids in a pack's
+  // index say nothing about what is in the chunks; empty: plain SHA-256.
+  virtual std::string_view chunk_key() const { return {}; }
 };
 
 // Checks an object name against the rules above; `usage` error naming it.

@@ -9,6 +9,7 @@
 
 #include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/catalog.hpp"
+#include "dbsnap/store/encrypted/keys.hpp"
 #include "dbsnap/store/manifest.hpp"
 #include "dbsnap/store/repo/check.hpp"
 #include "dbsnap/store/repo/chunk_index.hpp"
@@ -104,8 +105,10 @@ Expected<fs::path> cache_folder(std::string_view location);
 
 class Store {
  public:
+  // `keys`: what opens an encrypted store (store/encrypted/keys.hpp); given
+  // for a new, empty store, they turn encryption on for it.
   static Expected<Store> open(const fs::path& root, CatalogRecovery recovery = CatalogRecovery::fail,
-                              StoreAccess access = StoreAccess::write);
+                              StoreAccess access = StoreAccess::write, const encrypted::UserKeys& keys = {});
   // False for a store opened for reading that this process cannot write.
   bool writable() const noexcept { return writable_; }
 
@@ -115,6 +118,16 @@ class Store {
   const std::string& location() const noexcept { return location_; }
   // Whether the snapshots live on a remote backend (see above).
   bool remote() const noexcept { return remote_; }
+
+  // Encryption (store/encrypted/): whether the store is encrypted; its key
+  // objects' ids; a key object for more recipients (or a passphrase), which
+  // returns its id; removing one (never the last). Errors: `usage` for a
+  // store that is not encrypted, the backend's; remove_key: `not_found`,
+  // `refused` for the last key.
+  bool encrypted() const;
+  Expected<std::vector<std::string>> key_ids() const;
+  Expected<std::string> add_key(const crypto::age::Recipients& to);
+  Expected<void> remove_key(const std::string& id);
 
   // The snapshots the catalog (the store's own index) holds that match
   // `filter`, newest first; commands ask here, never the catalog itself.
@@ -214,8 +227,11 @@ class Store {
  private:
   Store(fs::path root, Catalog catalog, bool writable, std::unique_ptr<Backend> backend, std::string location,
         bool remote);
-  static Expected<Store> open_unwritable(const fs::path& root);
-  static Expected<Store> open_remote(const std::string& location, CatalogRecovery recovery);
+  static Expected<Store> open_unwritable(const fs::path& root, const encrypted::UserKeys& keys);
+  static Expected<Store> open_remote(const std::string& location, CatalogRecovery recovery,
+                                     const encrypted::UserKeys& keys);
+  // Puts the encrypted backend over the plain one when the store is encrypted (or is made so).
+  Expected<void> open_repository(const encrypted::UserKeys& keys, encrypted::NewStore new_store);
   // What open does once the local folder is locked and the catalog open.
   static Expected<Store> finish_open(Store store, std::optional<util::FileLock> lock, bool catalog_missing);
   // Every manifest that names its own folder and file and has its blob; the others are described in `skipped`.

@@ -15,7 +15,7 @@ Expected<ChunkStore> ChunkStore::create(Backend& backend, ChunkIndex& index, Chu
 
 Expected<ChunkId> ChunkStore::put(pipeline::Bytes raw) {
   if (raw.size() > UINT32_MAX) return make_error(ErrorKind::failure, "a chunk of {} bytes", raw.size());
-  auto id = ChunkId::of(raw);
+  auto id = ChunkId::of(raw, backend_->chunk_key());
   if (!id) return std::unexpected(id.error());
   ++stats_.chunks;
   stats_.raw_bytes += raw.size();

@@ -80,8 +80,8 @@ Expected<ChunkId> ChunkId::from_hex(std::string_view hex) {
   return id;
 }
 
-Expected<ChunkId> ChunkId::of(pipeline::Bytes data) {
-  auto hex = pipeline::sha256_hex(data);
+Expected<ChunkId> ChunkId::of(pipeline::Bytes data, std::string_view key) {
+  auto hex = key.empty() ? pipeline::sha256_hex(data) : pipeline::hmac_sha256_hex(key, data);
   if (!hex) return std::unexpected(hex.error());
   return from_hex(*hex);
 }
@@ -202,7 +202,7 @@ Expected<void> decode_chunk(const Backend& backend, std::string_view pack, const
                                                      backend.locate(pack), e.message)});
   };
   if (auto r = pipeline::decompress_frame(frame, entry.raw_size, raw); !r) return named(r.error());
-  auto id = ChunkId::of(raw);
+  auto id = ChunkId::of(raw, backend.chunk_key());
   if (!id) return std::unexpected(id.error());
   if (*id != entry.id) return named(corrupt(fmt::format("its content hashes to {}", id->hex().substr(0, 16))));
   return {};

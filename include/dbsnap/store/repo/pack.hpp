@@ -44,8 +44,9 @@ struct ChunkId {
   std::string hex() const;
   // Parses 64 lowercase hex digits; `corrupt` error otherwise.
   static Expected<ChunkId> from_hex(std::string_view hex);
-  // The SHA-256 of `data`.
-  static Expected<ChunkId> of(pipeline::Bytes data);
+  // The SHA-256 of `data`; with a `key` (an encrypted repository's chunk
+  // key, Backend::chunk_key()), its HMAC-SHA-256 under that key.
+  static Expected<ChunkId> of(pipeline::Bytes data, std::string_view key = {});
   auto operator<=>(const ChunkId&) const = default;
 };
 

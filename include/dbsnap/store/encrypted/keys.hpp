@@ -1,0 +1,75 @@
+#pragma once
+
+// The keys of an encrypted repository (FORMAT.md, "Encryption").
+//
+// The repository has one secret: an age X25519 identity (everything is
+// encrypted to it, encrypted_backend.hpp) and a 32-byte key for chunk ids,
+// made at random when encryption is turned on. Users never hold it
+// directly: each `keys/<16 hex>` object is an age file, encrypted to a
+// user's X25519 recipients or passphrase, whose plaintext is an age identity
+// file holding the repository's identity (and the chunk key on a comment
+// line); `age -d -i MY-KEY keys/ID > repo.key` gives a file that `age -d -i
+// repo.key` opens every other object with. Adding a key writes one more such
+// object; removing one deletes it (never the last). The plaintext `config`
+// object says that the repository is encrypted and to which recipient; it
+// is written last when encryption is turned on (the commit point), so a
+// store is encrypted exactly when it has `config`.
+//
+// A store is encrypted from its start: a key given for a new, empty store
+// turns encryption on; a key given for a store that holds snapshots without
+// `config` is refused (it may be a store whose `config` someone deleted to
+// have it written in the clear).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dbsnap/crypto/age.hpp"
+#include "dbsnap/store/backend.hpp"
+#include "dbsnap/store/encrypted/encrypted_backend.hpp"
+
+namespace dbsnap::store::encrypted {
+
+// What the user holds to open an encrypted store: identities from an age
+// identity file (`key_file`, DBSNAP_KEY_FILE), or a passphrase
+// (DBSNAP_PASSPHRASE). Never from argv.
+struct UserKeys {
+  std::vector<crypto::age::Identity> identities;
+  std::string passphrase;
+  std::string source;  // for messages: "the key file /root/dbsnap.key", "DBSNAP_PASSPHRASE"
+  bool empty() const { return identities.empty() && passphrase.empty(); }
+  // Whom a new key object is encrypted to for these keys.
+  crypto::age::Recipients recipients() const;
+};
+
+// What opening may do to a store that has no `config`.
+enum class NewStore {
+  may_encrypt,  // a key given for an empty store turns encryption on
+  leave,        // a store opened for reading only: never written
+};
+
+// The store's objects as the repository layer sees them: `inner` itself for
+// a store without `config` (and no key given), else an EncryptedBackend
+// over it unlocked with `user`. Errors: `config` for an encrypted store and
+// no key given, or a key given for a store with snapshots and no `config`;
+// `refused` when no key object opens with the key given; `corrupt` for a
+// `config` or key object that does not parse or does not match; the
+// backend's.
+Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inner, const UserKeys& user,
+                                                   NewStore new_store);
+
+// The key objects' ids ("keys/<id>"), sorted.
+Expected<std::vector<std::string>> list_keys(const Backend& inner);
+
+// Writes a new key object holding `key` for `to`; returns its id.
+Expected<std::string> add_key(Backend& inner, const RepositoryKey& key, const crypto::age::Recipients& to);
+
+// Removes key object `id`. Errors: `not_found`, `refused` for the last one.
+Expected<void> remove_key(Backend& inner, const std::string& id);
+
+// The plaintext of a key object, and its parser (errors: `corrupt`).
+std::string format_key_object(const RepositoryKey& key);
+Expected<RepositoryKey> parse_key_object(std::string_view text);
+
+}  // namespace dbsnap::store::encrypted

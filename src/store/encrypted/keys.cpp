@@ -1,0 +1,274 @@
+#include "dbsnap/store/encrypted/keys.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "dbsnap/pipeline/stream.hpp"
+#include "dbsnap/util/text.hpp"
+
+namespace dbsnap::store::encrypted {
+
+namespace age = crypto::age;
+
+namespace {
+
+constexpr std::string_view config_name = "config";
+constexpr std::string_view keys_prefix = "keys/";
+constexpr std::string_view chunk_key_line = "# chunk-key: ";
+
+std::string to_hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    unsigned value = 0;
+    for (char c : hex.substr(i, 2)) {
+      value <<= 4;
+      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') value |= static_cast<unsigned>(c - 'a' + 10);
+      else return std::nullopt;
+    }
+    out += static_cast<char>(value);
+  }
+  return out;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::random_device device;
+  std::string raw;
+  for (std::size_t i = 0; i < bytes; ++i) raw += static_cast<char>(device() & 0xff);
+  return to_hex(raw);
+}
+
+// A sink into a string, for encrypting small objects in memory.
+class StringSink final : public pipeline::Sink {
+ public:
+  Expected<void> write(pipeline::Bytes data) override {
+    text.append(reinterpret_cast<const char*>(data.data()), data.size());
+    return {};
+  }
+  Expected<void> finish() override { return {}; }
+  std::string text;
+};
+
+class StringSource final : public pipeline::Source {
+ public:
+  explicit StringSource(std::string_view text) : text_(text) {}
+  Expected<std::size_t> read(pipeline::MutableBytes out) override {
+    const std::size_t n = std::min(out.size(), text_.size() - at_);
+    std::memcpy(out.data(), text_.data() + at_, n);
+    at_ += n;
+    return n;
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t at_ = 0;
+};
+
+Expected<std::string> encrypt(std::string_view plain, const age::Recipients& to) {
+  StringSink out;
+  auto sink = age::encrypt_to(out, to);
+  if (!sink) return std::unexpected(sink.error());
+  if (auto r = (*sink)->write(pipeline::Bytes(reinterpret_cast<const std::byte*>(plain.data()), plain.size())); !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = (*sink)->finish(); !r) return std::unexpected(r.error());
+  return std::move(out.text);
+}
+
+Expected<std::string> decrypt(std::string_view sealed, const age::Identities& with) {
+  StringSource in(sealed);
+  auto source = age::decrypt_from(in, with);
+  if (!source) return std::unexpected(source.error());
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    auto n = (*source)->read(pipeline::MutableBytes(reinterpret_cast<std::byte*>(buffer), sizeof buffer));
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) return text;
+    text.append(buffer, *n);
+  }
+}
+
+struct Config {
+  std::string recipient;  // "age1..."
+};
+
+Expected<std::optional<Config>> read_config(const Backend& inner) {
+  auto text = read_object(inner, config_name, 64 * 1024);
+  if (!text) {
+    if (text.error().kind == ErrorKind::not_found) return std::optional<Config>();
+    return std::unexpected(text.error());
+  }
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  const std::string where = inner.locate(config_name);
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") || !j["version"].is_number_integer()) {
+    return make_error(ErrorKind::corrupt, "{} is not a dbsnap repository config", where);
+  }
+  if (j["version"].get<int>() != 1) {
+    return make_error(ErrorKind::failure, "{} has version {}, newer than this dbsnap understands; upgrade dbsnap",
+                      where, j["version"].get<int>());
+  }
+  if (j.value("encryption", "") != "age-v1" || j.value("chunk_ids", "") != "hmac-sha256" ||
+      !j.contains("recipient") || !j["recipient"].is_string()) {
+    return make_error(ErrorKind::corrupt, "{}: its encryption, chunk_ids or recipient is not one this dbsnap knows",
+                      where);
+  }
+  return std::optional<Config>(Config{j["recipient"].get<std::string>()});
+}
+
+// Whether the store holds anything of a repository (snapshots, packs) besides config, keys and locks.
+Expected<bool> holds_data(const Backend& inner) {
+  auto listed = inner.list();
+  if (!listed) return std::unexpected(listed.error());
+  for (const auto& o : *listed) {
+    if (o.name.find('/') == std::string::npos) continue;  // a folder store's own files (catalog.db, ...)
+    if (o.name.starts_with(keys_prefix) || o.name.starts_with("locks/")) continue;
+    return true;
+  }
+  return false;
+}
+
+// Turns encryption on for an empty store: a new repository key, a key object for `user`, then `config`.
+Expected<RepositoryKey> initialize(Backend& inner, const UserKeys& user) {
+  // Key objects without a config are a killed initialization's: they open nothing that exists.
+  if (auto old = list_keys(inner); old) {
+    for (const auto& id : *old) (void)inner.remove(std::string(keys_prefix) + id);
+  }
+  RepositoryKey key{age::generate_identity(), *from_hex(random_hex(32))};
+  if (auto added = add_key(inner, key, user.recipients()); !added) return std::unexpected(added.error());
+  nlohmann::ordered_json j;
+  j["version"] = 1;
+  j["encryption"] = "age-v1";
+  j["chunk_ids"] = "hmac-sha256";
+  j["recipient"] = age::format_recipient(key.identity.recipient());
+  if (auto r = write_object(inner, config_name, j.dump(2) + "\n", IfExists::fail); !r) return std::unexpected(r.error());
+  return key;
+}
+
+}  // namespace
+
+age::Recipients UserKeys::recipients() const {
+  age::Recipients to;
+  for (const auto& identity : identities) to.keys.push_back(identity.recipient());
+  if (to.keys.empty()) to.passphrase = passphrase;
+  return to;
+}
+
+std::string format_key_object(const RepositoryKey& key) {
+  return fmt::format("# dbsnap repository key: an age identity that opens every object of the repository\n"
+                     "{}{}\n{}\n",
+                     chunk_key_line, to_hex(key.chunk_key), age::format_identity(key.identity));
+}
+
+Expected<RepositoryKey> parse_key_object(std::string_view text) {
+  std::optional<RepositoryKey> key;
+  std::optional<std::string> chunk_key;
+  for (std::size_t start = 0; start < text.size();) {
+    const auto end = std::min(text.find('\n', start), text.size());
+    const std::string line(util::trim(text.substr(start, end - start)));
+    start = end + 1;
+    if (line.starts_with(chunk_key_line)) {
+      chunk_key = from_hex(util::trim(std::string_view(line).substr(chunk_key_line.size())));
+    } else if (line.starts_with("AGE-SECRET-KEY-")) {
+      auto identity = age::parse_identity(line);
+      if (!identity) return make_error(ErrorKind::corrupt, "a repository key object holds a malformed identity");
+      key = RepositoryKey{*identity, {}};
+    }
+  }
+  if (!key || !chunk_key || chunk_key->size() != 32) {
+    return make_error(ErrorKind::corrupt, "not a dbsnap repository key (no identity or no chunk key)");
+  }
+  key->chunk_key = *chunk_key;
+  return *key;
+}
+
+Expected<std::vector<std::string>> list_keys(const Backend& inner) {
+  auto listed = inner.list(keys_prefix);
+  if (!listed) return std::unexpected(listed.error());
+  std::vector<std::string> ids;
+  for (const auto& o : *listed) ids.push_back(o.name.substr(keys_prefix.size()));
+  return ids;
+}
+
+Expected<std::string> add_key(Backend& inner, const RepositoryKey& key, const age::Recipients& to) {
+  auto sealed = encrypt(format_key_object(key), to);
+  if (!sealed) return std::unexpected(sealed.error());
+  const std::string id = random_hex(8);
+  if (auto r = write_object(inner, std::string(keys_prefix) + id, *sealed, IfExists::fail); !r) {
+    return std::unexpected(r.error());
+  }
+  return id;
+}
+
+Expected<void> remove_key(Backend& inner, const std::string& id) {
+  auto ids = list_keys(inner);
+  if (!ids) return std::unexpected(ids.error());
+  if (std::find(ids->begin(), ids->end(), id) == ids->end()) {
+    return make_error(ErrorKind::not_found, "the store has no key '{}' (its keys: {})", util::printable(id),
+                      util::join(*ids, ", "));
+  }
+  if (ids->size() == 1) {
+    return make_error(ErrorKind::refused, "key {} is the store's only key: without it nothing in the store can be "
+                      "read again; add another first ('dbsnap key add')", id);
+  }
+  return inner.remove(std::string(keys_prefix) + id);
+}
+
+Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inner, const UserKeys& user,
+                                                   NewStore new_store) {
+  auto config = read_config(*inner);
+  if (!config) return std::unexpected(config.error());
+  if (!*config) {
+    if (user.empty()) return inner;
+    auto data = holds_data(*inner);
+    if (!data) return std::unexpected(data.error());
+    if (*data) {
+      return make_error(ErrorKind::config, "the store {} is not encrypted, but a key is given ({}); a store is "
+                        "encrypted from its first snapshot: use a new store, or drop the key (if the store was "
+                        "encrypted, its 'config' object is gone: restore it)", inner->locate(""), user.source);
+    }
+    if (new_store == NewStore::leave) return inner;
+    auto key = initialize(*inner, user);
+    if (!key) return std::unexpected(key.error());
+    return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(*key)));
+  }
+  if (user.empty()) {
+    return make_error(ErrorKind::config, "the store {} is encrypted: give its key with key_file in dbsnap.toml, "
+                      "DBSNAP_KEY_FILE (an age identity file) or DBSNAP_PASSPHRASE", inner->locate(""));
+  }
+  auto ids = list_keys(*inner);
+  if (!ids) return std::unexpected(ids.error());
+  const age::Identities with{.keys = user.identities, .passphrase = user.identities.empty() ? user.passphrase : ""};
+  for (const auto& id : *ids) {
+    const std::string name = std::string(keys_prefix) + id;
+    auto sealed = read_object(*inner, name, 64 * 1024);
+    if (!sealed) return std::unexpected(sealed.error());
+    auto plain = decrypt(*sealed, with);
+    if (!plain) {
+      if (plain.error().kind == ErrorKind::refused) continue;  // another user's key object
+      return make_error(ErrorKind::corrupt, "{}: {}", inner->locate(name), plain.error().message);
+    }
+    auto key = parse_key_object(*plain);
+    if (!key) return make_error(ErrorKind::corrupt, "{}: {}", inner->locate(name), key.error().message);
+    if (age::format_recipient(key->identity.recipient()) != (*config)->recipient) {
+      return make_error(ErrorKind::corrupt, "{} holds another repository's key than {} names", inner->locate(name),
+                        inner->locate(config_name));
+    }
+    return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(*key)));
+  }
+  return make_error(ErrorKind::refused, "none of the {} key(s) of the encrypted store {} opens with {}", ids->size(),
+                    inner->locate(""), user.source);
+}
+
+}  // namespace dbsnap::store::encrypted
