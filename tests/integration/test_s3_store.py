@@ -21,10 +21,13 @@ curl's own SigV4 client looking into the bucket, as a user would:
   not listed, and the next garbage collection removes it;
 - a backup killed -9 mid-upload: no snapshot listed, another host's verify unaffected, the next
   prune removes its packs and its lock object (a dead process of this host);
+- an encrypted store in the bucket (key_file): config, a key object, age files; another cache
+  folder restores with the key, and is refused without it;
 - a wrong secret key: one line, exit 3, nothing changed.
 """
 import hashlib
 import json
+import subprocess
 import os
 import sys
 import time
@@ -223,6 +226,26 @@ def body(t):
     t.check_eq(set(s3.objects("data/")) & uploaded, set(), "the killed run's packs are gone")
     t.check_eq(s3.objects("locks/"), {}, "its lock object (a dead process of this host) went too")
     ok(host_b, "verify", "--all")
+
+    t.section("an encrypted store in the bucket: age files there, a new machine restores with the key")
+    key_file = t.path("user.key")
+    subprocess.run(["age-keygen", "-o", key_file], check=True, stderr=subprocess.DEVNULL)
+    enc = S3(t)  # another prefix of the same bucket
+    with open(os.path.join(proj, "dbsnap.toml"), "w") as fh:
+        fh.write('store = "{}"\n\n[targets.dev]\nengine = "sqlite"\nfile = "app.db"\n'.format(enc.location()))
+    enc_a = dict(enc.env(t.path("cache-enc-a")), DBSNAP_KEY_FILE=key_file)
+    state = db_state(db_file)
+    snap = ok(enc_a, "backup", "dev", "--json").json()
+    objects = enc.objects()
+    t.check("config" in objects and any(k.startswith("keys/") for k in objects), "config and a key object")
+    for name in [k for k in objects if k.startswith(("dev/", "data/"))]:
+        t.check(enc.get(name)[:22] == b"age-encryption.org/v1\n", "{} is an age file".format(name))
+    write(db_file, "DELETE FROM blob")
+    enc_b = dict(enc.env(t.path("cache-enc-b")), DBSNAP_KEY_FILE=key_file)
+    ok(enc_b, "restore", snap["id"], "--yes")
+    t.check_eq(db_state(db_file), state, "a new machine with the key restored it")
+    r = run(enc.env(t.path("cache-enc-c")), "list")
+    t.check_error(r, EXIT_CONFIG, "a new machine without the key", contains=["is encrypted"])
 
     t.section("a wrong secret key: one line, exit 3, nothing changed")
     before = s3.objects()
