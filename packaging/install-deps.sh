@@ -6,7 +6,8 @@
 #                                      podman and catatonit (its --init) for the podman scenario,
 #                                      groff for the man page check, dpkg-dev and file for cpack's .deb,
 #                                      clang 19 with libFuzzer for tests/fuzz,
-#                                      Ceph's monitor, OSD and radosgw for the real S3 server of tests/harness/s3.sh,
+#                                      Ceph's monitor, OSD and radosgw for the real S3 server of tests/harness/s3.sh
+#                                      (openssl makes its https certificates), restic for the benchmarks,
 #                                      age for the encryption interop tests)
 set -euo pipefail
 
@@ -20,7 +21,7 @@ test_packages=(
   docker.io debootstrap podman catatonit
   groff-base dpkg-dev file
   clang-19 libclang-rt-19-dev
-  ceph-mon ceph-osd radosgw curl age
+  ceph-mon ceph-osd radosgw curl openssl age restic
 )
 
 packages=("${build_packages[@]}")

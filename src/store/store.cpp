@@ -63,6 +63,12 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
   pending.target = target;
   pending.layout = layout_;
   if (layout_ == DataLayout::blob) {
+    if (remote_) {
+      // Another host's garbage collection removes blobs without a manifest: not this one while it is written.
+      auto repository_lock = share_repository();
+      if (!repository_lock) return std::unexpected(repository_lock.error());
+      if (*repository_lock) pending.repository_lock.emplace(std::move(**repository_lock));
+    }
     pending.blob_file = fmt::format("{}.{}.zst", id, extension);
     auto blob = backend_->create(target + "/" + pending.blob_file, IfExists::fail);
     if (!blob) return std::unexpected(blob.error());

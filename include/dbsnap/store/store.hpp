@@ -43,7 +43,8 @@ struct PendingSnapshot {
   std::unique_ptr<ObjectWriter> blob;
   // Chunks layout: the raw dump goes into `chunks_in`. The shared repository
   // lock keeps garbage collection out from the first chunk looked up to the
-  // publish: a chunk found in the index stays there.
+  // publish: a chunk found in the index stays there (in a remote store a blob
+  // backup holds it too: there garbage collection removes unpublished blobs).
   std::string chunk_list;  // "<id>.chunks"
   std::optional<RepositoryLock> repository_lock;
   std::unique_ptr<repo::ChunkStore> chunk_store;
