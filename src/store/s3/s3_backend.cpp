@@ -1,6 +1,7 @@
 #include "dbsnap/store/s3/s3_backend.hpp"
 
 #include <cstdlib>
+#include <future>
 #include <sstream>
 
 #include <boost/property_tree/ptree.hpp>
@@ -29,6 +30,7 @@ class S3Writer final : public ObjectWriter {
   S3Writer& operator=(const S3Writer&) = delete;
 
   ~S3Writer() override {
+    if (in_flight_.valid()) (void)in_flight_.get();
     // Never committed: the upload's parts are dropped. If the server cannot be
     // told, the incomplete upload stays invisible to reads and lists (a
     // bucket lifecycle rule for incomplete uploads removes it).
@@ -70,6 +72,7 @@ class S3Writer final : public ObjectWriter {
     if (!part_.empty()) {
       if (auto sent = send_part(); !sent) return sent;
     }
+    if (auto landed = wait_for_part(); !landed) return landed;
     if (if_exists_ == IfExists::fail) {
       auto head = client_.send({.method = "HEAD", .key = key_});
       if (!head) return std::unexpected(head.error());
@@ -102,13 +105,29 @@ class S3Writer final : public ObjectWriter {
                           client_.locate(key_));
       }
     }
+    // One part goes up while the next one fills (on a thread of its own; the
+    // client opens a connection per request): at most two parts in memory.
+    if (auto landed = wait_for_part(); !landed) return landed;
     const std::string number = std::to_string(etags_.size() + 1);
-    auto r = client_.send(
-        {.method = "PUT", .key = key_, .query = {{"partNumber", number}, {"uploadId", upload_id_}}, .body = part_});
-    if (!r) return std::unexpected(r.error());
-    if (!ok(*r)) return std::unexpected(client_.error_of(*r, "upload part " + number + " of " + client_.locate(key_)));
-    etags_.push_back(r->header("etag"));
+    std::string body = std::move(part_);
     part_.clear();
+    part_.reserve(part_size_);
+    in_flight_ = std::async(std::launch::async, [this, number, body = std::move(body)]() -> Expected<std::string> {
+      auto r = client_.send(
+          {.method = "PUT", .key = key_, .query = {{"partNumber", number}, {"uploadId", upload_id_}}, .body = body});
+      if (!r) return std::unexpected(r.error());
+      if (!ok(*r)) return std::unexpected(client_.error_of(*r, "upload part " + number + " of " + client_.locate(key_)));
+      return r->header("etag");
+    });
+    return {};
+  }
+
+  // Waits for the part in flight, if any, and records its ETag.
+  Expected<void> wait_for_part() {
+    if (!in_flight_.valid()) return {};
+    auto etag = in_flight_.get();
+    if (!etag) return std::unexpected(etag.error());
+    etags_.push_back(std::move(*etag));
     return {};
   }
 
@@ -119,6 +138,7 @@ class S3Writer final : public ObjectWriter {
   std::string part_;
   std::string upload_id_;
   std::vector<std::string> etags_;
+  std::future<Expected<std::string>> in_flight_;
   bool committed_ = false;
 };
 

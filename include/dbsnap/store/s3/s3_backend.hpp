@@ -3,10 +3,11 @@
 // The S3 backend ("s3://BUCKET/PREFIX"): objects are keys PREFIX + name in
 // one bucket of an S3-compatible server (AWS S3, Ceph RGW, MinIO, ...).
 //
-// A writer keeps one part in memory (part_size, 8 MiB by default: S3's
-// parts are 5 MiB at least). An object that stays within one part is one PUT
-// at commit(); a bigger one becomes a multipart upload whose parts go out as
-// they fill, completed by commit() (the commit point: S3 shows an object only
+// A writer keeps at most two parts in memory (part_size, 8 MiB by default:
+// S3's parts are 5 MiB at least): one filling, one going up on a thread of
+// its own. An object that stays within one part is one PUT at commit(); a
+// bigger one becomes a multipart upload whose parts go out as they fill,
+// completed by commit() (the commit point: S3 shows an object only
 // once its PUT or CompleteMultipartUpload returned) and aborted when the
 // writer is dropped. IfExists::fail sends If-None-Match: * on the PUT and
 // checks with HEAD before completing a multipart upload (a writer that slips
