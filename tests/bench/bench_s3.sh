@@ -40,14 +40,7 @@ print(sum(int(s) for s in re.findall(r"<Size>(\d+)</Size>", sys.stdin.read())))'
 mkdir -p "$WORK/proj"
 cd "$WORK/proj"
 log "bench: a ${megabytes} MB database"
-rows=$((megabytes * 1024 * 1024 / 230))
-sqlite3 app.db "PRAGMA journal_mode=WAL;
-  CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);
-  INSERT INTO alembic_version VALUES ('c61e04d2f9b8');
-  CREATE TABLE estimate (id INTEGER PRIMARY KEY, title TEXT, notes TEXT, payload BLOB);
-  WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $rows)
-  INSERT INTO estimate SELECT x, printf('estimate %d for group %d', x, x % 97),
-    'lorem ipsum dolor sit amet, consectetur adipiscing elit ' || (x % 1000), randomblob(100) FROM c;" >/dev/null
+make_sqlite_db app.db "$megabytes"
 age-keygen -o "$WORK/user.key" 2>/dev/null
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$WORK/restic-cache
 

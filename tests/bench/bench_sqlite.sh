@@ -12,23 +12,9 @@ for tool in sqlite3 zstd sha256sum /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (packaging/install-deps.sh --test)" >&2; exit 1; }
 done
 work=$(mktemp -d /var/tmp/dbsnap-bench-sqlite.XXXXXX)
+source "$(dirname "$(realpath "$0")")/lib.sh"
 trap 'rm -rf "$work"' EXIT
 
-# A database of about $1 MB: one row per ~200 bytes, half compressible text, half random bytes.
-make_db() {
-  local file=$1 megabytes=$2
-  local rows=$((megabytes * 1024 * 1024 / 230))
-  sqlite3 "$file" "PRAGMA journal_mode=WAL;
-    CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);
-    INSERT INTO alembic_version VALUES ('c61e04d2f9b8');
-    CREATE TABLE estimate (id INTEGER PRIMARY KEY, title TEXT, notes TEXT, payload BLOB);
-    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $rows)
-    INSERT INTO estimate SELECT x, printf('estimate %d for group %d', x, x % 97),
-      'lorem ipsum dolor sit amet, consectetur adipiscing elit ' || (x % 1000), randomblob(100) FROM c;" >/dev/null
-}
-
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 cat > "$work/dbsnap.toml" <<TOML
 [targets.big]
@@ -40,8 +26,8 @@ file = "small.db"
 TOML
 
 echo "bench: creating databases in $work"
-make_db "$work/big.db" 500
-make_db "$work/small.db" 50
+make_sqlite_db "$work/big.db" 500
+make_sqlite_db "$work/small.db" 50
 ls -l "$work/big.db" "$work/small.db" | awk '{printf "bench: %s %.0f MB\n", $9, $5 / 1048576}'
 cd "$work"
 

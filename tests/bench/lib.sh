@@ -81,3 +81,17 @@ report() {
     printf '  %-44s %8s x\n' "restore docker_api = false / $restore" "$(ratio "$r_dbsnap_cli" "$r_plain")"
     printf '  %-44s %8s MB  (target <= 64)\n' "dbsnap peak RSS" "$(echo "scale=1; $rss_max / 1024" | bc -l)"
 }
+
+# make_sqlite_db FILE MEGABYTES: a database of about MEGABYTES MB with an Alembic version table: one
+# row per ~230 bytes, half compressible text, half random bytes.
+make_sqlite_db() {
+    local file=$1 megabytes=$2
+    local rows=$((megabytes * 1024 * 1024 / 230))
+    sqlite3 "$file" "PRAGMA journal_mode=WAL;
+      CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);
+      INSERT INTO alembic_version VALUES ('c61e04d2f9b8');
+      CREATE TABLE estimate (id INTEGER PRIMARY KEY, title TEXT, notes TEXT, payload BLOB);
+      WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $rows)
+      INSERT INTO estimate SELECT x, printf('estimate %d for group %d', x, x % 97),
+        'lorem ipsum dolor sit amet, consectetur adipiscing elit ' || (x % 1000), randomblob(100) FROM c;" >/dev/null
+}

@@ -16,12 +16,15 @@
 #include <boost/system/system_error.hpp>
 
 #include "dbsnap/util/interrupt.hpp"
+#include "dbsnap/util/sync_stream.hpp"
 
 namespace dbsnap::util {
 
-class FdStream {
+class FdStream : public SyncStream<FdStream> {
  public:
   explicit FdStream(int fd) : fd_(fd) {}
+  using SyncStream::read_some;
+  using SyncStream::write_some;
 
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
@@ -44,13 +47,6 @@ class FdStream {
     }
     return 0;
   }
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
 
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
@@ -68,13 +64,6 @@ class FdStream {
       }
     }
     return 0;
-  }
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers) {
-    boost::system::error_code ec;
-    auto n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
   }
 
  private:

@@ -17,6 +17,7 @@
 #include <boost/system/system_error.hpp>
 
 #include "dbsnap/util/error.hpp"
+#include "dbsnap/util/sync_stream.hpp"
 
 struct ssl_ctx_st;
 struct ssl_st;
@@ -36,8 +37,10 @@ class TlsContext {
   ssl_ctx_st* ctx_;
 };
 
-class TlsStream {
+class TlsStream : public SyncStream<TlsStream> {
  public:
+  using SyncStream::read_some;
+  using SyncStream::write_some;
   // Runs the handshake on connected socket `fd` (which the caller keeps
   // owning) and verifies the peer for `host`. Errors: `config` when the
   // peer's certificate is not trusted (the verification's own reason; trying
@@ -57,13 +60,6 @@ class TlsStream {
     ec = {};
     return 0;
   }
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
     for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
@@ -72,13 +68,6 @@ class TlsStream {
     }
     ec = {};
     return 0;
-  }
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers) {
-    boost::system::error_code ec;
-    auto n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
   }
 
  private:

@@ -47,8 +47,10 @@ std::string amz_now() {
 
 // A TCP connection (TLS on top for https), closed when dropped, and the
 // stream Beast reads and writes on it.
-class Connection {
+class Connection : public util::SyncStream<Connection> {
  public:
+  using SyncStream::read_some;
+  using SyncStream::write_some;
   Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -72,20 +74,10 @@ class Connection {
     if (tls_) return tls_->read_some(buffers, ec);
     return util::FdStream(fd_).read_some(buffers, ec);
   }
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    if (tls_) return tls_->read_some(buffers);
-    return util::FdStream(fd_).read_some(buffers);
-  }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
     if (tls_) return tls_->write_some(buffers, ec);
     return util::FdStream(fd_).write_some(buffers, ec);
-  }
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers) {
-    if (tls_) return tls_->write_some(buffers);
-    return util::FdStream(fd_).write_some(buffers);
   }
 
   static Expected<Connection> open(const Location& location, std::chrono::milliseconds timeout) {
