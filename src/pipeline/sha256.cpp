@@ -71,13 +71,7 @@ Expected<std::string> hmac_sha256_hex(std::string_view key, Bytes data) {
       length != sizeof out) {
     return make_error(ErrorKind::failure, "HMAC-SHA-256 failed in OpenSSL");
   }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char c : out) {
-    hex += digits[c >> 4];
-    hex += digits[c & 15];
-  }
-  return hex;
+  return util::to_hex(out);
 }
 
 Expected<HashingSink> HashingSink::create(Sink& next) {

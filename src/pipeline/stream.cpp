@@ -1,5 +1,7 @@
 #include "dbsnap/pipeline/stream.hpp"
 
+#include <array>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +51,18 @@ Expected<void> FdSink::write(Bytes data) {
     size -= static_cast<std::size_t>(n);
   }
   return {};
+}
+
+Expected<std::string> read_all(Source& source, std::uint64_t limit) {
+  std::string text;
+  std::array<std::byte, 64 * 1024> buffer;
+  for (;;) {
+    auto n = source.read(buffer);
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) return text;
+    text.append(reinterpret_cast<const char*>(buffer.data()), *n);
+    if (text.size() > limit) return make_error(ErrorKind::corrupt, "more than the {} bytes expected at most", limit);
+  }
 }
 
 Expected<std::uint64_t> pump(Source& source, Sink& sink) {

@@ -1,5 +1,8 @@
 #include "dbsnap/util/text.hpp"
 
+#include <random>
+#include <vector>
+
 #include <algorithm>
 #include <ctime>
 #include <vector>
@@ -124,6 +127,13 @@ std::string to_hex(std::span<const unsigned char> bytes) {
     out.push_back(digits[b & 0xf]);
   }
   return out;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::random_device device;
+  std::vector<unsigned char> raw(bytes);
+  for (auto& b : raw) b = static_cast<unsigned char>(device() & 0xff);
+  return to_hex(raw);
 }
 
 std::string join(const std::vector<std::string>& parts, std::string_view separator) {

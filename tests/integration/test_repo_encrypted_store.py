@@ -13,6 +13,7 @@
 - A pack replaced by another valid object of the same repository: verify and restore say corrupt
   (exit 5), the database is unchanged.
 - A store with snapshots in the clear and a key given: refused (exit 3), nothing written.
+- key on a store in the clear, key add without a key or with a malformed one: one line, nothing added.
 - delete and prune reclaim space in the encrypted store; what is left verifies.
 """
 import glob
@@ -24,7 +25,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (EXIT_CONFIG, EXIT_CORRUPT, EXIT_REFUSED, Test, db_state, fill_items,  # noqa: E402
+from dbsnap_test import (EXIT_CONFIG, EXIT_CORRUPT, EXIT_REFUSED, EXIT_USAGE, Test, db_state, fill_items,  # noqa: E402
                          write)
 
 MARKER = "PLAINTEXT-MARKER-7f3a9"
@@ -191,6 +192,13 @@ def body(t):
     r = t.dbsnap(plain_proj, "backup", "dev", env=mine)
     t.check_error(r, EXIT_CONFIG, "backup with a key into a store in the clear", contains=["not encrypted"])
     t.check_eq(store_files(os.path.join(plain_proj, "snapshots")), files, "no file was added")
+    r = t.dbsnap(plain_proj, "key", "list")
+    t.check_error(r, EXIT_USAGE, "key list on a store in the clear", contains=["not encrypted"])
+    r = t.dbsnap(proj, "key", "add", env=theirs)
+    t.check_error(r, EXIT_USAGE, "key add with neither --recipient nor --passphrase-env", contains=["--recipient"])
+    r = t.dbsnap(proj, "key", "add", "--recipient", "age1nonsense", env=theirs)
+    t.check_error(r, EXIT_CONFIG, "key add with a malformed recipient", contains=["not an age recipient"])
+    t.check_eq(sorted(t.dbsnap_ok(proj, "key", "list", env=theirs).text.split()), [other_id], "no key was added")
 
 
 if __name__ == "__main__":

@@ -86,4 +86,8 @@ class NullSink final : public Sink {
 // number of bytes moved.
 Expected<std::uint64_t> pump(Source& source, Sink& sink);
 
+// Reads `source` to its end into memory (manifests, headers, key objects).
+// Errors: the source's, and `corrupt` once it passes `limit` bytes.
+Expected<std::string> read_all(Source& source, std::uint64_t limit);
+
 }  // namespace dbsnap::pipeline

@@ -44,6 +44,10 @@ std::string display_time(std::string_view utc);
 // Lowercase hex of a byte range.
 std::string to_hex(std::span<const unsigned char> bytes);
 
+// Lowercase hex of `bytes` bytes from the system's random source: names that
+// two writers never pick alike (packs, lock objects, key objects).
+std::string random_hex(std::size_t bytes);
+
 // Joins strings with a separator.
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
 

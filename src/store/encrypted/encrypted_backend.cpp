@@ -133,15 +133,9 @@ Expected<EncryptedBackend::Header> EncryptedBackend::header(std::string_view nam
   // The header and nonce: the first bytes of the object (ours are 184; age allows longer ones).
   auto source = inner_->open(name, 0, std::min<std::uint64_t>(info->size, 4096));
   if (!source) return std::unexpected(source.error());
-  std::string bytes;
-  char buffer[4096];
-  for (;;) {
-    auto n = (*source)->read(pipeline::MutableBytes(reinterpret_cast<std::byte*>(buffer), sizeof buffer));
-    if (!n) return std::unexpected(n.error());
-    if (*n == 0) break;
-    bytes.append(buffer, *n);
-  }
-  auto key = age::open_header(bytes, {.keys = {key_.identity}});
+  auto bytes = pipeline::read_all(**source, 4096);
+  if (!bytes) return std::unexpected(bytes.error());
+  auto key = age::open_header(*bytes, {.keys = {key_.identity}});
   if (!key) {
     return make_error(ErrorKind::corrupt, "{} is not an object of this encrypted repository: {}", locate(name),
                       key.error().message);

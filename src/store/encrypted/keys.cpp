@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,12 +19,6 @@ constexpr std::string_view config_name = "config";
 constexpr std::string_view keys_prefix = "keys/";
 constexpr std::string_view chunk_key_line = "# chunk-key: ";
 
-std::string to_hex(std::string_view bytes) {
-  std::string out;
-  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
-  return out;
-}
-
 std::optional<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
   std::string out;
@@ -40,13 +33,6 @@ std::optional<std::string> from_hex(std::string_view hex) {
     out += static_cast<char>(value);
   }
   return out;
-}
-
-std::string random_hex(std::size_t bytes) {
-  std::random_device device;
-  std::string raw;
-  for (std::size_t i = 0; i < bytes; ++i) raw += static_cast<char>(device() & 0xff);
-  return to_hex(raw);
 }
 
 // A sink into a string, for encrypting small objects in memory.
@@ -90,14 +76,7 @@ Expected<std::string> decrypt(std::string_view sealed, const age::Identities& wi
   StringSource in(sealed);
   auto source = age::decrypt_from(in, with);
   if (!source) return std::unexpected(source.error());
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    auto n = (*source)->read(pipeline::MutableBytes(reinterpret_cast<std::byte*>(buffer), sizeof buffer));
-    if (!n) return std::unexpected(n.error());
-    if (*n == 0) return text;
-    text.append(buffer, *n);
-  }
+  return pipeline::read_all(**source, 64 * 1024);
 }
 
 struct Config {
@@ -145,7 +124,7 @@ Expected<RepositoryKey> initialize(Backend& inner, const UserKeys& user) {
   if (auto old = list_keys(inner); old) {
     for (const auto& id : *old) (void)inner.remove(std::string(keys_prefix) + id);
   }
-  RepositoryKey key{age::generate_identity(), *from_hex(random_hex(32))};
+  RepositoryKey key{age::generate_identity(), *from_hex(util::random_hex(32))};
   if (auto added = add_key(inner, key, user.recipients()); !added) return std::unexpected(added.error());
   nlohmann::ordered_json j;
   j["version"] = 1;
@@ -166,9 +145,10 @@ age::Recipients UserKeys::recipients() const {
 }
 
 std::string format_key_object(const RepositoryKey& key) {
+  const auto* raw = reinterpret_cast<const unsigned char*>(key.chunk_key.data());
   return fmt::format("# dbsnap repository key: an age identity that opens every object of the repository\n"
                      "{}{}\n{}\n",
-                     chunk_key_line, to_hex(key.chunk_key), age::format_identity(key.identity));
+                     chunk_key_line, util::to_hex(std::span(raw, key.chunk_key.size())), age::format_identity(key.identity));
 }
 
 Expected<RepositoryKey> parse_key_object(std::string_view text) {
@@ -204,7 +184,7 @@ Expected<std::vector<std::string>> list_keys(const Backend& inner) {
 Expected<std::string> add_key(Backend& inner, const RepositoryKey& key, const age::Recipients& to) {
   auto sealed = encrypt(format_key_object(key), to);
   if (!sealed) return std::unexpected(sealed.error());
-  const std::string id = random_hex(8);
+  const std::string id = util::random_hex(8);
   if (auto r = write_object(inner, std::string(keys_prefix) + id, *sealed, IfExists::fail); !r) {
     return std::unexpected(r.error());
   }

@@ -31,12 +31,7 @@ std::string this_host() {
   return name;
 }
 
-std::string new_lock_name() {
-  std::random_device device;
-  std::string hex;
-  for (int i = 0; i < 4; ++i) hex += fmt::format("{:08x}", device());
-  return std::string(prefix) + hex;
-}
+std::string new_lock_name() { return std::string(prefix) + util::random_hex(16); }
 
 bool is_lock_name(std::string_view name) {
   if (!name.starts_with(prefix) || name.size() != prefix.size() + 32) return false;

@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include <cstring>
-#include <random>
 
 #include <fmt/core.h>
 
 #include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/pipeline/zstd.hpp"
+#include "dbsnap/util/text.hpp"
 
 namespace dbsnap::store::repo {
 
@@ -211,9 +211,7 @@ Expected<void> decode_chunk(const Backend& backend, std::string_view pack, const
 std::string new_pack_name() {
   // 128 bits from the system's random source: two writers never pick the
   // same name (and a writer's IfExists::fail would catch it if they did).
-  std::random_device device;
-  std::string hex;
-  for (int i = 0; i < 4; ++i) hex += fmt::format("{:08x}", device());
+  const std::string hex = util::random_hex(16);
   return "data/" + hex.substr(0, 2) + "/" + hex;
 }
 
