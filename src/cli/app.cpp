@@ -160,6 +160,7 @@ int run(int argc, char** argv) {
   add_catalog(app, context);
   add_key(app, context);
   add_convert(app, context);
+  add_copy(app, context);
   add_upgrade(app, context);
   add_rollback(app, context);
   add_prune(app, context);

@@ -6,6 +6,7 @@
 #include "dbsnap/cli/prune.hpp"
 #include "dbsnap/config/retention.hpp"
 #include "dbsnap/util/text.hpp"
+#include "dbsnap/core/copy.hpp"
 #include "dbsnap/core/operations.hpp"
 
 namespace dbsnap::cli {
@@ -31,6 +32,38 @@ void apply_target_retention(Context& context, const config::Target& target, cons
   }
 }
 
+// After a backup: its copy to the target's copy_to store. The backup stands
+// whatever happens; a failed copy is returned, and fails the command once
+// the backup is reported.
+struct CopyAfterBackup {
+  nlohmann::json json;
+  std::optional<DbsnapError> error;
+};
+
+CopyAfterBackup copy_after_backup(Context& context, const store::Manifest& snapshot, const std::string& to) {
+  CopyAfterBackup out;
+  try {
+    auto destination = context.open_copy_destination(context.store(), to);
+    auto progress = context.progress(fmt::format("copy {}", snapshot.id), store::stream_bytes(snapshot));
+    const auto result = core::copy_snapshot(context.store(), snapshot, destination, progress.get());
+    progress.reset();
+    const bool copied = result.outcome == core::CopyOutcome::copied;
+    out.json = {{"destination", destination.location()},
+                {"outcome", copied ? "copied" : "present"},
+                {"new_bytes", copied ? result.copy.stored_bytes : 0}};
+    if (copied) {
+      context.note("copied {} to {} ({} new there)", snapshot.id, destination.location(),
+                   util::human_bytes(result.copy.stored_bytes));
+    }
+  } catch (const DbsnapError& e) {
+    if (e.kind() == ErrorKind::interrupted) throw;
+    out.error = DbsnapError(e.kind(), fmt::format("snapshot {} is published, but its copy to {} (copy_to) failed: {} "
+                                                  "(dbsnap copy {} --to {} tries again)",
+                                                  snapshot.id, to, e.what(), snapshot.id, to));
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_backup(Context& context, const BackupOptions& options) {
@@ -46,12 +79,19 @@ int run_backup(Context& context, const BackupOptions& options) {
   auto manifest = core::take_snapshot(context.store(), target, snapshot);
   progress.reset();
   if (!policy.empty()) apply_target_retention(context, target, policy, manifest.id);
+  std::optional<CopyAfterBackup> copy;
+  if (const auto to = config::copy_destination(context.config(), target); !to.empty()) {
+    copy = copy_after_backup(context, manifest, to);
+  }
   if (context.globals.json) {
-    print_json(snapshot_json(context.store(), manifest));
+    auto document = snapshot_json(context.store(), manifest);
+    if (copy && !copy->error) document["copy"] = copy->json;
+    print_json(document);
   } else {
     fmt::print("{}", snapshot_summary(manifest));
     if (!manifest.label.empty()) fmt::print("label     {}\n", manifest.label);
   }
+  if (copy && copy->error) throw *copy->error;
   return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include <fmt/core.h>
 
+#include "dbsnap/core/copy.hpp"
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/store/move_record.hpp"
@@ -58,6 +59,39 @@ store::encrypted::UserKeys Context::store_keys() {
     keys.source = "DBSNAP_PASSPHRASE";
   }
   return keys;
+}
+
+store::encrypted::UserKeys Context::copy_keys(const std::filesystem::path& key_file) {
+  store::encrypted::UserKeys keys;
+  keys.ways = "--to-key-file, copy_key_file in dbsnap.toml, DBSNAP_COPY_KEY_FILE (an age identity file) or "
+              "DBSNAP_COPY_PASSPHRASE";
+  std::filesystem::path file = key_file;
+  if (file.empty()) {
+    if (const char* env = std::getenv("DBSNAP_COPY_KEY_FILE"); env && *env) {
+      file = env;
+    } else {
+      file = config().copy_key_file;
+    }
+  }
+  if (!file.empty()) {
+    keys.identities = value_or_throw(crypto::age::read_identity_file(file));
+    keys.source = "the key file " + file.string();
+  } else if (const char* passphrase = std::getenv("DBSNAP_COPY_PASSPHRASE"); passphrase && *passphrase) {
+    keys.passphrase = passphrase;
+    keys.source = "DBSNAP_COPY_PASSPHRASE";
+  }
+  return keys;
+}
+
+store::Store Context::open_copy_destination(const store::Store& from, const std::string& location,
+                                            const std::filesystem::path& key_file) {
+  auto keys = copy_keys(key_file);
+  if (keys.empty()) core::refuse_copy_in_clear(from, location);
+  auto opened = value_or_throw(store::Store::open(location, store::CatalogRecovery::fail, store::StoreAccess::write,
+                                                  std::move(keys)));
+  opened.set_snapshot_layout(config().snapshot_layout);
+  core::check_copy_destination(from, opened);
+  return opened;
 }
 
 store::Store& Context::store() {

@@ -17,7 +17,7 @@ namespace {
 
 // The commands that print a result, and so take --json.
 const std::set<std::string> reporting_commands = {"backup",    "list",  "show",    "verify",  "restore",
-                                                  "revisions", "prune", "upgrade", "rollback", "doctor"};
+                                                  "revisions", "prune", "upgrade", "rollback", "doctor", "copy"};
 
 void add_to_commands(CLI::App& parent, GlobalOptions& globals) {
   for (CLI::App* cmd : parent.get_subcommands({})) {

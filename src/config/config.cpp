@@ -15,6 +15,7 @@ namespace {
 const std::vector<KeySpec>& common_keys() {
   static const std::vector<KeySpec> keys = {
       {"engine", KeyType::string, true, "sqlite, mysql or postgres"},
+      {"copy_to", KeyType::path, false, "a store (folder or s3://BUCKET/PREFIX) every backup of it is copied to"},
   };
   return keys;
 }
@@ -68,6 +69,23 @@ fs::path Target::path(const std::string& key) const {
   fs::path p = string(key);
   if (p.empty() || p.is_absolute()) return p;
   return (config_dir / p).lexically_normal();
+}
+
+namespace {
+
+// A store location as written in dbsnap.toml: kept when it has a scheme
+// (s3://...), else a folder resolved against the config's folder.
+std::string resolve_store_location(const std::string& written, const fs::path& dir) {
+  if (written.empty() || store::has_scheme(written)) return written;
+  const fs::path folder = written;
+  return folder.is_absolute() ? folder.string() : (dir / folder).lexically_normal().string();
+}
+
+}  // namespace
+
+std::string copy_destination(const Config& config, const Target& target) {
+  if (target.has("copy_to")) return resolve_store_location(target.string("copy_to"), target.config_dir);
+  return config.copy_to;
 }
 
 const Target& Config::target(const std::string& name) const {
@@ -127,6 +145,21 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       }
       const fs::path key = value->get();
       config.key_file = key.is_absolute() ? key : (config.dir / key).lexically_normal();
+    } else if (name == "copy_to") {
+      const auto* value = node.as_string();
+      if (!value || value->get().empty()) {
+        return make_error(ErrorKind::config, "{}: key 'copy_to' must be a store: a folder or s3://BUCKET/PREFIX",
+                          where(file, node));
+      }
+      config.copy_to = resolve_store_location(value->get(), config.dir);
+    } else if (name == "copy_key_file") {
+      const auto* value = node.as_string();
+      if (!value || value->get().empty()) {
+        return make_error(ErrorKind::config, "{}: key 'copy_key_file' must be a path string (an age identity file)",
+                          where(file, node));
+      }
+      const fs::path key = value->get();
+      config.copy_key_file = key.is_absolute() ? key : (config.dir / key).lexically_normal();
     } else if (name == "snapshot_layout") {
       const auto* value = node.as_string();
       const auto layout = value ? store::parse_data_layout(value->get()) : std::nullopt;
@@ -222,7 +255,8 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
         config.targets.emplace(target_name, std::move(target));
       }
     } else {
-      return make_error(ErrorKind::config, "{}: unknown top-level key '{}' (known: store, snapshot_layout, targets)",
+      return make_error(ErrorKind::config, "{}: unknown top-level key '{}' (known: store, key_file, snapshot_layout, copy_to, "
+                        "copy_key_file, targets)",
                         where(file, node), name);
     }
   }

@@ -96,39 +96,64 @@ std::string abandon(store::Store& store, store::PendingSnapshot& pending) {
 
 }  // namespace
 
+SnapshotInput::SnapshotInput(store::Store& store, store::PendingSnapshot& pending, const pipeline::ZstdOptions& zstd)
+    : store_(store), pending_(pending) {
+  input_ = pending.chunks_in.get();
+  if (pending.layout == store::DataLayout::blob) {
+    stored_.emplace(value_or_throw(pipeline::HashingSink::create(*pending.blob)));
+    compress_ = value_or_throw(pipeline::CompressingSink::create(*stored_, zstd));
+    raw_.emplace(value_or_throw(pipeline::HashingSink::create(*compress_)));
+    input_ = &*raw_;
+  }
+}
+
+void SnapshotInput::finish() {
+  // Idempotent; the chunks layout's figures are known once it returned.
+  if (pending_.chunks_in) value_or_throw(pending_.chunks_in->finish());
+}
+
+void SnapshotInput::describe(store::Manifest& m) const {
+  if (raw_) {
+    m.raw_bytes = raw_->count();
+    m.raw_sha256 = raw_->digest();
+    m.stored_bytes = stored_->count();
+    m.stored_sha256 = stored_->digest();
+  } else {
+    m.raw_bytes = pending_.chunks_in->written().raw_bytes;  // publish() fills in the rest
+    m.raw_sha256 = pending_.chunks_in->written().raw_sha256;
+  }
+}
+
+void SnapshotInput::fail_with(const DbsnapError& e) {
+  // Whatever went wrong, the pending snapshot is dropped: say so here, once
+  // (an interruption's message already says it).
+  if (e.kind() == ErrorKind::interrupted) throw e;
+  throw DbsnapError(e.kind(), fmt::format("{}; nothing was published{}", e.what(), abandon(store_, pending_)));
+}
+
+void SnapshotInput::publish(const store::Manifest& m) {
+  if (auto published = store_.publish(pending_, m); !published) {
+    if (published.error().kind == ErrorKind::interrupted) throw DbsnapError(published.error());
+    throw DbsnapError(published.error().kind, published.error().message + abandon(store_, pending_));
+  }
+}
+
 store::Manifest take_snapshot(store::Store& store, const config::Target& target, const SnapshotOptions& options) {
   engine::Engine& engine = engine::engine_for(target);
   const auto started = util::now_ms();
   pipeline::ZstdOptions zstd = options.zstd;
   zstd.level = snapshot_level(target, options.level);
   auto pending = value_or_throw(store.begin(target.name, engine.blob_extension(), zstd.level));
-
-  // Blob layout: the dump streams through SHA-256 (raw), zstd and SHA-256
-  // (stored) into the blob. Chunks layout: the snapshot writer hashes, cuts,
-  // deduplicates and packs it itself.
-  std::optional<pipeline::HashingSink> stored;
-  std::unique_ptr<pipeline::CompressingSink> compress;
-  std::optional<pipeline::HashingSink> raw;
-  pipeline::Sink* input = pending.chunks_in.get();
-  if (pending.layout == store::DataLayout::blob) {
-    stored.emplace(value_or_throw(pipeline::HashingSink::create(*pending.blob)));
-    compress = value_or_throw(pipeline::CompressingSink::create(*stored, zstd));
-    raw.emplace(value_or_throw(pipeline::HashingSink::create(*compress)));
-    input = &*raw;
-  }
+  SnapshotInput input(store, pending, zstd);
 
   std::optional<pipeline::ProgressSink> counted;
-  if (options.progress) counted.emplace(*input, *options.progress);
+  if (options.progress) counted.emplace(input.sink(), *options.progress);
   engine::DumpInfo info;
   try {
-    info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : *input, work_context(store));
-    // Idempotent; the chunks layout's figures are known once it returned.
-    if (pending.chunks_in) value_or_throw(pending.chunks_in->finish());
+    info = engine.dump(target, counted ? static_cast<pipeline::Sink&>(*counted) : input.sink(), work_context(store));
+    input.finish();
   } catch (const DbsnapError& e) {
-    // Whatever went wrong, the pending snapshot is dropped: say so here, once,
-    // for every engine (an interruption's message already says it).
-    if (e.kind() == ErrorKind::interrupted) throw;
-    throw DbsnapError(e.kind(), fmt::format("{}; nothing was published{}", e.what(), abandon(store, pending)));
+    input.fail_with(e);
   }
   util::check_interrupted();
 
@@ -140,24 +165,14 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.pinned = options.pin;
   m.revisions = info.revisions;
   m.level = zstd.level;
-  if (raw) {
-    m.raw_bytes = raw->count();
-    m.raw_sha256 = raw->digest();
-    m.stored_bytes = stored->count();
-    m.stored_sha256 = stored->digest();
-  } else {
-    m.raw_bytes = pending.chunks_in->written().raw_bytes;  // publish() fills in the rest
-  }
+  input.describe(m);
   m.tool_version = info.tool_version;
   m.server_version = info.server_version;
   m.dbsnap_version = DBSNAP_VERSION;
   m.source = info.source;
   m.duration_ms = static_cast<std::uint64_t>((util::now_ms() - started).count());
   if (m.raw_bytes == 0) fail(ErrorKind::engine, "target '{}': the dump is empty; nothing was published", target.name);
-  if (auto published = store.publish(pending, m); !published) {
-    if (published.error().kind == ErrorKind::interrupted) throw DbsnapError(published.error());
-    throw DbsnapError(published.error().kind, published.error().message + abandon(store, pending));
-  }
+  input.publish(m);
   return value_or_throw(store.resolve(pending.id, pending.target, store::AutomaticSnapshots::include));
 }
 

@@ -47,7 +47,8 @@ Expected<void> Store::check_writable() const {
   return make_error(ErrorKind::failure, "the store {} is read-only here (opened for reading only)", root_.string());
 }
 
-Expected<PendingSnapshot> Store::begin(const std::string& target, const std::string& extension, int level) {
+Expected<PendingSnapshot> Store::begin(const std::string& target, const std::string& extension, int level,
+                                       const std::string& given_id) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
   if (!is_valid_target_name(target)) {
     return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", target);
@@ -57,7 +58,14 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
     return make_error(ErrorKind::failure, "the store's folder {} is a symbolic link; dbsnap never follows links in "
                       "its store (replace it with a folder)", dir.string());
   }
-  std::string id = new_snapshot_id(util::now_ms());
+  if (!given_id.empty() && !is_valid_snapshot_id(given_id)) {
+    return make_error(ErrorKind::config, "'{}' is not a snapshot id", given_id);
+  }
+  std::string id = given_id.empty() ? new_snapshot_id(util::now_ms()) : given_id;
+  // A copy's objects may have been left unpublished by a copy that was
+  // killed (a remote store keeps them until garbage collection): the same
+  // dump gives the same chunk list, so it is written over.
+  const IfExists if_exists = given_id.empty() ? IfExists::fail : IfExists::replace;
   PendingSnapshot pending;
   pending.id = id;
   pending.target = target;
@@ -70,7 +78,7 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
       if (*repository_lock) pending.repository_lock.emplace(std::move(**repository_lock));
     }
     pending.blob_file = fmt::format("{}.{}.zst", id, extension);
-    auto blob = backend_->create(target + "/" + pending.blob_file, IfExists::fail);
+    auto blob = backend_->create(target + "/" + pending.blob_file, if_exists);
     if (!blob) return std::unexpected(blob.error());
     pending.blob = std::move(*blob);
     return pending;
@@ -84,7 +92,8 @@ Expected<PendingSnapshot> Store::begin(const std::string& target, const std::str
   if (!chunk_store) return std::unexpected(chunk_store.error());
   pending.chunk_store = std::make_unique<repo::ChunkStore>(std::move(*chunk_store));
   pending.chunk_list = id + ".chunks";
-  auto writer = repo::SnapshotWriter::create(*backend_, *pending.chunk_store, target + "/" + pending.chunk_list);
+  auto writer = repo::SnapshotWriter::create(*backend_, *pending.chunk_store, target + "/" + pending.chunk_list, {},
+                                             if_exists);
   if (!writer) return std::unexpected(writer.error());
   pending.chunks_in = std::move(*writer);
   return pending;

@@ -111,6 +111,17 @@ enum class KeyAction { list, add, remove };
 int run_key(Context& context, const KeyOptions& options, KeyAction action);
 void add_key(CLI::App& app, Context& context);
 
+// dbsnap copy: snapshots into another store (core/copy.hpp).
+struct CopyOptions {
+  std::vector<std::string> snapshots;
+  std::string to;        // --to STORE; empty: the config's copy_to
+  std::string key_file;  // --to-key-file: opens (or, new, encrypts) the destination
+  std::string target;    // with --all: only this target's
+  bool all = false;
+};
+int run_copy(Context& context, const CopyOptions& options);
+void add_copy(CLI::App& app, Context& context);
+
 struct CatalogRebuildOptions {};
 int run_catalog_rebuild(Context& context, const CatalogRebuildOptions& options);
 void add_catalog(CLI::App& app, Context& context);

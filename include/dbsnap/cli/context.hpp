@@ -76,6 +76,16 @@ class Context {
   // key_file (age identity files), else DBSNAP_PASSPHRASE; none: empty.
   // Throws `config` for a key file that does not read.
   store::encrypted::UserKeys store_keys();
+  // What opens (or, for a new one, encrypts) a store snapshots are copied
+  // to: `key_file` (--to-key-file) when given, else DBSNAP_COPY_KEY_FILE,
+  // else the config's copy_key_file, else DBSNAP_COPY_PASSPHRASE.
+  store::encrypted::UserKeys copy_keys(const std::filesystem::path& key_file = {});
+  // Opens the store at `location` that snapshots of `from` are copied to,
+  // with copy_keys(key_file), in the config's snapshot layout; creates it
+  // when new. Throws what core::check_copy_destination throws, before
+  // anything is created when it can tell (an encrypted `from` and no key).
+  store::Store open_copy_destination(const store::Store& from, const std::string& location,
+                                     const std::filesystem::path& key_file = {});
   std::filesystem::path store_path();
   // The named target from the configuration (config error if unknown).
   const config::Target& target(const std::string& name);

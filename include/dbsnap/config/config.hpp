@@ -66,11 +66,22 @@ struct Config {
   // ("chunks", the default: repository v2, deduplicated; or "blob": one
   // zstd file per snapshot, the layout of releases before repository v2).
   store::DataLayout snapshot_layout = store::DataLayout::chunks;
+  // The top-level `copy_to` key: a store (folder or s3://...) that every
+  // successful backup is copied to, and `dbsnap copy`'s default destination;
+  // a folder is resolved against the config folder. Empty when unset.
+  std::string copy_to;
+  // The top-level `copy_key_file` key, resolved: the age identity file that
+  // opens (or, new, encrypts) the copy_to stores; empty when unset.
+  fs::path copy_key_file;
   std::map<std::string, Target> targets;
 
   // The named target; a config error listing the known ones otherwise.
   const Target& target(const std::string& name) const;
 };
+
+// Where a backup of `target` is copied to: its own `copy_to` key, else the
+// top-level one (resolved as Config::copy_to says); empty for none.
+std::string copy_destination(const Config& config, const Target& target);
 
 // Finds dbsnap.toml in `start` or its parents, like git finds .git.
 std::optional<fs::path> find_config(const fs::path& start);

@@ -7,6 +7,7 @@
 #include "dbsnap/config/config.hpp"
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/pipeline/progress.hpp"
+#include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/pipeline/zstd.hpp"
 #include "dbsnap/store/store.hpp"
 
@@ -37,6 +38,36 @@ struct SnapshotOptions {
 // target's `level` key, else default_level. Throws a `config` DbsnapError
 // for a level zstd does not accept.
 int snapshot_level(const config::Target& target, std::optional<int> level);
+
+// Where a new snapshot's dump goes, in the pending snapshot's layout: blob,
+// through SHA-256 (raw), zstd and SHA-256 (stored) into the blob; chunks,
+// into the snapshot writer, which hashes, cuts, deduplicates and packs it.
+// Used by take_snapshot and copy_snapshot (core/copy.hpp). Throws DbsnapError.
+class SnapshotInput {
+ public:
+  SnapshotInput(store::Store& store, store::PendingSnapshot& pending, const pipeline::ZstdOptions& zstd);
+  // The sink the dump is written into (whoever writes it calls its finish()).
+  pipeline::Sink& sink() noexcept { return *input_; }
+  // Ends the stream (idempotent); afterwards describe() is complete.
+  void finish();
+  // Fills in the dump's size and SHA-256 (and a blob's stored size and SHA-256).
+  void describe(store::Manifest& manifest) const;
+  // Rethrows a failure of the dump as "...; nothing was published", after
+  // removing the packs the pending snapshot committed when it can (an
+  // interruption is rethrown as it is). Never returns.
+  [[noreturn]] void fail_with(const DbsnapError& error);
+  // Publishes the snapshot (Store::publish); on failure its packs are
+  // removed as by fail_with() and the store's error is thrown.
+  void publish(const store::Manifest& manifest);
+
+ private:
+  store::Store& store_;
+  store::PendingSnapshot& pending_;
+  std::optional<pipeline::HashingSink> stored_;
+  std::unique_ptr<pipeline::CompressingSink> compress_;
+  std::optional<pipeline::HashingSink> raw_;
+  pipeline::Sink* input_ = nullptr;
+};
 
 // Takes and publishes a snapshot of `target` in the store's snapshot layout:
 // the engine's dump streams through SHA-256 (raw), zstd, SHA-256 (stored)

@@ -144,8 +144,11 @@ class Store {
 
   // Starts a new snapshot of `target` in the store's snapshot layout;
   // `extension` is the blob's kind, e.g. "sql" or "sqlite"; `level` the zstd
-  // level of chunk frames.
-  Expected<PendingSnapshot> begin(const std::string& target, const std::string& extension, int level = 3);
+  // level of chunk frames. `id`: the id to publish under (a copy keeps its
+  // original's), empty for a new one. Errors: `config` for a target or id
+  // that is not usable as a name, the backend's.
+  Expected<PendingSnapshot> begin(const std::string& target, const std::string& extension, int level = 3,
+                                  const std::string& id = {});
 
   // Publishes a finished snapshot, under the store lock: its data (the blob
   // fsynced and renamed into place, or the chunk list after its packs), then

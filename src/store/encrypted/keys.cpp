@@ -224,8 +224,8 @@ Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inne
     return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(*key)));
   }
   if (user.empty()) {
-    return make_error(ErrorKind::config, "the store {} is encrypted: give its key with key_file in dbsnap.toml, "
-                      "DBSNAP_KEY_FILE (an age identity file) or DBSNAP_PASSPHRASE", inner->locate(""));
+    return make_error(ErrorKind::config, "the store {} is encrypted: give its key with {}", inner->locate(""),
+                      user.ways);
   }
   auto ids = list_keys(*inner);
   if (!ids) return std::unexpected(ids.error());

@@ -38,9 +38,10 @@ SnapshotWriter::SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter>
 
 Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backend, ChunkStore& chunks,
                                                                  const std::string& list_name,
-                                                                 const pipeline::ChunkerParams& params) {
+                                                                 const pipeline::ChunkerParams& params,
+                                                                 IfExists if_exists) {
   if (auto r = pipeline::check_chunker_params(params); !r) return std::unexpected(r.error());
-  auto list = backend.create(list_name, IfExists::fail);
+  auto list = backend.create(list_name, if_exists);
   if (!list) return std::unexpected(list.error());
   auto hasher = pipeline::Sha256::create();
   if (!hasher) return std::unexpected(hasher.error());

@@ -74,12 +74,14 @@ struct SnapshotWritten {
 // the chunk store comes back from a later write() or from finish()). finish() flushes the chunk
 // store and completes the list; commit() publishes the list. Dropped
 // before commit(): the list is aborted (packs already committed stay, as
-// unreferenced data for prune).
+// unreferenced data for prune). `if_exists`: whether an unpublished list of
+// the same name is replaced (a copy's, whose text is the same) or an error.
 class SnapshotWriter final : public pipeline::Sink {
  public:
   static Expected<std::unique_ptr<SnapshotWriter>> create(Backend& backend, ChunkStore& chunks,
                                                           const std::string& list_name,
-                                                          const pipeline::ChunkerParams& params = {});
+                                                          const pipeline::ChunkerParams& params = {},
+                                                          IfExists if_exists = IfExists::fail);
   Expected<void> write(pipeline::Bytes data) override;
   Expected<void> finish() override;
   // Publishes the chunk list (after finish()); returns what was written.
