@@ -148,14 +148,19 @@ std::vector<std::string> choices_of(const CLI::Option* opt) {
   return out;
 }
 
-// What an option's value is, from its name (and the command: rollback --to takes a revision).
+// What an option's value is, from its name (and the command: rollback --to takes a revision,
+// copy --to a store).
 Want value_kind(const CLI::App* command, const CLI::Option* opt) {
   if (!choices_of(opt).empty()) return Want::choices;
   const std::string name = long_name(opt);
   if (name == "--config") return Want::files;
   if (name == "--store" || name == "--migrations") return Want::dirs;
   if (name == "--target") return Want::targets;
-  if (name == "--to") return command->get_name() == "rollback" ? Want::revisions : Want::targets;
+  if (name == "--to") {
+    if (command->get_name() == "rollback") return Want::revisions;
+    return command->get_name() == "copy" ? Want::dirs : Want::targets;
+  }
+  if (name == "--to-key-file") return Want::files;
   if (name == "--revision") return Want::revisions;
   return Want::nothing;
 }

@@ -54,6 +54,7 @@ int run_copy(Context& context, const CopyOptions& options) {
       nlohmann::json entry = snapshot_ref_json(result.copy);
       entry["outcome"] = was_present ? "present" : "copied";
       entry["new_bytes"] = was_present ? 0 : result.copy.stored_bytes;
+      entry["error"] = "";
       results.push_back(std::move(entry));
       if (was_present) {
         ++present;
@@ -73,6 +74,7 @@ int run_copy(Context& context, const CopyOptions& options) {
       if (!first_failure) first_failure = e;
       nlohmann::json entry = snapshot_ref_json(m);
       entry["outcome"] = "failed";
+      entry["new_bytes"] = 0;
       entry["error"] = e.what();
       results.push_back(std::move(entry));
       fmt::print(stderr, "dbsnap: snapshot {} was not copied: {}\n", m.id, e.what());

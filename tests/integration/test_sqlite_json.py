@@ -6,7 +6,7 @@ example), so the documentation and the output cannot drift apart: every document
 present with its documented type, and no undocumented field may appear. On a real Alembic project
 (SQLite, three revisions): backup, list, show, verify, revisions, doctor, upgrade (whose command
 writes to stdout: that goes to stderr, stdout stays one JSON document), rollback via restore and
-via downgrade, restore, prune (dry run and real). --json is accepted before and after the command.
+via downgrade, restore, prune (dry run and real), copy (copied, then present). --json is accepted before and after the command.
 Errors are one line of JSON on stderr with kind, exit code and message (unknown snapshot, unknown
 target, unknown command, bad option, damaged snapshot, failing doctor check), and commands that
 report before failing print their document on stdout too. Without --json errors stay text.
@@ -145,7 +145,7 @@ def array_problems(doc, rows, where):
 
 def body(t):
     t.require(all(k in SCHEMA for k in ("error", "snapshot reference", "backup,show", "verify", "restore", "revisions",
-                                          "doctor", "prune", "upgrade", "rollback")),
+                                          "doctor", "prune", "upgrade", "rollback", "copy")),
               "FORMAT.md documents the JSON output of every reporting command", sorted(SCHEMA))
     t.require(sorted(MANIFEST_EXAMPLES) == [1, 2] and "data" in MANIFEST_EXAMPLES[2] and "blob" in MANIFEST_EXAMPLES[1],
               "FORMAT.md's manifest examples parse: format 2 (chunks) and format 1 (blob)")
@@ -330,6 +330,20 @@ def body(t):
                sum(k["stored_bytes"] for k in pr["removed"] if k["id"] in blob_ids),
                "prune --json: freed_bytes is the removed blobs plus what the reclaim freed")
     t.check_eq([m["id"] for m in t.list_json(proj)], before[:2], "only the two newest are listed now")
+
+    t.section("copy --json: copied, then present")
+    other = t.path("other-store")
+    r = t.dbsnap(proj, "copy", "--all", "--to", other, "--json")
+    t.check_rc(r, EXIT_OK, "copy --all --json")
+    cp = json_of(r, "copy --json")
+    check_doc(object_problems(cp or {}, SCHEMA["copy"]), "copy --json", r)
+    t.check_eq([(x["id"], x["outcome"]) for x in (cp or {}).get("snapshots", [])],
+               [(i, "copied") for i in reversed(before[:2])], "copy --json: both copied, oldest first")
+    r = t.dbsnap(proj, "--json", "copy", "--all", "--to", other)
+    cp = json_of(r, "copy --json again")
+    check_doc(object_problems(cp or {}, SCHEMA["copy"]), "copy --json again", r)
+    t.check_eq([x["outcome"] for x in (cp or {}).get("snapshots", [])], ["present", "present"],
+               "copy --json again: both present")
 
     t.section("errors as one line of JSON on stderr")
     r = t.dbsnap(proj, "show", "zzzz", "--json")
