@@ -24,3 +24,5 @@ foreach(script ${DBSNAP_S3_SCENARIOS})
   set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED s3 LABELS s3 TIMEOUT 600
                        ENVIRONMENT "DBSNAP=$<TARGET_FILE:dbsnap>")
 endforeach()
+# s3_faults kills and restarts the server (tests/harness/s3.sh rgw-kill / rgw-start): alone.
+set_tests_properties(s3_faults PROPERTIES RUN_SERIAL TRUE)

@@ -212,7 +212,8 @@ Expected<void> Store::remove_key(const std::string& id) {
   return encrypted::remove_key(crypt->inner(), id);
 }
 
-Expected<std::map<std::string, std::vector<std::string>>> Store::snapshot_files() const {
+Expected<std::map<std::string, std::vector<std::string>>> Store::snapshot_files(
+    std::map<std::string, std::string>* versions) const {
   auto listed = backend_->list();
   if (!listed) return std::unexpected(listed.error());
   std::map<std::string, std::vector<std::string>> files;
@@ -222,6 +223,7 @@ Expected<std::map<std::string, std::vector<std::string>>> Store::snapshot_files(
     const std::string target = object.name.substr(0, slash);
     if (!is_valid_target_name(target)) continue;
     files[target].push_back(object.name.substr(slash + 1));
+    if (versions) (*versions)[object.name] = object.version;
   }
   return files;  // the listing is sorted, and so each folder's names
 }

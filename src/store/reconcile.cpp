@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "dbsnap/store/ids.hpp"
 #include "dbsnap/store/store.hpp"
@@ -65,7 +66,8 @@ Expected<void> Store::reconcile_catalog() {
   // this host's catalog.
   auto indexed = catalog_.ids();
   if (!indexed) return std::unexpected(indexed.error());
-  auto files = snapshot_files();
+  std::map<std::string, std::string> versions;
+  auto files = snapshot_files(remote_ ? &versions : nullptr);
   if (!files) return std::unexpected(files.error());
   std::set<std::string> listed(indexed->begin(), indexed->end());
   std::set<std::string> seen;
@@ -93,6 +95,46 @@ Expected<void> Store::reconcile_catalog() {
     if (seen.contains(id)) continue;
     if (auto r = catalog_.remove(id); !r) return r;
   }
+  if (remote_) return refresh_rewritten_manifests(versions);
+  return {};
+}
+
+Expected<void> Store::refresh_rewritten_manifests(const std::map<std::string, std::string>& versions) {
+  // "<target>/<id>.json <version>" per line, as this host last read them. A
+  // missing or unreadable record means: read every indexed manifest once.
+  std::map<std::string, std::string> recorded;
+  if (auto text = util::read_small_file(root_ / manifest_versions_name)) {
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto space = line.find(' ');
+      if (space != std::string::npos) recorded[line.substr(0, space)] = line.substr(space + 1);
+    }
+  }
+  auto indexed = catalog_.find({});
+  if (!indexed) return std::unexpected(indexed.error());
+  std::string record;
+  for (const auto& row : *indexed) {
+    const std::string object = manifest_object(row);
+    const auto listed = versions.find(object);
+    if (listed == versions.end()) continue;
+    if (listed->second.empty() || recorded[object] != listed->second) {
+      // Read after the listing: a rewrite in between is read now and, its
+      // version not matching the one recorded, read again next time.
+      auto manifest = load_manifest(row);
+      if (!manifest) {
+        if (manifest.error().kind != ErrorKind::corrupt) return std::unexpected(manifest.error());
+        continue;  // verify says what is wrong with it
+      }
+      if (manifest->id != row.id || manifest->target != row.target) continue;
+      if (to_json(*manifest) != to_json(row)) {
+        if (auto r = catalog_.put(*manifest); !r) return r;
+      }
+    }
+    record += object + " " + listed->second + "\n";
+  }
+  // A cache: when it cannot be written, the next open reads the manifests again.
+  (void)util::write_file_atomic(root_ / manifest_versions_name, record);
   return {};
 }
 

@@ -9,6 +9,9 @@
 #                                        # PORT+2 with a private CA), keys, bucket
 #   tests/harness/s3.sh stop DIR         # kills only the daemons started with DIR/ceph.conf
 #   tests/harness/s3.sh bucket DIR NAME  # creates another bucket (a signed PUT with curl)
+#   tests/harness/s3.sh quota DIR NAME BYTES  # a bucket quota of BYTES on bucket NAME
+#   tests/harness/s3.sh rgw-kill DIR     # SIGKILL radosgw (the cluster stays): a server that dies
+#   tests/harness/s3.sh rgw-start DIR    # starts radosgw again, waits until it answers
 set -euo pipefail
 
 ACCESS_KEY=dbsnaptestaccess0000
@@ -129,6 +132,40 @@ EOF
   echo "DBSNAP_TEST_S3_BUCKET=$BUCKET"
   echo "DBSNAP_TEST_S3_TLS_ENDPOINT=https://localhost:$tls_port"
   echo "DBSNAP_TEST_S3_CA=$dir/tls/ca.pem"
+  echo "DBSNAP_TEST_S3_DIR=$dir"
+}
+
+wait_for_rgw() {  # DIR
+  local port; port=$(cat "$1/port")
+  for _ in $(seq 1 240); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+    sleep 0.25
+  done
+  log "radosgw did not answer; see $1/log"
+  return 1
+}
+
+rgw_kill() {  # DIR
+  local dir; dir=$(realpath -m "$1")
+  pkill -9 -f -- "^radosgw -c $dir/ceph.conf" || { log "no radosgw runs with $dir/ceph.conf"; return 1; }
+  for _ in $(seq 1 50); do
+    pgrep -f -- "^radosgw -c $dir/ceph.conf" >/dev/null || return 0
+    sleep 0.1
+  done
+  log "radosgw did not die"
+  return 1
+}
+
+rgw_start() {  # DIR
+  local dir; dir=$(realpath -m "$1")
+  CEPH_CONF="$dir/ceph.conf" radosgw -c "$dir/ceph.conf" -n client.rgw
+  wait_for_rgw "$dir"
+}
+
+set_quota() {  # DIR BUCKET BYTES
+  local dir; dir=$(realpath -m "$1")
+  CEPH_CONF="$dir/ceph.conf" radosgw-admin quota set --quota-scope=bucket --bucket="$2" --max-size="$3" >/dev/null
+  CEPH_CONF="$dir/ceph.conf" radosgw-admin quota enable --quota-scope=bucket --bucket="$2" >/dev/null
 }
 
 stop() {  # DIR
@@ -149,5 +186,9 @@ case "${1:-}" in
   start) start "${2:?DIR}" "${3:?PORT}" ;;
   stop) stop "${2:?DIR}" ;;
   bucket) create_bucket "$(realpath -m "${2:?DIR}")" "${3:?NAME}" ;;
-  *) echo "usage: $0 start DIR PORT | stop DIR | bucket DIR NAME" >&2; exit 2 ;;
+  quota) set_quota "${2:?DIR}" "${3:?NAME}" "${4:?BYTES}" ;;
+  rgw-kill) rgw_kill "${2:?DIR}" ;;
+  rgw-start) rgw_start "${2:?DIR}" ;;
+  *) echo "usage: $0 start DIR PORT | stop DIR | bucket DIR NAME | quota DIR NAME BYTES | rgw-kill DIR |" \
+          "rgw-start DIR" >&2; exit 2 ;;
 esac

@@ -10,6 +10,8 @@ curl's own SigV4 client looking into the bucket, as a user would:
 - a new machine (another cache folder, nothing else) lists both snapshots by revision, verifies
   and restores them: the catalog and the chunk index are rebuilt from the bucket alone; so does
   `catalog rebuild` after the cache's catalog is deleted;
+- a pin set by one host reaches the other's catalog (its prune keeps the snapshot), and so does
+  an unpin and a verify's status;
 - the same bucket through the server's https endpoint: the same snapshots, verified; without the
   private CA in AWS_CA_BUNDLE one line, exit 3;
 - two hosts (two cache folders) backing up at the same time: both succeed, every snapshot
@@ -137,6 +139,21 @@ def body(t):
     ids_a = sorted(m["id"] for m in json.loads(ok(host_a, "list", "--json").out))
     ids_rebuilt = sorted(m["id"] for m in json.loads(ok(host_b, "list", "--json").out))
     t.check_eq(ids_rebuilt, ids_a, "catalog rebuild from the bucket lists them all ({})".format(len(ids_a)))
+
+    t.section("a pin by another host reaches this host's cache: its prune keeps the snapshot")
+    # The manifest is the truth, the catalog a cache: a rewritten manifest (pin, a verify's
+    # status) must reach every host's catalog, or a prune there would delete a pinned snapshot.
+    ok(host_b, "pin", first["id"])
+    shown = json.loads(ok(host_a, "show", first["id"], "--json").out)
+    t.check_eq(shown["pinned"], True, "this host sees the pin another host set")
+    plan = json.loads(ok(host_a, "prune", "dev", "--keep-last", "1", "--force", "--dry-run", "--json").out)
+    t.check(first["id"] in [k["id"] for k in plan["kept"]] and
+            first["id"] not in [k["id"] for k in plan["removed"]], "prune here would keep it", json.dumps(plan))
+    ok(host_a, "unpin", first["id"])
+    shown = json.loads(ok(host_b, "show", first["id"], "--json").out)
+    t.check_eq(shown["pinned"], False, "and the other host sees it unpinned")
+    ok(host_b, "verify", first["id"])
+    t.check_rc(run(host_a, "verify", "--all"), 0, "a verify by one host is no mismatch for the other")
 
     t.section("the same bucket over https (the harness's private CA)")
     host_tls = s3.env(t.path("cache-tls"), tls=True)

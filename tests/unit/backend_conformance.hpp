@@ -115,6 +115,21 @@ inline void check_backend_conformance(const std::function<std::unique_ptr<store:
     REQUIRE(store::write_object(*backend, "m/y.json", "new", IfExists::fail).has_value());
     CHECK(read_object_text(*backend, "m/y.json") == "new");
   }
+  SUBCASE("list gives a version that changes when an object is written again") {
+    auto backend = make();
+    auto version = [&](const std::string& name) {
+      auto listed = backend->list(name);
+      REQUIRE(listed.has_value());
+      REQUIRE(listed->size() == 1);
+      return listed->front().version;
+    };
+    REQUIRE(store::write_object(*backend, "t/v.json", "{\"status\": \"complete\"}").has_value());
+    const std::string first = version("t/v.json");
+    CHECK_FALSE(first.empty());
+    CHECK(version("t/v.json") == first);  // stable while nothing changes
+    REQUIRE(store::write_object(*backend, "t/v.json", "{\"status\": \"verified\"}").has_value());  // same size
+    CHECK(version("t/v.json") != first);
+  }
   SUBCASE("a reader of the old object keeps reading it while it is replaced") {
     auto backend = make();
     const std::string old_text = pattern_bytes(200000, 2);

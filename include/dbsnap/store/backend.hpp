@@ -41,6 +41,11 @@ namespace dbsnap::store {
 struct ObjectInfo {
   std::string name;
   std::uint64_t size = 0;
+  // From list(): a token that changes whenever the object is written again
+  // (S3: its ETag and modification time; a file: its inode, modification
+  // time and size), so that a cache can tell which objects another host
+  // replaced; empty when the backend cannot tell.
+  std::string version = {};
 };
 
 // An object being written: a pipeline::Sink whose finish() flushes, then

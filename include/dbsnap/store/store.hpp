@@ -246,7 +246,14 @@ class Store {
   void report_symlinks() const;
   // The snapshot files of the store, by target folder, from the backend's
   // listing (a local store's: real files in real folders, never links), sorted.
-  Expected<std::map<std::string, std::vector<std::string>>> snapshot_files() const;
+  // `versions`, when given, gets each one's ObjectInfo::version by "<target>/<file>".
+  Expected<std::map<std::string, std::vector<std::string>>> snapshot_files(
+      std::map<std::string, std::string>* versions = nullptr) const;
+  // A remote store's catalog rows brought up to date with the manifests
+  // other hosts rewrote (status after a verify, pin, unpin): those whose
+  // listed version differs from the one recorded in the cache's
+  // manifest-versions file when this host last read them are read again.
+  Expected<void> refresh_rewritten_manifests(const std::map<std::string, std::string>& versions);
   // The repository lock held shared (nothing to hold in a store this
   // process cannot write): while it lives, garbage collection keeps out.
   // For a remote store the chunk index is reconciled with the packs once
@@ -275,6 +282,7 @@ class Store {
   static constexpr const char* index_name = "index.db";
   static constexpr const char* scratch_dir = ".scratch";
   static constexpr const char* repository_lock_name = ".repository-lock";
+  static constexpr const char* manifest_versions_name = "manifest-versions";
   fs::path root_;
   Catalog catalog_;
   bool writable_ = true;

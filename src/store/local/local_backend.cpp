@@ -112,7 +112,8 @@ Expected<void> walk(const fs::path& dir, const std::string& base, std::string_vi
         entries.emplace_back(name, true);
       }
     } else if (S_ISREG(st.st_mode) && full.starts_with(prefix) && check_object_name(full)) {
-      out.push_back({full, static_cast<std::uint64_t>(st.st_size)});
+      out.push_back({full, static_cast<std::uint64_t>(st.st_size),
+                     fmt::format("{}-{}.{:09}-{}", st.st_ino, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_size)});
     }
   }
   ::closedir(handle);

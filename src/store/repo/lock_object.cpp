@@ -176,7 +176,8 @@ void LockObject::release() noexcept {
   state_->wake.notify_all();
   if (state_->refresher.joinable()) state_->refresher.join();
   if (auto r = state_->backend->remove(state_->info.name); !r && r.error().kind != ErrorKind::not_found) {
-    std::fprintf(stderr, "dbsnap: warning: cannot remove the repository lock %s (it goes stale in %lld min): %s\n",
+    std::fprintf(stderr, "dbsnap: warning: cannot remove the repository lock %s (garbage collection on this host "
+                 "removes it, other hosts ignore it after %lld min): %s\n",
                  state_->backend->locate(state_->info.name).c_str(),
                  static_cast<long long>(state_->options.stale_after.count() / 60000), r.error().message.c_str());
   }

@@ -249,13 +249,20 @@ class GetStream final : public BodyStream {
   Expected<std::size_t> read(pipeline::MutableBytes out) override {
     if (done_ || out.empty()) return std::size_t{0};
     for (int attempt = 1;; ++attempt) {
-      auto& body = parser_->get().body();
-      body.data = out.data();
-      body.size = out.size();
       boost::system::error_code ec;
-      http::read(stream_(), buffer_, *parser_, ec);
-      if (ec == http::error::need_buffer) ec = {};
-      const std::size_t got = out.size() - body.size;
+      std::size_t got = 0;
+      if (!reopen_error_.empty()) {
+        // The last reopen failed: there is no answer to read (its parser may
+        // hold a 503's error document), only another try to make.
+        ec = boost::asio::error::not_connected;
+      } else {
+        auto& body = parser_->get().body();
+        body.data = out.data();
+        body.size = out.size();
+        http::read(stream_(), buffer_, *parser_, ec);
+        if (ec == http::error::need_buffer) ec = {};
+        got = out.size() - body.size;
+      }
       if (!ec) {
         next_ += got;
         if (parser_->is_done()) done_ = true;
@@ -267,14 +274,22 @@ class GetStream final : public BodyStream {
       if (attempt >= attempts_ || util::interrupt_signal() != 0) {
         if (util::interrupt_signal() != 0) return make_error(ErrorKind::interrupted, "interrupted");
         return make_error(ErrorKind::failure, "reading {}: {} (after {} tries)", client_.locate(request_.key),
-                          ec.message(), attempts_);
+                          reopen_error_.empty() ? ec.message() : reopen_error_, attempts_);
       }
       if (!back_off(client_.options_, attempt)) return make_error(ErrorKind::interrupted, "interrupted");
       if (end_ && next_ >= *end_) {
         done_ = true;
         return std::size_t{0};
       }
-      if (auto again = open_once(); !again) return std::unexpected(again.error());
+      reopen_error_.clear();
+      if (auto again = open_once(); !again) {
+        // A server that is restarting refuses connections for a moment: that
+        // is a try too. The next pass reads the broken connection, fails at
+        // once and backs off again; another answer (412: the object was
+        // replaced) or the last try ends it.
+        if (again.error().kind != ErrorKind::failure || retry_stop_) return std::unexpected(again.error());
+        reopen_error_ = again.error().message;
+      }
     }
   }
 
@@ -338,6 +353,7 @@ class GetStream final : public BodyStream {
   std::unique_ptr<http::response_parser<http::buffer_body>> parser_;
   bool done_ = false;
   bool retry_stop_ = false;
+  std::string reopen_error_;  // why the last reopen failed, for the final message
 };
 
 }  // namespace detail
@@ -382,6 +398,11 @@ Error Client::error_of(const Response& response, std::string_view what) const {
   if (code == "RequestTimeTooSkewed") {
     return {ErrorKind::config, fmt::format("this machine's clock is too far from the S3 server's at {}: set the "
                                            "time right (NTP) and try again", endpoint)};
+  }
+  if (code == "QuotaExceeded") {
+    return {ErrorKind::failure, fmt::format("the bucket '{}' at {} is over its quota ({}): make room in it (dbsnap "
+                                            "prune, delete) or raise the quota ({})", location_.bucket, endpoint, said,
+                                            what)};
   }
   if (response.status == 403) return {ErrorKind::config, fmt::format("{}: access denied ({})", what, said)};
   if (response.status == 404) return {ErrorKind::not_found, fmt::format("{}: no such object", what)};

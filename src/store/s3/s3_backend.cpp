@@ -207,7 +207,8 @@ class S3Backend final : public Backend {
         if (!full.starts_with(base)) continue;
         std::string name = full.substr(base.size());
         if (!check_object_name(name)) continue;  // not one of ours: a foreign key in the bucket
-        out.push_back({std::move(name), item.get<std::uint64_t>("Size", 0)});
+        out.push_back({std::move(name), item.get<std::uint64_t>("Size", 0),
+                       item.get<std::string>("ETag", "") + " " + item.get<std::string>("LastModified", "")});
       }
       if (result.get<std::string>("IsTruncated", "false") != "true") break;
       token = result.get<std::string>("NextContinuationToken", "");
