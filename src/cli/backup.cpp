@@ -4,9 +4,13 @@
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
 #include "dbsnap/cli/prune.hpp"
+#include "dbsnap/config/hooks.hpp"
 #include "dbsnap/config/retention.hpp"
+#include "dbsnap/store/failure_record.hpp"
+#include "dbsnap/util/interrupt.hpp"
 #include "dbsnap/util/text.hpp"
 #include "dbsnap/core/copy.hpp"
+#include "dbsnap/core/hooks.hpp"
 #include "dbsnap/core/operations.hpp"
 
 namespace dbsnap::cli {
@@ -64,11 +68,31 @@ CopyAfterBackup copy_after_backup(Context& context, const store::Manifest& snaps
   return out;
 }
 
-}  // namespace
+// After a failed backup: the record `dbsnap metrics` reports, the failure
+// ping and on_failure_command. Each says so on stderr when it fails itself.
+void after_failure(Context& context, const config::Target& target, const config::Hooks& hooks, ErrorKind kind,
+                   const std::string& message) {
+  const int exit_code = kind == ErrorKind::interrupted ? util::interrupted_exit_code() : static_cast<int>(kind);
+  try {
+    auto& store = context.store();
+    if (auto r = store::write_failure_record(store.root(), target.name,
+                                             {.at = util::format_utc(util::now_ms()), .exit_code = exit_code,
+                                              .message = message});
+        !r) {
+      fmt::print(stderr, "dbsnap: warning: cannot record the failure for dbsnap metrics: {}\n", r.error().message);
+    }
+  } catch (const DbsnapError& e) {
+    // No store to record it in (the failure may be that it does not open).
+    fmt::print(stderr, "dbsnap: warning: cannot record the failure for dbsnap metrics: {}\n", e.what());
+  }
+  core::ping(target, hooks, core::HookEvent::failure, message);
+  core::run_failure_command(target, hooks, exit_code, message);
+}
 
-int run_backup(Context& context, const BackupOptions& options) {
-  const auto& target = context.target(options.target);
-  const auto policy = value_or_throw(config::retention_of(target));  // a bad key fails before the backup
+// The backup itself: snapshot, retention, copy_to, the report on stdout.
+// Returns the summary (a failure ping's POST body says the error instead).
+std::string back_up(Context& context, const config::Target& target, const BackupOptions& options,
+                    const store::RetentionPolicy& policy) {
   const auto lock = context.lock_target(target.name, store::LockMode::shared);
   core::SnapshotOptions snapshot;
   snapshot.label = options.label;
@@ -83,15 +107,36 @@ int run_backup(Context& context, const BackupOptions& options) {
   if (const auto to = config::copy_destination(context.config(), target); !to.empty()) {
     copy = copy_after_backup(context, manifest, to);
   }
+  std::string summary = snapshot_summary(manifest);
   if (context.globals.json) {
     auto document = snapshot_json(context.store(), manifest);
     if (copy && !copy->error) document["copy"] = copy->json;
     print_json(document);
   } else {
-    fmt::print("{}", snapshot_summary(manifest));
+    fmt::print("{}", summary);
     if (!manifest.label.empty()) fmt::print("label     {}\n", manifest.label);
   }
   if (copy && copy->error) throw *copy->error;
+  return summary;
+}
+
+}  // namespace
+
+int run_backup(Context& context, const BackupOptions& options) {
+  const auto& target = context.target(options.target);
+  const auto policy = value_or_throw(config::retention_of(target));  // a bad key fails before the backup
+  const auto hooks = value_or_throw(config::hooks_of(target));
+  core::ping(target, hooks, core::HookEvent::start, fmt::format("dbsnap backup {} started", target.name));
+  try {
+    const std::string summary = back_up(context, target, options, policy);
+    core::ping(target, hooks, core::HookEvent::success, summary);
+  } catch (const DbsnapError& e) {
+    after_failure(context, target, hooks, e.kind(), e.what());
+    throw;
+  } catch (const std::exception& e) {
+    after_failure(context, target, hooks, ErrorKind::failure, e.what());
+    throw;
+  }
   return 0;
 }
 

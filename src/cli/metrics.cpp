@@ -2,7 +2,9 @@
 // (version 0.0.4), for node_exporter's textfile collector:
 //   dbsnap metrics > /var/lib/prometheus/node-exporter/dbsnap.prom.$$ && mv ... dbsnap.prom
 // One series per target (configured, or with snapshots in the store), from
-// the catalog alone: it reads no snapshot, takes no lock and writes nothing.
+// the catalog alone (and the last failed backup's record,
+// store/failure_record.hpp): it reads no snapshot, takes no lock and writes
+// nothing.
 
 #include <set>
 
@@ -10,6 +12,7 @@
 
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
+#include "dbsnap/store/failure_record.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
@@ -50,6 +53,8 @@ constexpr Family families[] = {
      "Bytes the target's snapshots added to the store (a blob's size; what a chunked one added new)."},
     {"dbsnap_last_verified_timestamp_seconds", "When dbsnap verify last checked one of its snapshots; 0 if never."},
     {"dbsnap_damaged_snapshots", "Snapshots dbsnap verify marked damaged."},
+    {"dbsnap_last_backup_failure_timestamp_seconds",
+     "When a backup of the target last failed on this host; 0 if never (alert when it is newer than the last backup)."},
 };
 
 }  // namespace
@@ -77,7 +82,9 @@ int run_metrics(Context& context, const MetricsOptions& options) {
       if (!m.verified_at.empty()) verified = std::max(verified, seconds_of(m.verified_at));
       damaged += m.status == "damaged";
     }
-    values[name] = {static_cast<double>(snapshots.size()), last, last_raw, stored, verified, damaged};
+    const auto failure = store::read_failure_record(store.root(), name);
+    values[name] = {static_cast<double>(snapshots.size()), last, last_raw, stored, verified, damaged,
+                    failure ? seconds_of(failure->at) : 0};
   }
   std::string out;
   for (std::size_t i = 0; i < std::size(families); ++i) {

@@ -1,6 +1,7 @@
 #include <map>
 
 #include "dbsnap/alembic/commands.hpp"
+#include "dbsnap/config/hooks.hpp"
 #include "dbsnap/config/retention.hpp"
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/engine/mysql.hpp"
@@ -38,6 +39,7 @@ const std::vector<config::KeySpec>& shared_keys() {
     k.insert(k.end(), runtime::quiesce_keys().begin(), runtime::quiesce_keys().end());
     k.insert(k.end(), alembic::migration_command_keys().begin(), alembic::migration_command_keys().end());
     k.insert(k.end(), config::retention_keys().begin(), config::retention_keys().end());
+    k.insert(k.end(), config::hook_keys().begin(), config::hook_keys().end());
     return k;
   }();
   return keys;

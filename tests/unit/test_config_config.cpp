@@ -82,3 +82,28 @@ TEST_CASE("the config file is found upward from the current folder") {
   REQUIRE(found);
   CHECK(*found == dir.path / "a/dbsnap.toml");
 }
+
+TEST_CASE("copy_to: top-level and per target, folders resolved, bucket locations kept") {
+  auto cfg = parse(R"(
+copy_to = "../offsite"
+copy_key_file = "keys/offsite.key"
+[targets.dev]
+engine = "sqlite"
+file = "a.db"
+[targets.prod]
+engine = "sqlite"
+file = "b.db"
+copy_to = "s3://bucket/prod"
+)");
+  REQUIRE(cfg);
+  CHECK(cfg->copy_to == "/offsite");
+  CHECK(cfg->copy_key_file == "/proj/keys/offsite.key");
+  CHECK(config::copy_destination(*cfg, cfg->target("dev")) == "/offsite");
+  CHECK(config::copy_destination(*cfg, cfg->target("prod")) == "s3://bucket/prod");
+  auto bad = parse("copy_to = 3\n");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("copy_to") != std::string::npos);
+  auto none = parse("[targets.dev]\nengine = \"sqlite\"\nfile = \"a.db\"\n");
+  REQUIRE(none);
+  CHECK(config::copy_destination(*none, none->target("dev")).empty());
+}

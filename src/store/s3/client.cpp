@@ -18,7 +18,7 @@
 #include <boost/property_tree/xml_parser.hpp>
 #include <fmt/core.h>
 
-#include "dbsnap/util/fd_stream.hpp"
+#include "dbsnap/util/http_connection.hpp"
 #include "dbsnap/util/interrupt.hpp"
 #include "dbsnap/util/text.hpp"
 
@@ -45,82 +45,12 @@ std::string amz_now() {
   return text;
 }
 
-// A TCP connection (TLS on top for https), closed when dropped, and the
-// stream Beast reads and writes on it.
-class Connection : public util::SyncStream<Connection> {
- public:
-  using SyncStream::read_some;
-  using SyncStream::write_some;
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  Connection(Connection&& other) noexcept : fd_(std::exchange(other.fd_, -1)), tls_(std::move(other.tls_)) {}
-  Connection& operator=(Connection&& other) noexcept {
-    if (this != &other) {
-      tls_.reset();
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(other.fd_, -1);
-      tls_ = std::move(other.tls_);
-    }
-    return *this;
-  }
-  ~Connection() {
-    tls_.reset();
-    if (fd_ >= 0) ::close(fd_);
-  }
+// A connection to the endpoint (util/http_connection.hpp).
+using Connection = util::HttpConnection;
 
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    if (tls_) return tls_->read_some(buffers, ec);
-    return util::FdStream(fd_).read_some(buffers, ec);
-  }
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    if (tls_) return tls_->write_some(buffers, ec);
-    return util::FdStream(fd_).write_some(buffers, ec);
-  }
-
-  static Expected<Connection> open(const Location& location, std::chrono::milliseconds timeout) {
-    const std::string& host = location.host;
-    const int port = location.port;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const std::string service = std::to_string(port);
-    if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-      return make_error(ErrorKind::failure, "cannot resolve S3 endpoint {}: {}", host, ::gai_strerror(rc));
-    }
-    std::string why = "no address";
-    Connection c;
-    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-      int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-      if (fd < 0) continue;
-      timeval tv{.tv_sec = static_cast<time_t>(timeout.count() / 1000),
-                 .tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  // bounds connect(2) too, on Linux
-      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-        c.fd_ = fd;
-        break;
-      }
-      why = std::strerror(errno);
-      ::close(fd);
-    }
-    ::freeaddrinfo(found);
-    if (c.fd_ < 0) return make_error(ErrorKind::failure, "cannot connect to S3 endpoint {}:{}: {}", host, port, why);
-    if (location.tls) {
-      auto tls = util::TlsStream::connect(c.fd_, location.tls, host);
-      if (!tls) return std::unexpected(tls.error());
-      c.tls_.emplace(std::move(*tls));
-    }
-    return c;
-  }
-
- private:
-  int fd_ = -1;
-  std::optional<util::TlsStream> tls_;
-};
+Expected<Connection> connect_to(const Location& location, std::chrono::milliseconds timeout) {
+  return Connection::open(location.host, location.port, location.tls, timeout, "S3 endpoint");
+}
 
 bool retryable(unsigned status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504; }
 
@@ -162,7 +92,9 @@ std::string Client::locate(std::string_view key) const {
 }
 
 Client::Prepared Client::prepare(const Request& request) const {
-  std::string host = location_.path_style ? location_.host : location_.bucket + "." + location_.host;
+  const bool v6 = location_.host.find(':') != std::string::npos;  // an IPv6 literal: bracketed in Host
+  std::string host = location_.path_style ? (v6 ? "[" + location_.host + "]" : location_.host)
+                                          : location_.bucket + "." + location_.host;
   if (location_.port != (location_.tls ? 443 : 80)) host += ":" + std::to_string(location_.port);
   std::string path = location_.path_style ? "/" + location_.bucket : std::string();
   if (!request.key.empty() || path.empty()) path += "/" + uri_encode(request.key, false);
@@ -191,7 +123,7 @@ Expected<Response> Client::send(const Request& request) const {
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
     if (attempt > 1 && !back_off(options_, attempt - 1)) break;
     auto prepared = prepare(request);
-    auto connection = Connection::open(location_, options_.timeout);
+    auto connection = connect_to(location_, options_.timeout);
     if (!connection) {
       // A certificate that is not trusted stays so: said at once, not after five tries.
       if (connection.error().kind == ErrorKind::config) return std::unexpected(connection.error());
@@ -303,7 +235,7 @@ class GetStream final : public BodyStream {
                                            : fmt::format("bytes={}-", next_));
     }
     if (!etag_.empty()) r.headers.emplace_back("if-match", etag_);
-    auto connection = Connection::open(client_.location(), client_.options_.timeout);
+    auto connection = connect_to(client_.location(), client_.options_.timeout);
     if (!connection) return std::unexpected(connection.error());
     connection_ = std::move(*connection);
     buffer_.clear();

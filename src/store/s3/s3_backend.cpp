@@ -8,6 +8,7 @@
 #include <boost/property_tree/xml_parser.hpp>
 #include <fmt/core.h>
 
+#include "dbsnap/util/http.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::store::s3 {
@@ -278,27 +279,14 @@ Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, Backen
     return make_error(ErrorKind::config, "s3://{}: no S3 endpoint: set AWS_ENDPOINT_URL_S3 (e.g. "
                       "https://s3.{}.amazonaws.com, or http://127.0.0.1:7480)", util::printable(rest), location.region);
   }
-  const bool tls = endpoint.starts_with("https://");
-  if (!tls && !endpoint.starts_with("http://")) {
-    return make_error(ErrorKind::config, "S3 endpoint '{}' is not an http:// or https:// URL",
-                      util::printable(endpoint));
-  }
-  std::string host_port = endpoint.substr(tls ? 8 : 7);
-  while (host_port.ends_with('/')) host_port.pop_back();
-  if (host_port.empty() || host_port.find('/') != std::string::npos) {
+  auto url = util::parse_url(endpoint);
+  if (!url) return make_error(ErrorKind::config, "S3 endpoint: {}", url.error().message);
+  if (url->target != "/") {
     return make_error(ErrorKind::config, "S3 endpoint '{}' must be http[s]://HOST[:PORT]", util::printable(endpoint));
   }
-  location.host = host_port;
-  location.port = tls ? 443 : 80;
-  if (auto colon = host_port.rfind(':'); colon != std::string::npos && host_port.find(']') == std::string::npos) {
-    location.host = host_port.substr(0, colon);
-    char* end = nullptr;
-    const long port = std::strtol(host_port.c_str() + colon + 1, &end, 10);
-    if (*end != '\0' || port <= 0 || port > 65535) {
-      return make_error(ErrorKind::config, "S3 endpoint '{}' has a bad port", util::printable(endpoint));
-    }
-    location.port = static_cast<int>(port);
-  }
+  const bool tls = url->https;
+  location.host = url->host;
+  location.port = url->port;
   if (tls) {
     // AWS_CA_BUNDLE as the AWS CLI reads it; else the system's CAs.
     auto context = util::TlsContext::client(env("AWS_CA_BUNDLE"));
