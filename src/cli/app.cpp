@@ -179,6 +179,7 @@ int run(int argc, char** argv) {
     if (resolving.contains(command->get_name())) command->add_flag_callback("--include-automatic", include_automatic, include_help);
   }
   add_complete(app, context);
+  add_systemd_generator(app, context);
 
   const bool json = json_requested(argc, argv);
   try {

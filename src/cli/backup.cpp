@@ -73,17 +73,15 @@ CopyAfterBackup copy_after_backup(Context& context, const store::Manifest& snaps
 void after_failure(Context& context, const config::Target& target, const config::Hooks& hooks, ErrorKind kind,
                    const std::string& message) {
   const int exit_code = kind == ErrorKind::interrupted ? util::interrupted_exit_code() : static_cast<int>(kind);
-  try {
-    auto& store = context.store();
-    if (auto r = store::write_failure_record(store.root(), target.name,
+  // Only in a store that opened for writing: when the failure is the store
+  // itself (it does not open, it is read-only), the error already says so.
+  if (auto* store = context.opened_store(); store && store->writable()) {
+    if (auto r = store::write_failure_record(store->root(), target.name,
                                              {.at = util::format_utc(util::now_ms()), .exit_code = exit_code,
                                               .message = message});
         !r) {
       fmt::print(stderr, "dbsnap: warning: cannot record the failure for dbsnap metrics: {}\n", r.error().message);
     }
-  } catch (const DbsnapError& e) {
-    // No store to record it in (the failure may be that it does not open).
-    fmt::print(stderr, "dbsnap: warning: cannot record the failure for dbsnap metrics: {}\n", e.what());
   }
   core::ping(target, hooks, core::HookEvent::failure, message);
   core::run_failure_command(target, hooks, exit_code, message);

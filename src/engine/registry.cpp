@@ -3,6 +3,7 @@
 #include "dbsnap/alembic/commands.hpp"
 #include "dbsnap/config/hooks.hpp"
 #include "dbsnap/config/retention.hpp"
+#include "dbsnap/config/schedule.hpp"
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/engine/mysql.hpp"
 #include "dbsnap/engine/postgres.hpp"
@@ -40,6 +41,7 @@ const std::vector<config::KeySpec>& shared_keys() {
     k.insert(k.end(), alembic::migration_command_keys().begin(), alembic::migration_command_keys().end());
     k.insert(k.end(), config::retention_keys().begin(), config::retention_keys().end());
     k.insert(k.end(), config::hook_keys().begin(), config::hook_keys().end());
+    k.insert(k.end(), config::schedule_keys().begin(), config::schedule_keys().end());
     return k;
   }();
   return keys;

@@ -5,8 +5,11 @@ dbsnap-backup@.service's ExecStart is taken from the unit file and run as system
 dbsnap-backup@dev.service (%i -> dev, WorkingDirectory, UMask=0077, stdin /dev/null), with
 /usr/bin/dbsnap and /etc/dbsnap pointed at the build and a test folder: it backs up, applies the
 target's keep_last, prints its summary and nothing on stderr (--quiet), and fails (non-zero, so the unit fails)
-for a target that does not exist. Where systemd-analyze is installed, `verify` accepts both units
-and the timer's OnCalendar parses.
+for a target that does not exist. The schedule generator (dbsnap-schedule-generator) run as
+systemd runs it: a drop-in with the target's `schedule` as OnCalendar and a timers.target.wants
+link for each target that has one, nothing for the others, a bad schedule said and skipped (exit
+0), no config: nothing. Where systemd-analyze is installed, `verify` accepts both units and the
+timers' OnCalendar values parse.
 """
 import configparser
 import os
@@ -72,6 +75,44 @@ def body(t):
     t.check_eq(timer["Timer"].get("OnCalendar"), "daily", "daily by default")
     t.check_eq(timer["Install"].get("WantedBy"), "timers.target", "enabled under timers.target")
 
+    t.section("the schedule generator: a target's schedule enables its timer")
+    generator = os.path.join(UNITS, "dbsnap-schedule-generator")
+    conf = os.path.join(etc, "scheduled.toml")
+    with open(conf, "w") as f:
+        f.write('[targets.dev]\nengine = "sqlite"\nfile = "dev.db"\nschedule = "*-*-* 00/6:00:00"\n\n'
+                '[targets.other]\nengine = "sqlite"\nfile = "other.db"\n')
+
+    def generate(config_file):
+        out = t.path("generated-{}".format(len(os.listdir(t.path()))))
+        os.makedirs(out)
+        env = dict(clean_env(), DBSNAP_CONFIG_FILE=config_file, DBSNAP_BIN=t.binary)
+        p = subprocess.run([generator, out, out + "-early", out + "-late"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+        return p, out
+
+    p, out = generate(conf)
+    t.check_eq(p.returncode, 0, "the generator exits 0", p.stderr.decode())
+    drop_in = os.path.join(out, "dbsnap-backup@dev.timer.d", "schedule.conf")
+    t.require(os.path.isfile(drop_in), "a drop-in for the target with a schedule")
+    dropped = unit(drop_in)
+    t.check_eq(dropped["Timer"].get("OnCalendar"), "*-*-* 00/6:00:00", "with its OnCalendar (after a reset)")
+    with open(drop_in) as f:
+        t.check("OnCalendar=\nOnCalendar=*-*-* 00/6:00:00" in f.read(), "the daily default is reset first")
+    link = os.path.join(out, "timers.target.wants", "dbsnap-backup@dev.timer")
+    t.check(os.path.islink(link) and os.readlink(link) == "/usr/lib/systemd/system/dbsnap-backup@.timer",
+            "the timer is enabled (a timers.target.wants link to the packaged template)")
+    t.check_eq(sorted(os.listdir(out)), ["dbsnap-backup@dev.timer.d", "timers.target.wants"],
+               "nothing for the target without a schedule")
+    with open(conf, "a") as f:
+        f.write('\n[targets.bad]\nengine = "sqlite"\nfile = "bad.db"\nschedule = ""\n')
+    p, out = generate(conf)
+    t.check_eq(p.returncode, 0, "a bad schedule never fails the generator (nor the boot)")
+    t.check(b"bad" in p.stderr and b"schedule" in p.stderr, "it is said in the journal", p.stderr.decode())
+    t.check(os.path.isfile(os.path.join(out, "dbsnap-backup@dev.timer.d", "schedule.conf")) and
+            not os.path.exists(os.path.join(out, "dbsnap-backup@bad.timer.d")), "the good target's timer is still written")
+    p, out = generate(os.path.join(etc, "missing.toml"))
+    t.check(p.returncode == 0 and os.listdir(out) == [] and p.stderr == b"", "no config: nothing, silently")
+
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         print("(systemd-analyze is not installed: unit verification left out)", flush=True)
@@ -91,6 +132,9 @@ def body(t):
     t.check(r.returncode == 0 and not problems, "systemd-analyze verify accepts both units", r.stdout.decode())
     r = subprocess.run([analyze, "calendar", "daily"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
     t.check_eq(r.returncode, 0, "OnCalendar=daily parses", r.stdout.decode())
+    r = subprocess.run([analyze, "calendar", dropped["Timer"].get("OnCalendar")], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    t.check_eq(r.returncode, 0, "the generated OnCalendar parses", r.stdout.decode())
 
 
 if __name__ == "__main__":

@@ -122,6 +122,10 @@ struct CopyOptions {
 int run_copy(Context& context, const CopyOptions& options);
 void add_copy(CLI::App& app, Context& context);
 
+// dbsnap __systemd-generator DIR (hidden): the timers of targets with a `schedule`.
+int run_systemd_generator(Context& context, const std::string& dir);
+void add_systemd_generator(CLI::App& app, Context& context);
+
 struct CatalogRebuildOptions {};
 int run_catalog_rebuild(Context& context, const CatalogRebuildOptions& options);
 void add_catalog(CLI::App& app, Context& context);

@@ -87,6 +87,8 @@ class Context {
   store::Store open_copy_destination(const store::Store& from, const std::string& location,
                                      const std::filesystem::path& key_file = {});
   std::filesystem::path store_path();
+  // The store if a command already opened it, else null (never opens it).
+  store::Store* opened_store() noexcept { return store_ ? &*store_ : nullptr; }
   // The named target from the configuration (config error if unknown).
   const config::Target& target(const std::string& name);
   // The target's Alembic versions folder: `override` when given, else its
