@@ -130,8 +130,11 @@ def body(t):
             t.check_eq(m.group(2), sqlite_cli, "it reports the container's SQLite library")
         for path in ("/usr/share/man/man1/dbsnap.1.gz", "/usr/share/doc/dbsnap/README.md",
                      "/usr/share/bash-completion/completions/dbsnap", "/usr/lib/systemd/system/dbsnap-backup@.service",
-                     "/usr/lib/systemd/system/dbsnap-backup@.timer"):
+                     "/usr/lib/systemd/system/dbsnap-backup@.timer",
+                     "/usr/lib/systemd/system-generators/dbsnap-schedule-generator"):
             t.check(sh("test -s " + path, check=False).returncode == 0, "installed: " + path)
+        t.check(sh("test -x /usr/lib/systemd/system-generators/dbsnap-schedule-generator", check=False).returncode
+                == 0, "the schedule generator is executable")
 
         t.section("a SQLite backup and restore with the installed dbsnap")
         sh("""mkdir -p /work/proj && cd /work/proj &&
