@@ -12,8 +12,10 @@
 #include "dbsnap/core/copy.hpp"
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/pipeline/sha256.hpp"
+#include "dbsnap/runtime/process.hpp"
 #include "dbsnap/store/move_record.hpp"
 #include "dbsnap/util/fs.hpp"
+#include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
 
@@ -43,44 +45,90 @@ std::filesystem::path Context::store_path() {
   return cfg.dir / "snapshots";
 }
 
-store::encrypted::UserKeys Context::store_keys() {
-  store::encrypted::UserKeys keys;
-  std::filesystem::path file;
-  if (const char* env = std::getenv("DBSNAP_KEY_FILE"); env && *env) {
-    file = env;
-  } else {
-    file = config().key_file;
+namespace {
+
+// What a key_command printed: an age identity file's text, or a passphrase
+// on one line. Throws `config` when it does not run, fails or prints neither;
+// its output is never shown.
+store::encrypted::UserKeys keys_from_command(const std::vector<std::string>& argv, const std::string& key,
+                                             const std::filesystem::path& cwd) {
+  auto ran = runtime::run(runtime::Command{.argv = argv, .cwd = cwd}, {}, 64 * 1024);
+  if (!ran) fail(ErrorKind::config, "{} did not run: {}", key, ran.error().message);
+  if (!ran->status.ok()) {
+    std::string said = std::string(util::trim(ran->err));
+    if (auto nl = said.rfind('\n'); nl != std::string::npos) said = said.substr(nl + 1);
+    fail(ErrorKind::config, "{} {}{}", key, ran->status.describe(), said.empty() ? "" : ": " + util::printable(said));
   }
+  store::encrypted::UserKeys keys;
+  keys.source = key;
+  std::string text = ran->out;
+  if (text.find("AGE-SECRET-KEY-1") != std::string::npos) {
+    keys.identities = value_or_throw(crypto::age::parse_identity_file(text, "the output of " + key));
+    return keys;
+  }
+  if (text.ends_with('\n')) text.pop_back();
+  if (text.ends_with('\r')) text.pop_back();
+  if (text.empty() || text.find('\n') != std::string::npos) {
+    fail(ErrorKind::config, "{} printed no key: it must print an age identity file, or a passphrase on one line", key);
+  }
+  keys.passphrase = std::move(text);
+  return keys;
+}
+
+}  // namespace
+
+namespace {
+
+// Where one store's key may come from, in order: a key file (given, else the
+// variable `file_env`, else the config's), else the config's key command,
+// else a passphrase in the variable `passphrase_env`.
+struct KeySources {
+  std::filesystem::path given_file;
+  const char* file_env;
+  std::filesystem::path config_file;
+  const std::vector<std::string>& command;
+  const char* command_key;
+  const char* passphrase_env;
+};
+
+store::encrypted::UserKeys keys_from(const KeySources& from, const std::filesystem::path& config_dir,
+                                     store::encrypted::UserKeys keys) {
+  std::filesystem::path file = from.given_file;
+  if (const char* env = std::getenv(from.file_env); file.empty() && env && *env) file = env;
+  if (file.empty()) file = from.config_file;
   if (!file.empty()) {
     keys.identities = value_or_throw(crypto::age::read_identity_file(file));
     keys.source = "the key file " + file.string();
-  } else if (const char* passphrase = std::getenv("DBSNAP_PASSPHRASE"); passphrase && *passphrase) {
+  } else if (!from.command.empty()) {
+    auto printed = keys_from_command(from.command, from.command_key, config_dir);
+    keys.identities = std::move(printed.identities);
+    keys.passphrase = std::move(printed.passphrase);
+    keys.source = std::move(printed.source);
+  } else if (const char* passphrase = std::getenv(from.passphrase_env); passphrase && *passphrase) {
     keys.passphrase = passphrase;
-    keys.source = "DBSNAP_PASSPHRASE";
+    keys.source = from.passphrase_env;
   }
   return keys;
 }
 
+}  // namespace
+
+store::encrypted::UserKeys Context::store_keys() {
+  const auto& cfg = config();
+  return keys_from({.given_file = {}, .file_env = "DBSNAP_KEY_FILE", .config_file = cfg.key_file,
+                    .command = cfg.key_command, .command_key = "key_command", .passphrase_env = "DBSNAP_PASSPHRASE"},
+                   cfg.dir, {});
+}
+
 store::encrypted::UserKeys Context::copy_keys(const std::filesystem::path& key_file) {
+  const auto& cfg = config();
   store::encrypted::UserKeys keys;
-  keys.ways = "--to-key-file, copy_key_file in dbsnap.toml, DBSNAP_COPY_KEY_FILE (an age identity file) or "
-              "DBSNAP_COPY_PASSPHRASE";
-  std::filesystem::path file = key_file;
-  if (file.empty()) {
-    if (const char* env = std::getenv("DBSNAP_COPY_KEY_FILE"); env && *env) {
-      file = env;
-    } else {
-      file = config().copy_key_file;
-    }
-  }
-  if (!file.empty()) {
-    keys.identities = value_or_throw(crypto::age::read_identity_file(file));
-    keys.source = "the key file " + file.string();
-  } else if (const char* passphrase = std::getenv("DBSNAP_COPY_PASSPHRASE"); passphrase && *passphrase) {
-    keys.passphrase = passphrase;
-    keys.source = "DBSNAP_COPY_PASSPHRASE";
-  }
-  return keys;
+  keys.ways = "--to-key-file, copy_key_file or copy_key_command in dbsnap.toml, DBSNAP_COPY_KEY_FILE (an age "
+              "identity file) or DBSNAP_COPY_PASSPHRASE";
+  return keys_from({.given_file = key_file, .file_env = "DBSNAP_COPY_KEY_FILE", .config_file = cfg.copy_key_file,
+                    .command = cfg.copy_key_command, .command_key = "copy_key_command",
+                    .passphrase_env = "DBSNAP_COPY_PASSPHRASE"},
+                   cfg.dir, std::move(keys));
 }
 
 store::Store Context::open_copy_destination(const store::Store& from, const std::string& location,

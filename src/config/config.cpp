@@ -15,7 +15,6 @@ namespace {
 const std::vector<KeySpec>& common_keys() {
   static const std::vector<KeySpec> keys = {
       {"engine", KeyType::string, true, "sqlite, mysql or postgres"},
-      {"copy_to", KeyType::path, false, "a store (folder or s3://BUCKET/PREFIX) every backup of it is copied to"},
   };
   return keys;
 }
@@ -83,6 +82,13 @@ std::string resolve_store_location(const std::string& written, const fs::path& d
 
 }  // namespace
 
+const std::vector<KeySpec>& copy_keys() {
+  static const std::vector<KeySpec> keys = {
+      {"copy_to", KeyType::path, false, "a store (folder or s3://BUCKET/PREFIX) every backup of it is copied to"},
+  };
+  return keys;
+}
+
 std::string copy_destination(const Config& config, const Target& target) {
   if (target.has("copy_to")) return resolve_store_location(target.string("copy_to"), target.config_dir);
   return config.copy_to;
@@ -145,6 +151,17 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       }
       const fs::path key = value->get();
       config.key_file = key.is_absolute() ? key : (config.dir / key).lexically_normal();
+    } else if (name == "key_command" || name == "copy_key_command") {
+      const auto* array = node.as_array();
+      std::vector<std::string> argv;
+      if (array && array->is_homogeneous<std::string>()) {
+        for (const auto& item : *array) argv.push_back(item.as_string()->get());
+      }
+      if (argv.empty() || argv.front().empty()) {
+        return make_error(ErrorKind::config, "{}: key '{}' must be a command as an array of strings, e.g. [\"pass\", "
+                          "\"show\", \"dbsnap\"] (it prints the key)", where(file, node), name);
+      }
+      (name == "key_command" ? config.key_command : config.copy_key_command) = std::move(argv);
     } else if (name == "copy_to") {
       const auto* value = node.as_string();
       if (!value || value->get().empty()) {
@@ -255,8 +272,9 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
         config.targets.emplace(target_name, std::move(target));
       }
     } else {
-      return make_error(ErrorKind::config, "{}: unknown top-level key '{}' (known: store, key_file, snapshot_layout, copy_to, "
-                        "copy_key_file, targets)",
+      return make_error(ErrorKind::config,
+                        "{}: unknown top-level key '{}' (known: store, key_file, key_command, snapshot_layout, "
+                        "copy_to, copy_key_file, copy_key_command, targets)",
                         where(file, node), name);
     }
   }

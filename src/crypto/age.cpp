@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <optional>
 
 #include <fmt/core.h>
@@ -192,22 +193,33 @@ Expected<Identity> parse_identity(std::string_view text) {
   return Identity{to_key(decoded->second)};
 }
 
-Expected<std::vector<Identity>> read_identity_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return make_error(ErrorKind::config, "cannot read the age identity file {}", path.string());
+Expected<std::vector<Identity>> parse_identity_file(std::string_view text, const std::string& source) {
   std::vector<Identity> out;
-  std::string line;
   int number = 0;
-  while (std::getline(in, line)) {
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const auto line = text.substr(start, end - start);
+    start = end + 1;
     ++number;
     auto trimmed = util::trim(line);
     if (trimmed.empty() || trimmed.front() == '#') continue;
     auto identity = parse_identity(trimmed);
-    if (!identity) return make_error(ErrorKind::config, "{} line {}: {}", path.string(), number, identity.error().message);
+    if (!identity) return make_error(ErrorKind::config, "{} line {}: {}", source, number, identity.error().message);
     out.push_back(*identity);
   }
-  if (out.empty()) return make_error(ErrorKind::config, "{} holds no age identity", path.string());
+  if (out.empty()) return make_error(ErrorKind::config, "{} holds no age identity", source);
   return out;
+}
+
+Expected<std::vector<Identity>> read_identity_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return make_error(ErrorKind::config, "cannot read the age identity file {}", path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return make_error(ErrorKind::failure, "cannot read the age identity file {}", path.string());
+  return parse_identity_file(text.str(), path.string());
 }
 
 Expected<std::unique_ptr<pipeline::Sink>> encrypt_to(pipeline::Sink& out, const Recipients& recipients) {

@@ -42,6 +42,7 @@ const std::vector<config::KeySpec>& shared_keys() {
     k.insert(k.end(), config::retention_keys().begin(), config::retention_keys().end());
     k.insert(k.end(), config::hook_keys().begin(), config::hook_keys().end());
     k.insert(k.end(), config::schedule_keys().begin(), config::schedule_keys().end());
+    k.insert(k.end(), config::copy_keys().begin(), config::copy_keys().end());
     return k;
   }();
   return keys;

@@ -180,6 +180,13 @@ def body(t):
     r = t.dbsnap(proj, "--store", enc, "copy", "--all", "--to", enc2, "--to-key-file", key2, env=enc_env)
     t.check_rc(r, 0, "an encrypted store into another, with another key (--to-key-file)")
     check_same(t, proj, source, enc2, ids, "encrypted to encrypted", env={"DBSNAP_KEY_FILE": key2})
+    enc3 = t.path("enc3")
+    with open(toml_path, "w") as fh:
+        fh.write('copy_key_command = ["printf", "%s\\n", "from a command"]\n' + TOML)
+    t.check_rc(t.dbsnap(proj, "copy", ids[0], "--to", enc3), 0, "copy_key_command gives a new destination its key")
+    check_same(t, proj, source, enc3, ids[:1], "copy_key_command", env={"DBSNAP_PASSPHRASE": "from a command"})
+    with open(toml_path, "w") as fh:
+        fh.write(TOML)
     r = t.dbsnap(proj, "copy", "latest", "--to", enc, env={"DBSNAP_COPY_PASSPHRASE": "wrong"})
     t.check_error(r, EXIT_REFUSED, "a wrong key for the destination", contains=("DBSNAP_COPY_PASSPHRASE",))
     r = t.dbsnap(proj, "copy", "latest", "--to", enc)

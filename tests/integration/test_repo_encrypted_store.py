@@ -14,6 +14,9 @@
   (exit 5), the database is unchanged.
 - A store with snapshots in the clear and a key given: refused (exit 3), nothing written.
 - key on a store in the clear, key add without a key or with a malformed one: one line, nothing added.
+- key_command: an identity file or a passphrase printed by a command opens the store;
+  DBSNAP_KEY_FILE wins over it; a failing command, one printing nothing, a string instead of an
+  array, a wrong passphrase: one line (exit 3, or 8 for the wrong key).
 - delete and prune reclaim space in the encrypted store; what is left verifies.
 """
 import glob
@@ -150,6 +153,34 @@ def body(t):
     r = t.dbsnap(proj, "key", "remove", other_id, env={"DBSNAP_KEY_FILE": other_key})
     t.check_error(r, EXIT_REFUSED, "removing the last key", contains=["only key"])
     t.check_eq(len(t.list_json(proj, env={"DBSNAP_KEY_FILE": other_key})), 3, "the store still opens")
+
+    t.section("key_command: a key from a command (a password manager), identity file or passphrase")
+    def with_command(argv_toml):
+        with open(os.path.join(proj, "dbsnap.toml"), "w") as fh:
+            fh.write("key_command = {}\n".format(argv_toml) + toml)
+    with_command('["cat", "{}"]'.format(other_key))
+    t.check_eq(len(t.list_json(proj)), 3, "an identity file printed by key_command opens the store")
+    r = t.dbsnap_ok(proj, "key", "add", "--passphrase-env", "NEW_PASS", env={"NEW_PASS": "battery staple"})
+    staple_id = r.text.split()[-1]
+    with_command('["printf", "%s\\n", "battery staple"]')
+    t.check_eq(len(t.list_json(proj)), 3, "a passphrase printed on one line opens it")
+    r = t.dbsnap(proj, "list", env={"DBSNAP_KEY_FILE": bad})
+    t.check_error(r, EXIT_CONFIG, "DBSNAP_KEY_FILE wins over key_command", contains=["bad.key"])
+    with_command('["sh", "-c", "echo vault is sealed >&2; exit 3"]')
+    r = t.dbsnap(proj, "list")
+    t.check_error(r, EXIT_CONFIG, "a key_command that fails", contains=["key_command", "vault is sealed"])
+    with_command('["true"]')
+    r = t.dbsnap(proj, "list")
+    t.check_error(r, EXIT_CONFIG, "a key_command that prints nothing", contains=["printed no key"])
+    with_command('"cat {}"'.format(other_key))
+    r = t.dbsnap(proj, "list")
+    t.check_error(r, EXIT_CONFIG, "a key_command given as a string", contains=["key_command", "array"])
+    with_command('["printf", "%s\\n", "wrong staple"]')
+    r = t.dbsnap(proj, "list")
+    t.check_error(r, EXIT_REFUSED, "a key_command that prints a wrong passphrase", contains=["key_command"])
+    with open(os.path.join(proj, "dbsnap.toml"), "w") as fh:
+        fh.write(toml)
+    t.dbsnap_ok(proj, "key", "remove", staple_id, env={"DBSNAP_KEY_FILE": other_key})
 
     t.section("a pack replaced by another valid object of the repository")
     theirs = {"DBSNAP_KEY_FILE": other_key}

@@ -73,12 +73,15 @@ class Context {
   // The store, setting a damaged catalog.db aside instead of failing (for catalog rebuild).
   store::Store& store_for_rebuild();
   // What opens an encrypted store: DBSNAP_KEY_FILE, else the config's
-  // key_file (age identity files), else DBSNAP_PASSPHRASE; none: empty.
-  // Throws `config` for a key file that does not read.
+  // key_file (age identity files), else what its key_command prints (an
+  // identity file's text or a passphrase), else DBSNAP_PASSPHRASE; none:
+  // empty. Throws `config` for a key file that does not read, a key_command
+  // that fails or prints no key.
   store::encrypted::UserKeys store_keys();
   // What opens (or, for a new one, encrypts) a store snapshots are copied
   // to: `key_file` (--to-key-file) when given, else DBSNAP_COPY_KEY_FILE,
-  // else the config's copy_key_file, else DBSNAP_COPY_PASSPHRASE.
+  // else the config's copy_key_file, else its copy_key_command, else
+  // DBSNAP_COPY_PASSPHRASE.
   store::encrypted::UserKeys copy_keys(const std::filesystem::path& key_file = {});
   // Opens the store at `location` that snapshots of `from` are copied to,
   // with copy_keys(key_file), in the config's snapshot layout; creates it

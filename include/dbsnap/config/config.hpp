@@ -62,6 +62,11 @@ struct Config {
   // The top-level `key_file` key, resolved: an age identity file that opens
   // (or, for a new store, turns on) the store's encryption; empty when unset.
   fs::path key_file;
+  // The top-level `key_command` key: an argv whose output is the key (an age
+  // identity file's text, or a passphrase on one line), run in the config's
+  // folder when no key file is set; `copy_key_command` likewise for copy_to.
+  std::vector<std::string> key_command;
+  std::vector<std::string> copy_key_command;
   // The top-level `snapshot_layout` key: how new snapshots are stored
   // ("chunks", the default: repository v2, deduplicated; or "blob": one
   // zstd file per snapshot, the layout of releases before repository v2).
@@ -78,6 +83,9 @@ struct Config {
   // The named target; a config error listing the known ones otherwise.
   const Target& target(const std::string& name) const;
 };
+
+// The target's `copy_to` key, for every engine's schema (engine/registry.cpp).
+const std::vector<KeySpec>& copy_keys();
 
 // Where a backup of `target` is copied to: its own `copy_to` key, else the
 // top-level one (resolved as Config::copy_to says); empty for none.

@@ -57,6 +57,8 @@ Expected<Identity> parse_identity(std::string_view text);
 // The identities in an `age-keygen` file (lines "AGE-SECRET-KEY-1...";
 // '#' comments and blank lines skipped). Errors: `config`, `failure` for I/O.
 Expected<std::vector<Identity>> read_identity_file(const std::filesystem::path& path);
+// The same, from the file's text (a key_command's output); `source` names it in messages.
+Expected<std::vector<Identity>> parse_identity_file(std::string_view text, const std::string& source);
 
 // Who may open what is encrypted: X25519 recipients, or one passphrase.
 struct Recipients {

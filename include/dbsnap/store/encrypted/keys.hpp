@@ -39,7 +39,8 @@ struct UserKeys {
   std::string passphrase;
   std::string source;  // for messages: "the key file /root/dbsnap.key", "DBSNAP_PASSPHRASE"
   // For the message when no key was given: the ways to give one.
-  std::string ways = "key_file in dbsnap.toml, DBSNAP_KEY_FILE (an age identity file) or DBSNAP_PASSPHRASE";
+  std::string ways =
+      "key_file or key_command in dbsnap.toml, DBSNAP_KEY_FILE (an age identity file) or DBSNAP_PASSPHRASE";
   bool empty() const { return identities.empty() && passphrase.empty(); }
   // Whom a new key object is encrypted to for these keys.
   crypto::age::Recipients recipients() const;
