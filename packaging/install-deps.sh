@@ -8,7 +8,8 @@
 #                                      clang 19 with libFuzzer for tests/fuzz,
 #                                      Ceph's monitor, OSD and radosgw for the real S3 server of tests/harness/s3.sh
 #                                      (openssl makes its https certificates), restic for the benchmarks,
-#                                      age for the encryption interop tests)
+#                                      age for the encryption interop tests, faketime for a radosgw
+#                                      whose clock is an hour off)
 set -euo pipefail
 
 build_packages=(
@@ -21,7 +22,7 @@ test_packages=(
   docker.io debootstrap podman catatonit
   groff-base dpkg-dev file
   clang-19 libclang-rt-19-dev
-  ceph-mon ceph-osd radosgw curl openssl age restic
+  ceph-mon ceph-osd radosgw curl openssl age restic faketime
 )
 
 packages=("${build_packages[@]}")

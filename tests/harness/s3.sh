@@ -12,6 +12,8 @@
 #   tests/harness/s3.sh quota DIR NAME BYTES  # a bucket quota of BYTES on bucket NAME
 #   tests/harness/s3.sh rgw-kill DIR     # SIGKILL radosgw (the cluster stays): a server that dies
 #   tests/harness/s3.sh rgw-start DIR    # starts radosgw again, waits until it answers
+#   tests/harness/s3.sh rgw-skewed DIR PORT  # a second radosgw (same cluster) on http PORT whose clock
+#                                        # is an hour ahead (faketime); rgw-skewed-stop DIR ends it
 set -euo pipefail
 
 ACCESS_KEY=dbsnaptestaccess0000
@@ -162,6 +164,25 @@ rgw_start() {  # DIR
   wait_for_rgw "$dir"
 }
 
+rgw_skewed() {  # DIR PORT
+  local dir; dir=$(realpath -m "$1")
+  # In the foreground (-f) of a background job, its streams in a file: a daemon would keep the
+  # caller's pipes open.
+  CEPH_CONF="$dir/ceph.conf" nohup faketime -f "+1h" radosgw -f -c "$dir/ceph.conf" -n client.rgwskew \
+    --rgw-frontends "beast endpoint=127.0.0.1:$2" >>"$dir/log/rgwskew.out" 2>&1 </dev/null &
+  for _ in $(seq 1 240); do
+    curl -s -o /dev/null "http://127.0.0.1:$2/" && return 0
+    sleep 0.25
+  done
+  log "the skewed radosgw did not answer; see $dir/log"
+  return 1
+}
+
+rgw_skewed_stop() {  # DIR
+  local dir; dir=$(realpath -m "$1")
+  pkill -9 -f -- "-c $dir/ceph.conf -n client.rgwskew" || true
+}
+
 set_quota() {  # DIR BUCKET BYTES
   local dir; dir=$(realpath -m "$1")
   CEPH_CONF="$dir/ceph.conf" radosgw-admin quota set --quota-scope=bucket --bucket="$2" --max-size="$3" >/dev/null
@@ -189,6 +210,8 @@ case "${1:-}" in
   quota) set_quota "${2:?DIR}" "${3:?NAME}" "${4:?BYTES}" ;;
   rgw-kill) rgw_kill "${2:?DIR}" ;;
   rgw-start) rgw_start "${2:?DIR}" ;;
+  rgw-skewed) rgw_skewed "${2:?DIR}" "${3:?PORT}" ;;
+  rgw-skewed-stop) rgw_skewed_stop "${2:?DIR}" ;;
   *) echo "usage: $0 start DIR PORT | stop DIR | bucket DIR NAME | quota DIR NAME BYTES | rgw-kill DIR |" \
-          "rgw-start DIR" >&2; exit 2 ;;
+          "rgw-start DIR | rgw-skewed DIR PORT | rgw-skewed-stop DIR" >&2; exit 2 ;;
 esac

@@ -13,6 +13,8 @@ dbsnap uploads or downloads, and started again (rgw-start):
   a second: the restore completes, the database is the snapshot's;
 - killed mid-restore and gone: the restore fails with a one-line error, the database is exactly
   as before and no temp file is left beside it; once the server is back the restore succeeds;
+- a second radosgw of the same cluster whose clock is an hour ahead (faketime): list and backup
+  say the clock is off (one line, exit 3), and nothing is written in the bucket;
 - a bucket whose quota is smaller than the snapshot: the backup fails with one line naming the
   quota (exit 1), nothing is listed; with the quota raised the next backup succeeds and the next
   prune leaves no unreferenced chunk.
@@ -26,7 +28,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_FAILURE, Test, connect, db_state, fill_items, temp_files, write  # noqa: E402
+from dbsnap_test import EXIT_CONFIG, EXIT_FAILURE, Test, connect, db_state, fill_items, temp_files, write  # noqa: E402
 from s3_fixture import S3  # noqa: E402
 
 HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness", "s3.sh")
@@ -154,6 +156,23 @@ def body(t):
         t.check(db_state(db_file) == target_state, "to the snapshot's state")
         t.check_rc(t.dbsnap(proj, "prune", "dev", "--keep-last", "10", env=host), 0, "prune")
         t.check_eq(s3.objects("locks/"), {}, "garbage collection removed the failed restore's lock object")
+
+    t.section("a server whose clock is an hour ahead: one line, nothing written")
+    with open(toml_path, "w") as fh:
+        fh.write('store = "{}"\n'.format(s3.location()) + TOML)
+    skew_port = int(s3.endpoint.rsplit(":", 1)[1]) + 10
+    harness(t, "rgw-skewed", s3_dir, str(skew_port))
+    try:
+        skewed = dict(s3.env(t.path("cache-skew")), AWS_ENDPOINT_URL="http://127.0.0.1:{}".format(skew_port))
+        before = s3.objects()
+        state = db_state(db_file)
+        for args in (("list",), ("backup", "dev")):
+            r = t.dbsnap(proj, *args, env=skewed)
+            t.check_error(r, EXIT_CONFIG, " ".join(args) + " against it", contains=("clock", "NTP"))
+        t.check_eq(s3.objects(), before, "nothing was written in the bucket")
+        t.check(db_state(db_file) == state, "the database is unchanged")
+    finally:
+        harness(t, "rgw-skewed-stop", s3_dir)
 
     t.section("a bucket over its quota")
     bucket = "dbsnap-quota-" + uuid.uuid4().hex[:8]
