@@ -120,11 +120,7 @@ EOF
   ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" 2>>"$dir/log/osd-mkfs.log"
   ceph-osd -c "$CEPH_CONF" -i 0 2>>"$dir/log/osd-start.log"
   radosgw -c "$CEPH_CONF" -n client.rgw
-  for _ in $(seq 1 240); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-    sleep 0.25
-  done
-  curl -sf -o /dev/null "http://127.0.0.1:$port/" || { log "radosgw did not answer; see $dir/log"; exit 1; }
+  wait_for_rgw "$dir" || exit 1
   radosgw-admin user create --uid=dbsnap --display-name=dbsnap --access-key="$ACCESS_KEY" \
     --secret-key="$SECRET_KEY" >/dev/null
   create_bucket "$dir" "$BUCKET"
@@ -137,13 +133,13 @@ EOF
   echo "DBSNAP_TEST_S3_DIR=$dir"
 }
 
-wait_for_rgw() {  # DIR
-  local port; port=$(cat "$1/port")
+wait_for_rgw() {  # DIR [PORT]: until a radosgw answers on PORT (default the main one), 60 s at most
+  local port=${2:-$(cat "$1/port")}
   for _ in $(seq 1 240); do
     curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
     sleep 0.25
   done
-  log "radosgw did not answer; see $1/log"
+  log "radosgw did not answer on port $port; see $1/log"
   return 1
 }
 
@@ -170,12 +166,7 @@ rgw_skewed() {  # DIR PORT
   # caller's pipes open.
   CEPH_CONF="$dir/ceph.conf" nohup faketime -f "+1h" radosgw -f -c "$dir/ceph.conf" -n client.rgwskew \
     --rgw-frontends "beast endpoint=127.0.0.1:$2" >>"$dir/log/rgwskew.out" 2>&1 </dev/null &
-  for _ in $(seq 1 240); do
-    curl -s -o /dev/null "http://127.0.0.1:$2/" && return 0
-    sleep 0.25
-  done
-  log "the skewed radosgw did not answer; see $dir/log"
-  return 1
+  wait_for_rgw "$dir" "$2"
 }
 
 rgw_skewed_stop() {  # DIR
