@@ -16,10 +16,12 @@ code, the one-line error and that no file of the store changed (names and SHA-25
 Needs root (mount).
 """
 import hashlib
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dbsnap_test import EXIT_FAILURE, Test, connect, data_of, fill_items, table_checksum  # noqa: E402
@@ -179,6 +181,17 @@ def body(t):
     r = t.dbsnap(proj, "--store", "s3://B/prefix", "list", env=no_endpoint)
     t.check_error(r, 3, "a bucket name S3 does not allow", contains=["not a bucket name"])
     t.check(not os.path.exists(t.path("cache")), "no cache folder was made for a store that did not open")
+    # An endpoint that is a web server, not S3 (it answers the bucket listing with an HTML 404).
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    web.RequestHandlerClass.log_message = lambda *a: None
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    not_s3 = dict(no_endpoint, AWS_ENDPOINT_URL="http://127.0.0.1:{}".format(web.server_address[1]),
+                  AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret")
+    r = t.dbsnap(proj, "--store", "s3://bucket/prefix", "list", env=not_s3)
+    t.check_error(r, 3, "an endpoint that is not S3", contains=["does not answer as an S3 server does",
+                                                                 "127.0.0.1:{}".format(web.server_address[1])])
+    web.shutdown()
+    t.check(not os.path.exists(t.path("cache")), "no cache folder was made for it either")
     with open(os.path.join(proj, "dbsnap.toml")) as f:
         toml = f.read()
     with open(os.path.join(proj, "dbsnap.toml"), "w") as f:

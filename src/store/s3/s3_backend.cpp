@@ -299,6 +299,13 @@ Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, Backen
   // One listing of at most one key: the bucket exists and the credentials work, or one line says which not.
   auto probe = client.send({.method = "GET", .key = "", .query = {{"list-type", "2"}, {"max-keys", "1"}}});
   if (!probe) return std::unexpected(probe.error());
+  // An S3 server answers a listing with ListBucketResult, or refuses it with an Error document.
+  const bool s3_like = probe->body.find(ok(*probe) ? "ListBucketResult" : "<Code>") != std::string::npos;
+  if (!s3_like) {
+    return make_error(ErrorKind::config, "the server at {} does not answer as an S3 server does (HTTP {} to a bucket "
+                      "listing, without an S3 document): is {} its S3 endpoint?", url->shown(), probe->status,
+                      util::printable(endpoint));
+  }
   if (!ok(*probe)) {
     Error e = client.error_of(*probe, "list " + client.locate(client.location().prefix));
     if (e.kind == ErrorKind::not_found) e.kind = ErrorKind::config;
