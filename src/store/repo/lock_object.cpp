@@ -76,11 +76,17 @@ bool parse_lock_object(std::string_view text, LockObjectInfo& out) {
   return true;
 }
 
+namespace {
+
+// On this host a holder whose process is gone is dead however recent its object.
+bool dead_here(const LockObjectInfo& info) {
+  return info.host == this_host() && info.pid > 0 && ::kill(info.pid, 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
 bool is_stale(const LockObjectInfo& info, std::int64_t now_ms, std::chrono::milliseconds stale_after) {
-  if (now_ms - info.refreshed_ms > stale_after.count()) return true;
-  // On this host a holder whose process is gone is dead however recent its object.
-  if (info.host == this_host() && info.pid > 0 && ::kill(info.pid, 0) != 0 && errno == ESRCH) return true;
-  return false;
+  return now_ms - info.refreshed_ms > stale_after.count() || dead_here(info);
 }
 
 Expected<std::vector<LockObjectInfo>> live_lock_objects(Backend& backend, const std::string& except,
@@ -105,7 +111,9 @@ Expected<std::vector<LockObjectInfo>> live_lock_objects(Backend& backend, const 
     }
     info.name = object.name;
     if (is_stale(info, now(), stale_after)) {
-      if (stale == StaleLocks::remove) (void)backend.remove(object.name);
+      // A lock of a dead process of this host is removed by whoever sees it
+      // (it is certain); one stale by time only by an exclusive taker.
+      if (stale == StaleLocks::remove || dead_here(info)) (void)backend.remove(object.name);
       continue;
     }
     live.push_back(std::move(info));

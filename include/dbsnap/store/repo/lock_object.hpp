@@ -59,7 +59,9 @@ bool parse_lock_object(std::string_view text, LockObjectInfo& out);
 bool is_stale(const LockObjectInfo& info, std::int64_t now_ms, std::chrono::milliseconds stale_after);
 
 // The live lock objects in `backend` other than `except` (unreadable and
-// stale ones left out; stale ones removed when `remove_stale`).
+// stale ones left out). Stale ones are removed with StaleLocks::remove; a
+// dead process's of this host always (its death is certain, not a guess
+// from clocks).
 enum class StaleLocks { keep, remove };
 Expected<std::vector<LockObjectInfo>> live_lock_objects(Backend& backend, const std::string& except,
                                                         std::chrono::milliseconds stale_after, StaleLocks stale);
