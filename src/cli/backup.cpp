@@ -6,12 +6,12 @@
 #include "dbsnap/cli/prune.hpp"
 #include "dbsnap/config/hooks.hpp"
 #include "dbsnap/config/retention.hpp"
-#include "dbsnap/store/failure_record.hpp"
-#include "dbsnap/util/interrupt.hpp"
-#include "dbsnap/util/text.hpp"
 #include "dbsnap/core/copy.hpp"
 #include "dbsnap/core/hooks.hpp"
 #include "dbsnap/core/operations.hpp"
+#include "dbsnap/store/failure_record.hpp"
+#include "dbsnap/util/interrupt.hpp"
+#include "dbsnap/util/text.hpp"
 
 namespace dbsnap::cli {
 

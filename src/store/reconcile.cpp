@@ -71,6 +71,7 @@ Expected<void> Store::reconcile_catalog() {
   if (!files) return std::unexpected(files.error());
   std::set<std::string> listed(indexed->begin(), indexed->end());
   std::set<std::string> seen;
+  std::set<std::string> just_read;  // manifests read (after the listing) to index them now
   for (const auto& [target, names] : *files) {
     const std::set<std::string> present(names.begin(), names.end());
     for (const auto& name : names) {
@@ -85,6 +86,7 @@ Expected<void> Store::reconcile_catalog() {
       const std::string data = manifest->layout == DataLayout::chunks ? manifest->chunk_list : manifest->blob_file;
       if (!present.contains(data)) continue;
       if (auto r = catalog_.put(*manifest); !r) return r;
+      just_read.insert(target + "/" + name);
       if (!remote_) {
         std::fprintf(stderr, "dbsnap: snapshot %s of '%s' was published by a run that stopped before it indexed "
                      "it; indexed it now\n", id.c_str(), manifest->target.c_str());
@@ -95,15 +97,17 @@ Expected<void> Store::reconcile_catalog() {
     if (seen.contains(id)) continue;
     if (auto r = catalog_.remove(id); !r) return r;
   }
-  if (remote_) return refresh_rewritten_manifests(versions);
+  if (remote_) return refresh_rewritten_manifests(versions, just_read);
   return {};
 }
 
-Expected<void> Store::refresh_rewritten_manifests(const std::map<std::string, std::string>& versions) {
+Expected<void> Store::refresh_rewritten_manifests(const std::map<std::string, std::string>& versions,
+                                                  const std::set<std::string>& just_read) {
   // "<target>/<id>.json <version>" per line, as this host last read them. A
   // missing or unreadable record means: read every indexed manifest once.
   std::map<std::string, std::string> recorded;
-  if (auto text = util::read_small_file(root_ / manifest_versions_name)) {
+  const auto text = util::read_small_file(root_ / manifest_versions_name);
+  if (text) {
     std::istringstream in(*text);
     std::string line;
     while (std::getline(in, line)) {
@@ -118,7 +122,10 @@ Expected<void> Store::refresh_rewritten_manifests(const std::map<std::string, st
     const std::string object = manifest_object(row);
     const auto listed = versions.find(object);
     if (listed == versions.end()) continue;
-    if (listed->second.empty() || recorded[object] != listed->second) {
+    const auto seen_before = recorded.find(object);
+    const bool unchanged = !listed->second.empty() && seen_before != recorded.end() &&
+                           seen_before->second == listed->second;
+    if (!unchanged && !just_read.contains(object)) {
       // Read after the listing: a rewrite in between is read now and, its
       // version not matching the one recorded, read again next time.
       auto manifest = load_manifest(row);
@@ -133,8 +140,9 @@ Expected<void> Store::refresh_rewritten_manifests(const std::map<std::string, st
     }
     record += object + " " + listed->second + "\n";
   }
-  // A cache: when it cannot be written, the next open reads the manifests again.
-  (void)util::write_file_atomic(root_ / manifest_versions_name, record);
+  // A cache: when it cannot be written, the next open reads the manifests
+  // again. Written only when it changed (most opens change nothing).
+  if (!text || *text != record) (void)util::write_file_atomic(root_ / manifest_versions_name, record);
   return {};
 }
 

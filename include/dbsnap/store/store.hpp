@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -252,8 +253,10 @@ class Store {
   // A remote store's catalog rows brought up to date with the manifests
   // other hosts rewrote (status after a verify, pin, unpin): those whose
   // listed version differs from the one recorded in the cache's
-  // manifest-versions file when this host last read them are read again.
-  Expected<void> refresh_rewritten_manifests(const std::map<std::string, std::string>& versions);
+  // manifest-versions file when this host last read them are read again
+  // (but not those in `just_read`, read after the listing to index them).
+  Expected<void> refresh_rewritten_manifests(const std::map<std::string, std::string>& versions,
+                                             const std::set<std::string>& just_read);
   // The repository lock held shared (nothing to hold in a store this
   // process cannot write): while it lives, garbage collection keeps out.
   // For a remote store the chunk index is reconciled with the packs once
