@@ -14,11 +14,13 @@ namespace dbsnap::cli {
 
 namespace {
 
-// The LABEL column: the label, marked when verify found the snapshot damaged
-// and when dbsnap took it itself (`latest` and @REV skip those).
+// The LABEL column: the label, marked when verify found the snapshot damaged,
+// when dbsnap took it itself (`latest` and @REV skip those), when it is
+// pinned and when a test restore (verify --restore) matched it.
 std::string label_text(const store::Manifest& m) {
   std::string text = m.label;
   if (m.automatic) text = "[auto] " + text;
+  if (!m.restore_tested_at.empty()) text = "[tested] " + text;
   if (m.pinned) text = "[pinned] " + text;
   if (m.status == "damaged") text = "[DAMAGED] " + text;
   return text;

@@ -53,6 +53,9 @@ constexpr Family families[] = {
      "Bytes the target's snapshots added to the store (a blob's size; what a chunked one added new)."},
     {"dbsnap_last_verified_timestamp_seconds", "When dbsnap verify last checked one of its snapshots; 0 if never."},
     {"dbsnap_damaged_snapshots", "Snapshots dbsnap verify marked damaged."},
+    {"dbsnap_last_restore_test_timestamp_seconds",
+     "When dbsnap verify --restore last restored one of its snapshots into a scratch copy and found it whole; 0 if "
+     "never."},
     {"dbsnap_last_backup_failure_timestamp_seconds",
      "When a backup of the target last failed on this host; 0 if never (alert when it is newer than the last backup)."},
 };
@@ -72,7 +75,7 @@ int run_metrics(Context& context, const MetricsOptions& options) {
   std::map<std::string, std::vector<double>> values;  // per target, in the order of `families`
   for (const auto& name : targets) {
     const auto snapshots = value_or_throw(store.find({.target = name}));  // newest first
-    double last = 0, last_raw = 0, stored = 0, verified = 0, damaged = 0;
+    double last = 0, last_raw = 0, stored = 0, verified = 0, damaged = 0, tested = 0;
     for (const auto& m : snapshots) {
       if (!m.automatic && last == 0) {
         last = seconds_of(m.created_at);
@@ -81,9 +84,10 @@ int run_metrics(Context& context, const MetricsOptions& options) {
       stored += static_cast<double>(m.stored_bytes);
       if (!m.verified_at.empty()) verified = std::max(verified, seconds_of(m.verified_at));
       damaged += m.status == "damaged";
+      if (!m.restore_tested_at.empty()) tested = std::max(tested, seconds_of(m.restore_tested_at));
     }
     const auto failure = store::read_failure_record(store.root(), name);
-    values[name] = {static_cast<double>(snapshots.size()), last, last_raw, stored, verified, damaged,
+    values[name] = {static_cast<double>(snapshots.size()), last, last_raw, stored, verified, damaged, tested,
                     failure ? seconds_of(failure->at) : 0};
   }
   std::string out;

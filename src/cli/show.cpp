@@ -24,6 +24,16 @@ int run_show(Context& context, const ShowOptions& options) {
   fmt::print("pinned    {}\n", manifest.pinned ? "yes (prune keeps it; dbsnap unpin releases it)" : "no");
   fmt::print("status    {}{}\n", manifest.status,
              manifest.verified_at.empty() ? "" : " (verified " + util::display_time(manifest.verified_at) + ")");
+  fmt::print("tested    {}\n", manifest.restore_tested_at.empty()
+                                   ? std::string("never (dbsnap verify --restore test-restores it)")
+                                   : util::display_time(manifest.restore_tested_at) + " (a test restore matched it)");
+  if (manifest.tables) {
+    std::uint64_t rows = 0;
+    for (const auto& [table, count] : *manifest.tables) rows += count;
+    fmt::print("tables    {} ({} rows at backup time)\n", manifest.tables->size(), rows);
+  } else {
+    fmt::print("tables    - (rows not counted)\n");
+  }
   fmt::print("source    {}\n", manifest.source);
   fmt::print("tool      {}\n", manifest.tool_version.empty() ? "-" : manifest.tool_version);
   fmt::print("server    {}\n", manifest.server_version.empty() ? "-" : manifest.server_version);

@@ -164,6 +164,7 @@ store::Manifest take_snapshot(store::Store& store, const config::Target& target,
   m.automatic = options.taken == Taken::by_dbsnap;
   m.pinned = options.pin;
   m.revisions = info.revisions;
+  m.tables = std::move(info.tables);
   m.level = zstd.level;
   input.describe(m);
   m.tool_version = info.tool_version;

@@ -24,15 +24,7 @@ namespace {
 
 constexpr std::size_t max_identifier = 64;
 
-// FNV-1a: a stable hash of a database name for schema and lock names.
-std::string short_hash(std::string_view text, int hex_digits) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h).substr(0, static_cast<std::size_t>(hex_digits));
-}
+using util::short_hash;
 
 // The longest prefix of `name` of at most `max_chars` characters, cut at a
 // UTF-8 character boundary (MySQL counts identifier length in characters).
@@ -870,10 +862,16 @@ class LoadSink final : public pipeline::Sink {
   std::function<std::string()> why_;
 };
 
+// What a MysqlRestore is for: a restore, or a test restore (verify
+// --restore), which loads the shadow schema, reads it and drops it: it never
+// swaps and never loads into the database itself.
+enum class Purpose { restore, trial };
+
 class MysqlRestore final : public RestoreSession {
  public:
-  MysqlRestore(const config::Target& target, const store::Manifest& snapshot, const WorkContext& context)
-      : target_(target), revisions_(snapshot.revisions), server_(target) {
+  MysqlRestore(const config::Target& target, const store::Manifest& snapshot, const WorkContext& context,
+               Purpose purpose = Purpose::restore)
+      : target_(target), revisions_(snapshot.revisions), server_(target), purpose_(purpose) {
     oracle_client_ = mysql::is_oracle(server_.client().version);
     sandbox_ = mysql::client_has_sandbox(server_.client().version);
     std::sort(revisions_.begin(), revisions_.end());
@@ -882,6 +880,11 @@ class MysqlRestore final : public RestoreSession {
     lock_ = mysql::lock_name(server_.database());
     hold_restore_lock();
     prepare();
+    if (direct_ && purpose_ == Purpose::trial) {
+      release_restore_lock();
+      fail(ErrorKind::engine, "target '{}': a test restore needs a scratch schema on {} and {}", target_.name,
+           server_.where(), direct_reason_);
+    }
     if (direct_) {
       fmt::print(stderr,
                  "dbsnap: warning: target '{}': {}; the verified dump will be loaded straight into database '{}' "
@@ -922,6 +925,36 @@ class MysqlRestore final : public RestoreSession {
   }
 
   pipeline::Sink& input() override { return *input_; }
+
+  // Where a test restore loads the dump.
+  std::string scratch_where() const { return fmt::format("scratch schema '{}' on {}", shadow_, server_.where()); }
+
+  // A test restore's end: waits for the load into the shadow schema, reads
+  // its revisions and the rows of each of its tables, then drops it.
+  TrialResult trial_result() {
+    wait_for_load();
+    auto [live, shadow] = inspect(false);
+    if (!shadow.exists) {
+      fail(ErrorKind::engine, "target '{}': the scratch schema '{}' disappeared during the test restore (another "
+           "restore?)", target_.name, shadow_);
+    }
+    TrialResult result;
+    result.revisions = std::move(shadow.revisions);
+    std::sort(result.revisions.begin(), result.revisions.end());
+    result.revisions.erase(std::unique(result.revisions.begin(), result.revisions.end()), result.revisions.end());
+    if (!shadow.tables.empty()) {
+      std::string sql = lock_sql(lock_, lock_wait_seconds);
+      for (const auto& t : shadow.tables) {
+        sql += fmt::format("SELECT 'rows', {}, COUNT(*) FROM {};\n", quote_string(t), qualified(shadow_, t));
+      }
+      for (const auto& row : query(sql, "counting the rows of the scratch schema")) {
+        if (row.size() == 3 && row[0] == "rows") result.tables[row[1]] = std::stoull(row[2]);
+      }
+    }
+    drop_shadow();
+    shadow_created_ = false;
+    return result;
+  }
 
   // Both commit paths compare the restored revision with the snapshot's
   // before they report success (the swap before it makes anything visible).
@@ -1015,15 +1048,20 @@ class MysqlRestore final : public RestoreSession {
         "SET SESSION foreign_key_checks = 0;\n"
         "DROP DATABASE IF EXISTS {3};\n"
         "DROP DATABASE IF EXISTS {5};\n"
-        "SET @dbsnap_fk = (SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS "
-        "WHERE UNIQUE_CONSTRAINT_SCHEMA = {1} AND CONSTRAINT_SCHEMA <> {1});\n"
+        "{6}"
         "SET @dbsnap_q = IF(@dbsnap_fk = 0, CONCAT({4}, IFNULL((SELECT "
         "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {1}), @@collation_server)), "
         "'DO 0');\n"
         "PREPARE dbsnap_q FROM @dbsnap_q;\nEXECUTE dbsnap_q;\nDEALLOCATE PREPARE dbsnap_q;\n"
         "SELECT 'created', IF(@dbsnap_fk = 0, 1, 0);\n",
         quote_string(shadow_), db, quote_string(old_), quote_identifier(shadow_),
-        quote_string("CREATE DATABASE " + quote_identifier(shadow_) + " COLLATE "), quote_identifier(old_));
+        quote_string("CREATE DATABASE " + quote_identifier(shadow_) + " COLLATE "), quote_identifier(old_),
+        // Foreign keys of other schemas into the database keep a swap from
+        // being safe; a test restore never swaps.
+        purpose_ == Purpose::trial
+            ? std::string("SET @dbsnap_fk = 0;\n")
+            : fmt::format("SET @dbsnap_fk = (SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS "
+                          "WHERE UNIQUE_CONSTRAINT_SCHEMA = {0} AND CONSTRAINT_SCHEMA <> {0});\n", db));
     auto r = server_.run_sql(sql);
     const auto rows = mysql::parse_batch(r.out);
     std::vector<std::string> leftovers;  // reported once the restore worked (errors stay one line)
@@ -1114,8 +1152,8 @@ class MysqlRestore final : public RestoreSession {
     return {std::move(live), std::move(shadow)};
   }
 
-  void commit_swap() {
-    // 1. The loader must have read and run the whole dump.
+  // Waits until the loader has read and run the whole dump; throws when it failed.
+  void wait_for_load() {
     if (auto r = loader_->send(fmt::format("\nSELECT '{}';\n", loaded_marker)); !r) {
       fail(ErrorKind::engine, "target '{}': {}; target unchanged", target_.name, load_failure());
     }
@@ -1124,6 +1162,11 @@ class MysqlRestore final : public RestoreSession {
       fail(ErrorKind::engine, "target '{}': loading the dump into the shadow schema '{}' failed: {}; target "
            "unchanged", target_.name, shadow_, server_.explain(loader_->stderr_text(), status));
     }
+  }
+
+  void commit_swap() {
+    // 1. The loader must have read and run the whole dump.
+    wait_for_load();
 
     // 2. What is where, and the restored revision.
     auto [live, shadow] = inspect(true);
@@ -1359,6 +1402,7 @@ class MysqlRestore final : public RestoreSession {
   const config::Target& target_;
   std::vector<std::string> revisions_;
   Server server_;
+  Purpose purpose_;
   std::string shadow_;
   std::string old_;  // where the swap parks the database's own tables
   std::string lock_;
@@ -1379,6 +1423,19 @@ class MysqlRestore final : public RestoreSession {
   fs::path spool_path_;
   std::unique_ptr<pipeline::FdSink> spool_sink_;
   pipeline::Sink* input_ = nullptr;
+};
+
+// A test restore: the shadow schema of a restore, loaded, read and dropped.
+class MysqlTrial final : public TrialRestore {
+ public:
+  MysqlTrial(const config::Target& target, const store::Manifest& snapshot, const WorkContext& context)
+      : restore_(target, snapshot, context, Purpose::trial) {}
+  std::string where() const override { return restore_.scratch_where(); }
+  pipeline::Sink& input() override { return restore_.input(); }
+  TrialResult finish() override { return restore_.trial_result(); }
+
+ private:
+  MysqlRestore restore_;
 };
 
 }  // namespace
@@ -1413,10 +1470,14 @@ DumpInfo MysqlEngine::dump(const config::Target& target, pipeline::Sink& out, co
   const Tool dumper = server.dump_tool();
   mysql::RevisionScanner scanner(version_table(target));
   mysql::EngineScanner engines;
-  DumpTap tap(out, [&](std::string_view line) {
-    scanner.line(line);
-    engines.line(line);
-  });
+  mysql::InsertRowCounter rows;
+  DumpTap tap(
+      out,
+      [&](std::string_view line) {
+        scanner.line(line);
+        engines.line(line);
+      },
+      [&rows](std::string_view bytes) { rows.feed(bytes); });
 
   std::vector<std::string> argv{dumper.path};
   auto conn = server.connection();
@@ -1449,6 +1510,7 @@ DumpInfo MysqlEngine::dump(const config::Target& target, pipeline::Sink& out, co
   }
   DumpInfo info;
   info.revisions = scanner.revisions();
+  info.tables = rows.tables();
   info.tool_version = dumper.version;
   info.server_version = mysql::server_version_from_header(tap.head());
   info.source = server.where();
@@ -1535,6 +1597,12 @@ std::unique_ptr<RestoreSession> MysqlEngine::begin_restore(const config::Target&
                                                            const store::Manifest& snapshot,
                                                            const WorkContext& context) {
   return std::make_unique<MysqlRestore>(target, snapshot, context);
+}
+
+std::unique_ptr<TrialRestore> MysqlEngine::begin_trial_restore(const config::Target& target,
+                                                               const store::Manifest& snapshot,
+                                                               const WorkContext& context) {
+  return std::make_unique<MysqlTrial>(target, snapshot, context);
 }
 
 }  // namespace dbsnap::engine

@@ -248,6 +248,7 @@ void ScriptScanner::line(std::string_view line, bool cut) {
       version_column_ = -1;
       return;
     }
+    if (copy_rows_) ++*copy_rows_;  // COPY's text format escapes newlines in values: a line is a row
     if (version_column_ < 0) return;
     if (cut) {
       if (problem_.empty()) problem_ = fmt::format("a row of {}.{} is too long to read", schema_, table_);
@@ -269,6 +270,12 @@ void ScriptScanner::line(std::string_view line, bool cut) {
     if (!cut && !line.ends_with(" FROM stdin;")) return;
     in_copy_ = true;
     auto header = parse_copy_header(line);
+    if (header) {
+      copy_rows_ = &rows_[header->schema.empty() ? header->table : header->schema + "." + header->table];
+    } else {
+      copy_rows_ = nullptr;
+      rows_broken_ = true;  // a header too long to read: its rows would count nowhere
+    }
     if (header && header->schema == schema_ && header->table == table_) {
       auto it = std::find(header->columns.begin(), header->columns.end(), "version_num");
       if (it != header->columns.end()) version_column_ = static_cast<int>(it - header->columns.begin());
@@ -791,20 +798,22 @@ class Server {
 
   // The connection options every tool gets: user values are argv entries of
   // their own, the database goes in a connection string, the password never.
-  std::vector<std::string> connection(std::string_view application) const {
+  // `database`, when given, instead of the target's (a test restore's scratch database).
+  std::vector<std::string> connection(std::string_view application, std::string_view database = {}) const {
     std::vector<std::string> args;
     if (!host_.empty()) args.insert(args.end(), {"-h", host_});
     if (port_ != 0) args.insert(args.end(), {"-p", std::to_string(port_)});
-    args.insert(args.end(), {"-U", user_, "-d", conninfo(database_, application)});
+    args.insert(args.end(), {"-U", user_, "-d", conninfo(database.empty() ? database_ : database, application)});
     return args;
   }
 
-  std::vector<std::string> psql(std::string_view application) const {
+  std::vector<std::string> psql(std::string_view application, std::string_view database = {}) const {
     std::vector<std::string> argv = {"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"};
-    auto c = connection(application);
+    auto c = connection(application, database);
     argv.insert(argv.end(), c.begin(), c.end());
     return argv;
   }
+  const std::string& user() const { return user_; }
 
   // Runs a short script in psql; the tool's failures are the caller's to judge.
   runtime::RunResult run_script(const std::string& sql) { return runtime::run_in(*runtime_, psql("dbsnap"), secret_, sql); }
@@ -1091,6 +1100,191 @@ class PostgresRestore final : public RestoreSession {
   bool finished_ = false;
 };
 
+// A test restore (`verify --restore`) into a scratch database on the same
+// server, dbsnap_test_<hash of the database's name>, created from template0
+// with the database's encoding and locale. The dump loads in one transaction
+// after the same prologue as a restore's, which commits (deferred
+// constraints are checked); a second connection then reads the revision and
+// counts each table's rows, and the scratch database is dropped. A killed
+// run's scratch database is dropped by the next test restore of the target
+// (when no session still uses it).
+class PostgresTrial final : public TrialRestore {
+ public:
+  PostgresTrial(std::unique_ptr<Server> server, const store::Manifest& snapshot)
+      : server_(std::move(server)),
+        scratch_("dbsnap_test_" + util::short_hash(server_->database(), 16)),
+        scanner_(server_->schema(), server_->table(), snapshot.id) {
+    create_scratch();
+    psql_ = std::make_unique<PsqlSession>(server_->runtime(), server_->psql("dbsnap-verify", scratch_),
+                                          server_->secret());
+    input_ = std::make_unique<PsqlInput>(*psql_, [this] { return stopped("psql stopped reading the dump"); });
+    gate_ = std::make_unique<ScriptGate>(*input_, scanner_);
+    auto sent = psql_->send("SELECT 'dbsnap-started:1';\n" + restore_prologue(default_lock_timeout));
+    if (!sent || !psql_->wait_for_line("dbsnap-started:")) {
+      fail(ErrorKind::engine, "target '{}': cannot start the test restore in {}: {}", name(), where(),
+           stopped("psql stopped"));
+    }
+  }
+
+  ~PostgresTrial() override {
+    try {
+      if (psql_ && !finished_) close();  // rolls back
+      if (created_) drop_scratch();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "dbsnap: warning: target '{}': cannot drop the scratch database '{}' ({}); the next test "
+                 "restore drops it\n", name(), scratch_, e.what());
+    }
+  }
+
+  std::string where() const override {
+    return fmt::format("scratch database '{}' in {}", scratch_, server_->runtime().where());
+  }
+  pipeline::Sink& input() override { return *gate_; }
+
+  TrialResult finish() override {
+    if (finished_) fail(ErrorKind::engine, "target '{}': {}", name(), stopped("psql had stopped"));
+    if (!scanner_.refusal().empty()) fail(ErrorKind::engine, "target '{}': {}", name(), scanner_.refusal());
+    if (!scanner_.at_top_level()) {
+      fail(ErrorKind::engine, "target '{}': the dump ends inside a COPY block or function body", name());
+    }
+    // The prologue's renamed schemas go, then the load commits.
+    const std::string drop_old = R"(
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n
+           WHERE n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]) LOOP
+    EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', r.nspname);
+  END LOOP;
+END
+)";
+    auto sent = psql_->send("\nDO " + dollar_quote(drop_old) + ";\nCOMMIT;\nSELECT 'dbsnap-loaded:1';\n");
+    if (!sent || !psql_->wait_for_line("dbsnap-loaded:")) {
+      fail(ErrorKind::engine, "target '{}': {}", name(), stopped("loading the dump into " + where() + " failed"));
+    }
+    if (const auto status = close(); !status.ok()) {
+      fail(ErrorKind::engine, "target '{}': loading the dump into {} failed: {}", name(), where(),
+           failure_text(status));
+    }
+    const std::string version_table = quote_identifier(server_->schema()) + "." + quote_identifier(server_->table());
+    const std::string sql = fmt::format(
+        "SELECT pg_catalog.format('SELECT %L || version_num::text FROM %s;', 'dbsnap-rev:', c) "
+        "FROM (SELECT pg_catalog.to_regclass({0}) AS c) s WHERE c IS NOT NULL \\gexec\n"
+        "SELECT pg_catalog.format('SELECT %L || count(*) FROM ONLY %I.%I;', 'dbsnap-rows:' || "
+        "pg_catalog.encode(pg_catalog.convert_to(n.nspname || '.' || c.relname, 'UTF8'), 'hex') || ':', "
+        "n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' \\gexec\n",
+        quote_literal(version_table));
+    auto r = runtime::run_in(server_->runtime(), server_->psql("dbsnap-verify", scratch_), server_->secret(), sql);
+    if (!r.status.ok()) {
+      fail(ErrorKind::engine, "target '{}': cannot read the test restore in {}: {}", name(), where(),
+           describe_failure(r.err.empty() ? r.out : r.err));
+    }
+    TrialResult result;
+    result.revisions = Server::tagged(r.out, "dbsnap-rev:");
+    std::sort(result.revisions.begin(), result.revisions.end());
+    result.revisions.erase(std::unique(result.revisions.begin(), result.revisions.end()), result.revisions.end());
+    for (const auto& line : Server::tagged(r.out, "dbsnap-rows:")) {
+      const auto colon = line.find(':');
+      std::string table;
+      for (std::size_t i = 0; colon != std::string::npos && i + 1 < colon; i += 2) {
+        table += static_cast<char>(hex_value(line[i]) * 16 + hex_value(line[i + 1]));
+      }
+      if (colon == std::string::npos) continue;
+      result.tables[table] = std::stoull(line.substr(colon + 1));
+    }
+    drop_scratch();
+    return result;
+  }
+
+ private:
+  const std::string& name() const { return server_->target().name; }
+
+  runtime::ExitStatus close() {
+    finished_ = true;
+    return psql_->close_and_wait();
+  }
+
+  std::string failure_text(const runtime::ExitStatus& status) const {
+    std::string text = describe_failure(psql_->stderr_text());
+    return text.empty() ? fmt::format("psql ended with {} and no message", status.describe()) : text;
+  }
+
+  std::string stopped(std::string_view what) {
+    runtime::ExitStatus status;
+    if (!finished_) {
+      try {
+        status = close();
+      } catch (const DbsnapError& e) {
+        return fmt::format("{}: {}", what, e.what());
+      }
+    }
+    return fmt::format("{}: {}", what, failure_text(status));
+  }
+
+  // Drops a leftover of a killed run, then creates the scratch database with
+  // the target database's encoding and locale.
+  void create_scratch() {
+    const std::string probe = fmt::format(
+        "SELECT 'dbsnap-version:' || pg_catalog.current_setting('server_version_num');\n"
+        "SELECT 'dbsnap-create:' || pg_catalog.format('CREATE DATABASE %I TEMPLATE template0 ENCODING %L "
+        "LC_COLLATE %L LC_CTYPE %L;', {}, pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype) "
+        "FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database();\n",
+        quote_literal(scratch_));
+    const std::string out = server_->query(probe, "prepare a test restore");
+    const auto version = Server::tagged(out, "dbsnap-version:");
+    const auto create = Server::tagged(out, "dbsnap-create:");
+    if (version.empty() || create.empty()) {
+      fail(ErrorKind::engine, "target '{}': cannot read the server's version and the database's encoding", name());
+    }
+    if (std::atoi(version.front().c_str()) < 100000) {
+      fail(ErrorKind::engine, "target '{}': {} runs server_version_num {}; dbsnap needs PostgreSQL 10 or newer",
+           name(), server_->where(), version.front());
+    }
+    drop_scratch();
+    auto r = server_->run_script(create.front() + "\n");
+    if (!r.status.ok()) {
+      const std::string why = describe_failure(r.err.empty() ? r.out : r.err);
+      if (why.find("permission denied") != std::string::npos) {
+        fail(ErrorKind::engine, "target '{}': a test restore needs a scratch database on {} and user '{}' may not "
+             "create one ({}); grant it CREATEDB (ALTER ROLE ... CREATEDB) or test as a user who may",
+             name(), server_->runtime().where(), server_->user(), why);
+      }
+      fail(ErrorKind::engine, "target '{}': cannot create the scratch database '{}' for a test restore: {}", name(),
+           scratch_, why);
+    }
+    created_ = true;
+  }
+
+  // Drops the scratch database. Never with FORCE: a session that still uses
+  // it is another test restore's (a killed run's psql ends with its stdin),
+  // so this waits a few seconds for sessions to end, then says so.
+  void drop_scratch() {
+    const std::string sql = fmt::format("DROP DATABASE IF EXISTS {};\n", quote_identifier(scratch_));
+    for (int attempt = 0;; ++attempt) {
+      auto r = server_->run_script(sql);
+      if (r.status.ok()) break;
+      const std::string why = describe_failure(r.err.empty() ? r.out : r.err);
+      if (why.find("is being accessed by other users") != std::string::npos && attempt < 25) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      fail(ErrorKind::engine, "target '{}': cannot drop the scratch database '{}' (is another test restore of it "
+           "running?): {}", name(), scratch_, why);
+    }
+    created_ = false;
+  }
+
+  std::unique_ptr<Server> server_;
+  std::string scratch_;
+  ScriptScanner scanner_;
+  bool created_ = false;
+  bool finished_ = false;
+  std::unique_ptr<PsqlSession> psql_;
+  std::unique_ptr<PsqlInput> input_;
+  std::unique_ptr<ScriptGate> gate_;
+};
+
 }  // namespace
 
 const std::vector<config::KeySpec>& PostgresEngine::keys() const {
@@ -1161,6 +1355,7 @@ DumpInfo PostgresEngine::dump(const config::Target& target, pipeline::Sink& out,
   }
   DumpInfo info;
   info.revisions = scanner.revisions();
+  info.tables = scanner.tables();
   const std::string by = header_version(tap.head(), "pg_dump");
   info.tool_version = by.empty() ? "pg_dump" : "pg_dump (PostgreSQL) " + by;
   info.server_version = header_version(tap.head(), "database");
@@ -1193,6 +1388,14 @@ std::unique_ptr<RestoreSession> PostgresEngine::begin_restore(const config::Targ
   }
   server->runtime().check();
   return std::make_unique<PostgresRestore>(std::move(server), snapshot, static_cast<int>(lock_timeout));
+}
+
+std::unique_ptr<TrialRestore> PostgresEngine::begin_trial_restore(const config::Target& target,
+                                                                  const store::Manifest& snapshot,
+                                                                  const WorkContext&) {
+  auto server = std::make_unique<Server>(target);
+  server->runtime().check();
+  return std::make_unique<PostgresTrial>(std::move(server), snapshot);
 }
 
 std::vector<Check> PostgresEngine::diagnose(const config::Target& target, const WorkContext&) {

@@ -10,6 +10,7 @@
 #include <functional>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -70,6 +71,19 @@ std::vector<std::string> revisions_in(SQLite::Database& db, const std::string& t
   while (query.executeStep()) revisions.push_back(query.getColumn(0).getString());
   std::sort(revisions.begin(), revisions.end());
   return revisions;
+}
+
+// Rows per table (virtual tables, whose module may not be loaded here, left
+// out): what a backup records and a test restore compares.
+store::TableRows rows_in(SQLite::Database& db) {
+  std::vector<std::string> names;
+  SQLite::Statement tables(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'");
+  while (tables.executeStep()) names.push_back(tables.getColumn(0).getString());
+  store::TableRows rows;
+  for (const auto& name : names) {
+    rows[name] = static_cast<std::uint64_t>(db.execAndGet("SELECT count(*) FROM " + quote_identifier(name)).getInt64());
+  }
+  return rows;
 }
 
 // The file change counter of a database in rollback-journal mode (header
@@ -278,6 +292,8 @@ if command -v sqlite3 >/dev/null 2>&1; then
   if [ -n "$(sqlite3 "$t" "SELECT name FROM sqlite_master WHERE type='table' AND name='$2'")" ]; then
     sqlite3 "$t" "SELECT 'dbsnap-revision:' || version_num FROM \"$2\"" >&2 || exit 4
   fi
+  sqlite3 "$t" "SELECT 'SELECT ''dbsnap-rows:' || hex(name) || ':'' || count(*) FROM \"' || replace(name, '\"', '\"\"') || '\";' FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'" |
+    sqlite3 "$t" >&2 || exit 4
   sqlite3 --version | sed 's/^/dbsnap-tool:SQLite /' >&2
 elif command -v python3 >/dev/null 2>&1; then
   python3 - "$1" "$t" "$2" <<'PY' || exit 4
@@ -290,6 +306,9 @@ copy = sqlite3.connect(sys.argv[2])
 if copy.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (sys.argv[3],)).fetchone():
     for (rev,) in copy.execute('SELECT version_num FROM "%s"' % sys.argv[3]):
         sys.stderr.write("dbsnap-revision:%s\n" % rev)
+for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'").fetchall():
+    (count,) = copy.execute('SELECT count(*) FROM "%s"' % name.replace('"', '""')).fetchone()
+    sys.stderr.write("dbsnap-rows:%s:%d\n" % (name.encode().hex().upper(), count))
 sys.stderr.write("dbsnap-tool:SQLite %s (python3)\n" % sqlite3.sqlite_version)
 PY
 else
@@ -429,6 +448,28 @@ std::vector<std::string> parse_prefixed(std::string_view text, std::string_view 
   }
   return out;
 }
+// The container script's "dbsnap-rows:<name in hex>:<count>" lines (none for
+// a database without tables); nullopt when one is malformed.
+std::optional<store::TableRows> parse_rows(const std::vector<std::string>& lines) {
+  store::TableRows rows;
+  for (const auto& line : lines) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos || colon % 2 != 0) return std::nullopt;
+    std::string name;
+    for (std::size_t i = 0; i < colon; i += 2) {
+      unsigned value = 0;
+      auto [end, ec] = std::from_chars(line.data() + i, line.data() + i + 2, value, 16);
+      if (ec != std::errc() || end != line.data() + i + 2) return std::nullopt;
+      name += static_cast<char>(value);
+    }
+    std::uint64_t count = 0;
+    auto [end, ec] = std::from_chars(line.data() + colon + 1, line.data() + line.size(), count);
+    if (ec != std::errc() || end != line.data() + line.size()) return std::nullopt;
+    rows[name] = count;
+  }
+  return rows;
+}
+
 }  // namespace
 
 const std::vector<config::KeySpec>& SqliteEngine::keys() const {
@@ -463,6 +504,7 @@ DumpInfo SqliteEngine::dump(const config::Target& target, pipeline::Sink& out, c
     std::sort(info.revisions.begin(), info.revisions.end());
     auto tool = parse_prefixed(run.stderr_text, "dbsnap-tool:");
     info.tool_version = tool.empty() ? "SQLite" : tool.front();
+    info.tables = parse_rows(parse_prefixed(run.stderr_text, "dbsnap-rows:"));
     info.source = fmt::format("file {} in {}", file, rt->where());
     return info;
   }
@@ -487,6 +529,7 @@ DumpInfo SqliteEngine::dump(const config::Target& target, pipeline::Sink& out, c
       copy.exec("PRAGMA journal_mode=OFF");
       copy.exec("PRAGMA synchronous=OFF");
       run_backup(copy, source, fmt::format("target '{}': backup of {}", target.name, file.string()));
+      info.tables = rows_in(copy);
     }
     source.exec("COMMIT");
   } catch (const SQLite::Exception& e) {
@@ -551,6 +594,60 @@ void SqliteEngine::remove_leftovers(const config::Target& target) noexcept {
   } catch (const std::exception&) {
     // A target whose file key is unusable: the command that uses it says why.
   }
+}
+
+namespace {
+
+// A test restore: the snapshot (a database file) is written to a private temp
+// file in the store's scratch folder and opened there with this host's SQLite,
+// whether the target's file is on this host or in a container (which is never
+// touched). The temp file is flocked, so the next open of the store removes
+// it when a killed run left it.
+class SqliteTrial final : public TrialRestore {
+ public:
+  SqliteTrial(const config::Target& target, const WorkContext& context)
+      : table_(version_table(target)), name_(target.name) {
+    auto temp = value_or_throw(util::make_private_temp(context.scratch_dir, "sqlite-trial"));
+    fd_ = std::move(temp.first);
+    path_ = std::move(temp.second);
+    sink_ = std::make_unique<pipeline::FdSink>(fd_.get(), path_.string());
+  }
+  ~SqliteTrial() override { remove_with_sidecars(path_); }
+
+  std::string where() const override { return "a temporary copy in " + path_.parent_path().string(); }
+  pipeline::Sink& input() override { return *sink_; }
+
+  TrialResult finish() override {
+    TrialResult result;
+    try {
+      SQLite::Database db(path_.string(), SQLite::OPEN_READWRITE);  // a private copy: its journal mode may change
+      db.exec("PRAGMA journal_mode=DELETE");
+      const std::string ok = db.execAndGet("PRAGMA integrity_check").getString();
+      if (ok != "ok") {
+        fail(ErrorKind::engine, "target '{}': the restored copy fails PRAGMA integrity_check: {}", name_, ok);
+      }
+      result.revisions = revisions_in(db, table_);
+      result.tables = rows_in(db);
+    } catch (const SQLite::Exception& e) {
+      fail(ErrorKind::engine, "target '{}': the restored copy cannot be read: {}", name_, e.what());
+    }
+    remove_with_sidecars(path_);
+    return result;
+  }
+
+ private:
+  std::string table_;
+  std::string name_;
+  util::UniqueFd fd_;
+  fs::path path_;
+  std::unique_ptr<pipeline::FdSink> sink_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrialRestore> SqliteEngine::begin_trial_restore(const config::Target& target, const store::Manifest&,
+                                                                const WorkContext& context) {
+  return std::make_unique<SqliteTrial>(target, context);
 }
 
 std::unique_ptr<RestoreSession> SqliteEngine::begin_restore(const config::Target& target, const store::Manifest&,

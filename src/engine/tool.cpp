@@ -13,7 +13,8 @@ constexpr std::size_t keep = 4096;
 
 }  // namespace
 
-DumpTap::DumpTap(pipeline::Sink& next, LineHandler on_line) : next_(next), on_line_(std::move(on_line)) {
+DumpTap::DumpTap(pipeline::Sink& next, LineHandler on_line, ByteHandler on_bytes)
+    : next_(next), on_line_(std::move(on_line)), on_bytes_(std::move(on_bytes)) {
   tail_ring_.reserve(keep);
 }
 
@@ -50,7 +51,9 @@ void DumpTap::observe(std::string_view data) {
 }
 
 Expected<void> DumpTap::write(pipeline::Bytes data) {
-  observe(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+  observe(text);
+  if (on_bytes_) on_bytes_(text);
   bytes_ += data.size();
   return next_.write(data);
 }

@@ -72,6 +72,8 @@ json to_json(const Manifest& m) {
       {"automatic", m.automatic},
       {"pinned", m.pinned},
   };
+  if (m.tables) doc["tables"] = *m.tables;
+  if (!m.restore_tested_at.empty()) doc["restore_tested_at"] = m.restore_tested_at;
   if (m.layout == DataLayout::chunks) {
     doc.erase("blob");
     doc["data"] = json{{"layout", "chunks"},
@@ -175,6 +177,19 @@ Expected<Manifest> manifest_from_json(const json& doc) {
       if (!it->is_boolean()) return make_error(ErrorKind::corrupt, "invalid manifest: 'pinned' must be true or false");
       m.pinned = it->get<bool>();
     }
+    if (auto it = doc.find("tables"); it != doc.end()) {
+      if (!it->is_object()) return make_error(ErrorKind::corrupt, "invalid manifest: 'tables' must be an object");
+      TableRows tables;
+      for (auto t = it->begin(); t != it->end(); ++t) {
+        if (!t.value().is_number_unsigned()) {
+          return make_error(ErrorKind::corrupt, "invalid manifest: the row count of table '{}' is not a count",
+                            t.key());
+        }
+        tables[t.key()] = t.value().get<std::uint64_t>();
+      }
+      m.tables = std::move(tables);
+    }
+    m.restore_tested_at = doc.value("restore_tested_at", "");
     return m;
   } catch (const json::exception& e) {
     return make_error(ErrorKind::corrupt, "invalid manifest: {}", e.what());

@@ -129,6 +129,15 @@ std::string to_hex(std::span<const unsigned char> bytes) {
   return out;
 }
 
+std::string short_hash(std::string_view text, int hex_digits) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h).substr(0, static_cast<std::size_t>(std::clamp(hex_digits, 0, 16)));
+}
+
 std::string random_hex(std::size_t bytes) {
   std::random_device device;
   std::vector<unsigned char> raw(bytes);

@@ -159,6 +159,23 @@ TEST_CASE("postgres scanner reads the revision from the dump's COPY block") {
   CHECK(scan("COPY public.alembic_version (version_num) FROM stdin;\n\\.\n").revisions().empty());
 }
 
+TEST_CASE("postgres scanner counts each table's rows: the lines of its COPY blocks") {
+  auto scanner = scan(sample_dump);
+  auto tables = scanner.tables();
+  REQUIRE(tables.has_value());
+  // Lines that look like statements inside a block are rows; an empty block is a table without rows.
+  CHECK(*tables == store::TableRows{{"other.alembic_version", 1}, {"public.Weird Table", 4},
+                                    {"public.alembic_version", 3}});
+  CHECK(scan("COPY public.t (a) FROM stdin;\n\\.\n").tables() == store::TableRows{{"public.t", 0}});
+  // A script that ends inside a block, or a header too long to read, gives no counts.
+  CHECK_FALSE(scan("COPY public.t (a) FROM stdin;\n1\n").tables().has_value());
+  ScriptScanner cut("public", "alembic_version");
+  cut.line("COPY public.wide (" + std::string(4000, 'c'), true);
+  cut.line("1");
+  cut.line("\\.");
+  CHECK_FALSE(cut.tables().has_value());
+}
+
 TEST_CASE("postgres scanner refuses what would end the restore transaction") {
   auto lo = scan(sample_dump + "SELECT pg_catalog.lo_create('16405');\n");
   CHECK(lo.refusal().find("large objects") != std::string::npos);

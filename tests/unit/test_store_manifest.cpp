@@ -147,3 +147,39 @@ TEST_CASE("a chunked snapshot's manifest is format 2 and survives a round trip; 
   CHECK(store::parse_data_layout("chunks") == store::DataLayout::chunks);
   CHECK_FALSE(store::parse_data_layout("Chunks"));
 }
+
+TEST_CASE("row counts and the last test restore: written, read back, absent in older manifests") {
+  auto m = sample();
+  auto doc = store::to_json(m);
+  CHECK_FALSE(doc.contains("tables"));
+  CHECK_FALSE(doc.contains("restore_tested_at"));
+  auto older = store::manifest_from_json(doc);
+  REQUIRE(older);
+  CHECK_FALSE(older->tables.has_value());
+  CHECK(older->restore_tested_at.empty());
+
+  m.tables = store::TableRows{{"users", 12}, {"odd`name", 0}, {"public.orders", 18446744073709551615ull}};
+  m.restore_tested_at = "2026-12-07T04:00:00.000Z";
+  auto parsed = store::parse_manifest(store::to_json(m).dump());
+  REQUIRE(parsed);
+  REQUIRE(parsed->tables.has_value());
+  CHECK(*parsed->tables == *m.tables);
+  CHECK(parsed->restore_tested_at == m.restore_tested_at);
+  CHECK(store::to_json(*parsed) == store::to_json(m));
+
+  // An empty database has no tables: recorded as an empty object, not as "not counted".
+  m.tables = store::TableRows{};
+  parsed = store::parse_manifest(store::to_json(m).dump());
+  REQUIRE(parsed);
+  REQUIRE(parsed->tables.has_value());
+  CHECK(parsed->tables->empty());
+
+  doc = store::to_json(sample());
+  for (const auto& bad : {nlohmann::json(3), nlohmann::json::array({1}), nlohmann::json{{"t", -1}},
+                          nlohmann::json{{"t", "12"}}, nlohmann::json{{"t", 1.5}}}) {
+    doc["tables"] = bad;
+    auto refused = store::manifest_from_json(doc);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message.find("invalid manifest") != std::string::npos);
+  }
+}

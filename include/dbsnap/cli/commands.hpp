@@ -54,6 +54,8 @@ struct VerifyOptions {
   std::string target;
   bool all = false;
   bool repository = false;  // --repository: chunked snapshots checked pack by pack (Store::check_repository)
+  bool restore = false;     // --restore: test restores into scratch copies (core::test_restore)
+  bool latest_per_target = false;  // --latest-per-target: each target's newest snapshot taken by the user
 };
 int run_verify(Context& context, const VerifyOptions& options);
 void add_verify(CLI::App& app, Context& context);

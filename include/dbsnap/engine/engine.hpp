@@ -20,6 +20,9 @@ struct DumpInfo {
   std::string tool_version;
   std::string server_version;
   std::string source;  // what was dumped, for people and manifests; never a secret
+  // Rows per table, counted as the dump streamed by (what `verify --restore`
+  // checks a test restore against); nullopt when the engine could not count them.
+  std::optional<store::TableRows> tables;
 };
 
 // What an engine may use while it works: a folder for private scratch files
@@ -54,6 +57,29 @@ class RestoreSession {
   // visible, that it holds exactly the snapshot's Alembic revisions; callers
   // then need not read the revision back (one round trip less per restore).
   virtual bool checks_revision() const { return false; }
+};
+
+// What a test restore found in its scratch copy.
+struct TrialResult {
+  std::vector<std::string> revisions;  // the Alembic revision set it holds, sorted
+  store::TableRows tables;             // rows per table, named as a manifest's `tables` names them
+};
+
+// A test restore (`verify --restore`): the dump is loaded into a scratch
+// database beside the target's (never the target's own database), then read
+// back. The scratch copy is removed by finish() and by the destructor,
+// whatever happened; a killed run's copy is recognised and removed by the
+// next test restore of the target (or, for a file, the next open of the store).
+class TrialRestore {
+ public:
+  virtual ~TrialRestore() = default;
+  // Where the dump is loaded, for messages ("scratch database 'x' on ...").
+  virtual std::string where() const = 0;
+  virtual pipeline::Sink& input() = 0;
+  // Waits for the load to end, reads the scratch copy's revisions and the
+  // rows of each of its tables, and removes the copy. Throws an `engine`
+  // DbsnapError when the load failed, saying why.
+  virtual TrialResult finish() = 0;
 };
 
 // One line of `dbsnap doctor`: a check, what it found and how to fix it.
@@ -94,6 +120,16 @@ class Engine {
   virtual std::unique_ptr<RestoreSession> begin_restore(const config::Target& target,
                                                         const store::Manifest& snapshot,
                                                         const WorkContext& context) = 0;
+
+  // Starts a test restore of `snapshot` into a scratch copy beside the
+  // target's database (MySQL/MariaDB: a scratch schema on the same server;
+  // PostgreSQL: a scratch database; SQLite: a temp file in the store's
+  // scratch folder). Throws a one-line `engine` DbsnapError when the scratch
+  // copy cannot be made (the user may not create it), `runtime` when the
+  // server cannot be reached.
+  virtual std::unique_ptr<TrialRestore> begin_trial_restore(const config::Target& target,
+                                                            const store::Manifest& snapshot,
+                                                            const WorkContext& context) = 0;
 
   // Removes what killed restores left beside the target's database (temp
   // files no live process holds a lock on), so a `kill -9` does not leave a

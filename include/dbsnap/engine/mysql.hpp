@@ -38,6 +38,8 @@ class MysqlEngine final : public Engine {
   std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) override;
   std::unique_ptr<RestoreSession> begin_restore(const config::Target& target, const store::Manifest& snapshot,
                                                 const WorkContext& context) override;
+  std::unique_ptr<TrialRestore> begin_trial_restore(const config::Target& target, const store::Manifest& snapshot,
+                                                    const WorkContext& context) override;
   std::vector<Check> diagnose(const config::Target& target, const WorkContext& context) override;
   std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context) override;
   std::string data_directory(const config::Target& target, const WorkContext& context) override;
@@ -157,6 +159,37 @@ class EngineScanner {
   std::string table_;
   bool stand_in_ = false;
   std::vector<std::string> found_;
+};
+
+// Counts the rows of each table in a mysqldump/mariadb-dump script as it
+// streams by (fed the raw bytes, so rows on lines of any length count): a
+// table is registered by its `CREATE TABLE `name`` line (view stand-ins,
+// announced by a "-- Temporary ..." comment, are not tables) and its rows are
+// the tuples of the `INSERT INTO `name` [(cols)] VALUES (...),(...);`
+// statements that start a line outside DELIMITER blocks (routine bodies).
+// String literals are followed with mysqldump's escaping ('' and \x), so a
+// ')' or '(' inside a value never counts.
+class InsertRowCounter {
+ public:
+  void feed(std::string_view bytes);
+  // Rows per table; nullopt when the script held an INSERT this counter
+  // could not follow (better no counts than wrong ones).
+  std::optional<store::TableRows> tables() const;
+
+ private:
+  enum class Mode { line_start, classify, skip_line, after_name, values, tuple, string, string_quote, string_escape };
+  void classify(char c);
+  void end_line();
+  Mode mode_ = Mode::line_start;
+  std::string head_;          // the first bytes of the current line, while classifying it
+  std::string name_;          // the table of the INSERT being counted
+  std::string after_;         // the bytes after the INSERT's table name, up to "VALUES"
+  bool in_backticks_ = false; // inside a `name` of an INSERT's column list
+  int depth_ = 0;             // parentheses open inside the current tuple
+  bool stand_in_ = false;
+  bool in_delimiter_block_ = false;
+  bool broken_ = false;
+  store::TableRows rows_;
 };
 
 // What `Server version` in a dump's header says, or empty.

@@ -36,6 +36,8 @@ class PostgresEngine final : public Engine {
   std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) override;
   std::unique_ptr<RestoreSession> begin_restore(const config::Target& target, const store::Manifest& snapshot,
                                                 const WorkContext& context) override;
+  std::unique_ptr<TrialRestore> begin_trial_restore(const config::Target& target, const store::Manifest& snapshot,
+                                                    const WorkContext& context) override;
   std::vector<Check> diagnose(const config::Target& target, const WorkContext& context) override;
   std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context) override;
   std::string data_directory(const config::Target& target, const WorkContext& context) override;
@@ -79,6 +81,10 @@ class ScriptScanner {
  public:
   // `snapshot` names the snapshot in the refusal's "dbsnap cat ID | psql" hint.
   ScriptScanner(std::string schema, std::string table, std::string snapshot = "ID");
+  ScriptScanner(const ScriptScanner&) = delete;  // copy_rows_ points into rows_
+  ScriptScanner& operator=(const ScriptScanner&) = delete;
+  ScriptScanner(ScriptScanner&&) = default;  // a moved map keeps its nodes
+  ScriptScanner& operator=(ScriptScanner&&) = default;
   // One line without its newline; `cut` when it was longer than what was kept.
   void line(std::string_view line, bool cut = false);
   // True outside COPY data and function bodies (where a line is a statement).
@@ -92,6 +98,12 @@ class ScriptScanner {
   // Set when a version table row could not be read.
   const std::string& problem() const noexcept { return problem_; }
   std::uint64_t lines() const noexcept { return lines_; }
+  // Rows per "schema.table", one per line of its COPY block; nullopt when a
+  // COPY header could not be read or the script ends inside a block.
+  std::optional<store::TableRows> tables() const {
+    if (rows_broken_ || in_copy_) return std::nullopt;
+    return rows_;
+  }
 
  private:
   std::string schema_;
@@ -104,6 +116,9 @@ class ScriptScanner {
   std::string refusal_;
   std::string problem_;
   std::uint64_t lines_ = 0;
+  store::TableRows rows_;
+  std::uint64_t* copy_rows_ = nullptr;  // the count of the COPY block being read
+  bool rows_broken_ = false;
 };
 
 // Finds what psql would take for a meta-command anywhere in a script's SQL

@@ -22,7 +22,10 @@ namespace dbsnap::engine {
 class DumpTap final : public pipeline::Sink {
  public:
   using LineHandler = std::function<void(std::string_view line)>;
-  DumpTap(pipeline::Sink& next, LineHandler on_line);
+  // `on_bytes`, when set, also sees every byte as it passes (for readers
+  // that must not be limited to a line's first 4 KiB).
+  using ByteHandler = std::function<void(std::string_view bytes)>;
+  DumpTap(pipeline::Sink& next, LineHandler on_line, ByteHandler on_bytes = {});
   Expected<void> write(pipeline::Bytes data) override;
   Expected<void> finish() override;
 
@@ -35,6 +38,7 @@ class DumpTap final : public pipeline::Sink {
   void observe(std::string_view data);
   pipeline::Sink& next_;
   LineHandler on_line_;
+  ByteHandler on_bytes_;
   std::string head_;
   std::string line_;
   bool line_overflow_ = false;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@ enum class DataLayout {
 // "blob" or "chunks"; parse_data_layout() is its inverse (nullopt for anything else).
 std::string_view layout_name(DataLayout layout);
 std::optional<DataLayout> parse_data_layout(std::string_view name);
+
+// Rows per table of a dump, counted as it streamed by at backup time
+// (FORMAT.md, "tables"): MySQL/MariaDB "table", PostgreSQL "schema.table",
+// SQLite "table". What `verify --restore` compares a test restore with.
+using TableRows = std::map<std::string, std::uint64_t>;
 
 // What is known about one snapshot. The JSON manifest beside the blob holds
 // all of it, so the catalog can be rebuilt from the manifests alone.
@@ -61,6 +67,11 @@ struct Manifest {
   bool automatic = false;
   // Pinned by `dbsnap pin` or `backup --pin`: prune always keeps it, delete refuses it.
   bool pinned = false;
+  // Rows per table at backup time; nullopt when not recorded (a snapshot
+  // taken before dbsnap counted them, or a dump the counter could not follow).
+  std::optional<TableRows> tables;
+  // The last successful test restore (`verify --restore`), RFC 3339 UTC; empty if never.
+  std::string restore_tested_at;
 };
 
 // How many bytes reading the snapshot back streams (what progress counts):

@@ -48,6 +48,11 @@ std::string to_hex(std::span<const unsigned char> bytes);
 // two writers never pick alike (packs, lock objects, key objects).
 std::string random_hex(std::size_t bytes);
 
+// The first `hex_digits` (at most 16) hex digits of the FNV-1a hash of
+// `text`: a stable, short name suffix (scratch schemas, lock names), not a
+// checksum.
+std::string short_hash(std::string_view text, int hex_digits);
+
 // Joins strings with a separator.
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
 
