@@ -69,7 +69,8 @@ int run_verify_restore(Context& context, const VerifyOptions& options) {
   auto report = nlohmann::json::array();
   for (auto m : snapshots) {
     const auto& targets = context.config().targets;
-    auto configured = targets.find(m.target);
+    auto configured = targets.find(options.to.empty() ? m.target : options.to);
+    if (!options.to.empty() && configured == targets.end()) context.target(options.to);  // the config error
     if (configured == targets.end()) {
       // A named snapshot must be tested; --all skips what it cannot test, and says so.
       if (!options.snapshots.empty()) {
@@ -138,7 +139,9 @@ int run_verify(Context& context, const VerifyOptions& options) {
     if (options.repository) fail(ErrorKind::usage, "--restore and --repository do not go together");
     return run_verify_restore(context, options);
   }
-  if (options.latest_per_target) fail(ErrorKind::usage, "--latest-per-target goes with --restore");
+  if (options.latest_per_target || !options.to.empty()) {
+    fail(ErrorKind::usage, "--latest-per-target and --to go with --restore");
+  }
   auto& store = context.store_for_reading();
   remove_restore_leftovers(context);
   auto snapshots = chosen_snapshots(context, store, options);
@@ -219,6 +222,9 @@ void add_verify(CLI::App& app, Context& context) {
                 "itself is never touched");
   cmd->add_flag("--latest-per-target", options->latest_per_target,
                 "With --restore: each target's newest snapshot taken by the user");
+  cmd->add_option("--to", options->to,
+                  "With --restore: make the scratch copy beside this target's database (same engine) instead of "
+                  "beside each snapshot's own target's");
   cmd->add_option("--target", options->target, "Only this target's snapshots");
   cmd->callback([&context, options] { context.exit_code = run_verify(context, *options); });
 }

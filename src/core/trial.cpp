@@ -24,12 +24,12 @@ std::string trial_difference(const store::Manifest& manifest, const std::vector<
     if (it == tables.end()) {
       missing.push_back(table);
     } else if (it->second != rows) {
-      return fmt::format("table '{}' holds {} rows in the restored copy, the backup counted {}", util::printable(table),
+      return fmt::format("table '{}' holds {} rows in the restored copy, the backup counted {}", util::displayable_name(table),
                          it->second, rows);
     }
   }
   if (!missing.empty()) {
-    for (auto& name : missing) name = util::printable(name);
+    for (auto& name : missing) name = util::displayable_name(name);
     return fmt::format("the restored copy lacks table{} {} (counted at backup time)", missing.size() == 1 ? "" : "s",
                        util::join(missing, ", "));
   }

@@ -72,8 +72,8 @@ json to_json(const Manifest& m) {
       {"automatic", m.automatic},
       {"pinned", m.pinned},
   };
-  if (m.tables) doc["tables"] = *m.tables;
-  if (!m.restore_tested_at.empty()) doc["restore_tested_at"] = m.restore_tested_at;
+  doc["tables"] = m.tables ? json(*m.tables) : json(nullptr);
+  doc["restore_tested_at"] = m.restore_tested_at;
   if (m.layout == DataLayout::chunks) {
     doc.erase("blob");
     doc["data"] = json{{"layout", "chunks"},
@@ -177,7 +177,7 @@ Expected<Manifest> manifest_from_json(const json& doc) {
       if (!it->is_boolean()) return make_error(ErrorKind::corrupt, "invalid manifest: 'pinned' must be true or false");
       m.pinned = it->get<bool>();
     }
-    if (auto it = doc.find("tables"); it != doc.end()) {
+    if (auto it = doc.find("tables"); it != doc.end() && !it->is_null()) {
       if (!it->is_object()) return make_error(ErrorKind::corrupt, "invalid manifest: 'tables' must be an object");
       TableRows tables;
       for (auto t = it->begin(); t != it->end(); ++t) {

@@ -68,6 +68,11 @@ def body(t):
         rows = db.execute("SELECT count(*) FROM t").fetchone()[0]
         t.check(20000 <= rows <= 20400, "the copy holds a committed state", str(rows))
         db.close()
+        t.check_eq(snap.get("tables"), {"t": rows, "alembic_version": 1},
+                   "the container's copy counted each table's rows (as the snapshot holds them)")
+        r = t.dbsnap(proj, "verify", "--restore", snap["id"])
+        t.check_rc(r, 0, "verify --restore of a snapshot of a file in a container (tested on this host)")
+        t.check("2 tables with {} rows".format(rows + 1) in r.text, "it compared both tables", r.describe())
         t.check_eq(sh("ls /tmp | wc -l").strip(), "0", "no temp files left in the container's /tmp")
 
         t.section("restore after data and revision changed")
@@ -94,6 +99,16 @@ def body(t):
         t.check_error(r, EXIT_CORRUPT, "restore of a corrupted snapshot", contains=(snap["id"],))
         t.check_eq(state(), current, "database untouched after the refused restore")
 
+        t.section("without sqlite3, python3 makes the copy and counts the rows")
+        sh("mv /usr/bin/sqlite3 /usr/bin/sqlite3.off")
+        r = t.dbsnap(proj, "backup", "box", "--json")
+        sh("mv /usr/bin/sqlite3.off /usr/bin/sqlite3")
+        t.require_eq(r.rc, 0, "backup with python3", r.errtext)
+        by_python = r.json()
+        t.check("python3" in by_python["versions"]["tool"], "python3's sqlite3 module made it", by_python["versions"])
+        expected = {"t": int(sh('sqlite3 /data/app.db "SELECT count(*) FROM t"').strip()), "alembic_version": 1}
+        t.check_eq(by_python.get("tables"), expected, "python3 counted each table's rows")
+
         t.section("errors: missing file, no sqlite3 or python3, stopped container")
         with open(os.path.join(proj, "dbsnap.toml"), "a") as f:
             f.write('[targets.nofile]\nengine = "sqlite"\ncontainer = "{}"\nfile = "/data/nope.db"\n'.format(BOX))
@@ -109,7 +124,7 @@ def body(t):
         r = t.dbsnap(proj, "backup", "box")
         t.check_error(r, EXIT_RUNTIME, "backup of a stopped container", contains=("not running", "docker start"))
         listed = t.list_json(proj, "box")
-        t.check_eq(len(listed), 3, "only the good snapshots are listed (two backups, one pre-restore)")
+        t.check_eq(len(listed), 4, "only the good snapshots are listed (three backups, one pre-restore)")
     finally:
         subprocess.run([os.path.join(HARNESS, "dbctl"), "rm", BOX], capture_output=True)
 

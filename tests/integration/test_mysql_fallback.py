@@ -90,6 +90,28 @@ def scenario(t, db):
     db.sql("INSERT INTO other.ref VALUES (3, 2)")
     t.check_eq(db.value("SELECT COUNT(*) FROM other.ref"), "2", "and accepts rows of the restored parent table")
 
+    t.section("a test restore never swaps: a foreign key from another schema does not stop it")
+    before = db.fingerprint("app")
+    r = t.dbsnap(proj, "verify", "--restore", snap, "--to", "as_root", env=env)
+    t.check_rc(r, 0, "verify --restore with a foreign key from another schema")
+    t.check("scratch schema" in r.text and "as counted at backup time" in r.text, "it names the scratch schema",
+            r.describe())
+    t.check_eq(db.fingerprint("app"), before, "the database is as it was")
+    t.check_eq(db.shadow_schemas(), [], "no scratch schema is left")
+
+    t.section("a test restore as a user who may not create schemas: one line, nothing changed")
+    # The snapshot's target is as_app: its user tests it, and may not create the scratch schema.
+    db.sql("DROP DATABASE other")
+    before = db.fingerprint("app")
+    r = t.dbsnap(proj, "verify", "--restore", snap, env=env)
+    t.check_rc(r, 7, "verify --restore as user app")
+    t.check(len(r.errtext.strip().splitlines()) == 1 and "scratch schema" in r.errtext and "'app'" in r.errtext,
+            "one line says the user may not create the scratch schema", r.errtext)
+    t.check_eq(db.fingerprint("app"), before, "the database is as it was")
+    t.check_eq(db.shadow_schemas(), [], "no scratch schema is left")
+    db.sql("CREATE DATABASE other; CREATE TABLE other.ref (id INT PRIMARY KEY, pid INT, "
+           "FOREIGN KEY (pid) REFERENCES app.parent(id)) ENGINE=InnoDB;")
+
     t.section("without such a foreign key, the swap is used again")
     db.sql("DROP DATABASE other")
     db.sql(CHANGE, "app")

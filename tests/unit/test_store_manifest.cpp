@@ -151,8 +151,10 @@ TEST_CASE("a chunked snapshot's manifest is format 2 and survives a round trip; 
 TEST_CASE("row counts and the last test restore: written, read back, absent in older manifests") {
   auto m = sample();
   auto doc = store::to_json(m);
-  CHECK_FALSE(doc.contains("tables"));
-  CHECK_FALSE(doc.contains("restore_tested_at"));
+  CHECK(doc.at("tables").is_null());
+  CHECK(doc.at("restore_tested_at") == "");
+  doc.erase("tables");  // as written before the fields existed
+  doc.erase("restore_tested_at");
   auto older = store::manifest_from_json(doc);
   REQUIRE(older);
   CHECK_FALSE(older->tables.has_value());

@@ -51,3 +51,14 @@ TEST_CASE("display_time shows local time with its offset, and leaves what it can
   ::unsetenv("TZ");
   ::tzset();
 }
+
+TEST_CASE("displayable names keep UTF-8 and escape controls and bytes that are not UTF-8") {
+  CHECK(util::displayable_name("Sales \"Data\" \xce\xa9.totals") == "Sales \"Data\" \xce\xa9.totals");
+  CHECK(util::displayable_name("日本語 😀") == "日本語 😀");
+  CHECK(util::displayable_name("a\nb\tc\x7f") == "a\\x0ab\\x09c\\x7f");
+  CHECK(util::displayable_name("\xc2\x9b[31m") == "\\xc2\\x9b[31m");   // C1 CSI
+  CHECK(util::displayable_name("\xff\xfe") == "\\xff\\xfe");
+  CHECK(util::displayable_name("\xc0\xaf") == "\\xc0\\xaf");         // overlong '/'
+  CHECK(util::displayable_name("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate
+  CHECK(util::displayable_name("\xe6\x97") == "\\xe6\\x97");         // cut short
+}

@@ -56,6 +56,7 @@ struct VerifyOptions {
   bool repository = false;  // --repository: chunked snapshots checked pack by pack (Store::check_repository)
   bool restore = false;     // --restore: test restores into scratch copies (core::test_restore)
   bool latest_per_target = false;  // --latest-per-target: each target's newest snapshot taken by the user
+  std::string to;  // --to: test-restore beside this target's database instead of each snapshot's own
 };
 int run_verify(Context& context, const VerifyOptions& options);
 void add_verify(CLI::App& app, Context& context);

@@ -60,6 +60,11 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 // \xNN, cut to 200 characters with "..." when longer.
 std::string printable(std::string_view text);
 
+// A name (a table's, a schema's) for a message: valid UTF-8 text is kept as
+// it is, and control characters (C0, DEL, C1) and bytes that are not UTF-8
+// are written as \xNN, so no name can move the cursor or end the line.
+std::string displayable_name(std::string_view text);
+
 // The candidate closest to a mistyped `word` (Damerau-Levenshtein distance,
 // adjacent swaps counting one), as git suggests for a mistyped command: only
 // when it is within a third of the word's length (at least 1, at most 3);
