@@ -119,18 +119,59 @@ std::string steps_text(const core::TravelPath& path) {
   return fmt::format("{} {}", up ? "apply" : "undo", util::join(path.steps, ", "));
 }
 
-// What a path loses, in words.
-std::string loss_text(const core::TravelPath& path) {
+// The rows restoring a path's snapshot changes, by the counts: the live
+// database's now against the snapshot's manifest (nullopt when either is not
+// known: no live counts, or a snapshot taken before dbsnap counted rows).
+std::optional<core::RowDifferences> rows_of(const core::TravelPath& path, const std::optional<store::TableRows>& live) {
+  if (!live || !path.snapshot || !path.snapshot->tables) return std::nullopt;
+  return core::row_differences(*live, *path.snapshot->tables);
+}
+
+// "items 3120 -> 3000, new_table 4 -> none; 3 other tables unchanged".
+std::string rows_text(const core::RowDifferences& d) {
+  if (d.tables.empty()) {
+    return fmt::format("every table ({}) holds as many rows now as in the snapshot; rows updated since are lost",
+                       d.unchanged);
+  }
+  auto count = [](const std::optional<std::uint64_t>& n) { return n ? std::to_string(*n) : std::string("none"); };
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < d.tables.size() && i < 5; ++i) {
+    const auto& t = d.tables[i];
+    parts.push_back(fmt::format("{} {} -> {}", util::displayable_name(t.table), count(t.now), count(t.snapshot)));
+  }
+  if (d.tables.size() > 5) parts.push_back(fmt::format("{} more", d.tables.size() - 5));
+  return fmt::format("rows now -> in the snapshot: {}{}", util::join(parts, ", "),
+                     d.unchanged ? fmt::format("; {} other table{} unchanged", d.unchanged, d.unchanged == 1 ? "" : "s")
+                                 : std::string());
+}
+
+// What a path loses, in words (with the row counts, when both are known).
+std::string loss_text(const core::TravelPath& path, const std::optional<store::TableRows>& live) {
   if (path.via == core::Via::downgrade) {
     return "keeps every row written since the last snapshot; loses what the downgrade steps drop";
   }
   if (path.via == core::Via::upgrade) return "keeps every row written since the last snapshot";
   const std::string since = path.snapshot ? util::display_time(path.snapshot->created_at) : std::string("it");
-  if (path.via == core::Via::restore) return fmt::format("loses what was written since {}", since);
-  return fmt::format("loses what was written since {}, and what the steps drop", since);
+  std::string text = path.via == core::Via::restore
+                         ? fmt::format("loses what was written since {}", since)
+                         : fmt::format("loses what was written since {}, and what the steps drop", since);
+  if (auto rows = rows_of(path, live)) text += " (" + rows_text(*rows) + ")";
+  return text;
 }
 
-nlohmann::json plan_json(const config::Target& target, const core::TravelPlan& plan) {
+nlohmann::json rows_json(const core::TravelPath& path, const std::optional<store::TableRows>& live) {
+  auto rows = rows_of(path, live);
+  if (!rows) return nullptr;
+  auto tables = nlohmann::json::array();
+  auto count = [](const std::optional<std::uint64_t>& n) { return n ? nlohmann::json(*n) : nlohmann::json(nullptr); };
+  for (const auto& t : rows->tables) {
+    tables.push_back({{"table", t.table}, {"now", count(t.now)}, {"snapshot", count(t.snapshot)}});
+  }
+  return {{"differ", tables}, {"unchanged", rows->unchanged}};
+}
+
+nlohmann::json plan_json(const config::Target& target, const core::TravelPlan& plan,
+                         const std::optional<store::TableRows>& live) {
   nlohmann::json paths = nlohmann::json::array();
   for (const auto& path : plan.paths) {
     paths.push_back({{"via", core::via_name(path.via)},
@@ -139,7 +180,8 @@ nlohmann::json plan_json(const config::Target& target, const core::TravelPlan& p
                      {"unavailable", path.unavailable.empty() ? nlohmann::json(nullptr) : nlohmann::json(path.unavailable)},
                      {"snapshot", path.snapshot ? snapshot_ref_json(*path.snapshot) : nlohmann::json(nullptr)},
                      {"steps", path.steps_known ? nlohmann::json(path.steps) : nlohmann::json(nullptr)},
-                     {"loses", loss_text(path)}});
+                     {"loses", loss_text(path, live)},
+                     {"rows", rows_json(path, live)}});
   }
   return {{"target", target.name},
           {"from", plan.from},
@@ -149,7 +191,8 @@ nlohmann::json plan_json(const config::Target& target, const core::TravelPlan& p
           {"paths", paths}};
 }
 
-void print_plan(const config::Target& target, const core::TravelPlan& plan) {
+void print_plan(const config::Target& target, const core::TravelPlan& plan,
+                const std::optional<store::TableRows>& live) {
   fmt::print("plan for '{}': {} -> {}\n", target.name, util::revision_text(plan.from), plan.to);
   for (const auto& path : plan.paths) {
     const bool chosen = plan.chosen == path.via;
@@ -157,12 +200,12 @@ void print_plan(const config::Target& target, const core::TravelPlan& plan) {
     if (!path.unavailable.empty()) {
       text = "cannot: " + path.unavailable;
     } else if (path.via == core::Via::downgrade || path.via == core::Via::upgrade) {
-      text = fmt::format("{} on the live database; {}", steps_text(path), loss_text(path));
+      text = fmt::format("{} on the live database; {}", steps_text(path), loss_text(path, live));
     } else if (path.snapshot) {
       text = fmt::format("snapshot {} taken {} at {}", path.snapshot->id, age_of(*path.snapshot),
                          util::revision_text(path.snapshot->revisions));
       if (path.via != core::Via::restore) text += ", then " + steps_text(path);
-      text += "; " + loss_text(path);
+      text += "; " + loss_text(path, live);
     }
     fmt::print("  {} {:<18} {}\n", chosen ? '>' : ' ', core::via_name(path.via), text);
   }
@@ -233,10 +276,21 @@ int run_rollback(Context& context, const RollbackOptions& options) {
               .automatic = context.globals.automatic,
               .weigh = options.dry_run ? core::Weigh::all : core::Weigh::until_chosen});
   if (options.dry_run) {
+    // What a restore loses, by the counts: the live database's rows now.
+    std::optional<store::TableRows> live;
+    if (!current.empty() || engine.exists(target, work)) {
+      try {
+        live = engine.count_rows(target, work);
+      } catch (const DbsnapError& e) {
+        if (e.kind() == ErrorKind::interrupted) throw;
+        context.note("the live database's rows could not be counted ({}); the plan says what restores lose "
+                     "without them", e.what());
+      }
+    }
     if (context.globals.json) {
-      print_json(plan_json(target, plan));
+      print_json(plan_json(target, plan, live));
     } else {
-      print_plan(target, plan);
+      print_plan(target, plan, live);
     }
     return 0;
   }

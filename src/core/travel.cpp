@@ -288,4 +288,28 @@ const TravelPath& path_of(const TravelPlan& plan, Via via) {
   fail(ErrorKind::failure, "internal error: the plan has no path via {}", via_name(via));
 }
 
+RowDifferences row_differences(const store::TableRows& now, const store::TableRows& snapshot) {
+  RowDifferences out;
+  auto a = now.begin();
+  auto b = snapshot.begin();
+  while (a != now.end() || b != snapshot.end()) {
+    if (b == snapshot.end() || (a != now.end() && a->first < b->first)) {
+      out.tables.push_back({a->first, a->second, std::nullopt});
+      ++a;
+    } else if (a == now.end() || b->first < a->first) {
+      out.tables.push_back({b->first, std::nullopt, b->second});
+      ++b;
+    } else {
+      if (a->second == b->second) {
+        ++out.unchanged;
+      } else {
+        out.tables.push_back({a->first, a->second, b->second});
+      }
+      ++a;
+      ++b;
+    }
+  }
+  return out;
+}
+
 }  // namespace dbsnap::core

@@ -1567,6 +1567,25 @@ std::vector<Check> MysqlEngine::diagnose(const config::Target& target, const Wor
   return checks;
 }
 
+store::TableRows MysqlEngine::count_rows(const config::Target& target, const WorkContext&) {
+  Server server(target);
+  auto tables = server.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+                                 quote_string(server.database()) + " AND TABLE_TYPE = 'BASE TABLE';\n",
+                             "listing the tables");
+  store::TableRows rows;
+  if (tables.empty()) return rows;
+  std::string sql;
+  for (const auto& row : tables) {
+    if (row.size() != 1) continue;
+    sql += fmt::format("SELECT 'rows', {}, COUNT(*) FROM {};\n", quote_string(row[0]),
+                       qualified(server.database(), row[0]));
+  }
+  for (const auto& row : server.query(sql, "counting the rows")) {
+    if (row.size() == 3 && row[0] == "rows") rows[row[1]] = std::stoull(row[2]);
+  }
+  return rows;
+}
+
 std::optional<std::uint64_t> MysqlEngine::size_bytes(const config::Target& target, const WorkContext&) {
   try {
     Server server(target);

@@ -1100,6 +1100,30 @@ class PostgresRestore final : public RestoreSession {
   bool finished_ = false;
 };
 
+// psql input that prints "dbsnap-rows:<schema.table in hex>:<rows>" for every
+// ordinary table outside the system schemas (\gexec runs one count per table).
+std::string count_rows_sql() {
+  return "SELECT pg_catalog.format('SELECT %L || count(*) FROM ONLY %I.%I;', 'dbsnap-rows:' || "
+         "pg_catalog.encode(pg_catalog.convert_to(n.nspname || '.' || c.relname, 'UTF8'), 'hex') || ':', "
+         "n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+         "WHERE c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' \\gexec\n";
+}
+
+// The rows count_rows_sql() printed.
+store::TableRows parse_count_rows(std::string_view output) {
+  store::TableRows rows;
+  for (const auto& line : Server::tagged(output, "dbsnap-rows:")) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos || colon % 2 != 0) continue;
+    std::string table;
+    for (std::size_t i = 0; i < colon; i += 2) {
+      table += static_cast<char>(hex_value(line[i]) * 16 + hex_value(line[i + 1]));
+    }
+    rows[table] = std::stoull(line.substr(colon + 1));
+  }
+  return rows;
+}
+
 // A test restore (`verify --restore`) into a scratch database on the same
 // server, dbsnap_test_<hash of the database's name>, created from template0
 // with the database's encoding and locale. The dump loads in one transaction
@@ -1169,12 +1193,8 @@ END
     const std::string version_table = quote_identifier(server_->schema()) + "." + quote_identifier(server_->table());
     const std::string sql = fmt::format(
         "SELECT pg_catalog.format('SELECT %L || version_num::text FROM %s;', 'dbsnap-rev:', c) "
-        "FROM (SELECT pg_catalog.to_regclass({0}) AS c) s WHERE c IS NOT NULL \\gexec\n"
-        "SELECT pg_catalog.format('SELECT %L || count(*) FROM ONLY %I.%I;', 'dbsnap-rows:' || "
-        "pg_catalog.encode(pg_catalog.convert_to(n.nspname || '.' || c.relname, 'UTF8'), 'hex') || ':', "
-        "n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' \\gexec\n",
-        quote_literal(version_table));
+        "FROM (SELECT pg_catalog.to_regclass({0}) AS c) s WHERE c IS NOT NULL \\gexec\n",
+        quote_literal(version_table)) + count_rows_sql();
     auto r = runtime::run_in(server_->runtime(), server_->psql("dbsnap-verify", scratch_), server_->secret(), sql);
     if (!r.status.ok()) {
       fail(ErrorKind::engine, "target '{}': cannot read the test restore in {}: {}", name(), where(),
@@ -1184,15 +1204,7 @@ END
     result.revisions = Server::tagged(r.out, "dbsnap-rev:");
     std::sort(result.revisions.begin(), result.revisions.end());
     result.revisions.erase(std::unique(result.revisions.begin(), result.revisions.end()), result.revisions.end());
-    for (const auto& line : Server::tagged(r.out, "dbsnap-rows:")) {
-      const auto colon = line.find(':');
-      std::string table;
-      for (std::size_t i = 0; colon != std::string::npos && i + 1 < colon; i += 2) {
-        table += static_cast<char>(hex_value(line[i]) * 16 + hex_value(line[i + 1]));
-      }
-      if (colon == std::string::npos) continue;
-      result.tables[table] = std::stoull(line.substr(colon + 1));
-    }
+    result.tables = parse_count_rows(r.out);
     drop_scratch();
     return result;
   }
@@ -1448,6 +1460,12 @@ std::vector<Check> PostgresEngine::diagnose(const config::Target& target, const 
     checks.push_back({Check::Level::fail, "login", e.what(), "check the target in dbsnap.toml"});
   }
   return checks;
+}
+
+store::TableRows PostgresEngine::count_rows(const config::Target& target, const WorkContext&) {
+  Server server(target);
+  server.runtime().check();
+  return parse_count_rows(server.query(count_rows_sql(), "count the rows"));
 }
 
 std::optional<std::uint64_t> PostgresEngine::size_bytes(const config::Target& target, const WorkContext&) {

@@ -356,6 +356,30 @@ PY
 fi
 )sh";
 
+// Prints "dbsnap-rows:<name in hex>:<rows>" for each table of the live
+// database (virtual ones left out), in one read transaction.
+constexpr const char* container_rows_script = R"sh(
+[ -f "$1" ] || { echo "dbsnap: database file $1 does not exist in the container" >&2; exit 3; }
+if command -v sqlite3 >/dev/null 2>&1; then
+  { echo ".timeout 30000"; echo "BEGIN;"
+    sqlite3 "$1" ".timeout 30000" "SELECT 'SELECT ''dbsnap-rows:' || hex(name) || ':'' || count(*) FROM \"' || replace(name, '\"', '\"\"') || '\";' FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'" || exit 4
+    echo "COMMIT;"; } | sqlite3 "$1" || exit 4
+elif command -v python3 >/dev/null 2>&1; then
+  python3 - "$1" <<'PY' || exit 4
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+db.execute("BEGIN")
+for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'").fetchall():
+    (count,) = db.execute('SELECT count(*) FROM "%s"' % name.replace('"', '""')).fetchone()
+    print("dbsnap-rows:%s:%d" % (name.encode().hex().upper(), count))
+db.execute("COMMIT")
+PY
+else
+  echo "dbsnap: neither sqlite3 nor python3 is installed in the container" >&2
+  exit 5
+fi
+)sh";
+
 // Prints the version table's rows as "dbsnap-revision:<rev>" lines: one
 // SELECT, which SQLite runs on a consistent view of the live database.
 constexpr const char* container_revision_script = R"sh(
@@ -564,6 +588,26 @@ std::vector<std::string> SqliteEngine::read_revisions(const config::Target& targ
     return revisions_in(db, version_table(target));
   } catch (const SQLite::Exception& e) {
     fail(ErrorKind::engine, "target '{}': cannot read the revision from {}: {}", target.name, file.string(), e.what());
+  }
+}
+
+store::TableRows SqliteEngine::count_rows(const config::Target& target, const WorkContext&) {
+  if (in_container(target)) {
+    auto rt = runtime::make_runtime(target);
+    rt->check();
+    auto r = runtime::run_in(*rt, {"sh", "-c", container_rows_script, "dbsnap", container_file(target)}, {});
+    if (!r.status.ok()) script_failed(target, *rt, "counting the rows", r.status, r.err);
+    auto rows = parse_rows(parse_prefixed(r.out, "dbsnap-rows:"));
+    if (!rows) fail(ErrorKind::engine, "target '{}': cannot read the row counts the container printed", target.name);
+    return *rows;
+  }
+  const fs::path file = database_file(target);
+  try {
+    SQLite::Database db = open_existing(file, target);
+    SQLite::Transaction read(db);  // one consistent view
+    return rows_in(db);
+  } catch (const SQLite::Exception& e) {
+    fail(ErrorKind::engine, "target '{}': cannot count the rows of {}: {}", target.name, file.string(), e.what());
   }
 }
 

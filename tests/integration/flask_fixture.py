@@ -578,6 +578,10 @@ def travel_story(t, stack, proj, state1, head, initial):
     t.check_eq((plan["chosen"], by_via["downgrade"]["steps"], by_via["restore"]["snapshot"]["id"]),
                ("downgrade", [REV3, REV2], initial["id"]),
                "the live downgrade is chosen (undo 3, then 2); a restore of 'initial' is the alternative")
+    rows = by_via["restore"]["rows"]
+    t.check(rows is not None and rows["unchanged"] >= 1 and rows["differ"] and
+            all(d["now"] != d["snapshot"] for d in rows["differ"]),
+            "the live database's rows were counted on the server and compared with 'initial''s counts", rows)
     check_state(t, stack.state(), before, "the dry run changed nothing")
     t.check_eq(len(snapshots(t, proj)), n, "and took no snapshot")
 

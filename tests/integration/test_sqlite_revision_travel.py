@@ -74,6 +74,15 @@ def body(t):
                 by_via["restore-downgrade"]["snapshot"]["id"], by_via["restore-downgrade"]["steps"],
                 by_via["restore-upgrade"]["snapshot"]["id"], by_via["restore-upgrade"]["steps"]),
                ("downgrade", [REV3], False, s3["id"], [REV3], s1["id"], [REV2]), "--json: the same plan")
+    rows = by_via["restore-downgrade"]["rows"]
+    t.check(rows is not None and rows["differ"] == [{"table": "item", "now": d3[0] + 1, "snapshot": d3[0]}]
+            and rows["unchanged"] >= 2,
+            "--json: restoring the snapshot at 3 loses one row of item (the late one), by the counts", rows)
+    t.check(any("restore-downgrade" in ln and "item {} -> {}".format(d3[0] + 1, d3[0]) in ln for ln in lines),
+            "the plan says how many rows of item restoring the snapshot at 3 loses", r.describe())
+    rows = by_via["restore-upgrade"]["rows"]
+    t.check(rows is not None and {"table": "item", "now": d3[0] + 1, "snapshot": d1[0]} in rows["differ"],
+            "--json: restoring the snapshot at 1 loses more rows of item", rows)
     t.check_eq(state(), late, "the database is unchanged")
     t.check_eq(len(t.list_json(proj)), n, "no snapshot was taken")
 

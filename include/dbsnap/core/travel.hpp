@@ -15,6 +15,7 @@
 // through core/guard, whose protecting snapshot and move record
 // (store/move_record) make it one all-or-nothing move.
 
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -116,6 +117,23 @@ struct TravelRequest {
 // (one that is not whole is set aside and the choice made again). Throws only
 // what reading the store throws.
 TravelPlan plan_travel(store::Store& store, const TravelRequest& request);
+
+// A table whose row count differs between the live database and a snapshot:
+// what restoring the snapshot changes that a count can see (a row updated
+// since is lost too, unseen). A table one side lacks has nullopt there.
+struct RowDifference {
+  std::string table;
+  std::optional<std::uint64_t> now;
+  std::optional<std::uint64_t> snapshot;
+};
+
+// The tables of `now` and `snapshot` whose counts differ, by name, and how
+// many are the same on both sides.
+struct RowDifferences {
+  std::vector<RowDifference> tables;
+  std::size_t unchanged = 0;
+};
+RowDifferences row_differences(const store::TableRows& now, const store::TableRows& snapshot);
 
 // The path of `plan` that goes by `via`.
 const TravelPath& path_of(const TravelPlan& plan, Via via);

@@ -131,6 +131,13 @@ class Engine {
                                                             const store::Manifest& snapshot,
                                                             const WorkContext& context) = 0;
 
+  // Rows per table of the target's database now, named as a manifest's
+  // `tables` names them: what a rollback plan compares with a snapshot's
+  // counts to say what restoring it loses. Counts every table (a full scan
+  // on most engines): for plans, not for every command. Throws like
+  // read_revisions.
+  virtual store::TableRows count_rows(const config::Target& target, const WorkContext& context) = 0;
+
   // Removes what killed restores left beside the target's database (temp
   // files no live process holds a lock on), so a `kill -9` does not leave a
   // full-size copy there until the next backup or restore. Cheap (a folder

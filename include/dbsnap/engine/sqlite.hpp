@@ -23,6 +23,7 @@ class SqliteEngine final : public Engine {
   std::vector<std::string> read_revisions(const config::Target& target, const WorkContext& context) override;
   std::unique_ptr<RestoreSession> begin_restore(const config::Target& target, const store::Manifest& snapshot,
                                                 const WorkContext& context) override;
+  store::TableRows count_rows(const config::Target& target, const WorkContext& context) override;
   std::unique_ptr<TrialRestore> begin_trial_restore(const config::Target& target, const store::Manifest& snapshot,
                                                     const WorkContext& context) override;
   void remove_leftovers(const config::Target& target) noexcept override;
