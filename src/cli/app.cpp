@@ -168,6 +168,7 @@ int run(int argc, char** argv) {
   add_doctor(app, context);
   add_metrics(app, context);
   add_demo(app, context);
+  add_init(app, context);
   add_output_options(app, context.globals);
   // Before the command, or after it for the commands that take a snapshot reference.
   const auto include_automatic = [&context] { context.globals.automatic = store::AutomaticSnapshots::include; };

@@ -196,6 +196,15 @@ struct DemoOptions {
 int run_demo(Context& context, const DemoOptions& options);
 void add_demo(CLI::App& app, Context& context);
 
+struct InitOptions {
+  std::string directory = ".";
+  std::string runtime;  // docker or podman; empty: docker, else podman
+  bool print_only = false;
+  Confirmation confirmation = Confirmation::ask;
+};
+int run_init(Context& context, const InitOptions& options);
+void add_init(CLI::App& app, Context& context);
+
 // The hidden `__complete` command: shell completion candidates (src/cli/complete.cpp).
 void add_complete(CLI::App& app, Context& context);
 
