@@ -922,6 +922,29 @@ class PsqlSession {
   }
   const std::string& stderr_text() const { return session_->stderr_text(); }
 
+  // Whether close_and_wait() ran.
+  bool closed() const { return waited_; }
+
+  // psql's own message (the error that stopped it) or, without one, how it ended.
+  std::string failure_text(const runtime::ExitStatus& status) const {
+    std::string text = describe_failure(stderr_text());
+    return text.empty() ? fmt::format("psql ended with {} and no message", status.describe()) : text;
+  }
+
+  // "<what>: <psql's message>", closing psql first when it still runs (it
+  // then rolls back what it did not commit).
+  std::string stopped(std::string_view what) {
+    runtime::ExitStatus status = status_;
+    if (!waited_) {
+      try {
+        status = close_and_wait();
+      } catch (const DbsnapError& e) {
+        return fmt::format("{}: {}", what, e.what());
+      }
+    }
+    return fmt::format("{}: {}", what, failure_text(status));
+  }
+
  private:
   void read_stdout() {
     std::byte buffer[8192];
@@ -1004,7 +1027,7 @@ class PostgresRestore final : public RestoreSession {
   pipeline::Sink& input() override { return *gate_; }
 
   void commit() override {
-    if (finished_) fail(ErrorKind::engine, "target '{}': {}", name(), stopped("psql had stopped"));
+    if (psql_->closed()) fail(ErrorKind::engine, "target '{}': {}", name(), stopped("psql had stopped"));
     if (!scanner_.refusal().empty()) fail(ErrorKind::engine, "target '{}': {}", name(), scanner_.refusal());
     if (!scanner_.at_top_level()) {
       fail(ErrorKind::engine, "target '{}': the dump ends inside a COPY block or function body; nothing was restored",
@@ -1038,28 +1061,10 @@ class PostgresRestore final : public RestoreSession {
  private:
   const std::string& name() const { return server_->target().name; }
 
-  runtime::ExitStatus close() {
-    finished_ = true;
-    return psql_->close_and_wait();
-  }
-
-  std::string failure_text(const runtime::ExitStatus& status) const {
-    std::string text = describe_failure(psql_->stderr_text());
-    return text.empty() ? fmt::format("psql ended with {} and no message", status.describe()) : text;
-  }
-
+  runtime::ExitStatus close() { return psql_->close_and_wait(); }
+  std::string failure_text(const runtime::ExitStatus& status) const { return psql_->failure_text(status); }
   // Closes psql (it rolls back) and says why it stopped.
-  std::string stopped(std::string_view what) {
-    runtime::ExitStatus status;
-    if (!finished_) {
-      try {
-        status = close();
-      } catch (const DbsnapError& e) {
-        return fmt::format("{}: {}; the transaction was rolled back", what, e.what());
-      }
-    }
-    return fmt::format("{}: {}; the transaction was rolled back", what, failure_text(status));
-  }
+  std::string stopped(std::string_view what) { return psql_->stopped(what) + "; the transaction was rolled back"; }
 
   // The query that prints "dbsnap-status:<committed|aborted|in progress|unknown>" for transaction `xid`.
   std::string status_query(const std::string& xid) const {
@@ -1097,7 +1102,6 @@ class PostgresRestore final : public RestoreSession {
   std::unique_ptr<PsqlSession> psql_;
   std::unique_ptr<PsqlInput> input_;
   std::unique_ptr<ScriptGate> gate_;
-  bool finished_ = false;
 };
 
 // psql input that prints "dbsnap-rows:<schema.table in hex>:<rows>" for every
@@ -1152,7 +1156,7 @@ class PostgresTrial final : public TrialRestore {
 
   ~PostgresTrial() override {
     try {
-      if (psql_ && !finished_) close();  // rolls back
+      if (psql_ && !psql_->closed()) close();  // rolls back
       if (created_) drop_scratch();
     } catch (const std::exception& e) {
       fmt::print(stderr, "dbsnap: warning: target '{}': cannot drop the scratch database '{}' ({}); the next test "
@@ -1166,7 +1170,7 @@ class PostgresTrial final : public TrialRestore {
   pipeline::Sink& input() override { return *gate_; }
 
   TrialResult finish() override {
-    if (finished_) fail(ErrorKind::engine, "target '{}': {}", name(), stopped("psql had stopped"));
+    if (psql_->closed()) fail(ErrorKind::engine, "target '{}': {}", name(), stopped("psql had stopped"));
     if (!scanner_.refusal().empty()) fail(ErrorKind::engine, "target '{}': {}", name(), scanner_.refusal());
     if (!scanner_.at_top_level()) {
       fail(ErrorKind::engine, "target '{}': the dump ends inside a COPY block or function body", name());
@@ -1212,27 +1216,9 @@ END
  private:
   const std::string& name() const { return server_->target().name; }
 
-  runtime::ExitStatus close() {
-    finished_ = true;
-    return psql_->close_and_wait();
-  }
-
-  std::string failure_text(const runtime::ExitStatus& status) const {
-    std::string text = describe_failure(psql_->stderr_text());
-    return text.empty() ? fmt::format("psql ended with {} and no message", status.describe()) : text;
-  }
-
-  std::string stopped(std::string_view what) {
-    runtime::ExitStatus status;
-    if (!finished_) {
-      try {
-        status = close();
-      } catch (const DbsnapError& e) {
-        return fmt::format("{}: {}", what, e.what());
-      }
-    }
-    return fmt::format("{}: {}", what, failure_text(status));
-  }
+  runtime::ExitStatus close() { return psql_->close_and_wait(); }
+  std::string failure_text(const runtime::ExitStatus& status) const { return psql_->failure_text(status); }
+  std::string stopped(std::string_view what) { return psql_->stopped(what); }
 
   // Drops a leftover of a killed run, then creates the scratch database with
   // the target database's encoding and locale.
@@ -1291,7 +1277,6 @@ END
   std::string scratch_;
   ScriptScanner scanner_;
   bool created_ = false;
-  bool finished_ = false;
   std::unique_ptr<PsqlSession> psql_;
   std::unique_ptr<PsqlInput> input_;
   std::unique_ptr<ScriptGate> gate_;
