@@ -28,8 +28,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (EXIT_CONFIG, EXIT_CORRUPT, EXIT_REFUSED, EXIT_USAGE, Test, db_state, fill_items,  # noqa: E402
-                         write)
+from dbsnap_test import (EXIT_CONFIG, EXIT_CORRUPT, EXIT_REFUSED, EXIT_USAGE, RECOVER, Test, clean_env,  # noqa: E402
+                         db_state, fill_items, write)
 
 MARKER = "PLAINTEXT-MARKER-7f3a9"
 
@@ -105,6 +105,21 @@ def body(t):
         t.check(rc == 0 and len(plain) > 0, "age opens pack {}".format(os.path.basename(pack)))
     rc, _ = age_decrypt(user_key, os.path.join(store, "dev", first["id"] + ".json"))
     t.check(rc != 0, "the user's own key does not open the manifest (only the repository's identity does)")
+
+    t.section("dbsnap-recover rebuilds the dump with age, zstd and Python (no dbsnap)")
+    cat = t.dbsnap_ok(proj, "cat", first["id"]).out
+    for key, what in ((user_key, "the user's key"), (repo_key_file, "the repository's identity")):
+        r = subprocess.run([RECOVER, "--identity", key, store, first["id"]], capture_output=True)
+        t.check(r.returncode == 0 and r.stdout == cat, "dbsnap-recover with {} gives dbsnap cat's bytes".format(what),
+                r.stderr.decode(errors="replace"))
+    r = subprocess.run([RECOVER, store, first["id"]], capture_output=True, env=clean_env())
+    t.check(r.returncode == 1 and b"is encrypted" in r.stderr and not r.stdout, "without a key: one line, no output",
+            r.stderr.decode(errors="replace"))
+    stranger = t.path("stranger.key")
+    keygen(stranger)
+    r = subprocess.run([RECOVER, "--identity", stranger, store, first["id"]], capture_output=True)
+    t.check(r.returncode == 1 and b"opens none of the 1 key(s)" in r.stderr and not r.stdout,
+            "with a key the store does not have: one line, no output", r.stderr.decode(errors="replace"))
 
     t.section("the commands work on it")
     write(db_file, "UPDATE item SET v = 'changed' WHERE id < 5", "UPDATE alembic_version SET version_num = 'b2b2b2b2'",

@@ -74,7 +74,7 @@ def body(t):
     for pack in packs:
         for cid, place in recover.pack_index(pack).items():
             where.setdefault(cid, (pack, place))
-    chunks, total, digest = recover.read_list(os.path.join(repo, "lists", "s2.chunks"), where)
+    chunks, total, digest = recover.read_list(recover.Store(repo, ""), os.path.join(repo, "lists", "s2.chunks"), where)
     v1 = os.path.join(repo, "lists", "s2-v1.chunks")
     with open(v1, "w") as fh:
         fh.write("dbsnap-chunks 1\n" + "".join("{} {}\n".format(c, n) for c, n in chunks) +
