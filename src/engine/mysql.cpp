@@ -948,7 +948,8 @@ class MysqlRestore final : public RestoreSession {
         sql += fmt::format("SELECT 'rows', {}, COUNT(*) FROM {};\n", quote_string(t), qualified(shadow_, t));
       }
       for (const auto& row : query(sql, "counting the rows of the scratch schema")) {
-        if (row.size() == 3 && row[0] == "rows") result.tables[row[1]] = std::stoull(row[2]);
+        auto count = row.size() == 3 && row[0] == "rows" ? util::parse_uint(row[2]) : std::nullopt;
+        if (count) result.tables[row[1]] = *count;
       }
     }
     drop_shadow();
@@ -1581,7 +1582,8 @@ store::TableRows MysqlEngine::count_rows(const config::Target& target, const Wor
                        qualified(server.database(), row[0]));
   }
   for (const auto& row : server.query(sql, "counting the rows")) {
-    if (row.size() == 3 && row[0] == "rows") rows[row[1]] = std::stoull(row[2]);
+    auto count = row.size() == 3 && row[0] == "rows" ? util::parse_uint(row[2]) : std::nullopt;
+    if (count) rows[row[1]] = *count;
   }
   return rows;
 }

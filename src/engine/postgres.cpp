@@ -1119,11 +1119,15 @@ store::TableRows parse_count_rows(std::string_view output) {
   for (const auto& line : Server::tagged(output, "dbsnap-rows:")) {
     const auto colon = line.find(':');
     if (colon == std::string::npos || colon % 2 != 0) continue;
+    const auto count = util::parse_uint(std::string_view(line).substr(colon + 1));
     std::string table;
-    for (std::size_t i = 0; i < colon; i += 2) {
-      table += static_cast<char>(hex_value(line[i]) * 16 + hex_value(line[i + 1]));
+    for (std::size_t i = 0; i < colon && count; i += 2) {
+      const int high = hex_value(line[i]);
+      const int low = hex_value(line[i + 1]);
+      if (high < 0 || low < 0) break;
+      table += static_cast<char>(high * 16 + low);
     }
-    rows[table] = std::stoull(line.substr(colon + 1));
+    if (count && table.size() * 2 == colon) rows[table] = *count;
   }
   return rows;
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 #include <vector>
 
@@ -206,6 +207,13 @@ std::string printable(std::string_view text) {
     }
   }
   return out;
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 std::string displayable_name(std::string_view text) {

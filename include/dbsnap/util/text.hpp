@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,6 +60,10 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 // `text` safe to put in a one-line message: control and non-ASCII bytes as
 // \xNN, cut to 200 characters with "..." when longer.
 std::string printable(std::string_view text);
+
+// A decimal unsigned integer that is the whole of `text` (a tool's printed
+// count); nullopt for anything else, out of range included.
+std::optional<std::uint64_t> parse_uint(std::string_view text);
 
 // A name (a table's, a schema's) for a message: valid UTF-8 text is kept as
 // it is, and control characters (C0, DEL, C1) and bytes that are not UTF-8
