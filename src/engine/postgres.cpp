@@ -1147,26 +1147,24 @@ class PostgresTrial final : public TrialRestore {
         scratch_("dbsnap_test_" + util::short_hash(server_->database(), 16)),
         scanner_(server_->schema(), server_->table(), snapshot.id) {
     create_scratch();
-    psql_ = std::make_unique<PsqlSession>(server_->runtime(), server_->psql("dbsnap-verify", scratch_),
-                                          server_->secret());
-    input_ = std::make_unique<PsqlInput>(*psql_, [this] { return stopped("psql stopped reading the dump"); });
-    gate_ = std::make_unique<ScriptGate>(*input_, scanner_);
-    auto sent = psql_->send("SELECT 'dbsnap-started:1';\n" + restore_prologue(default_lock_timeout));
-    if (!sent || !psql_->wait_for_line("dbsnap-started:")) {
-      fail(ErrorKind::engine, "target '{}': cannot start the test restore in {}: {}", name(), where(),
-           stopped("psql stopped"));
+    try {
+      psql_ = std::make_unique<PsqlSession>(server_->runtime(), server_->psql("dbsnap-verify", scratch_),
+                                            server_->secret());
+      input_ = std::make_unique<PsqlInput>(*psql_, [this] { return stopped("psql stopped reading the dump"); });
+      gate_ = std::make_unique<ScriptGate>(*input_, scanner_);
+      auto sent = psql_->send("SELECT 'dbsnap-started:1';\n" + restore_prologue(default_lock_timeout));
+      if (!sent || !psql_->wait_for_line("dbsnap-started:")) {
+        fail(ErrorKind::engine, "target '{}': cannot start the test restore in {}: {}", name(), where(),
+             stopped("psql stopped"));
+      }
+    } catch (...) {
+      // No destructor runs for an object whose constructor threw: the scratch database goes here.
+      discard();
+      throw;
     }
   }
 
-  ~PostgresTrial() override {
-    try {
-      if (psql_ && !psql_->closed()) close();  // rolls back
-      if (created_) drop_scratch();
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "dbsnap: warning: target '{}': cannot drop the scratch database '{}' ({}); the next test "
-                 "restore drops it\n", name(), scratch_, e.what());
-    }
-  }
+  ~PostgresTrial() override { discard(); }
 
   std::string where() const override {
     return fmt::format("scratch database '{}' in {}", scratch_, server_->runtime().where());
@@ -1223,6 +1221,18 @@ END
   runtime::ExitStatus close() { return psql_->close_and_wait(); }
   std::string failure_text(const runtime::ExitStatus& status) const { return psql_->failure_text(status); }
   std::string stopped(std::string_view what) { return psql_->stopped(what); }
+
+  // Ends psql (it rolls back) and drops the scratch database; never throws:
+  // what cannot be dropped is said, and the next test restore drops it.
+  void discard() noexcept {
+    try {
+      if (psql_ && !psql_->closed()) close();
+      if (created_) drop_scratch();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "dbsnap: warning: target '{}': cannot drop the scratch database '{}' ({}); the next test "
+                 "restore drops it\n", name(), scratch_, e.what());
+    }
+  }
 
   // Drops a leftover of a killed run, then creates the scratch database with
   // the target database's encoding and locale.
