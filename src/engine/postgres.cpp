@@ -650,6 +650,19 @@ END
       lock_timeout_seconds, dollar_quote(body));
 }
 
+std::string drop_old_schemas_body() {
+  return R"(
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n
+           WHERE n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]) LOOP
+    EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', r.nspname);
+  END LOOP;
+END
+)";
+}
+
 std::string restore_epilogue(std::string_view schema, std::string_view table,
                              const std::vector<std::string>& revisions, int lock_timeout_seconds,
                              int server_version_num) {
@@ -723,16 +736,7 @@ END
 )",
                                        fmt::arg("seconds", lock_timeout_seconds),
                                        fmt::arg("old_relations", " INTO relations" + old_relations));
-  const std::string drop = R"(
-DECLARE
-  r record;
-BEGIN
-  FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n
-           WHERE n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]) LOOP
-    EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', r.nspname);
-  END LOOP;
-END
-)";
+  const std::string drop = drop_old_schemas_body();
   const char* xid = server_version_num >= 130000 ? "pg_catalog.pg_current_xact_id()" : "pg_catalog.txid_current()";
   return fmt::format(
       "\n"
@@ -1178,17 +1182,8 @@ class PostgresTrial final : public TrialRestore {
       fail(ErrorKind::engine, "target '{}': the dump ends inside a COPY block or function body", name());
     }
     // The prologue's renamed schemas go, then the load commits.
-    const std::string drop_old = R"(
-DECLARE
-  r record;
-BEGIN
-  FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n
-           WHERE n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]) LOOP
-    EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', r.nspname);
-  END LOOP;
-END
-)";
-    auto sent = psql_->send("\nDO " + dollar_quote(drop_old) + ";\nCOMMIT;\nSELECT 'dbsnap-loaded:1';\n");
+    auto sent = psql_->send("\nDO " + dollar_quote(drop_old_schemas_body()) +
+                            ";\nCOMMIT;\nSELECT 'dbsnap-loaded:1';\n");
     if (!sent || !psql_->wait_for_line("dbsnap-loaded:")) {
       fail(ErrorKind::engine, "target '{}': {}", name(), stopped("loading the dump into " + where() + " failed"));
     }

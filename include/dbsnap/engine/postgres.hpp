@@ -206,6 +206,9 @@ bool database_missing(std::string_view stderr_text);
 // dbsnap.old_schemas), database-wide objects that a dump re-creates dropped,
 // and an empty public schema as initdb makes it.
 std::string restore_prologue(int lock_timeout_seconds);
+// The body of a DO block that drops the schemas restore_prologue() renamed
+// aside (restore_epilogue() runs it; a test restore, before its COMMIT).
+std::string drop_old_schemas_body();
 // SQL sent at commit(), before COMMIT: the restored revision must equal
 // `revisions` (RAISE otherwise); ACCESS EXCLUSIVE locks on the renamed
 // schemas' tables (tried without waiting, then queued for twice
