@@ -361,9 +361,8 @@ fi
 constexpr const char* container_rows_script = R"sh(
 [ -f "$1" ] || { echo "dbsnap: database file $1 does not exist in the container" >&2; exit 3; }
 if command -v sqlite3 >/dev/null 2>&1; then
-  { echo ".timeout 30000"; echo "BEGIN;"
-    sqlite3 "$1" ".timeout 30000" "SELECT 'SELECT ''dbsnap-rows:' || hex(name) || ':'' || count(*) FROM \"' || replace(name, '\"', '\"\"') || '\";' FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'" || exit 4
-    echo "COMMIT;"; } | sqlite3 "$1" || exit 4
+  q=$(sqlite3 "$1" ".timeout 30000" "SELECT 'SELECT ''dbsnap-rows:' || hex(name) || ':'' || count(*) FROM \"' || replace(name, '\"', '\"\"') || '\";' FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'") || exit 4
+  printf '.timeout 30000\nBEGIN;\n%s\nCOMMIT;\n' "$q" | sqlite3 "$1" || exit 4
 elif command -v python3 >/dev/null 2>&1; then
   python3 - "$1" <<'PY' || exit 4
 import sqlite3, sys

@@ -86,6 +86,14 @@ def body(t):
         t.check_eq(r.rc, 0, "restore exit code", r.errtext)
         t.check_eq(state(), before, "rows and revision equal the snapshot's")
         t.check_eq(sh("ls /data").split(), ["app.db"], "nothing but the database left in its folder")
+        r = t.dbsnap(proj, "rollback", "box", "--to", "a1b2c3d4e5f6", "--dry-run", "--json")
+        t.check_rc(r, 0, "rollback --dry-run --json (the plan counts the rows in the container)")
+        if r.rc == 0:
+            restore = {p["via"]: p for p in r.json()["paths"]}["restore"]
+            t.check(restore["rows"] is not None and
+                    {"table": "t", "now": 100, "snapshot": rows} in restore["rows"]["differ"],
+                    "restoring the first snapshot would bring t from 100 rows back to {}".format(rows),
+                    restore["rows"])
 
         t.section("a corrupted blob is refused before anything reaches the container")
         path = t.show_json(proj, snap["id"])["path"]
