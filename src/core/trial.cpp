@@ -43,17 +43,12 @@ TrialOutcome test_restore(store::Store& store, const config::Target& target, con
     fail(ErrorKind::usage, "snapshot {} is a {} dump; target '{}' is {}", m.id, m.engine, target.name, engine.name());
   }
   TrialOutcome outcome;
-  // The cheap check first: a snapshot whose stored bytes are not the
-  // published ones needs no scratch database to be judged.
-  if (auto stored = check_stored(store, m); !stored.ok) {
-    outcome.problem = stored.problem;
-    outcome.damaged = true;
-    return outcome;
-  }
   auto trial = engine.begin_trial_restore(target, m, work_context(store));
   outcome.where = trial->where();
   engine::TrialResult result;
   try {
+    // The stream is checked as it flows (stored and decoded SHA-256, zstd's
+    // frame checksums): the snapshot is read once.
     stream_snapshot(store, m, trial->input(), RawCheck::sha256, progress);
     util::check_interrupted();
     result = trial->finish();
@@ -61,6 +56,14 @@ TrialOutcome test_restore(store::Store& store, const config::Target& target, con
     if (e.kind() == ErrorKind::interrupted || e.kind() == ErrorKind::runtime) throw;
     outcome.problem = e.what();
     outcome.damaged = e.kind() == ErrorKind::corrupt;
+    // Damaged bytes can make the load fail before the stream's checks see
+    // the end: as restore_snapshot does, name the damage, not the symptom.
+    if (!outcome.damaged) {
+      if (auto stored = check_stored(store, m); !stored.ok) {
+        outcome.problem = stored.problem;
+        outcome.damaged = true;
+      }
+    }
     return outcome;
   }
   outcome.revisions = result.revisions;

@@ -721,6 +721,25 @@ std::string listing_sql(char tag, const std::string& schema) {
       tag, s);
 }
 
+// One "rows <table> <count>" row per table of `schema` in `tables`.
+std::string count_rows_sql(const std::string& schema, const std::vector<std::string>& tables) {
+  std::string sql;
+  for (const auto& t : tables) {
+    sql += fmt::format("SELECT 'rows', {}, COUNT(*) FROM {};\n", quote_string(t), qualified(schema, t));
+  }
+  return sql;
+}
+
+// The counts count_rows_sql() printed, by table.
+store::TableRows read_counts(const Rows& rows) {
+  store::TableRows counts;
+  for (const auto& row : rows) {
+    auto count = row.size() == 3 && row[0] == "rows" ? util::parse_uint(row[2]) : std::nullopt;
+    if (count) counts[row[1]] = *count;
+  }
+  return counts;
+}
+
 // Rows of the version table, tagged 'v', when the table exists.
 std::string revisions_sql(const std::string& schema, const std::string& table) {
   const std::string select = "SELECT 'v', version_num FROM " + qualified(schema, table);
@@ -943,14 +962,9 @@ class MysqlRestore final : public RestoreSession {
     std::sort(result.revisions.begin(), result.revisions.end());
     result.revisions.erase(std::unique(result.revisions.begin(), result.revisions.end()), result.revisions.end());
     if (!shadow.tables.empty()) {
-      std::string sql = lock_sql(lock_, lock_wait_seconds);
-      for (const auto& t : shadow.tables) {
-        sql += fmt::format("SELECT 'rows', {}, COUNT(*) FROM {};\n", quote_string(t), qualified(shadow_, t));
-      }
-      for (const auto& row : query(sql, "counting the rows of the scratch schema")) {
-        auto count = row.size() == 3 && row[0] == "rows" ? util::parse_uint(row[2]) : std::nullopt;
-        if (count) result.tables[row[1]] = *count;
-      }
+      result.tables = read_counts(
+          query(lock_sql(lock_, lock_wait_seconds) + count_rows_sql(shadow_, shadow.tables),
+                "counting the rows of the scratch schema"));
     }
     drop_shadow();
     shadow_created_ = false;
@@ -1573,19 +1587,12 @@ store::TableRows MysqlEngine::count_rows(const config::Target& target, const Wor
   auto tables = server.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
                                  quote_string(server.database()) + " AND TABLE_TYPE = 'BASE TABLE';\n",
                              "listing the tables");
-  store::TableRows rows;
-  if (tables.empty()) return rows;
-  std::string sql;
+  std::vector<std::string> names;
   for (const auto& row : tables) {
-    if (row.size() != 1) continue;
-    sql += fmt::format("SELECT 'rows', {}, COUNT(*) FROM {};\n", quote_string(row[0]),
-                       qualified(server.database(), row[0]));
+    if (row.size() == 1) names.push_back(row[0]);
   }
-  for (const auto& row : server.query(sql, "counting the rows")) {
-    auto count = row.size() == 3 && row[0] == "rows" ? util::parse_uint(row[2]) : std::nullopt;
-    if (count) rows[row[1]] = *count;
-  }
-  return rows;
+  if (names.empty()) return {};
+  return read_counts(server.query(count_rows_sql(server.database(), names), "counting the rows"));
 }
 
 std::optional<std::uint64_t> MysqlEngine::size_bytes(const config::Target& target, const WorkContext&) {

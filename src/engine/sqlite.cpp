@@ -485,10 +485,9 @@ std::optional<store::TableRows> parse_rows(const std::vector<std::string>& lines
       if (ec != std::errc() || end != line.data() + i + 2) return std::nullopt;
       name += static_cast<char>(value);
     }
-    std::uint64_t count = 0;
-    auto [end, ec] = std::from_chars(line.data() + colon + 1, line.data() + line.size(), count);
-    if (ec != std::errc() || end != line.data() + line.size()) return std::nullopt;
-    rows[name] = count;
+    auto count = util::parse_uint(std::string_view(line).substr(colon + 1));
+    if (!count) return std::nullopt;
+    rows[name] = *count;
   }
   return rows;
 }

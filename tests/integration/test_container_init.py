@@ -15,7 +15,7 @@ import sys
 import tomllib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_OK, EXIT_REFUSED, Test  # noqa: E402
+from dbsnap_test import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Test  # noqa: E402
 from mysql_fixture import DBCTL, DOCKER  # noqa: E402
 
 MARIA = "dbsnap-container-init-maria"
@@ -110,6 +110,10 @@ def scenario(t):
     t.check("[targets.db]" in r.text, "--print shows the proposal", r.describe())
     with open(config, "rb") as fh:
         t.check(fh.read() == raw, "and writes nothing")
+    r = t.dbsnap(proj, "init", os.path.join(proj, "no-such-folder"), "--print", config=False)
+    t.check_error(r, EXIT_USAGE, "init of a folder that does not exist", contains=("no-such-folder",))
+    r = t.dbsnap(proj, "init", "--runtime", "lxc", "--print", config=False)
+    t.check_error(r, EXIT_USAGE, "init --runtime lxc")
 
 
 if __name__ == "__main__":
