@@ -46,13 +46,6 @@ bool is_name_char(char c) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-int hex_value(char c) {
-  if (is_digit(c)) return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 void append_utf8(std::string& out, char32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);
@@ -94,16 +87,14 @@ Expected<std::string> decode_escapes(std::string_view body, bool bytes, const fs
       continue;
     }
     char e = body[++i];  // the lexer guarantees a backslash is never last
+    if (auto control = util::control_escape(e)) {
+      out += *control;
+      continue;
+    }
     switch (e) {
       case '\n': break;
       case '\\': case '\'': case '"': out += e; break;
       case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
       case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
         char32_t cp = 0;
         for (int n = 0; n < 3 && i < body.size() && body[i] >= '0' && body[i] <= '7'; ++n, ++i) cp = cp * 8 + (body[i] - '0');
@@ -121,7 +112,7 @@ Expected<std::string> decode_escapes(std::string_view body, bool bytes, const fs
         std::size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
         char32_t cp = 0;
         for (std::size_t n = 1; n <= digits; ++n) {
-          int v = i + n < body.size() ? hex_value(body[i + n]) : -1;
+          int v = i + n < body.size() ? util::hex_value(body[i + n]) : -1;
           if (v < 0) return error_at(file, line, "truncated \\{} escape in a string", e);
           cp = cp * 16 + static_cast<char32_t>(v);
         }

@@ -62,3 +62,23 @@ TEST_CASE("displayable names keep UTF-8 and escape controls and bytes that are n
   CHECK(util::displayable_name("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate
   CHECK(util::displayable_name("\xe6\x97") == "\\xe6\\x97");         // cut short
 }
+
+TEST_CASE("hex digits and the one-letter control escapes C, Python and COPY share") {
+  CHECK(util::hex_value('0') == 0);
+  CHECK(util::hex_value('9') == 9);
+  CHECK(util::hex_value('a') == 10);
+  CHECK(util::hex_value('F') == 15);
+  CHECK(util::hex_value('g') == -1);
+  CHECK(util::hex_value('/') == -1);
+  CHECK(util::control_escape('n') == '\n');
+  CHECK(util::control_escape('t') == '\t');
+  CHECK(util::control_escape('b') == '\b');
+  CHECK(util::control_escape('f') == '\f');
+  CHECK(util::control_escape('r') == '\r');
+  CHECK(util::control_escape('v') == '\v');
+  // Letters whose meaning differs between the formats are each format's own decision.
+  CHECK_FALSE(util::control_escape('a'));
+  CHECK_FALSE(util::control_escape('x'));
+  CHECK_FALSE(util::control_escape('0'));
+  CHECK_FALSE(util::control_escape('\\'));
+}

@@ -54,6 +54,14 @@ std::string random_hex(std::size_t bytes);
 // checksum.
 std::string short_hash(std::string_view text, int hex_digits);
 
+// The value of a hexadecimal digit (0-9, a-f, A-F), or -1.
+int hex_value(char c);
+
+// The byte a one-letter backslash escape stands for where C, Python string
+// literals and PostgreSQL's COPY text format agree: \b \f \n \r \t \v;
+// nullopt for any other letter (each format decides what those mean).
+std::optional<char> control_escape(char letter);
+
 // Joins strings with a separator.
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
 
