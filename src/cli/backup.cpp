@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -140,13 +141,13 @@ int run_backup(Context& context, const BackupOptions& options) {
 
 void add_backup(CLI::App& app, Context& context) {
   auto options = std::make_shared<BackupOptions>();
-  auto* cmd = app.add_subcommand("backup", "Take a snapshot of a target: dump, SHA-256, zstd, publish");
+  auto* cmd = add_command(app, context, options, "backup",
+                          "Take a snapshot of a target: dump, SHA-256, zstd, publish", run_backup);
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--label", options->label, "Free text stored with the snapshot");
   cmd->add_option("--level", options->level, "zstd compression level 1-19 (default: the target's 'level' key, else 1)")
       ->check(CLI::Range(pipeline::zstd_min_level(), pipeline::zstd_max_level()));
   cmd->add_flag("--pin", options->pin, "Pin the snapshot: prune always keeps it, delete refuses it (dbsnap unpin)");
-  cmd->callback([&context, options] { context.exit_code = run_backup(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/core/operations.hpp"
@@ -23,10 +24,10 @@ int run_cat(Context& context, const CatOptions& options) {
 
 void add_cat(CLI::App& app, Context& context) {
   auto options = std::make_shared<CatOptions>();
-  auto* cmd = app.add_subcommand("cat", "Write a snapshot's decompressed dump to stdout (checked as it streams)");
+  auto* cmd = add_command(app, context, options, "cat",
+                          "Write a snapshot's decompressed dump to stdout (checked as it streams)", run_cat);
   cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
   cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
-  cmd->callback([&context, options] { context.exit_code = run_cat(context, *options); });
 }
 
 }  // namespace dbsnap::cli

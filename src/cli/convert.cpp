@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/util/interrupt.hpp"
@@ -54,10 +55,10 @@ int run_convert(Context& context, const ConvertOptions& options) {
 
 void add_convert(CLI::App& app, Context& context) {
   auto options = std::make_shared<ConvertOptions>();
-  auto* cmd = app.add_subcommand("convert", "Store blob snapshots again as deduplicated chunks (resumable)");
+  auto* cmd = add_command(app, context, options, "convert",
+                          "Store blob snapshots again as deduplicated chunks (resumable)", run_convert);
   cmd->add_option("--target", options->target, "Only this target's snapshots");
   cmd->add_flag("--dry-run", options->dry_run, "List what would be converted");
-  cmd->callback([&context, options] { context.exit_code = run_convert(context, *options); });
 }
 
 }  // namespace dbsnap::cli

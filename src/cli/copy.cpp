@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -96,14 +97,14 @@ int run_copy(Context& context, const CopyOptions& options) {
 
 void add_copy(CLI::App& app, Context& context) {
   auto options = std::make_shared<CopyOptions>();
-  auto* cmd = app.add_subcommand("copy", "Copy snapshots into another store (only the chunks it lacks are sent)");
+  auto* cmd = add_command(app, context, options, "copy",
+                          "Copy snapshots into another store (only the chunks it lacks are sent)", run_copy);
   cmd->add_option("snapshots", options->snapshots, "Snapshot ids, id prefixes, 'latest' or @REV");
   cmd->add_option("--to", options->to, "The store to copy to: a folder or s3://BUCKET/PREFIX (default: copy_to)");
   cmd->add_option("--to-key-file", options->key_file,
                   "age identity file that opens the destination (or encrypts a new one)");
   cmd->add_option("--target", options->target, "Only this target's snapshots ('latest' and @REV: of this target)");
   cmd->add_flag("--all", options->all, "Copy every snapshot of the store (or of --target)");
-  cmd->callback([&context, options] { context.exit_code = run_copy(context, *options); });
 }
 
 }  // namespace dbsnap::cli

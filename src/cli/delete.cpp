@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/reclaim.hpp"
@@ -31,12 +32,12 @@ int run_delete(Context& context, const DeleteOptions& options) {
 
 void add_delete(CLI::App& app, Context& context) {
   auto options = std::make_shared<DeleteOptions>();
-  auto* cmd = app.add_subcommand("delete", "Delete snapshots (manifest, data and catalog row; unused chunks are reclaimed)");
+  auto* cmd = add_command(app, context, options, "delete",
+                          "Delete snapshots (manifest, data and catalog row; unused chunks are reclaimed)", run_delete);
   cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)")->required();
   cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
   cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
                          "Do not ask for confirmation (required when stdin is not a terminal)");
-  cmd->callback([&context, options] { context.exit_code = run_delete(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/demo_project.hpp"
@@ -79,10 +80,9 @@ int run_demo(Context& context, const DemoOptions& options) {
 
 void add_demo(CLI::App& app, Context& context) {
   auto options = std::make_shared<DemoOptions>();
-  auto* cmd = app.add_subcommand(
-      "demo", "Create a SQLite app database with a real Alembic history, then back it up, break it and restore it");
+  auto* cmd = add_command(app, context, options, 
+      "demo", "Create a SQLite app database with a real Alembic history, then back it up, break it and restore it", run_demo);
   cmd->add_option("directory", options->directory, "Folder for the demo project (default ./dbsnap-demo)");
-  cmd->callback([&context, options] { context.exit_code = run_demo(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -58,7 +59,12 @@ int run_doctor(Context& context, const DoctorOptions& options) {
       checks.push_back({Check::Level::fail, "revision", e.what(), "check version_table in dbsnap.toml"});
     }
     auto free = util::free_space(context.store_path());
-    auto size = engine.size_bytes(target, work);
+    std::optional<std::uint64_t> size;
+    try {
+      size = engine.size_bytes(target, work);
+    } catch (const DbsnapError& e) {
+      checks.push_back({Check::Level::warn, "size", fmt::format("cannot measure the database: {}", e.what()), ""});
+    }
     if (free && size) {
       const bool enough = *free > *size;
       checks.push_back({enough ? Check::Level::ok : Check::Level::fail, "space",
@@ -70,12 +76,21 @@ int run_doctor(Context& context, const DoctorOptions& options) {
                                                                context.store_path().string()), ""});
     }
     if (rt && !rt->container().empty()) {
-      const std::string data_dir = engine.data_directory(target, work);
+      std::string data_dir;
+      std::string unknown_why;
+      try {
+        data_dir = engine.data_directory(target, work);
+      } catch (const DbsnapError& e) {
+        unknown_why = e.what();
+      }
       const auto mounts = rt->mounts();
       bool on_volume = false;
       for (const auto& m : mounts) on_volume = on_volume || (!data_dir.empty() && under(data_dir, m));
       if (data_dir.empty()) {
-        checks.push_back({Check::Level::warn, "volume", "cannot tell where the server keeps its data", ""});
+        checks.push_back({Check::Level::warn, "volume",
+                          unknown_why.empty() ? "cannot tell where the server keeps its data"
+                                              : "cannot tell where the server keeps its data: " + unknown_why,
+                          ""});
       } else if (on_volume) {
         checks.push_back({Check::Level::ok, "volume", fmt::format("data directory {} is on a volume", data_dir), ""});
       } else {
@@ -118,9 +133,9 @@ int run_doctor(Context& context, const DoctorOptions& options) {
 
 void add_doctor(CLI::App& app, Context& context) {
   auto options = std::make_shared<DoctorOptions>();
-  auto* cmd = app.add_subcommand("doctor", "Check that a target can be backed up and restored, with fixes");
+  auto* cmd = add_command(app, context, options, "doctor",
+                          "Check that a target can be backed up and restored, with fixes", run_doctor);
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
-  cmd->callback([&context, options] { context.exit_code = run_doctor(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/init/discover.hpp"
@@ -64,15 +65,15 @@ int run_init(Context& context, const InitOptions& options) {
 
 void add_init(CLI::App& app, Context& context) {
   auto options = std::make_shared<InitOptions>();
-  auto* cmd = app.add_subcommand("init", "Propose a dbsnap.toml from the database containers on this host and the "
-                                         "SQLite files and Alembic migrations under DIR, show it, and write it");
+  auto* cmd = add_command(app, context, options, "init",
+                          "Propose a dbsnap.toml from the database containers on this host and the "
+                                         "SQLite files and Alembic migrations under DIR, show it, and write it", run_init);
   cmd->add_option("directory", options->directory, "Where dbsnap.toml goes and what is searched (default: .)");
   cmd->add_option("--runtime", options->runtime, "List the containers of this CLI only (docker or podman)")
       ->check(CLI::IsMember({"docker", "podman"}));
   cmd->add_flag("--print", options->print_only, "Print the proposal and write nothing");
   cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
                          "Write without asking (required when stdin is not a terminal)");
-  cmd->callback([&context, options] { context.exit_code = run_init(context, *options); });
 }
 
 }  // namespace dbsnap::cli

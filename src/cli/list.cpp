@@ -5,6 +5,7 @@
 
 #include "dbsnap/alembic/history.hpp"
 #include "dbsnap/alembic/revision_file.hpp"
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -136,12 +137,11 @@ int run_list(Context& context, const ListOptions& options) {
 
 void add_list(CLI::App& app, Context& context) {
   auto options = std::make_shared<ListOptions>();
-  auto* cmd = app.add_subcommand("list", "List snapshots, newest first");
+  auto* cmd = add_command(app, context, options, "list", "List snapshots, newest first", run_list);
   cmd->add_option("target", options->target, "Only this target's snapshots");
   cmd->add_option("--revision", options->revision, "Only snapshots at this Alembic revision (or unique prefix)");
   cmd->add_flag("--by-revision", options->by_revision,
                 "Group snapshots by Alembic revision, in the history's head-to-base order");
-  cmd->callback([&context, options] { context.exit_code = run_list(context, *options); });
 }
 
 }  // namespace dbsnap::cli

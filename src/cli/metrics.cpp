@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/store/failure_record.hpp"
@@ -103,10 +104,10 @@ int run_metrics(Context& context, const MetricsOptions& options) {
 
 void add_metrics(CLI::App& app, Context& context) {
   auto options = std::make_shared<MetricsOptions>();
-  auto* cmd = app.add_subcommand("metrics", "Print the store's state in Prometheus' text format (node_exporter's "
-                                            "textfile collector)");
+  auto* cmd = add_command(app, context, options, "metrics",
+                          "Print the store's state in Prometheus' text format (node_exporter's "
+                                            "textfile collector)", run_metrics);
   cmd->add_option("--target", options->target, "Only this target");
-  cmd->callback([&context, options] { context.exit_code = run_metrics(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -1,6 +1,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/reclaim.hpp"
@@ -98,8 +99,8 @@ int run_prune(Context& context, const PruneOptions& options) {
 
 void add_prune(CLI::App& app, Context& context) {
   auto options = std::make_shared<PruneOptions>();
-  auto* cmd = app.add_subcommand(
-      "prune", "Delete old snapshots of a target by retention rules (default: the target's keep_* keys)");
+  auto* cmd = add_command(app, context, options, 
+      "prune", "Delete old snapshots of a target by retention rules (default: the target's keep_* keys)", run_prune);
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--keep-last", options->keep_last, "Keep the newest N snapshots")->check(CLI::NonNegativeNumber);
   cmd->add_option("--keep-per-revision", options->keep_per_revision, "Keep the newest N snapshots of each revision")
@@ -113,7 +114,6 @@ void add_prune(CLI::App& app, Context& context) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--dry-run", options->dry_run, "Print what would be removed and why the rest is kept");
   cmd->add_flag("--force", options->force, "Also remove the only snapshot left of a revision");
-  cmd->callback([&context, options] { context.exit_code = run_prune(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -5,6 +5,7 @@
 #include "dbsnap/alembic/commands.hpp"
 #include "dbsnap/alembic/history.hpp"
 #include "dbsnap/alembic/revision_file.hpp"
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -267,7 +268,8 @@ int run_restore(Context& context, const RestoreOptions& options) {
 
 void add_restore(CLI::App& app, Context& context) {
   auto options = std::make_shared<RestoreOptions>();
-  auto* cmd = app.add_subcommand("restore", "Verify a snapshot, take a safety snapshot, restore all-or-nothing");
+  auto* cmd = add_command(app, context, options, "restore",
+                          "Verify a snapshot, take a safety snapshot, restore all-or-nothing", run_restore);
   cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
   cmd->add_option("--to", options->to, "Restore into this target (default: the snapshot's own)");
   cmd->add_option("--to-file", options->to_file,
@@ -286,7 +288,6 @@ void add_restore(CLI::App& app, Context& context) {
       ->expected(0, 1)
       ->default_str("heads")
       ->type_name("[REV]");
-  cmd->callback([&context, options] { context.exit_code = run_restore(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -5,6 +5,7 @@
 
 #include "dbsnap/alembic/history.hpp"
 #include "dbsnap/alembic/revision_file.hpp"
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -122,12 +123,11 @@ int run_revisions(Context& context, const RevisionsOptions& options) {
 
 void add_revisions(CLI::App& app, Context& context) {
   auto options = std::make_shared<RevisionsOptions>();
-  auto* cmd = app.add_subcommand(
-      "revisions", "Show the Alembic history head to base, the database's revision and the snapshots at each");
+  auto* cmd = add_command(app, context, options, 
+      "revisions", "Show the Alembic history head to base, the database's revision and the snapshots at each", run_revisions);
   cmd->add_option("target", options->target, "Target name from dbsnap.toml (default: the only one configured)");
   cmd->add_option("--migrations", options->migrations,
                   "The Alembic versions folder (default: the target's `migrations` key, else migrations/versions)");
-  cmd->callback([&context, options] { context.exit_code = run_revisions(context, *options); });
 }
 
 }  // namespace dbsnap::cli

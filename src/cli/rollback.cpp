@@ -7,6 +7,7 @@
 #include "dbsnap/alembic/commands.hpp"
 #include "dbsnap/alembic/history.hpp"
 #include "dbsnap/alembic/revision_file.hpp"
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -395,7 +396,8 @@ int run_rollback(Context& context, const RollbackOptions& options) {
 
 void add_rollback(CLI::App& app, Context& context) {
   auto options = std::make_shared<RollbackOptions>();
-  auto* cmd = app.add_subcommand("rollback", "Bring a target to an Alembic revision: by restore, by migration, or both");
+  auto* cmd = add_command(app, context, options, "rollback",
+                          "Bring a target to an Alembic revision: by restore, by migration, or both", run_rollback);
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("--to", options->to, "The revision (or a unique prefix) to go back to")->required();
   cmd->add_option("--via", options->via,
@@ -412,7 +414,6 @@ void add_rollback(CLI::App& app, Context& context) {
                          "Do not ask before discarding data written since the snapshot");
   cmd->add_flag("--dry-run", options->dry_run,
                 "Print the plan: every path, what it starts from, runs and loses, and the one chosen; change nothing");
-  cmd->callback([&context, options] { context.exit_code = run_rollback(context, *options); });
 }
 
 }  // namespace dbsnap::cli

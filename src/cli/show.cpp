@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -49,10 +50,9 @@ int run_show(Context& context, const ShowOptions& options) {
 
 void add_show(CLI::App& app, Context& context) {
   auto options = std::make_shared<ShowOptions>();
-  auto* cmd = app.add_subcommand("show", "Show everything recorded about one snapshot");
+  auto* cmd = add_command(app, context, options, "show", "Show everything recorded about one snapshot", run_show);
   cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
   cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
-  cmd->callback([&context, options] { context.exit_code = run_show(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -140,8 +141,8 @@ int run_upgrade(Context& context, const UpgradeOptions& options) {
 
 void add_upgrade(CLI::App& app, Context& context) {
   auto options = std::make_shared<UpgradeOptions>();
-  auto* cmd = app.add_subcommand(
-      "upgrade", "Run a migration command guarded by a snapshot that is restored if it fails");
+  auto* cmd = add_command(app, context, options, 
+      "upgrade", "Run a migration command guarded by a snapshot that is restored if it fails", run_upgrade);
   cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
   cmd->add_option("command", options->command,
                   "The upgrade command, after --, e.g. -- flask db upgrade (default: the target's upgrade_command)");
@@ -151,7 +152,6 @@ void add_upgrade(CLI::App& app, Context& context) {
                 "Leave a failed upgrade's database as it is for inspection (the snapshot stays listed)");
   cmd->add_flag_callback("--no-expect-change", [options] { options->expect_change = ExpectChange::no; },
                          "Do not treat an unchanged revision as a failure");
-  cmd->callback([&context, options] { context.exit_code = run_upgrade(context, *options); });
 }
 
 }  // namespace dbsnap::cli

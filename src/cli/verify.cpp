@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/cli/output.hpp"
@@ -210,7 +211,8 @@ int run_verify(Context& context, const VerifyOptions& options) {
 
 void add_verify(CLI::App& app, Context& context) {
   auto options = std::make_shared<VerifyOptions>();
-  auto* cmd = app.add_subcommand("verify", "Re-hash stored snapshots and decode them fully");
+  auto* cmd = add_command(app, context, options, "verify",
+                          "Re-hash stored snapshots and decode them fully", run_verify);
   cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)");
   cmd->add_flag("--all", options->all, "Verify every snapshot (of --target, if given)");
   cmd->add_flag("--repository", options->repository,
@@ -226,7 +228,6 @@ void add_verify(CLI::App& app, Context& context) {
                   "With --restore: make the scratch copy beside this target's database (same engine) instead of "
                   "beside each snapshot's own target's");
   cmd->add_option("--target", options->target, "Only this target's snapshots");
-  cmd->callback([&context, options] { context.exit_code = run_verify(context, *options); });
 }
 
 }  // namespace dbsnap::cli

@@ -5,9 +5,9 @@
 #include "dbsnap/config/retention.hpp"
 #include "dbsnap/config/schedule.hpp"
 #include "dbsnap/engine/engine.hpp"
-#include "dbsnap/engine/mysql.hpp"
-#include "dbsnap/engine/postgres.hpp"
-#include "dbsnap/engine/sqlite.hpp"
+#include "dbsnap/engine/mysql/engine.hpp"
+#include "dbsnap/engine/postgres/engine.hpp"
+#include "dbsnap/engine/sqlite/engine.hpp"
 #include "dbsnap/runtime/quiesce.hpp"
 #include "dbsnap/runtime/runtime.hpp"
 
@@ -19,9 +19,9 @@ namespace {
 const std::map<std::string, std::unique_ptr<Engine>, std::less<>>& registry() {
   static const auto engines = [] {
     std::map<std::string, std::unique_ptr<Engine>, std::less<>> map;
-    map.emplace("sqlite", std::make_unique<SqliteEngine>());
-    map.emplace("mysql", std::make_unique<MysqlEngine>());
-    map.emplace("postgres", std::make_unique<PostgresEngine>());
+    map.emplace("sqlite", std::make_unique<sqlite::SqliteEngine>());
+    map.emplace("mysql", std::make_unique<mysql::MysqlEngine>());
+    map.emplace("postgres", std::make_unique<postgres::PostgresEngine>());
     return map;
   }();
   return engines;

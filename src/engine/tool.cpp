@@ -69,6 +69,12 @@ std::string DumpTap::tail() const {
   return tail_ring_.substr(tail_pos_) + tail_ring_.substr(0, tail_pos_);
 }
 
+Expected<void> ToolFeed::write(pipeline::Bytes data) {
+  auto r = write_(data);
+  if (!r && r.error().kind != ErrorKind::interrupted) return make_error(ErrorKind::engine, "{}", why_());
+  return r;
+}
+
 ToolRun stream_from(runtime::Runtime& runtime, const std::vector<std::string>& argv, const runtime::Secret& secret,
                     pipeline::Sink& out) {
   auto output = runtime.start_output(argv, secret);

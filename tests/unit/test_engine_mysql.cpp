@@ -1,4 +1,6 @@
-#include "dbsnap/engine/mysql.hpp"
+#include "dbsnap/engine/mysql/client_gate.hpp"
+#include "dbsnap/engine/mysql/dump_scan.hpp"
+#include "dbsnap/engine/mysql/text.hpp"
 #include "dbsnap/engine/tool.hpp"
 #include "helpers.hpp"
 

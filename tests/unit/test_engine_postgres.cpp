@@ -1,4 +1,7 @@
-#include "dbsnap/engine/postgres.hpp"
+#include "dbsnap/engine/postgres/restore_sql.hpp"
+#include "dbsnap/engine/postgres/script_gate.hpp"
+#include "dbsnap/engine/postgres/script_scanner.hpp"
+#include "dbsnap/engine/postgres/text.hpp"
 #include "helpers.hpp"
 
 using namespace dbsnap;

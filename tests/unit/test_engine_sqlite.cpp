@@ -1,6 +1,6 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "dbsnap/engine/sqlite.hpp"
+#include "dbsnap/engine/sqlite/engine.hpp"
 #include "dbsnap/pipeline/sha256.hpp"
 #include "helpers.hpp"
 
@@ -40,7 +40,7 @@ TEST_CASE("sqlite dump then restore brings back data and revision") {
   const auto file = dir.path / "app.db";
   make_db(file, 100, "aaa111");
   const auto target = target_for(file);
-  engine::SqliteEngine engine;
+  engine::sqlite::SqliteEngine engine;
   engine::WorkContext context{dir.path};
 
   test::StringSink dump;
@@ -74,7 +74,7 @@ TEST_CASE("an abandoned sqlite restore leaves the database untouched") {
   const auto file = dir.path / "app.db";
   make_db(file, 20, "r1");
   const auto target = target_for(file);
-  engine::SqliteEngine engine;
+  engine::sqlite::SqliteEngine engine;
   const std::string before = table_digest(file);
   {
     auto session = engine.begin_restore(target, {}, {dir.path});
@@ -91,7 +91,7 @@ TEST_CASE("a restore of a damaged image fails integrity_check and changes nothin
   const auto file = dir.path / "app.db";
   make_db(file, 500, "r1");
   const auto target = target_for(file);
-  engine::SqliteEngine engine;
+  engine::sqlite::SqliteEngine engine;
   test::StringSink dump;
   engine.dump(target, dump, {dir.path});
   std::string damaged = dump.text;
@@ -110,7 +110,7 @@ TEST_CASE("a restore into a WAL database with another page size converts the cop
   const auto live_file = dir.path / "live.db";
   make_db(source_file, 50, "s1", 1024);
   make_db(live_file, 5, "l1", 8192);
-  engine::SqliteEngine engine;
+  engine::sqlite::SqliteEngine engine;
   test::StringSink dump;
   engine.dump(target_for(source_file), dump, {dir.path});
   auto live = target_for(live_file);
@@ -124,7 +124,7 @@ TEST_CASE("a restore into a WAL database with another page size converts the cop
 
 TEST_CASE("a missing database or version table") {
   test::TempDir dir;
-  engine::SqliteEngine engine;
+  engine::sqlite::SqliteEngine engine;
   auto missing = target_for(dir.path / "nope.db");
   CHECK_FALSE(engine.exists(missing, {dir.path}));
   test::StringSink sink;
@@ -141,6 +141,6 @@ TEST_CASE("several heads come back as a sorted set") {
   const auto file = dir.path / "heads.db";
   make_db(file, 1, "zzz");
   { SQLite::Database db(file.string(), SQLite::OPEN_READWRITE); db.exec("INSERT INTO alembic_version VALUES ('aaa')"); }
-  engine::SqliteEngine engine;
+  engine::sqlite::SqliteEngine engine;
   CHECK(engine.read_revisions(target_for(file), {dir.path}) == std::vector<std::string>{"aaa", "zzz"});
 }

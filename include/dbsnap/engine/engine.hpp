@@ -149,9 +149,12 @@ class Engine {
   // their versions, credentials working, the database existing. The default
   // checks that the database exists. Never throws: failures are checks.
   virtual std::vector<Check> diagnose(const config::Target& target, const WorkContext& context);
-  // The database's size in bytes (for the free-space check), when known.
+  // The database's size in bytes (for doctor's free-space check); nullopt
+  // when the engine cannot tell. Throws like read_revisions when asking
+  // failed, so that doctor can say why.
   virtual std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context);
-  // The server's data directory inside its container (for the volume check), when known.
+  // The server's data directory inside its container (for doctor's volume
+  // check); empty when the engine cannot tell. Throws like size_bytes.
   virtual std::string data_directory(const config::Target& target, const WorkContext& context);
 };
 

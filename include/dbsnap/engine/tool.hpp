@@ -47,6 +47,23 @@ class DumpTap final : public pipeline::Sink {
   std::uint64_t bytes_ = 0;
 };
 
+// Writes a stream into a tool's stdin through `write` (ToolInput::write, a
+// psql session's write). When the tool has stopped reading, the error is
+// `why()`, which waits for the tool and reads its own message (an SQL error
+// on stderr) rather than reporting a broken pipe. finish() does nothing: the
+// engine decides when the tool's input ends.
+class ToolFeed final : public pipeline::Sink {
+ public:
+  using Writer = std::function<Expected<void>(pipeline::Bytes)>;
+  ToolFeed(Writer write, std::function<std::string()> why) : write_(std::move(write)), why_(std::move(why)) {}
+  Expected<void> write(pipeline::Bytes data) override;
+  Expected<void> finish() override { return {}; }
+
+ private:
+  Writer write_;
+  std::function<std::string()> why_;
+};
+
 // The outcome of a tool run.
 struct ToolRun {
   runtime::ExitStatus status;

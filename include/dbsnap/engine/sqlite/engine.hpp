@@ -1,9 +1,11 @@
 #pragma once
 
-#include "dbsnap/engine/engine.hpp"
-
-namespace dbsnap::engine {
-
+// The SQLite engine: the folder's public face (the registry includes only
+// this header). Its internals: `file` (databases on this host: the backup
+// API, revisions, row counts), `restore` (the restore into a file on this
+// host and the test restore), `container` (databases inside a container,
+// through constant scripts run by the container's sqlite3 or python3).
+//
 // SQLite databases in files on this host, or inside a container (`file` is
 // then the path inside it, and the container's sqlite3 or python3 makes the
 // consistent copy with the same backup API). Dumps are the database file
@@ -13,8 +15,22 @@ namespace dbsnap::engine {
 // beside the database, check it with PRAGMA integrity_check, and copy it
 // into the live file with the backup API: one write transaction, so other
 // connections see the old or the new database, never a mix.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dbsnap/engine/engine.hpp"
+#include "dbsnap/engine/per_target.hpp"
+#include "dbsnap/runtime/runtime.hpp"
+
+namespace dbsnap::engine::sqlite {
+
 class SqliteEngine final : public Engine {
  public:
+  SqliteEngine();
   std::string_view name() const override { return "sqlite"; }
   const std::vector<config::KeySpec>& keys() const override;
   std::string blob_extension() const override { return "sqlite"; }
@@ -30,6 +46,10 @@ class SqliteEngine final : public Engine {
   bool locks_before_commit(const config::Target& target) const override;
   std::optional<std::uint64_t> size_bytes(const config::Target& target, const WorkContext& context) override;
   std::string data_directory(const config::Target& target, const WorkContext& context) override;
+
+ private:
+  // The runtime of a target in a container, made and checked once.
+  PerTarget<runtime::Runtime> runtimes_;
 };
 
-}  // namespace dbsnap::engine
+}  // namespace dbsnap::engine::sqlite

@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dbsnap/engine/mysql.hpp"
+#include "dbsnap/engine/mysql/row_counter.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::engine::mysql {

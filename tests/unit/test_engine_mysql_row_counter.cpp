@@ -1,6 +1,6 @@
 #include <optional>
 
-#include "dbsnap/engine/mysql.hpp"
+#include "dbsnap/engine/mysql/row_counter.hpp"
 #include "helpers.hpp"
 
 using namespace dbsnap;
