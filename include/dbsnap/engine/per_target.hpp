@@ -10,6 +10,10 @@
 
 namespace dbsnap::engine {
 
+// Whether `a` and `b` name the same target with the same engine, config
+// folder and keys: when they do, an object made for `a` serves `b`.
+bool same_target(const config::Target& a, const config::Target& b);
+
 // One object per target, made on first use and reused for the rest of the
 // process: how an engine instance (one per process, in the registry) makes
 // a target's runtime or server once instead of once per call. A target
@@ -26,7 +30,7 @@ class PerTarget {
     std::lock_guard lock(mutex_);
     for (auto& [known, object] : objects_) {
       if (known.name != target.name) continue;
-      if (known.engine != target.engine || known.config_dir != target.config_dir || known.values != target.values) {
+      if (!same_target(known, target)) {
         object = make_(target);
         known = target;
       }
