@@ -34,20 +34,16 @@ FLAGS=(--single-transaction --quick --routines --triggers --events --hex-blob --
 
 [[ -x $DBSNAP ]] || { echo "bench_mysql: $DBSNAP is not executable (set DBSNAP)" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/dbsnap-bench-mysql.XXXXXX)
-cleanup() {
-    "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 # shellcheck source=lib.sh
 source "$ROOT/tests/bench/lib.sh"
 export MYSQL_PWD=rootpw  # the test server's password; reaches the container through `docker exec -e MYSQL_PWD`
 
 sql() { "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot --batch --skip-column-names app; }
+plain_dump() { "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app; }
+plain_restore() { "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot app; }
+before_restore() { :; }
 
-log "== starting $NAME"
-"$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
-"$HARNESS/dbctl" start-mariadb "$NAME" >/dev/null
+start_bench_container mariadb
 
 log "== generating 2^$ROWS_LOG2 rows"
 t0=$(now)
@@ -69,68 +65,15 @@ for ((i = 0; i < ROWS_LOG2; i++)); do
 done
 echo "CREATE TABLE small (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO small SELECT seq, CONCAT('n', seq)
       FROM seq_1_to_10000;" | sql
-dump_bytes=$("$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app | wc -c)
+dump_bytes=$(plain_dump | wc -c)
 log "   $(echo "$dump_bytes / 1000000" | bc) MB dump, generated in $(printf '%.0f' "$(elapsed "$t0")") s"
 if ((dump_bytes < MIN_DUMP)); then
     echo "bench_mysql: the dump is only $dump_bytes bytes; raise BENCH_ROWS_LOG2" >&2
     exit 1
 fi
 
-mkdir -p "$WORK/proj"
-cat >"$WORK/proj/dbsnap.toml" <<EOF
-snapshot_layout = "$LAYOUT"
-
-[targets.bench]
-engine = "mysql"
-container = "$NAME"
-database = "app"
-password_env = "MYSQL_PWD"
-
-# The same database through the docker CLI (a docker exec -i client relaying the dump).
-[targets.bench_cli]
-engine = "mysql"
-container = "$NAME"
-database = "app"
-password_env = "MYSQL_PWD"
-docker_cli = "$DOCKER"
-docker_api = false
-EOF
-
-
-log "== backups ($RUNS runs each, interleaved)"
-: >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dbsnap_cli"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
-for ((r = 1; r <= RUNS; r++)); do
-    for variant in $(rotated "$r" dbsnap dbsnap3 dbsnap_cli dump zstd); do
-        case $variant in
-        dbsnap*) timed_dbsnap_variant backup "$variant" ;;
-        dump)
-            t=$(now)
-            "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app >/dev/null
-            elapsed "$t" >>"$WORK/b_dump" ;;
-        zstd)
-            t=$(now)
-            "$DOCKER" exec -e MYSQL_PWD "$NAME" mariadb-dump -uroot "${FLAGS[@]}" app | zstd -q -3 -T0 >"$WORK/f.sql.zst"
-            sha256sum "$WORK/f.sql.zst" >/dev/null
-            elapsed "$t" >>"$WORK/b_zstd" ;;
-        esac
-    done
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), dump $(tail -n 1 "$WORK/b_dump") s, dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
-done
+write_server_config mysql 'password_env = "MYSQL_PWD"'
+run_server_backups mariadb-dump
 snapshot=$(fresh_snapshot)
-
-log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
-: >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"
-for ((r = 1; r <= RUNS; r++)); do
-    for variant in $(rotated "$r" dbsnap dbsnap_cli plain); do
-        case $variant in
-        dbsnap*) timed_dbsnap_variant restore "$variant" "$snapshot" ;;
-        plain)
-            t=$(now)
-            zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i -e MYSQL_PWD "$NAME" mariadb -uroot app
-            elapsed "$t" >>"$WORK/r_plain" ;;
-        esac
-    done
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s (docker CLI: $(tail -n 1 "$WORK/r_dbsnap_cli") s), zstd -dc | mariadb $(tail -n 1 "$WORK/r_plain") s"
-done
-
+run_server_restores "zstd -dc | mariadb" "$snapshot"
 report "MariaDB" "mariadb-dump" "zstd -dc f | mariadb"

@@ -34,19 +34,22 @@ DUMP=(pg_dump --no-owner --no-privileges -U postgres -d app)
 
 [[ -x $DBSNAP ]] || { echo "bench_postgres: $DBSNAP is not executable (set DBSNAP)" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/dbsnap-bench-postgres.XXXXXX)
-cleanup() {
-    "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 # shellcheck source=lib.sh
 source "$ROOT/tests/bench/lib.sh"
 
 sql() { "$DOCKER" exec -i "$NAME" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "${1:-app}" >/dev/null; }
+plain_dump() { "$DOCKER" exec "$NAME" "${DUMP[@]}"; }
+plain_restore() { "$DOCKER" exec -i "$NAME" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d plain >/dev/null; }
+# Every timed restore starts after a CHECKPOINT (untimed): the shell pipeline's DROP DATABASE
+# forces one anyway, and without it a run pays for flushing the previous run's 300 MB. The
+# pipeline loads into an empty database, re-created here.
+before_restore() {
+    [[ $1 == plain ]] &&
+        echo "SET client_min_messages = warning; DROP DATABASE IF EXISTS plain; CREATE DATABASE plain;" | sql postgres
+    echo "CHECKPOINT;" | sql postgres
+}
 
-log "== starting $NAME"
-"$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
-"$HARNESS/dbctl" start-postgres "$NAME" >/dev/null
+start_bench_container postgres
 
 # No autovacuum: the VACUUM it starts after each 300 MB load would run into the next timed run,
 # whichever that is; every run here starts from a checkpointed, idle server instead.
@@ -66,71 +69,15 @@ CREATE TABLE small (id int PRIMARY KEY, name text);
 INSERT INTO small SELECT g, 'n' || g FROM generate_series(1, 10000) g;
 VACUUM ANALYZE;
 EOF
-dump_bytes=$("$DOCKER" exec "$NAME" "${DUMP[@]}" | wc -c)
+dump_bytes=$(plain_dump | wc -c)
 log "   $(echo "$dump_bytes / 1000000" | bc) MB dump, generated in $(printf '%.0f' "$(elapsed "$t0")") s"
 if ((dump_bytes < MIN_DUMP)); then
     echo "bench_postgres: the dump is only $dump_bytes bytes; raise BENCH_ROWS" >&2
     exit 1
 fi
 
-mkdir -p "$WORK/proj"
-cat >"$WORK/proj/dbsnap.toml" <<EOF
-snapshot_layout = "$LAYOUT"
-
-[targets.bench]
-engine = "postgres"
-container = "$NAME"
-database = "app"
-
-# The same database through the docker CLI (a docker exec -i client relaying the dump).
-[targets.bench_cli]
-engine = "postgres"
-container = "$NAME"
-database = "app"
-docker_cli = "$DOCKER"
-docker_api = false
-EOF
-
-
-log "== backups ($RUNS runs each, interleaved)"
-: >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dbsnap_cli"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
-for ((r = 1; r <= RUNS; r++)); do
-    for variant in $(rotated "$r" dbsnap dbsnap3 dbsnap_cli dump zstd); do
-        case $variant in
-        dbsnap*) timed_dbsnap_variant backup "$variant" ;;
-        dump)
-            t=$(now)
-            "$DOCKER" exec "$NAME" "${DUMP[@]}" >/dev/null
-            elapsed "$t" >>"$WORK/b_dump" ;;
-        zstd)
-            t=$(now)
-            "$DOCKER" exec "$NAME" "${DUMP[@]}" | zstd -q -3 -T0 >"$WORK/f.sql.zst"
-            sha256sum "$WORK/f.sql.zst" >/dev/null
-            elapsed "$t" >>"$WORK/b_zstd" ;;
-        esac
-    done
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), pg_dump $(tail -n 1 "$WORK/b_dump") s, pg_dump|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
-done
+write_server_config postgres
+run_server_backups pg_dump
 snapshot=$(fresh_snapshot)
-
-log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
-: >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"
-for ((r = 1; r <= RUNS; r++)); do
-    for variant in $(rotated "$r" dbsnap dbsnap_cli plain); do
-        # Every timed restore starts after a CHECKPOINT (untimed): the shell pipeline's DROP DATABASE
-        # forces one anyway, and without it a run pays for flushing the previous run's 300 MB.
-        [[ $variant == plain ]] &&
-            echo "SET client_min_messages = warning; DROP DATABASE IF EXISTS plain; CREATE DATABASE plain;" | sql postgres
-        echo "CHECKPOINT;" | sql postgres
-        case $variant in
-        dbsnap*) timed_dbsnap_variant restore "$variant" "$snapshot" ;;
-        plain)
-            t=$(now)
-            zstd -dc "$WORK/f.sql.zst" | "$DOCKER" exec -i "$NAME" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d plain >/dev/null
-            elapsed "$t" >>"$WORK/r_plain" ;;
-        esac
-    done
-    log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s (docker CLI: $(tail -n 1 "$WORK/r_dbsnap_cli") s), zstd -dc | psql $(tail -n 1 "$WORK/r_plain") s"
-done
-
+run_server_restores "zstd -dc | psql" "$snapshot"
 report "PostgreSQL" "pg_dump" "zstd -dc f | psql (empty database)"

@@ -95,3 +95,95 @@ make_sqlite_db() {
       INSERT INTO estimate SELECT x, printf('estimate %d for group %d', x, x % 97),
         'lorem ipsum dolor sit amet, consectetur adipiscing elit ' || (x % 1000), randomblob(100) FROM c;" >/dev/null
 }
+
+# What bench_mysql.sh and bench_postgres.sh share: the dbsnap.toml of a server in a container,
+# the interleaved backups and restores against the shell pipelines, and the report. A server
+# benchmark sets NAME (the container), DOCKER, WORK, RUNS and LAYOUT, and defines:
+#   plain_dump               the dump tool's output on stdout (docker exec ... DUMP_TOOL ...)
+#   plain_restore            loads a dump read on stdin into the server (docker exec -i ... CLIENT)
+#   before_restore VARIANT   an untimed step before each timed restore (may do nothing)
+
+# write_server_config ENGINE [KEY_LINE...]: targets `bench` (the docker API) and `bench_cli` (the
+# docker CLI relaying the stream) of database `app` in container $NAME, each with the key lines.
+write_server_config() {
+    local engine=$1; shift
+    local keys
+    keys=$(printf '%s\n' "$@")
+    mkdir -p "$WORK/proj"
+    cat >"$WORK/proj/dbsnap.toml" <<CONF
+snapshot_layout = "$LAYOUT"
+
+[targets.bench]
+engine = "$engine"
+container = "$NAME"
+database = "app"
+$keys
+
+# The same database through the docker CLI (a docker exec -i client relaying the dump).
+[targets.bench_cli]
+engine = "$engine"
+container = "$NAME"
+database = "app"
+$keys
+docker_cli = "$DOCKER"
+docker_api = false
+CONF
+}
+
+# run_server_backups DUMP_LABEL: RUNS interleaved rounds of dbsnap backup (level 1, level 3, the
+# docker CLI), plain_dump > /dev/null and plain_dump | zstd -3 -T0 > f && sha256sum f (which
+# leaves f for the restores).
+run_server_backups() {
+    local label=$1 r variant t
+    log "== backups ($RUNS runs each, interleaved)"
+    : >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dbsnap_cli"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
+    for ((r = 1; r <= RUNS; r++)); do
+        for variant in $(rotated "$r" dbsnap dbsnap3 dbsnap_cli dump zstd); do
+            case $variant in
+            dbsnap*) timed_dbsnap_variant backup "$variant" ;;
+            dump)
+                t=$(now)
+                plain_dump >/dev/null
+                elapsed "$t" >>"$WORK/b_dump" ;;
+            zstd)
+                t=$(now)
+                plain_dump | zstd -q -3 -T0 >"$WORK/f.sql.zst"
+                sha256sum "$WORK/f.sql.zst" >/dev/null
+                elapsed "$t" >>"$WORK/b_zstd" ;;
+            esac
+        done
+        log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), $label $(tail -n 1 "$WORK/b_dump") s, $label|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
+    done
+}
+
+# run_server_restores RESTORE_LABEL SNAPSHOT: RUNS interleaved rounds of dbsnap restore
+# --no-safety-snapshot (the docker API, the docker CLI) and zstd -dc f | plain_restore, each
+# after before_restore.
+run_server_restores() {
+    local label=$1 snapshot=$2 r variant t
+    log "== restores ($RUNS runs each, interleaved; dbsnap with --no-safety-snapshot)"
+    : >"$WORK/r_dbsnap"; : >"$WORK/r_dbsnap_cli"; : >"$WORK/r_plain"
+    for ((r = 1; r <= RUNS; r++)); do
+        for variant in $(rotated "$r" dbsnap dbsnap_cli plain); do
+            before_restore "$variant"
+            case $variant in
+            dbsnap*) timed_dbsnap_variant restore "$variant" "$snapshot" ;;
+            plain)
+                t=$(now)
+                zstd -dc "$WORK/f.sql.zst" | plain_restore
+                elapsed "$t" >>"$WORK/r_plain" ;;
+            esac
+        done
+        log "   run $r: dbsnap $(tail -n 1 "$WORK/r_dbsnap") s (docker CLI: $(tail -n 1 "$WORK/r_dbsnap_cli") s), $label $(tail -n 1 "$WORK/r_plain") s"
+    done
+}
+
+# start_bench_container KIND: (re)starts container $NAME with tests/harness/dbctl start-KIND and
+# removes it, with $WORK, when the benchmark exits.
+start_bench_container() {
+    local kind=$1
+    trap '"$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+    log "== starting $NAME"
+    "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
+    "$HARNESS/dbctl" start-"$kind" "$NAME" >/dev/null
+}
