@@ -63,9 +63,13 @@ CopyResult copy_snapshot(store::Store& from, const store::Manifest& snapshot, st
   auto pending = value_or_throw(to.begin(snapshot.target, blob_extension_of(snapshot), zstd.level, snapshot.id));
   SnapshotInput input(to, pending, zstd);
   try {
-    // Checked as a restore reads it; stream_snapshot throws after the last
-    // byte on a mismatch, so a bad source is never published.
-    stream_snapshot(from, snapshot, input.sink(), RawCheck::sha256, progress);
+    // By the chunk list when the stores key chunk ids alike, reading only
+    // what the destination lacks; else the dump, checked as a restore reads
+    // it (stream_snapshot throws after the last byte on a mismatch), so a
+    // bad source is never published.
+    if (!value_or_throw(to.copy_chunks(from, snapshot, pending, progress))) {
+      stream_snapshot(from, snapshot, input.sink(), RawCheck::sha256, progress);
+    }
     input.finish();
   } catch (const DbsnapError& e) {
     input.fail_with(DbsnapError(e.kind(), fmt::format("copying snapshot {} to {}: {}", snapshot.id, to.location(),

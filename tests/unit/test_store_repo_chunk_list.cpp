@@ -165,4 +165,52 @@ TEST_CASE("chunk lists that do not add up are refused, naming the line") {
   }
 }
 
+TEST_CASE("a list copied chunk by chunk equals the one written from the stream, and takes one way in") {
+  Repo source;
+  const std::string data = test::make_data(1'200'000, 33);
+  REQUIRE(source.write("app/one.chunks", data).has_value());
+  auto list = read_chunk_list(source.backend, source.index, "app/one.chunks").value();
+  REQUIRE(list.sizes.size() == list.ids.size());
+
+  Repo copy;
+  auto chunks = ChunkStore::create(copy.backend, copy.index).value();
+  auto writer = SnapshotWriter::create(copy.backend, chunks, "app/one.chunks").value();
+  ChunkReader reader(source.backend, source.index, list.ids);
+  // The first chunk is stored, so the copy holds it when the list names it again.
+  for (std::size_t i = 0; i < list.ids.size(); ++i) {
+    auto held = writer->add_held(list.ids[i], list.sizes[i]);
+    REQUIRE(held.has_value());
+    auto chunk = reader.next_chunk().value();
+    REQUIRE(chunk.has_value());
+    CHECK(chunk->size() == list.sizes[i]);
+    if (!*held) REQUIRE(writer->add_chunk(list.ids[i], *chunk).has_value());
+  }
+  CHECK_FALSE(reader.next_chunk().value().has_value());
+  writer->set_copied_sha256(list.raw_sha256);
+  auto written = writer->commit();
+  REQUIRE(written.has_value());
+  CHECK(written->raw_bytes == data.size());
+  CHECK(written->raw_sha256 == list.raw_sha256);
+  CHECK(written->new_chunks == written->chunks);
+  CHECK(copy.read("app/one.chunks") == data);
+  CHECK(written->list_sha256 == list.list_sha256);  // the same object, byte for byte
+
+  // Bytes that are not the chunk named, and a writer fed both ways, are refused.
+  auto chunks2 = ChunkStore::create(copy.backend, copy.index).value();
+  auto wrong = SnapshotWriter::create(copy.backend, chunks2, "app/two.chunks").value();
+  auto bad = wrong->add_chunk(list.ids[0], test::as_bytes("not that chunk"));
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().kind == ErrorKind::corrupt);
+  auto mixed = wrong->write(test::as_bytes(data.substr(0, 1000)));
+  REQUIRE_FALSE(mixed.has_value());
+  CHECK(mixed.error().kind == ErrorKind::failure);
+  auto streamed = SnapshotWriter::create(copy.backend, chunks2, "app/three.chunks").value();
+  REQUIRE(streamed->write(test::as_bytes(data.substr(0, 1000))).has_value());
+  CHECK_FALSE(streamed->add_held(list.ids[0], list.sizes[0]).has_value());
+  // A copied list without the dump's SHA-256 does not finish.
+  auto unsealed = SnapshotWriter::create(copy.backend, chunks2, "app/four.chunks").value();
+  REQUIRE(unsealed->add_held(list.ids[0], list.sizes[0]).value());
+  CHECK_FALSE(unsealed->finish().has_value());
+}
+
 }  // namespace dbsnap::store::repo

@@ -3,19 +3,23 @@
 // Copies between stores (`dbsnap copy`, and a backup's `copy_to`).
 //
 // A copy is a new snapshot in the destination under the original's id, with
-// the original's metadata (target, revisions, label, time, pin, status). Its
-// dump is read from the source checked as a restore reads it (every chunk
+// the original's metadata (target, revisions, label, time, pin, status).
+// Between two chunked stores whose chunk ids are keyed alike (both in the
+// clear, or sealed to one key) it goes by the chunk list
+// (Store::copy_chunks): the destination's list is the source's, and only
+// the chunks the destination lacks are read from the source, each checked
+// against its id, and stored there (sent, for a bucket). Otherwise the dump
+// is read from the source checked as a restore reads it (every chunk
 // against its id, the whole dump against the manifest's size and SHA-256)
-// and written through the destination's own snapshot writer: cut into chunks
-// again and deduplicated against the destination's chunk index, so only the
-// chunks the destination lacks are stored there (sent, for a bucket). Going
-// through the dump, not the packs, is what lets a copy cross key
+// and written through the destination's own snapshot writer: cut into
+// chunks again and deduplicated against the destination's chunk index.
+// Going through the dump, not the packs, is what lets a copy cross key
 // boundaries: an encrypted store's chunk ids are keyed (HMAC-SHA-256) and a
 // store in the clear's are not, and each store's packs are sealed to its own
 // key. The destination publishes the copy as any snapshot (its chunk list,
-// then its manifest: the commit point), and only after the source stream
-// checked out; a copy interrupted at any moment leaves nothing listed, and
-// a second run starts it again, finding the chunks already stored.
+// then its manifest: the commit point), and only after the source checked
+// out; a copy interrupted at any moment leaves nothing listed, and a second
+// run starts it again, finding the chunks already stored.
 
 #include <cstdint>
 

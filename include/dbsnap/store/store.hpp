@@ -203,6 +203,20 @@ class Store {
   // (nothing changed), the backend's and the index's.
   Expected<Manifest> convert_to_chunks(const Manifest& snapshot);
 
+  // Fills `pending` (a chunked snapshot begun in this store) with the
+  // chunked `snapshot` of `from` by its chunk list, when both repositories
+  // key chunk ids alike (both in the clear, or sealed to one key): the
+  // chunks this repository holds are listed without a byte of them read,
+  // the others are read from `from` (each checked against its id) and
+  // stored (store/copy_chunks.cpp). Holds `from`'s repository lock shared
+  // meanwhile. Returns false, having done nothing, when the ids are keyed
+  // differently or either side is not chunked: the caller then streams the
+  // dump. `progress` counts the dump's bytes as they are listed. Errors:
+  // `corrupt` for a source list or chunk that does not check out,
+  // `interrupted` on a signal, both stores'.
+  Expected<bool> copy_chunks(const Store& from, const Manifest& snapshot, PendingSnapshot& pending,
+                             pipeline::Progress* progress = nullptr);
+
   // Checks the whole repository (store/check.cpp): every pack read once and
   // every chunk in it checked, then every chunked snapshot's list against
   // its manifest and against what the packs hold. Holds the repository lock

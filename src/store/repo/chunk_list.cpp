@@ -81,7 +81,16 @@ Expected<void> SnapshotWriter::on_text_chunk(pipeline::Bytes chunk) {
   return put_object_line(object_line_);
 }
 
+Expected<void> SnapshotWriter::take_input(Input input) {
+  if (input_ != Input::none && input_ != input) {
+    return make_error(ErrorKind::failure, "a chunk list is written from a stream or from another list, not both");
+  }
+  input_ = input;
+  return {};
+}
+
 Expected<void> SnapshotWriter::write(pipeline::Bytes data) {
+  if (auto r = take_input(Input::stream); !r) return r;
   if (auto r = hasher_.update(data); !r) return r;
   written_.raw_bytes += data.size();
   return worker_->write(data);
@@ -91,20 +100,52 @@ Expected<void> SnapshotWriter::on_chunk(pipeline::Bytes chunk) {
   const auto before = chunks_.stats();
   auto id = chunks_.put(chunk);
   if (!id) return std::unexpected(id.error());
+  return list_chunk(*id, chunk.size(), before);
+}
+
+Expected<void> SnapshotWriter::list_chunk(const ChunkId& id, std::uint64_t size, const ChunkStoreStats& before) {
   const auto& after = chunks_.stats();
   ++written_.chunks;
   written_.new_chunks += after.new_chunks - before.new_chunks;
   written_.new_stored_bytes += after.stored_bytes - before.stored_bytes;
-  line_ = fmt::format("{} {}\n", id->hex(), chunk.size());
+  line_ = fmt::format("{} {}\n", id.hex(), size);
   return put_line(line_);
+}
+
+Expected<bool> SnapshotWriter::add_held(const ChunkId& id, std::uint64_t size) {
+  if (auto r = take_input(Input::chunks); !r) return std::unexpected(r.error());
+  auto held = chunks_.holds(id);
+  if (!held) return std::unexpected(held.error());
+  if (!*held) return false;
+  written_.raw_bytes += size;
+  if (auto r = list_chunk(id, size, chunks_.stats()); !r) return std::unexpected(r.error());
+  return true;
+}
+
+Expected<void> SnapshotWriter::add_chunk(const ChunkId& id, pipeline::Bytes raw) {
+  if (auto r = take_input(Input::chunks); !r) return r;
+  const auto before = chunks_.stats();
+  auto stored = chunks_.put(raw);
+  if (!stored) return std::unexpected(stored.error());
+  if (*stored != id) {
+    return make_error(ErrorKind::corrupt, "chunk {}: its bytes are those of chunk {}", id.hex().substr(0, 16),
+                      stored->hex().substr(0, 16));
+  }
+  written_.raw_bytes += raw.size();
+  return list_chunk(id, raw.size(), before);
 }
 
 Expected<void> SnapshotWriter::finish() {
   if (finished_) return {};
   if (auto r = worker_->finish(); !r) return r;  // the chunker finished, the worker joined
-  auto digest = hasher_.finish_hex();
-  if (!digest) return std::unexpected(digest.error());
-  written_.raw_sha256 = *digest;
+  if (input_ == Input::chunks) {
+    if (copied_sha256_.empty()) return make_error(ErrorKind::failure, "a copied chunk list without its SHA-256");
+    written_.raw_sha256 = copied_sha256_;
+  } else {
+    auto digest = hasher_.finish_hex();
+    if (!digest) return std::unexpected(digest.error());
+    written_.raw_sha256 = *digest;
+  }
   line_ = fmt::format("end {} {} {}\n", written_.chunks, written_.raw_bytes, written_.raw_sha256);
   if (auto r = put_line(line_); !r) return r;
   if (auto r = text_chunker_.finish(); !r) return r;  // the text's last chunk
@@ -164,8 +205,10 @@ Expected<ChunkList> parse_lines(std::string_view rest, const std::string& where)
     auto id = ChunkId::from_hex(line.substr(0, space));
     const auto size = space == std::string_view::npos ? std::nullopt : parse_u64(line.substr(space + 1));
     if (!id || !size) return bad(line_no, "not '<sha256> <size>'");
+    const std::uint64_t chunk_size = size.value_or(0);
     list.ids.push_back(*id);
-    sum += *size;
+    list.sizes.push_back(chunk_size);
+    sum += chunk_size;
   }
 }
 

@@ -46,6 +46,13 @@ Expected<ChunkId> ChunkStore::put(pipeline::Bytes raw) {
   return *id;
 }
 
+Expected<bool> ChunkStore::holds(const ChunkId& id) const {
+  if (in_pack_.contains(id)) return true;
+  auto known = index_->find(id);
+  if (!known) return std::unexpected(known.error());
+  return known->has_value();
+}
+
 Expected<void> ChunkStore::flush() {
   if (!pack_) return {};
   auto pack = std::move(pack_);
@@ -89,22 +96,37 @@ Expected<void> ChunkReader::read_frame(const ChunkLocation& where) {
   return {};
 }
 
+Expected<bool> ChunkReader::load_next() {
+  if (next_ == chunks_.size()) return false;
+  const ChunkId& id = chunks_[next_];
+  auto where = index_.find(id);
+  if (!where) return std::unexpected(where.error());
+  if (!*where) {
+    return make_error(ErrorKind::corrupt, "chunk {} (number {} of {}) is in no pack of the repository",
+                      id.hex().substr(0, 16), next_ + 1, chunks_.size());
+  }
+  if (auto r = read_frame(**where); !r) return std::unexpected(r.error());
+  if (auto r = decode_chunk(backend_, (*where)->pack, (*where)->entry, frame_, current_); !r) {
+    return std::unexpected(r.error());
+  }
+  pos_ = 0;
+  ++next_;
+  return true;
+}
+
+Expected<std::optional<pipeline::Bytes>> ChunkReader::next_chunk() {
+  auto more = load_next();
+  if (!more) return std::unexpected(more.error());
+  if (!*more) return std::nullopt;
+  pos_ = current_.size();
+  return pipeline::Bytes(current_);
+}
+
 Expected<std::size_t> ChunkReader::read(pipeline::MutableBytes buffer) {
   while (pos_ == current_.size()) {
-    if (next_ == chunks_.size()) return std::size_t{0};
-    const ChunkId& id = chunks_[next_];
-    auto where = index_.find(id);
-    if (!where) return std::unexpected(where.error());
-    if (!*where) {
-      return make_error(ErrorKind::corrupt, "chunk {} (number {} of {}) is in no pack of the repository",
-                        id.hex().substr(0, 16), next_ + 1, chunks_.size());
-    }
-    if (auto r = read_frame(**where); !r) return std::unexpected(r.error());
-    if (auto r = decode_chunk(backend_, (*where)->pack, (*where)->entry, frame_, current_); !r) {
-      return std::unexpected(r.error());
-    }
-    pos_ = 0;
-    ++next_;
+    auto more = load_next();
+    if (!more) return std::unexpected(more.error());
+    if (!*more) return std::size_t{0};
   }
   const std::size_t n = std::min(buffer.size(), current_.size() - pos_);
   std::memcpy(buffer.data(), current_.data() + pos_, n);

@@ -51,6 +51,7 @@ namespace dbsnap::store::repo {
 // A chunk list as read back.
 struct ChunkList {
   std::vector<ChunkId> ids;          // the dump's chunks
+  std::vector<std::uint64_t> sizes;  // and their sizes, as the list states them
   std::vector<ChunkId> list_chunks;  // version 2: the chunks of the list's own text (live as well)
   std::uint64_t raw_bytes = 0;
   std::string raw_sha256;
@@ -84,6 +85,17 @@ class SnapshotWriter final : public pipeline::Sink {
                                                           IfExists if_exists = IfExists::fail);
   Expected<void> write(pipeline::Bytes data) override;
   Expected<void> finish() override;
+  // The copy path (Store::copy_chunks): the list is written from another
+  // repository's list whose chunk ids are keyed alike, not cut from a
+  // stream. add_held() lists a chunk this repository holds, unread (false,
+  // nothing listed, when it does not hold it); add_chunk() stores `raw`,
+  // which must be the chunk `id` (`corrupt` otherwise); set_copied_sha256()
+  // gives the dump's SHA-256 as the source's list states it, which finish()
+  // writes: every chunk is checked against its id, the whole is not read
+  // again. A writer takes either write() or these, never both (`failure`).
+  Expected<bool> add_held(const ChunkId& id, std::uint64_t size);
+  Expected<void> add_chunk(const ChunkId& id, pipeline::Bytes raw);
+  void set_copied_sha256(std::string raw_sha256) { copied_sha256_ = std::move(raw_sha256); }
   // Publishes the chunk list (after finish()); returns what was written.
   Expected<SnapshotWritten> commit();
   // What was written so far (all of it after finish()).
@@ -93,6 +105,12 @@ class SnapshotWriter final : public pipeline::Sink {
   SnapshotWriter(ChunkStore& chunks, std::unique_ptr<ObjectWriter> list, pipeline::Sha256 hasher,
                  pipeline::Sha256 text_hasher, pipeline::Sha256 list_hasher, const pipeline::ChunkerParams& params);
   Expected<void> on_chunk(pipeline::Bytes chunk);
+  // Lists a chunk put by on_chunk() or add_chunk(); `before`: the chunk
+  // store's figures before the put.
+  Expected<void> list_chunk(const ChunkId& id, std::uint64_t size, const ChunkStoreStats& before);
+  // Which way the dump comes in: write() or add_held()/add_chunk().
+  enum class Input { none, stream, chunks };
+  Expected<void> take_input(Input input);
   Expected<void> on_text_chunk(pipeline::Bytes chunk);
   // A line of the version-1 text (into text_chunker_), and one of the object.
   Expected<void> put_line(std::string_view line);
@@ -108,6 +126,8 @@ class SnapshotWriter final : public pipeline::Sink {
   std::string line_;
   std::string object_line_;
   SnapshotWritten written_;
+  Input input_ = Input::none;
+  std::string copied_sha256_;
   bool finished_ = false;
   // Cutting, hashing, compressing and packing run here, on their own thread,
   // while write() hashes the whole stream on the caller's; the worker alone

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -48,6 +49,9 @@ class ChunkStore {
   // Stores `raw` unless the repository holds it; returns its id. Errors:
   // the backend's and the index's (the open pack is then abandoned).
   Expected<ChunkId> put(pipeline::Bytes raw);
+  // Whether the repository holds the chunk `id` (indexed, or in the open
+  // pack), so that put() would skip it. Errors: the index's.
+  Expected<bool> holds(const ChunkId& id) const;
   // Commits and indexes the open pack; afterwards every chunk put is in the
   // repository.
   Expected<void> flush();
@@ -73,12 +77,17 @@ class ChunkReader final : public pipeline::Source {
   ChunkReader(const Backend& backend, const ChunkIndex& index, std::vector<ChunkId> chunks)
       : backend_(backend), index_(index), chunks_(std::move(chunks)) {}
   Expected<std::size_t> read(pipeline::MutableBytes buffer) override;
+  // The next whole chunk instead (checked, valid until the next call);
+  // std::nullopt after the last. Not mixed with read(). Errors as read().
+  Expected<std::optional<pipeline::Bytes>> next_chunk();
 
  private:
   // Reads the next chunk's frame into frame_: from the open pack when the
   // chunk follows the previous one there (one open per run of chunks, not
   // per chunk), else from a new read of its pack from its offset on.
   Expected<void> read_frame(const ChunkLocation& where);
+  // Reads and checks the next chunk into current_; false after the last.
+  Expected<bool> load_next();
   const Backend& backend_;
   const ChunkIndex& index_;
   std::vector<ChunkId> chunks_;
