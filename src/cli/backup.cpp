@@ -143,7 +143,7 @@ void add_backup(CLI::App& app, Context& context) {
   auto options = std::make_shared<BackupOptions>();
   auto* cmd = add_command(app, context, options, "backup",
                           "Take a snapshot of a target: dump, SHA-256, zstd, publish", run_backup);
-  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  add_target_argument(*cmd, options->target);
   cmd->add_option("--label", options->label, "Free text stored with the snapshot");
   cmd->add_option("--level", options->level, "zstd compression level 1-19 (default: the target's 'level' key, else 1)")
       ->check(CLI::Range(pipeline::zstd_min_level(), pipeline::zstd_max_level()));

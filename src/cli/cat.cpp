@@ -27,7 +27,7 @@ void add_cat(CLI::App& app, Context& context) {
   auto* cmd = add_command(app, context, options, "cat",
                           "Write a snapshot's decompressed dump to stdout (checked as it streams)", run_cat);
   cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
-  cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
+  add_scope_option(*cmd, options->target);
 }
 
 }  // namespace dbsnap::cli

@@ -35,9 +35,8 @@ void add_delete(CLI::App& app, Context& context) {
   auto* cmd = add_command(app, context, options, "delete",
                           "Delete snapshots (manifest, data and catalog row; unused chunks are reclaimed)", run_delete);
   cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)")->required();
-  cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
-  cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
-                         "Do not ask for confirmation (required when stdin is not a terminal)");
+  add_scope_option(*cmd, options->target);
+  add_yes_flag(*cmd, options->confirmation, "Do not ask for confirmation (required when stdin is not a terminal)");
 }
 
 }  // namespace dbsnap::cli

@@ -135,7 +135,7 @@ void add_doctor(CLI::App& app, Context& context) {
   auto options = std::make_shared<DoctorOptions>();
   auto* cmd = add_command(app, context, options, "doctor",
                           "Check that a target can be backed up and restored, with fixes", run_doctor);
-  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  add_target_argument(*cmd, options->target);
 }
 
 }  // namespace dbsnap::cli

@@ -72,8 +72,7 @@ void add_init(CLI::App& app, Context& context) {
   cmd->add_option("--runtime", options->runtime, "List the containers of this CLI only (docker or podman)")
       ->check(CLI::IsMember({"docker", "podman"}));
   cmd->add_flag("--print", options->print_only, "Print the proposal and write nothing");
-  cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
-                         "Write without asking (required when stdin is not a terminal)");
+  add_yes_flag(*cmd, options->confirmation, "Write without asking (required when stdin is not a terminal)");
 }
 
 }  // namespace dbsnap::cli

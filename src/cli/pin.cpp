@@ -1,6 +1,7 @@
 // dbsnap pin / unpin: mark snapshots that prune must keep and delete must refuse.
 #include <CLI/CLI.hpp>
 
+#include "dbsnap/cli/command.hpp"
 #include "dbsnap/cli/commands.hpp"
 #include "dbsnap/cli/context.hpp"
 #include "dbsnap/util/text.hpp"
@@ -32,7 +33,7 @@ void add_pin(CLI::App& app, Context& context) {
                     ? app.add_subcommand("pin", "Pin snapshots: prune always keeps them, delete refuses them")
                     : app.add_subcommand("unpin", "Release pinned snapshots (prune and delete treat them as any other)");
     cmd->add_option("snapshots", options->snapshots, "Snapshots (id, prefix, 'latest', @REVISION)")->required();
-    cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
+    add_scope_option(*cmd, options->target);
     cmd->callback([&context, options, pin] { context.exit_code = run_pin(context, *options, pin); });
   }
 }

@@ -101,7 +101,7 @@ void add_prune(CLI::App& app, Context& context) {
   auto options = std::make_shared<PruneOptions>();
   auto* cmd = add_command(app, context, options, 
       "prune", "Delete old snapshots of a target by retention rules (default: the target's keep_* keys)", run_prune);
-  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  add_target_argument(*cmd, options->target);
   cmd->add_option("--keep-last", options->keep_last, "Keep the newest N snapshots")->check(CLI::NonNegativeNumber);
   cmd->add_option("--keep-per-revision", options->keep_per_revision, "Keep the newest N snapshots of each revision")
       ->check(CLI::NonNegativeNumber);

@@ -274,9 +274,8 @@ void add_restore(CLI::App& app, Context& context) {
   cmd->add_option("--to", options->to, "Restore into this target (default: the snapshot's own)");
   cmd->add_option("--to-file", options->to_file,
                   "Write a SQLite snapshot to this new file instead (never over an existing one; no target changes)");
-  cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
-  cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
-                         "Do not ask for confirmation (required when stdin is not a terminal)");
+  add_scope_option(*cmd, options->target);
+  add_yes_flag(*cmd, options->confirmation, "Do not ask for confirmation (required when stdin is not a terminal)");
   cmd->add_flag_callback("--force", [options] { options->damaged = Damaged::try_anyway; },
                          "Try a snapshot that 'dbsnap verify' marked damaged (it is checked again as it streams)");
   cmd->add_flag_callback("--no-safety-snapshot", [options] { options->safety = SafetySnapshot::skip; },

@@ -398,7 +398,7 @@ void add_rollback(CLI::App& app, Context& context) {
   auto options = std::make_shared<RollbackOptions>();
   auto* cmd = add_command(app, context, options, "rollback",
                           "Bring a target to an Alembic revision: by restore, by migration, or both", run_rollback);
-  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  add_target_argument(*cmd, options->target);
   cmd->add_option("--to", options->to, "The revision (or a unique prefix) to go back to")->required();
   cmd->add_option("--via", options->via,
                   "downgrade or upgrade (the live database), restore, restore-downgrade (the newest snapshot at a "
@@ -410,8 +410,7 @@ void add_rollback(CLI::App& app, Context& context) {
                   "The downgrade (upgrade) command line, run with sh -c (default: the target's downgrade_command "
                   "or upgrade_command)");
   cmd->add_option("argv", options->argv, "Or the downgrade command after --");
-  cmd->add_flag_callback("--yes,-y", [options] { options->confirmation = Confirmation::assume_yes; },
-                         "Do not ask before discarding data written since the snapshot");
+  add_yes_flag(*cmd, options->confirmation, "Do not ask before discarding data written since the snapshot");
   cmd->add_flag("--dry-run", options->dry_run,
                 "Print the plan: every path, what it starts from, runs and loses, and the one chosen; change nothing");
 }

@@ -52,7 +52,7 @@ void add_show(CLI::App& app, Context& context) {
   auto options = std::make_shared<ShowOptions>();
   auto* cmd = add_command(app, context, options, "show", "Show everything recorded about one snapshot", run_show);
   cmd->add_option("snapshot", options->snapshot, "Id, unique id prefix, 'latest' or @REVISION")->required();
-  cmd->add_option("--target", options->target, "Resolve 'latest' and @REVISION among this target's snapshots");
+  add_scope_option(*cmd, options->target);
 }
 
 }  // namespace dbsnap::cli

@@ -143,7 +143,7 @@ void add_upgrade(CLI::App& app, Context& context) {
   auto options = std::make_shared<UpgradeOptions>();
   auto* cmd = add_command(app, context, options, 
       "upgrade", "Run a migration command guarded by a snapshot that is restored if it fails", run_upgrade);
-  cmd->add_option("target", options->target, "Target name from dbsnap.toml")->required();
+  add_target_argument(*cmd, options->target);
   cmd->add_option("command", options->command,
                   "The upgrade command, after --, e.g. -- flask db upgrade (default: the target's upgrade_command)");
   cmd->add_option("--to", options->to,

@@ -197,15 +197,39 @@ def fill_big_table(pg, table, megabytes, database="app"):
            "FROM generate_series(1, {}) g;".format(table, table, rows), database, timeout=900)
 
 
+def _parent_of(pid):
+    """A process's parent pid, or None when it is gone."""
+    try:
+        with open("/proc/{}/stat".format(pid), "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after its last ')'.
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return fields[1].decode() if len(fields) > 1 else None
+
+
 class Sampler:
-    """Reads every /proc/*/cmdline on the host, again and again in a thread, and keeps the distinct
-    command lines seen (NUL-separated argv joined by spaces)."""
+    """Reads /proc/*/cmdline on the host, again and again in a thread, and keeps the distinct
+    command lines seen (NUL-separated argv joined by spaces) of this test's own processes (this
+    one's descendants: dbsnap and the docker CLI it starts), not those of scenarios running beside
+    it (ctest -j2), whose fixtures may put their own test passwords on a command line."""
 
     def __init__(self):
         self.seen = set()
         self.rounds = 0
+        self._root = str(os.getpid())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _ours(self, pid):
+        for _ in range(64):
+            if pid == self._root:
+                return True
+            pid = _parent_of(pid)
+            if pid is None or pid in ("0", "1"):
+                return False
+        return False
 
     def _run(self):
         while not self._stop.is_set():
@@ -217,7 +241,7 @@ class Sampler:
                         data = f.read()
                 except OSError:
                     continue
-                if data:
+                if data and self._ours(pid):
                     self.seen.add(data.replace(b"\0", b" ").decode("utf-8", "replace"))
             self.rounds += 1
 
