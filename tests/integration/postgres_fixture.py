@@ -211,18 +211,31 @@ def _parent_of(pid):
 
 class Sampler:
     """Reads /proc/*/cmdline on the host, again and again in a thread, and keeps the distinct
-    command lines seen (NUL-separated argv joined by spaces) of this test's own processes (this
-    one's descendants: dbsnap and the docker CLI it starts), not those of scenarios running beside
-    it (ctest -j2), whose fixtures may put their own test passwords on a command line."""
+    command lines seen (NUL-separated argv joined by spaces) of this test's own processes: this
+    one's descendants (dbsnap and the docker CLI it starts) and those running in `container` (as
+    the host sees them), not those of scenarios running beside it (ctest -j2), whose fixtures may
+    put their own test passwords on a command line."""
 
-    def __init__(self):
+    def __init__(self, container=None):
         self.seen = set()
         self.rounds = 0
         self._root = str(os.getpid())
+        self._container_id = None
+        if container:
+            p = subprocess.run([DOCKER, "inspect", "-f", "{{.Id}}", container], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+            self._container_id = p.stdout.strip() or None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _ours(self, pid):
+        if self._container_id:
+            try:
+                with open("/proc/{}/cgroup".format(pid)) as f:
+                    if self._container_id in f.read():
+                        return True
+            except OSError:
+                return False
         for _ in range(64):
             if pid == self._root:
                 return True

@@ -5,7 +5,7 @@ A container whose postgres password is a distinctive string (POSTGRES_PASSWORD i
 targets (host 127.0.0.1, scram-sha-256, so the password is really used) with password_env and with
 password_from_container, and a socket target with trust auth and no password. A backup and a
 restore through each password target run while two samplers read /proc/*/cmdline over and over,
-one on the host (this scenario's processes: ctest runs others beside it) and one inside the container: the password is in none of them, although the
+one on the host (this scenario's processes and its container's: ctest runs others beside it) and one inside the container: the password is in none of them, although the
 samplers did see dbsnap's docker exec, pg_dump and psql. TCP sessions really were used (the server
 saw them over 127.0.0.1).
 """
@@ -38,7 +38,7 @@ def body(t):
 
         for target in ("env", "container"):
             t.section("backup and restore with password via {}".format(target))
-            with Sampler() as host, ContainerSampler(pg.name) as inside:
+            with Sampler(pg.name) as host, ContainerSampler(pg.name) as inside:
                 time.sleep(0.5)
                 r = t.dbsnap(proj, "backup", target, "--json", env=env)
                 t.require_rc(r, 0, "backup {}".format(target))
@@ -63,7 +63,7 @@ def body(t):
                        "{}: no PGPASSWORD=... on any command line".format(target))
 
         t.section("control: the samplers do catch a password on a command line")
-        with Sampler() as host, ContainerSampler(pg.name) as inside:
+        with Sampler(pg.name) as host, ContainerSampler(pg.name) as inside:
             time.sleep(0.5)
             subprocess.run(["sh", "-c", ": {}; sleep 0.5".format(SECRET)])
             pg.exec("sh", "-c", ": {}; sleep 1".format(SECRET))
