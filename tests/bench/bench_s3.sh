@@ -24,18 +24,8 @@ s3dir=/tmp/dbsnap-bench-s3
 trap '"$here/../harness/s3.sh" stop "$s3dir"; rm -rf "$WORK"' EXIT
 source "$here/lib.sh"
 
-"$here/../harness/s3.sh" stop "$s3dir"
-eval "$("$here/../harness/s3.sh" start "$s3dir" 17580 | sed 's/^/export /')"
-export AWS_ENDPOINT_URL=$DBSNAP_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID=$DBSNAP_TEST_S3_ACCESS_KEY
-export AWS_SECRET_ACCESS_KEY=$DBSNAP_TEST_S3_SECRET_KEY DBSNAP_CACHE_DIR=$WORK/cache
-bucket=$DBSNAP_TEST_S3_BUCKET
-curl_s3() { curl -sS --fail-with-body --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"; }
-# Bytes under a prefix, from the bucket's own listing.
-bucket_bytes() {
-  curl_s3 "$AWS_ENDPOINT_URL/$bucket?list-type=2&prefix=$1%2F" | python3 -c '
-import re, sys
-print(sum(int(s) for s in re.findall(r"<Size>(\d+)</Size>", sys.stdin.read())))'
-}
+start_bench_s3 "$s3dir" 17580
+export DBSNAP_CACHE_DIR=$WORK/cache
 
 mkdir -p "$WORK/proj"
 cd "$WORK/proj"

@@ -187,3 +187,32 @@ start_bench_container() {
     "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
     "$HARNESS/dbctl" start-"$kind" "$NAME" >/dev/null
 }
+
+# start_bench_s3 DIR PORT: (re)starts the test harness's Ceph radosgw on loopback in DIR (stop it
+# with tests/harness/s3.sh stop DIR in the caller's EXIT trap), exports its endpoint and keys as
+# the AWS_* variables dbsnap, restic and curl_s3 read, and sets $bucket.
+start_bench_s3() {
+    local s3
+    s3=$(dirname "${BASH_SOURCE[0]}")/../harness/s3.sh
+    "$s3" stop "$1"
+    eval "$("$s3" start "$1" "$2" | sed 's/^/export /')"
+    export AWS_ENDPOINT_URL=$DBSNAP_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID=$DBSNAP_TEST_S3_ACCESS_KEY
+    export AWS_SECRET_ACCESS_KEY=$DBSNAP_TEST_S3_SECRET_KEY
+    bucket=$DBSNAP_TEST_S3_BUCKET
+}
+
+# curl_s3 ARGS...: curl with the requests signed for that server.
+curl_s3() {
+    curl -sS --fail-with-body --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"
+}
+
+# bucket_bytes PREFIX: the bytes stored under PREFIX/, from the bucket's own listing (one page, at
+# most 1,000 objects: more fails).
+bucket_bytes() {
+    curl_s3 "$AWS_ENDPOINT_URL/$bucket?list-type=2&prefix=$1%2F" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+assert "<IsTruncated>true</IsTruncated>" not in text, "more than one page of objects"
+print(sum(int(s) for s in re.findall(r"<Size>(\d+)</Size>", text)))'
+}
