@@ -104,13 +104,20 @@ END
   const std::string old_relations = R"(
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]) AND c.relkind IN ('r', 'p', 'm'))";
-  // First without waiting; then waiting in the lock queue for a moment
-  // (twice deadlock_timeout, so that PostgreSQL cancels an autovacuum in the
-  // way), giving up that wait (and every lock it got) on a timeout or a
-  // deadlock, until the deadline.
+  // Every lock at once without waiting. When another session holds one,
+  // wait in the lock queue for that one table alone, holding none of the
+  // others, then take the rest without waiting; give all of it back on a
+  // failure and start over, until the deadline. The restore never waits
+  // while it holds a lock a user's session could be waiting for, so it is
+  // never part of a deadlock cycle: otherwise PostgreSQL could cancel the
+  // user's session instead of it (tests/integration/
+  // test_postgres_commit_lock_order.py). The queue wait is twice
+  // deadlock_timeout, so that PostgreSQL cancels an autovacuum in the way;
+  // new sessions queue behind the restore's request meanwhile.
   const std::string lock = fmt::format(R"(
 DECLARE
   relations text;
+  blocked text;
   holders text;
   queue_wait text;
   deadline timestamptz := pg_catalog.clock_timestamp() + interval '{seconds} seconds';
@@ -128,22 +135,33 @@ BEGIN
     EXCEPTION WHEN lock_not_available THEN
       NULL;
     END;
-    BEGIN
-      PERFORM pg_catalog.set_config('lock_timeout', queue_wait, true);
-      EXECUTE 'LOCK TABLE ' || relations || ' IN ACCESS EXCLUSIVE MODE';
-      RETURN;
-    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
-      IF pg_catalog.clock_timestamp() > deadline THEN
-        SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') INTO holders
-          FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid = l.relation
-          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
-            AND n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]);
-        RAISE EXCEPTION 'dbsnap: other sessions (pid %) kept the tables locked for {seconds} s; end them or raise lock_timeout',
-          coalesce(holders, '?');
-      END IF;
-      PERFORM pg_catalog.pg_sleep(0.05);
-    END;
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO blocked
+      FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid = l.relation
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid() AND c.relkind IN ('r', 'p', 'm')
+        AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+        AND n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[])
+      LIMIT 1;
+    IF blocked IS NOT NULL THEN
+      BEGIN
+        PERFORM pg_catalog.set_config('lock_timeout', queue_wait, true);
+        EXECUTE 'LOCK TABLE ONLY ' || blocked || ' IN ACCESS EXCLUSIVE MODE';
+        EXECUTE 'LOCK TABLE ' || relations || ' IN ACCESS EXCLUSIVE MODE NOWAIT';
+        RETURN;
+      EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        NULL;
+      END;
+    END IF;
+    IF pg_catalog.clock_timestamp() > deadline THEN
+      SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') INTO holders
+        FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid = l.relation
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+          AND n.oid = ANY (pg_catalog.current_setting('dbsnap.old_schemas')::oid[]);
+      RAISE EXCEPTION 'dbsnap: other sessions (pid %) kept the tables locked for {seconds} s; end them or raise lock_timeout',
+        coalesce(holders, '?');
+    END IF;
+    PERFORM pg_catalog.pg_sleep(0.05);
   END LOOP;
 END
 )",
