@@ -18,7 +18,7 @@ from mysql_fixture import MariaDB, mysql_project, quote_id, quote_str, store_fil
 
 DATABASE = "app'; DROP DATABASE `x`; -- \"ñ表\" $(touch PWNED)"
 MISSING = "no such `db`; \"ñ\" $(touch PWNED)"
-TABLES = ["it's", 'say "hi"', "back`tick`", "semi;colon; DROP TABLE x;--", "naïve 表 ✓", "$(touch PWNED)"]
+TABLES = ["it's", "end$$ DELIMITER ; $$", 'say "hi"', "back`tick`", "semi;colon; DROP TABLE x;--", "naïve 表 ✓", "$(touch PWNED)"]
 REVISION = "rev;rm -rf `touch PWNED` $(touch PWNED) '\""
 
 

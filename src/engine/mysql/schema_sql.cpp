@@ -22,6 +22,48 @@ std::string version_table(const config::Target& target) {
   return target.string("version_table", "alembic_version");
 }
 
+RenameWait rename_wait_for(std::string_view version) {
+  if (version.find("MariaDB") == std::string_view::npos) return RenameWait::queue;
+  const auto dot = version.find('.');
+  if (dot == std::string_view::npos) return RenameWait::queue;
+  const auto major = util::parse_uint(version.substr(0, dot));
+  auto rest = version.substr(dot + 1);
+  rest = rest.substr(0, rest.find_first_not_of("0123456789"));
+  const auto minor = util::parse_uint(rest);
+  if (!major || !minor) return RenameWait::queue;
+  return *major > 10 || (*major == 10 && *minor >= 3) ? RenameWait::retry : RenameWait::queue;
+}
+
+std::string rename_tables_sql(const std::vector<std::string>& renames, RenameWait wait, int seconds) {
+  const std::string rename = "RENAME TABLE " + util::join(renames, ", ");
+  if (wait == RenameWait::queue) return rename + ";\n";
+  // NOWAIT is not allowed in a stored program, lock_wait_timeout = 0 is.
+  // The client's delimiter parser skips quoted names, so `$$` in a table
+  // name cannot end the block.
+  return fmt::format(
+      "DELIMITER $$\n"
+      "BEGIN NOT ATOMIC\n"
+      "  DECLARE wait_before BIGINT UNSIGNED DEFAULT @@SESSION.lock_wait_timeout;\n"
+      "  DECLARE deadline DATETIME(6) DEFAULT NOW(6) + INTERVAL LEAST(wait_before, {}) SECOND;\n"
+      "  DECLARE done INT DEFAULT 0;\n"
+      "  WHILE done = 0 DO\n"
+      "    BEGIN\n"
+      "      DECLARE EXIT HANDLER FOR 1205, 1213 BEGIN\n"
+      "        SET SESSION lock_wait_timeout = wait_before;\n"
+      "        IF NOW(6) > deadline THEN RESIGNAL; END IF;\n"
+      "        DO SLEEP(0.02);\n"
+      "      END;\n"
+      "      SET SESSION lock_wait_timeout = 0;\n"
+      "      {};\n"
+      "      SET SESSION lock_wait_timeout = wait_before;\n"
+      "      SET done = 1;\n"
+      "    END;\n"
+      "  END WHILE;\n"
+      "END$$\n"
+      "DELIMITER ;\n",
+      seconds, rename);
+}
+
 std::string lock_sql(const std::string& lock, int wait) {
   return fmt::format(
       "SET @dbsnap_lock = GET_LOCK({}, {});\n"

@@ -3,7 +3,9 @@
 // The shadow schema's tables and the database's trade places in ONE
 // multi-table RENAME TABLE, which MySQL and MariaDB run atomically: the
 // database's tables move into a side schema (<db>_dbsnap_old_<hash>), the
-// shadow's into the database. Triggers, which cannot cross schemas, are
+// shadow's into the database. On MariaDB the RENAME never waits while it
+// holds a table (rename_tables_sql, RenameWait::retry), so a user's
+// session is never cancelled for a deadlock with it. Triggers, which cannot cross schemas, are
 // dropped just before and re-created after; views, routines and events are
 // replaced after. When any statement fails, undo() reads what is where now
 // and puts back only what changed, by name; the old tables are dropped only
@@ -30,9 +32,11 @@ std::pair<Schema, Schema> MysqlRestore::inspect(Definitions definitions) {
   std::string sql = lock_sql(lock_, lock_wait_seconds);
   sql += listing_sql('o', live.name) + listing_sql('n', shadow.name);
   sql += revisions_sql(shadow_, version_table(target()));
+  sql += "SELECT 'server', VERSION();\n";
   auto rows = query(sql, "inspecting the restored schema");
   for (auto& row : rows) {
     if (row.size() == 2 && row[0] == "v") row = {"v", "n", row[1]};
+    if (row.size() == 2 && row[0] == "server") rename_wait_ = rename_wait_for(row[1]);
   }
   read_listing(rows, {{'o', &live}, {'n', &shadow}});
   if (definitions == Definitions::read && (live.has_objects() || shadow.has_objects())) {
@@ -98,7 +102,7 @@ std::string MysqlRestore::swap_sql(const Schema& live, const Schema& shadow) con
   std::vector<std::string> renames;
   for (const auto& t : live.tables) renames.push_back(qualified(db, t) + " TO " + qualified(old_, t));
   for (const auto& t : shadow.tables) renames.push_back(qualified(shadow.name, t) + " TO " + qualified(db, t));
-  if (!renames.empty()) sql += "RENAME TABLE " + util::join(renames, ", ") + ";\n";
+  if (!renames.empty()) sql += rename_tables_sql(renames, rename_wait_, swap_lock_wait_seconds);
   // From here on the database holds the restored tables.
   sql += "USE " + quote_identifier(db) + ";\n";
   for (const auto& v : shadow.views) {
@@ -186,7 +190,7 @@ void MysqlRestore::undo(const Schema& before, const Schema& restored, const std:
           if (contains(now.tables, t)) renames.push_back(qualified(db, t) + " TO " + qualified(restored.name, t));
         }
         for (const auto& t : before.tables) renames.push_back(qualified(old_, t) + " TO " + qualified(db, t));
-        if (!renames.empty()) sql += "RENAME TABLE " + util::join(renames, ", ") + ";\n";
+        if (!renames.empty()) sql += rename_tables_sql(renames, rename_wait_, swap_lock_wait_seconds);
       }
       // Empty now either way (the swap may have failed right after creating it).
       sql += "DROP DATABASE IF EXISTS " + quote_identifier(old_) + ";\n";

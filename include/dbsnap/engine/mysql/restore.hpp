@@ -136,6 +136,7 @@ class MysqlRestore final : public RestoreSession {
   bool oracle_client_ = false;  // Oracle's mysql rejects MariaDB's sandbox line
   bool sandbox_ = false;        // the client has --sandbox: the loader runs with it
   bool direct_ = false;
+  RenameWait rename_wait_ = RenameWait::queue;  // what the server supports (inspect() asks it)
   std::string direct_reason_;
   std::vector<std::string> leftovers_;
   bool shadow_created_ = false;

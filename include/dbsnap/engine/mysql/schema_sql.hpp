@@ -27,6 +27,29 @@ std::string version_table(const config::Target& target);
 // stops the client's script with an error naming lock_busy_marker.
 std::string lock_sql(const std::string& lock, int wait);
 
+// How a multi-table RENAME TABLE waits for the tables' metadata locks.
+//  - queue: in the lock queue, up to lock_wait_timeout (at most `seconds`).
+//    RENAME takes its locks one after the other and waits holding the ones
+//    it has, so a session that holds one table and then asks for another the
+//    RENAME holds closes a deadlock cycle; MySQL resolves it by cancelling
+//    the session with the lighter locks, which is the user's (error 1213,
+//    its transaction rolled back). Oracle's MySQL has nothing better.
+//  - retry: MariaDB 10.3 and later. The RENAME runs with lock_wait_timeout
+//    = 0 in an anonymous block that tries again every 20 ms until `seconds`
+//    (at most lock_wait_timeout) have passed: it never waits while holding
+//    a table, so it is never in a deadlock with a user's session. The price
+//    is that it does not queue: transactions overlapping on the tables for
+//    all that time make it give up (error 1205, as `queue` would).
+enum class RenameWait { queue, retry };
+
+// The wait MySQL or MariaDB `version` (VERSION()'s text) supports best.
+RenameWait rename_wait_for(std::string_view version);
+
+// RENAME TABLE `renames` ("`a`.`t` TO `b`.`t`" each), waiting as `wait` says:
+// `queue` up to the session's lock_wait_timeout, `retry` up to `seconds` or
+// lock_wait_timeout if that is shorter, which it then leaves as it was.
+std::string rename_tables_sql(const std::vector<std::string>& renames, RenameWait wait, int seconds);
+
 
 // How to re-create a trigger, view, routine or event: SHOW CREATE's statement
 // and the session settings it was created under.
