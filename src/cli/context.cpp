@@ -91,6 +91,10 @@ struct KeySources {
   const char* passphrase_env;
 };
 
+store::encrypted::Encryption encryption_of(config::NewStoreEncryption e) {
+  return e == config::NewStoreEncryption::age ? store::encrypted::Encryption::age : store::encrypted::Encryption::none;
+}
+
 store::encrypted::UserKeys keys_from(const KeySources& from, const std::filesystem::path& config_dir,
                                      store::encrypted::UserKeys keys) {
   std::filesystem::path file = from.given_file;
@@ -115,14 +119,17 @@ store::encrypted::UserKeys keys_from(const KeySources& from, const std::filesyst
 
 store::encrypted::UserKeys Context::store_keys() {
   const auto& cfg = config();
+  store::encrypted::UserKeys keys;
+  keys.encryption = encryption_of(cfg.encryption);
   return keys_from({.given_file = {}, .file_env = "DBSNAP_KEY_FILE", .config_file = cfg.key_file,
                     .command = cfg.key_command, .command_key = "key_command", .passphrase_env = "DBSNAP_PASSPHRASE"},
-                   cfg.dir, {});
+                   cfg.dir, std::move(keys));
 }
 
 store::encrypted::UserKeys Context::copy_keys(const std::filesystem::path& key_file) {
   const auto& cfg = config();
   store::encrypted::UserKeys keys;
+  keys.encryption = encryption_of(cfg.copy_encryption);
   keys.ways = "--to-key-file, copy_key_file or copy_key_command in dbsnap.toml, DBSNAP_COPY_KEY_FILE (an age "
               "identity file) or DBSNAP_COPY_PASSPHRASE";
   return keys_from({.given_file = key_file, .file_env = "DBSNAP_COPY_KEY_FILE", .config_file = cfg.copy_key_file,

@@ -12,9 +12,9 @@ namespace dbsnap::cli {
 
 int run_key(Context& context, const KeyOptions& options, KeyAction action) {
   auto& store = context.store();
-  if (!store.encrypted()) {
-    fail(ErrorKind::usage, "the store {} is not encrypted (key_file or DBSNAP_KEY_FILE given for a new store turns "
-         "encryption on)", store.location());
+  if (!store.keyed()) {
+    fail(ErrorKind::usage, "the store {} has no keys (key_file or DBSNAP_KEY_FILE given for a new store turns "
+         "encryption, or with encryption = \"none\" authentication, on)", store.location());
   }
   switch (action) {
     case KeyAction::list:
@@ -47,7 +47,7 @@ int run_key(Context& context, const KeyOptions& options, KeyAction action) {
 }
 
 void add_key(CLI::App& app, Context& context) {
-  auto* cmd = app.add_subcommand("key", "Manage the keys of an encrypted store");
+  auto* cmd = app.add_subcommand("key", "Manage the keys of an encrypted or authenticated store");
   cmd->require_subcommand(1);
   auto* list = cmd->add_subcommand("list", "List the store's key objects by id");
   list->callback([&context] { context.exit_code = run_key(context, {}, KeyAction::list); });

@@ -177,6 +177,14 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       }
       const fs::path key = value->get();
       config.copy_key_file = key.is_absolute() ? key : (config.dir / key).lexically_normal();
+    } else if (name == "encryption" || name == "copy_encryption") {
+      const auto* value = node.as_string();
+      if (!value || (value->get() != "age" && value->get() != "none")) {
+        return make_error(ErrorKind::config, "{}: key '{}' must be \"age\" (encrypted) or \"none\" (in the clear, "
+                          "authenticated)", where(file, node), name);
+      }
+      (name == "encryption" ? config.encryption : config.copy_encryption) =
+          value->get() == "age" ? NewStoreEncryption::age : NewStoreEncryption::none;
     } else if (name == "snapshot_layout") {
       const auto* value = node.as_string();
       const auto layout = value ? store::parse_data_layout(value->get()) : std::nullopt;
@@ -273,8 +281,8 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
       }
     } else {
       return make_error(ErrorKind::config,
-                        "{}: unknown top-level key '{}' (known: store, key_file, key_command, snapshot_layout, "
-                        "copy_to, copy_key_file, copy_key_command, targets)",
+                        "{}: unknown top-level key '{}' (known: store, key_file, key_command, encryption, "
+                        "snapshot_layout, copy_to, copy_key_file, copy_key_command, copy_encryption, targets)",
                         where(file, node), name);
     }
   }

@@ -91,7 +91,7 @@ Expected<Manifest> Store::convert_to_chunks(const Manifest& snapshot) {
   }
 
   // 3. The commit point, then the index; 4. the blob.
-  if (auto r = write_object(*backend_, manifest_object(converted), to_json(converted).dump(2) + "\n"); !r) {
+  if (auto r = write_manifest(converted); !r) {
     drop_list();
     return std::unexpected(r.error());
   }

@@ -5,7 +5,9 @@
 #include <utility>
 
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
+#include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/store/ids.hpp"
 
 namespace dbsnap::store {
@@ -199,6 +201,64 @@ Expected<Manifest> manifest_from_json(const json& doc) {
 Expected<Manifest> parse_manifest(std::string_view text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return make_error(ErrorKind::corrupt, "manifest is not valid JSON");
+  return manifest_from_json(doc);
+}
+
+namespace {
+
+const std::string zero_mac(64, '0');
+
+Expected<std::string> mac_of(std::string_view text, std::string_view mac_key) {
+  return pipeline::hmac_sha256_hex(mac_key,
+                                   pipeline::Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+}
+
+bool is_hex64(const std::string& text) {
+  return text.size() == 64 && std::ranges::all_of(text, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+Expected<std::string> manifest_text(const Manifest& manifest, std::string_view mac_key) {
+  json doc = to_json(manifest);
+  if (mac_key.empty()) return doc.dump(2) + "\n";
+  doc["mac"] = zero_mac;
+  std::string text = doc.dump(2) + "\n";
+  auto mac = mac_of(text, mac_key);
+  if (!mac) return std::unexpected(mac.error());
+  // The only `"mac": "000..."` in the text: every string value is JSON-escaped, so `"mac": "` can only
+  // be a key, and no other key of a manifest is named mac.
+  const std::string field = "\"mac\": \"" + zero_mac + "\"";
+  const auto at = text.find(field);
+  if (at == std::string::npos || text.find(field, at + 1) != std::string::npos) {
+    return make_error(ErrorKind::failure, "manifest {}: cannot place its MAC", manifest.id);
+  }
+  text.replace(at + field.size() - 1 - zero_mac.size(), zero_mac.size(), *mac);
+  return text;
+}
+
+Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_key) {
+  if (mac_key.empty()) return parse_manifest(text);
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return make_error(ErrorKind::corrupt, "manifest is not valid JSON");
+  if (!doc.is_object() || !doc.contains("mac") || !doc["mac"].is_string() || !is_hex64(doc["mac"].get<std::string>())) {
+    return make_error(ErrorKind::corrupt, "the manifest carries no MAC, and every manifest of this authenticated "
+                      "store must: it was not written by dbsnap with the store's key");
+  }
+  const std::string given = doc["mac"].get<std::string>();
+  const std::string field = "\"mac\": \"" + given + "\"";
+  const auto at = text.find(field);
+  if (at == std::string_view::npos || text.find(field, at + 1) != std::string_view::npos) {
+    return make_error(ErrorKind::corrupt, "the manifest's MAC is not where dbsnap writes it: it was altered");
+  }
+  std::string zeroed(text);
+  zeroed.replace(at + field.size() - 1 - given.size(), given.size(), zero_mac);
+  auto mac = mac_of(zeroed, mac_key);
+  if (!mac) return std::unexpected(mac.error());
+  if (CRYPTO_memcmp(mac->data(), given.data(), given.size()) != 0) {
+    return make_error(ErrorKind::corrupt, "the manifest does not authenticate with the store's key: it was altered, "
+                      "or written by someone without the key");
+  }
   return manifest_from_json(doc);
 }
 

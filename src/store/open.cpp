@@ -17,6 +17,7 @@
 
 #include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/store/backend.hpp"
+#include "dbsnap/store/encrypted/authenticated_backend.hpp"
 #include "dbsnap/store/encrypted/keys.hpp"
 #include "dbsnap/store/ids.hpp"
 #include "dbsnap/store/local/local_backend.hpp"
@@ -190,26 +191,40 @@ Expected<void> Store::open_repository(const encrypted::UserKeys& keys, encrypted
 
 bool Store::encrypted() const { return dynamic_cast<const encrypted::EncryptedBackend*>(backend_.get()) != nullptr; }
 
+namespace {
+
+// The backend under the keys of a store that has them (encrypted, or
+// authenticated in the clear), with the repository's key; {nullptr, nullptr} otherwise.
+std::pair<Backend*, const encrypted::RepositoryKey*> keyed_backend(Backend* backend) {
+  if (auto* crypt = dynamic_cast<encrypted::EncryptedBackend*>(backend)) return {&crypt->inner(), &crypt->key()};
+  if (auto* auth = dynamic_cast<encrypted::AuthenticatedBackend*>(backend)) return {&auth->inner(), &auth->key()};
+  return {nullptr, nullptr};
+}
+
+}  // namespace
+
+bool Store::keyed() const { return keyed_backend(backend_.get()).first != nullptr; }
+
 Expected<std::vector<std::string>> Store::key_ids() const {
-  const auto* crypt = dynamic_cast<const encrypted::EncryptedBackend*>(backend_.get());
-  if (crypt == nullptr) return make_error(ErrorKind::usage, "the store {} is not encrypted", location_);
-  return encrypted::list_keys(crypt->inner());
+  auto [inner, key] = keyed_backend(backend_.get());  // only listed: const in effect
+  if (inner == nullptr) return make_error(ErrorKind::usage, "the store {} has no keys", location_);
+  return encrypted::list_keys(*inner);
 }
 
 Expected<std::string> Store::add_key(const crypto::age::Recipients& to) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
-  auto* crypt = dynamic_cast<encrypted::EncryptedBackend*>(backend_.get());
-  if (crypt == nullptr) return make_error(ErrorKind::usage, "the store {} is not encrypted", location_);
-  return encrypted::add_key(crypt->inner(), crypt->key(), to);
+  auto [inner, key] = keyed_backend(backend_.get());
+  if (inner == nullptr) return make_error(ErrorKind::usage, "the store {} has no keys", location_);
+  return encrypted::add_key(*inner, *key, to);
 }
 
 Expected<void> Store::remove_key(const std::string& id) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
-  auto* crypt = dynamic_cast<encrypted::EncryptedBackend*>(backend_.get());
-  if (crypt == nullptr) return make_error(ErrorKind::usage, "the store {} is not encrypted", location_);
+  auto [inner, key] = keyed_backend(backend_.get());
+  if (inner == nullptr) return make_error(ErrorKind::usage, "the store {} has no keys", location_);
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
-  return encrypted::remove_key(crypt->inner(), id);
+  return encrypted::remove_key(*inner, id);
 }
 
 Expected<std::map<std::string, std::vector<std::string>>> Store::snapshot_files(

@@ -147,7 +147,7 @@ Expected<void> Store::publish(PendingSnapshot& pending, Manifest manifest) {
     return r;
   }
   // The manifest's commit is the snapshot's (FORMAT.md: Publishing protocol).
-  if (auto r = write_object(*backend_, manifest_object(manifest), to_json(manifest).dump(2) + "\n"); !r) {
+  if (auto r = write_manifest(manifest); !r) {
     (void)backend_->remove(blob_object(manifest));  // best effort: the next open removes it otherwise
     return r;
   }
@@ -167,7 +167,7 @@ Expected<Manifest> Store::load_manifest(const Manifest& indexed) const {
     }
     return std::unexpected(text.error());
   }
-  auto manifest = parse_manifest(*text);
+  auto manifest = parse_manifest(*text, backend_->manifest_key());
   if (!manifest) return std::unexpected(with_context(manifest.error(), manifest_location(indexed)));
   return manifest;
 }
@@ -176,7 +176,7 @@ Expected<void> Store::update(const Manifest& manifest) {
   if (auto r = check_writable(); !r) return std::unexpected(r.error());
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
-  if (auto r = write_object(*backend_, manifest_object(manifest), to_json(manifest).dump(2) + "\n"); !r) return r;
+  if (auto r = write_manifest(manifest); !r) return r;
   return catalog_.put(manifest);
 }
 
@@ -196,6 +196,12 @@ std::string Store::blob_object(const Manifest& manifest) {
 }
 
 std::string Store::manifest_object(const Manifest& manifest) { return manifest.target + "/" + manifest.id + ".json"; }
+
+Expected<void> Store::write_manifest(const Manifest& manifest) {
+  auto text = manifest_text(manifest, backend_->manifest_key());
+  if (!text) return std::unexpected(text.error());
+  return write_object(*backend_, manifest_object(manifest), *text);
+}
 
 std::string Store::blob_location(const Manifest& manifest) const { return backend_->locate(blob_object(manifest)); }
 

@@ -54,6 +54,9 @@ struct Target {
 // The keys allowed for an engine: nullptr for an unknown engine.
 using KeySchema = std::function<const std::vector<KeySpec>*(const std::string& engine)>;
 
+// What a key given for a new store turns on (Config::encryption).
+enum class NewStoreEncryption { age, none };
+
 // A loaded configuration. `file` is empty when no dbsnap.toml was found.
 struct Config {
   fs::path file;
@@ -67,6 +70,12 @@ struct Config {
   // folder when no key file is set; `copy_key_command` likewise for copy_to.
   std::vector<std::string> key_command;
   std::vector<std::string> copy_key_command;
+  // The top-level `encryption` key: what a key turns on for a new store:
+  // "age" (the default: every object encrypted) or "none" (objects in the
+  // clear, manifests authenticated with the key); `copy_encryption` likewise
+  // for new copy destinations. A store that exists keeps what it has.
+  NewStoreEncryption encryption = NewStoreEncryption::age;
+  NewStoreEncryption copy_encryption = NewStoreEncryption::age;
   // The top-level `snapshot_layout` key: how new snapshots are stored
   // ("chunks", the default: repository v2, deduplicated; or "blob": one
   // zstd file per snapshot, the layout of releases before repository v2).

@@ -101,6 +101,12 @@ class Backend {
   // the repository encrypted (store/encrypted/), so that the ids in a pack's
   // index say nothing about what is in the chunks; empty: plain SHA-256.
   virtual std::string_view chunk_key() const { return {}; }
+
+  // The key manifests are authenticated with (HMAC-SHA-256, FORMAT.md
+  // "Manifest") when this backend keeps an authenticated repository in the
+  // clear (store/encrypted/authenticated_backend.hpp); empty: manifests carry
+  // no MAC and none is checked.
+  virtual std::string_view manifest_key() const { return {}; }
 };
 
 // Checks an object name against the rules above; `usage` error naming it.

@@ -94,4 +94,16 @@ Expected<Manifest> manifest_from_json(const nlohmann::json& document);
 // Parses manifest text (a whole .json file).
 Expected<Manifest> parse_manifest(std::string_view text);
 
+// The text of a manifest object: to_json's document, and with a non-empty
+// `mac_key` (Backend::manifest_key()) a top-level "mac": the HMAC-SHA-256
+// under that key of this very text with the MAC's 64 hex digits written as
+// zeros (FORMAT.md, "Manifest"). Errors: OpenSSL's.
+Expected<std::string> manifest_text(const Manifest& manifest, std::string_view mac_key);
+
+// Parses a manifest object's text; with a non-empty `mac_key`, first checks
+// its "mac" (a `corrupt` error when it has none or it does not match: the
+// manifest was altered, or written by someone without the store's key).
+// Without a key a "mac" is not checked.
+Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_key);
+
 }  // namespace dbsnap::store

@@ -121,12 +121,14 @@ class Store {
   // Whether the snapshots live on a remote backend (see above).
   bool remote() const noexcept { return remote_; }
 
-  // Encryption (store/encrypted/): whether the store is encrypted; its key
+  // Keys (store/encrypted/): whether the store is encrypted; whether it has
+  // keys at all (encrypted, or authenticated in the clear); its key
   // objects' ids; a key object for more recipients (or a passphrase), which
   // returns its id; removing one (never the last). Errors: `usage` for a
-  // store that is not encrypted, the backend's; remove_key: `not_found`,
-  // `refused` for the last key.
+  // store without keys, the backend's; remove_key: `not_found`, `refused`
+  // for the last key.
   bool encrypted() const;
+  bool keyed() const;
   Expected<std::vector<std::string>> key_ids() const;
   Expected<std::string> add_key(const crypto::age::Recipients& to);
   Expected<void> remove_key(const std::string& id);
@@ -291,6 +293,8 @@ class Store {
   // Object names: "<target>/<blob_file>" (or "<target>/<id>.chunks") and "<target>/<id>.json".
   static std::string blob_object(const Manifest& manifest);
   static std::string manifest_object(const Manifest& manifest);
+  // Writes `manifest` as its object (with its MAC in an authenticated store).
+  Expected<void> write_manifest(const Manifest& manifest);
   // The store's flock files (FORMAT.md, "Locks"): `.lock` around publish,
   // delete and rebuild; `.repository-lock` shared by chunked backups and
   // reads, exclusive for garbage collection.

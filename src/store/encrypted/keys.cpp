@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dbsnap/pipeline/stream.hpp"
+#include "dbsnap/store/encrypted/authenticated_backend.hpp"
 #include "dbsnap/util/text.hpp"
 
 namespace dbsnap::store::encrypted {
@@ -81,6 +82,7 @@ Expected<std::string> decrypt(std::string_view sealed, const age::Identities& wi
 
 struct Config {
   std::string recipient;  // "age1..."
+  Encryption encryption = Encryption::age;
 };
 
 Expected<std::optional<Config>> read_config(const Backend& inner) {
@@ -98,12 +100,15 @@ Expected<std::optional<Config>> read_config(const Backend& inner) {
     return make_error(ErrorKind::failure, "{} has version {}, newer than this dbsnap understands; upgrade dbsnap",
                       where, j["version"].get<int>());
   }
-  if (j.value("encryption", "") != "age-v1" || j.value("chunk_ids", "") != "hmac-sha256" ||
-      !j.contains("recipient") || !j["recipient"].is_string()) {
-    return make_error(ErrorKind::corrupt, "{}: its encryption, chunk_ids or recipient is not one this dbsnap knows",
-                      where);
+  const std::string encryption = j.value("encryption", "");
+  const bool age = encryption == "age-v1" && j.value("chunk_ids", "") == "hmac-sha256";
+  const bool clear = encryption == "none" && j.value("chunk_ids", "") == "sha256" &&
+                     j.value("manifests", "") == "hmac-sha256";
+  if ((!age && !clear) || !j.contains("recipient") || !j["recipient"].is_string()) {
+    return make_error(ErrorKind::corrupt, "{}: its encryption, chunk_ids, manifests or recipient is not one this "
+                      "dbsnap knows", where);
   }
-  return std::optional<Config>(Config{j["recipient"].get<std::string>()});
+  return std::optional<Config>(Config{j["recipient"].get<std::string>(), age ? Encryption::age : Encryption::none});
 }
 
 // Whether the store holds anything of a repository (snapshots, packs) besides config, keys and locks.
@@ -128,8 +133,14 @@ Expected<RepositoryKey> initialize(Backend& inner, const UserKeys& user) {
   if (auto added = add_key(inner, key, user.recipients()); !added) return std::unexpected(added.error());
   nlohmann::ordered_json j;
   j["version"] = 1;
-  j["encryption"] = "age-v1";
-  j["chunk_ids"] = "hmac-sha256";
+  if (user.encryption == Encryption::age) {
+    j["encryption"] = "age-v1";
+    j["chunk_ids"] = "hmac-sha256";
+  } else {
+    j["encryption"] = "none";
+    j["chunk_ids"] = "sha256";
+    j["manifests"] = "hmac-sha256";
+  }
   j["recipient"] = age::format_recipient(key.identity.recipient());
   if (auto r = write_object(inner, config_name, j.dump(2) + "\n", IfExists::fail); !r) return std::unexpected(r.error());
   return key;
@@ -221,11 +232,12 @@ Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inne
     if (new_store == NewStore::leave) return inner;
     auto key = initialize(*inner, user);
     if (!key) return std::unexpected(key.error());
+    if (user.encryption == Encryption::none) return AuthenticatedBackend::create(std::move(inner), std::move(*key));
     return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(*key)));
   }
   if (user.empty()) {
-    return make_error(ErrorKind::config, "the store {} is encrypted: give its key with {}", inner->locate(""),
-                      user.ways);
+    return make_error(ErrorKind::config, "the store {} is {}: give its key with {}", inner->locate(""),
+                      (*config)->encryption == Encryption::age ? "encrypted" : "authenticated (in the clear)", user.ways);
   }
   auto ids = list_keys(*inner);
   if (!ids) return std::unexpected(ids.error());
@@ -245,9 +257,10 @@ Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inne
       return make_error(ErrorKind::corrupt, "{} holds another repository's key than {} names", inner->locate(name),
                         inner->locate(config_name));
     }
+    if ((*config)->encryption == Encryption::none) return AuthenticatedBackend::create(std::move(inner), std::move(*key));
     return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(*key)));
   }
-  return make_error(ErrorKind::refused, "none of the {} key(s) of the encrypted store {} opens with {}", ids->size(),
+  return make_error(ErrorKind::refused, "none of the {} key(s) of the store {} opens with {}", ids->size(),
                     inner->locate(""), user.source);
 }
 

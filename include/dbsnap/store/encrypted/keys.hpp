@@ -19,6 +19,11 @@
 // turns encryption on; a key given for a store that holds snapshots without
 // `config` is refused (it may be a store whose `config` someone deleted to
 // have it written in the clear).
+//
+// The same keys can keep a store in the clear but authenticated
+// (`encryption = "none"`, authenticated_backend.hpp): `config` then says
+// "encryption": "none", the key objects are the same, and the repository's
+// chunk key is the secret its manifests are authenticated with.
 
 #include <memory>
 #include <optional>
@@ -31,6 +36,10 @@
 
 namespace dbsnap::store::encrypted {
 
+// What a key given for a new store turns on: encryption (age), or
+// authentication only, the objects in the clear.
+enum class Encryption { age, none };
+
 // What the user holds to open an encrypted store: identities from an age
 // identity file (`key_file`, DBSNAP_KEY_FILE), or a passphrase
 // (DBSNAP_PASSPHRASE). Never from argv.
@@ -41,6 +50,8 @@ struct UserKeys {
   // For the message when no key was given: the ways to give one.
   std::string ways =
       "key_file or key_command in dbsnap.toml, DBSNAP_KEY_FILE (an age identity file) or DBSNAP_PASSPHRASE";
+  // For a new store: encrypted, or in the clear and authenticated.
+  Encryption encryption = Encryption::age;
   bool empty() const { return identities.empty() && passphrase.empty(); }
   // Whom a new key object is encrypted to for these keys.
   crypto::age::Recipients recipients() const;
@@ -54,7 +65,8 @@ enum class NewStore {
 
 // The store's objects as the repository layer sees them: `inner` itself for
 // a store without `config` (and no key given), else an EncryptedBackend
-// over it unlocked with `user`. Errors: `config` for an encrypted store and
+// (or, for "encryption": "none", an AuthenticatedBackend) over it unlocked
+// with `user`. Errors: `config` for an encrypted store and
 // no key given, or a key given for a store with snapshots and no `config`;
 // `refused` when no key object opens with the key given; `corrupt` for a
 // `config` or key object that does not parse or does not match; the

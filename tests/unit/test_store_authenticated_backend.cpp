@@ -1,0 +1,155 @@
+// An authenticated repository in the clear (store/encrypted/authenticated_backend.hpp,
+// keys.hpp with Encryption::none): manifests carry an HMAC under the repository's key and
+// are refused without a valid one; objects stay in the clear; chunk ids stay plain SHA-256;
+// opening needs one of the store's keys.
+
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "dbsnap/crypto/age.hpp"
+#include "dbsnap/store/encrypted/authenticated_backend.hpp"
+#include "dbsnap/store/encrypted/keys.hpp"
+#include "dbsnap/store/local/local_backend.hpp"
+#include "dbsnap/store/manifest.hpp"
+#include "helpers.hpp"
+
+namespace dbsnap::store::encrypted {
+
+namespace {
+
+Manifest sample() {
+  Manifest m;
+  m.id = "1m7z3mme60ymr";
+  m.target = "dev";
+  m.engine = "sqlite";
+  m.created_at = "2026-11-21T13:09:57.123Z";
+  m.revisions = {"a1"};
+  m.blob_file = "1m7z3mme60ymr.sqlite.zst";
+  m.raw_bytes = 24576;
+  m.raw_sha256 = std::string(64, 'a');
+  m.stored_bytes = 691;
+  m.stored_sha256 = std::string(64, 'b');
+  m.tables = {{"mac", 3}};  // a table named like the field: a number, never the MAC's place
+  return m;
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+UserKeys user_keys(const crypto::age::Identity& identity) {
+  UserKeys keys;
+  keys.identities = {identity};
+  keys.source = "a test key";
+  keys.encryption = Encryption::none;
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("authenticated manifests: a MAC over the text, checked before anything is read from it") {
+  const std::string key(64, 'm'), other(64, 'o');
+  const auto text = manifest_text(sample(), key);
+  REQUIRE(text);
+  CHECK(text->find("\"mac\": \"") != std::string::npos);
+  CHECK(text->find("\"mac\": \"" + std::string(64, '0')) == std::string::npos);
+  auto parsed = parse_manifest(*text, key);
+  REQUIRE(parsed);
+  CHECK(to_json(*parsed) == to_json(sample()));
+  // The same text is still a manifest for readers without a key (and for standard tools).
+  CHECK(parse_manifest(*text));
+
+  SUBCASE("another key") {
+    auto r = parse_manifest(*text, other);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::corrupt);
+    CHECK(r.error().message.find("does not authenticate") != std::string::npos);
+  }
+  SUBCASE("an altered field") {
+    auto r = parse_manifest(replaced(*text, "\"a1\"", "\"a2\""), key);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::corrupt);
+  }
+  SUBCASE("a MAC copied from another manifest") {
+    auto m = sample();
+    m.label = "other";
+    auto second = manifest_text(m, key);
+    REQUIRE(second);
+    const auto mac_at = second->find("\"mac\": \"") + 8;
+    const std::string mac = second->substr(mac_at, 64);
+    const auto own_at = text->find("\"mac\": \"") + 8;
+    std::string forged = *text;
+    forged.replace(own_at, 64, mac);
+    CHECK_FALSE(parse_manifest(forged, key));
+  }
+  SUBCASE("no MAC: a manifest written without the key") {
+    auto plain = manifest_text(sample(), "");
+    REQUIRE(plain);
+    CHECK(plain->find("\"mac\": \"") == std::string::npos);
+    auto r = parse_manifest(*plain, key);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("carries no MAC") != std::string::npos);
+  }
+  SUBCASE("the MAC field twice") {
+    const auto at = text->find("\"mac\": \"");
+    const std::string field = text->substr(at, 8 + 64 + 1);
+    auto r = parse_manifest(replaced(*text, "\"label\": \"\"", "\"label\": \"\", " + field), key);
+    CHECK_FALSE(r);
+  }
+}
+
+TEST_CASE("authenticated store: turned on by a key for a new store, opened only with one of its keys") {
+  test::TempDir dir;
+  const auto identity = crypto::age::generate_identity();
+  auto opened = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write),
+                                user_keys(identity), NewStore::may_encrypt);
+  REQUIRE(opened);
+  CHECK(dynamic_cast<AuthenticatedBackend*>(opened->get()) != nullptr);
+  CHECK((*opened)->chunk_key().empty());  // plain SHA-256 chunk ids, as any store in the clear
+  CHECK((*opened)->manifest_key().size() == 64);
+  const std::string config = slurp(dir.path / "config");
+  CHECK(config.find("\"encryption\": \"none\"") != std::string::npos);
+  CHECK(config.find("\"manifests\": \"hmac-sha256\"") != std::string::npos);
+
+  // Objects stay as written.
+  REQUIRE(write_object(**opened, "dev/x.json", "{\"clear\": true}\n"));
+  CHECK(slurp(dir.path / "dev/x.json") == "{\"clear\": true}\n");
+
+  SUBCASE("reopened with the key: the same manifest key") {
+    auto again = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write),
+                                 user_keys(identity), NewStore::may_encrypt);
+    REQUIRE(again);
+    CHECK((*again)->manifest_key() == (*opened)->manifest_key());
+  }
+  SUBCASE("the key's encryption setting does not matter for a store that exists") {
+    auto keys = user_keys(identity);
+    keys.encryption = Encryption::age;
+    auto again = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), keys,
+                                 NewStore::may_encrypt);
+    REQUIRE(again);
+    CHECK(dynamic_cast<AuthenticatedBackend*>(again->get()) != nullptr);
+  }
+  SUBCASE("without a key") {
+    auto r = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), UserKeys{},
+                             NewStore::may_encrypt);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::config);
+    CHECK(r.error().message.find("authenticated") != std::string::npos);
+  }
+  SUBCASE("with another key") {
+    auto r = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write),
+                             user_keys(crypto::age::generate_identity()), NewStore::may_encrypt);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::refused);
+  }
+}
+
+}  // namespace dbsnap::store::encrypted
