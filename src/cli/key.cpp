@@ -13,8 +13,9 @@ namespace dbsnap::cli {
 int run_key(Context& context, const KeyOptions& options, KeyAction action) {
   auto& store = context.store();
   if (!store.keyed()) {
-    fail(ErrorKind::usage, "the store {} has no keys (key_file or DBSNAP_KEY_FILE given for a new store turns "
-         "encryption, or with encryption = \"none\" authentication, on)", store.location());
+    fail(ErrorKind::usage, "the store {} has no keys: it is not encrypted or authenticated (key_file or "
+         "DBSNAP_KEY_FILE given for a new store turns encryption on, or with encryption = \"none\" authentication)",
+         store.location());
   }
   switch (action) {
     case KeyAction::list:
