@@ -13,6 +13,7 @@
 #include "dbsnap/engine/engine.hpp"
 #include "dbsnap/pipeline/sha256.hpp"
 #include "dbsnap/runtime/process.hpp"
+#include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/move_record.hpp"
 #include "dbsnap/util/fs.hpp"
 #include "dbsnap/util/text.hpp"
@@ -33,6 +34,10 @@ const config::Config& Context::config() {
       config_ = config::Config{};
       config_->dir = std::filesystem::current_path();
     }
+    // Before any store opens: the [s3] table for the S3 backend (the environment still wins).
+    std::map<std::string, std::string> settings;
+    for (const auto& [key, value] : config_->s3) settings["s3." + key] = value;
+    store::set_backend_settings(std::move(settings));
   }
   return *config_;
 }

@@ -193,6 +193,25 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
                           where(file, node));
       }
       config.snapshot_layout = *layout;
+    } else if (name == "s3") {
+      const auto* table = node.as_table();
+      if (!table) return make_error(ErrorKind::config, "{}: 's3' must be a table ([s3])", where(file, node));
+      for (const auto& [k, v] : *table) {
+        const std::string key(k.str());
+        const auto* value = v.as_string();
+        if (key != "endpoint" && key != "region" && key != "addressing") {
+          return make_error(ErrorKind::config, "{}: unknown key 's3.{}' (known: endpoint, region, addressing; "
+                            "credentials come from the environment or ~/.aws/credentials)", where(file, v), key);
+        }
+        if (!value || value->get().empty()) {
+          return make_error(ErrorKind::config, "{}: key 's3.{}' must be a non-empty string", where(file, v), key);
+        }
+        if (key == "addressing" && value->get() != "path" && value->get() != "virtual") {
+          return make_error(ErrorKind::config, "{}: key 's3.addressing' must be \"path\" or \"virtual\"",
+                            where(file, v));
+        }
+        config.s3[key] = value->get();
+      }
     } else if (name == "targets") {
       const auto* targets = node.as_table();
       if (!targets) return make_error(ErrorKind::config, "{}: 'targets' must be a table", where(file, node));
@@ -282,7 +301,7 @@ Expected<Config> parse_config(std::string_view text, const fs::path& file, const
     } else {
       return make_error(ErrorKind::config,
                         "{}: unknown top-level key '{}' (known: store, key_file, key_command, encryption, "
-                        "snapshot_layout, copy_to, copy_key_file, copy_key_command, copy_encryption, targets)",
+                        "snapshot_layout, copy_to, copy_key_file, copy_key_command, copy_encryption, s3, targets)",
                         where(file, node), name);
     }
   }

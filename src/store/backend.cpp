@@ -1,6 +1,7 @@
 #include "dbsnap/store/backend.hpp"
 
 #include <array>
+#include <mutex>
 
 #include "dbsnap/store/local/local_backend.hpp"
 #include "dbsnap/store/s3/s3_backend.hpp"
@@ -86,6 +87,24 @@ bool has_scheme(std::string_view location) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')) return false;
   }
   return true;
+}
+
+namespace {
+
+std::mutex settings_mutex;
+std::map<std::string, std::string, std::less<>> settings_map;
+
+}  // namespace
+
+void set_backend_settings(std::map<std::string, std::string> settings) {
+  std::lock_guard lock(settings_mutex);
+  settings_map = {settings.begin(), settings.end()};
+}
+
+std::string backend_setting(std::string_view name) {
+  std::lock_guard lock(settings_mutex);
+  auto it = settings_map.find(name);
+  return it == settings_map.end() ? std::string() : it->second;
 }
 
 Expected<std::unique_ptr<Backend>> open_backend(std::string_view location, BackendAccess access) {

@@ -26,14 +26,22 @@ timed_dbsnap() {
 
 # timed_dbsnap_variant backup|restore VARIANT [SNAPSHOT]: one timed dbsnap run of the variants both
 # benchmarks share (targets bench and bench_cli), its seconds appended to $WORK/b_VARIANT or
-# $WORK/r_VARIANT. Backups: dbsnap, dbsnap3 (--level 3), dbsnap_cli; restores: dbsnap, dbsnap_cli.
-# Every backup starts from an empty store (removed untimed): with chunks, each one stores every
-# chunk, the most work a backup does (a later one of the same data stores almost nothing).
+# $WORK/r_VARIANT. Backups: dbsnap, dbsnap3 (--level 3), dbsnap_cli, dbsnap_enc (an encrypted
+# store: BENCH_STORE=s3 only); restores: dbsnap, dbsnap_cli.
+# Every backup starts from an empty store (removed untimed, or a fresh prefix of the bucket): with
+# chunks, each one stores every chunk, the most work a backup does (a later one of the same data
+# stores almost nothing).
 timed_dbsnap_variant() {
     local kind=$1 variant=$2 snapshot=${3:-}
-    [[ $kind == backup ]] && rm -rf "$WORK/proj/snapshots"
+    if [[ $kind == backup ]]; then
+        rm -rf "$WORK/proj/snapshots"
+        [[ $STORE_KIND == s3 ]] && export DBSNAP_STORE="s3://$bucket/$(fresh_prefix "$variant")"
+    elif [[ $STORE_KIND == s3 ]]; then
+        export DBSNAP_STORE=$snapshot_store
+    fi
     case $kind/$variant in
     backup/dbsnap) timed_dbsnap backup bench ;;
+    backup/dbsnap_enc) DBSNAP_KEY_FILE=$WORK/user.key timed_dbsnap backup bench ;;
     backup/dbsnap3) timed_dbsnap backup bench --level 3 ;;
     backup/dbsnap_cli) timed_dbsnap backup bench_cli ;;
     restore/dbsnap) timed_dbsnap restore "$snapshot" --yes --no-safety-snapshot ;;
@@ -47,6 +55,7 @@ timed_dbsnap_variant() {
 fresh_snapshot() {
     local id
     rm -rf "$WORK/proj/snapshots"
+    [[ $STORE_KIND == s3 ]] && export DBSNAP_STORE=$snapshot_store
     "$DBSNAP" --quiet --config "$WORK/proj/dbsnap.toml" backup bench >/dev/null
     id=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
     "$DBSNAP" --config "$WORK/proj/dbsnap.toml" show "$id" --json | python3 -c '
@@ -58,6 +67,14 @@ print("   stored: %s layout, level %d: %.1f MB" % (d.get("layout", "blob"), d["l
     echo "$id"
 }
 
+# spreads: min-max of every timed variant (for the figures' spread).
+spreads() {
+    local f
+    for f in "$WORK"/b_* "$WORK"/r_*; do
+        [[ -s $f ]] && printf '  %-44s %s\n' "spread of $(basename "$f")" "$(sort -g "$f" | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f-%.2f s", lo, hi}')"
+    done
+}
+
 # report TITLE DUMP_LABEL RESTORE_LABEL: prints the medians of
 # $WORK/{b_dbsnap,b_dbsnap3,b_dbsnap_cli,b_dump,b_zstd,r_dbsnap,r_dbsnap_cli,r_plain},
 # the three ratios with their targets, and the peak RSS.
@@ -66,19 +83,31 @@ report() {
     local b_dbsnap b_dbsnap3 b_dbsnap_cli b_dump b_zstd r_dbsnap r_dbsnap_cli r_plain
     b_dbsnap=$(median <"$WORK/b_dbsnap"); b_dbsnap3=$(median <"$WORK/b_dbsnap3"); b_dbsnap_cli=$(median <"$WORK/b_dbsnap_cli"); b_dump=$(median <"$WORK/b_dump"); b_zstd=$(median <"$WORK/b_zstd")
     r_dbsnap=$(median <"$WORK/r_dbsnap"); r_dbsnap_cli=$(median <"$WORK/r_dbsnap_cli"); r_plain=$(median <"$WORK/r_plain")
-    printf '\n%s, %s MB dump, %s layout, medians of %s runs\n' "$title" "$(echo "$dump_bytes / 1000000" | bc)" "$LAYOUT" "$RUNS"
+    local zlabel="$dump | zstd -3 -T0 > f && sha256sum f" zshort="dump|zstd|sha256sum" rtarget=1.05 where="local store"
+    if [[ $STORE_KIND == s3 ]]; then
+        zlabel="$dump | zstd -3 -T0 | aws s3 cp -" zshort="dump|zstd|aws s3 cp" rtarget=1.10 where="S3 store (radosgw)"
+        restore="aws s3 cp - | ${restore/zstd -dc f/zstd -dc}"
+    fi
+    printf '\n%s, %s MB dump, %s layout, %s, medians of %s runs\n' "$title" "$(echo "$dump_bytes / 1000000" | bc)" "$LAYOUT" "$where" "$RUNS"
     printf '  %-44s %8.2f s\n' "dbsnap backup (level 1, the default)" "$b_dbsnap" "dbsnap backup --level 3" "$b_dbsnap3" \
         "dbsnap backup, docker_api = false" "$b_dbsnap_cli" "$dump > /dev/null" "$b_dump" \
-        "$dump | zstd -3 -T0 > f && sha256sum f" "$b_zstd" "dbsnap restore --no-safety-snapshot" "$r_dbsnap" \
+        "$zlabel" "$b_zstd" "dbsnap restore --no-safety-snapshot" "$r_dbsnap" \
         "dbsnap restore, docker_api = false" "$r_dbsnap_cli" \
         "$restore" "$r_plain"
     printf '  %-44s %8s x   (target <= 1.10)\n' "backup / plain dump" "$(ratio "$b_dbsnap" "$b_dump")"
-    printf '  %-44s %8s x   (target <= 1.00)\n' "backup / dump|zstd|sha256sum" "$(ratio "$b_dbsnap" "$b_zstd")"
+    printf '  %-44s %8s x   (target <= 1.00)\n' "backup / $zshort" "$(ratio "$b_dbsnap" "$b_zstd")"
     printf '  %-44s %8s x\n' "backup --level 3 / plain dump" "$(ratio "$b_dbsnap3" "$b_dump")"
     printf '  %-44s %8s x\n' "backup docker_api = false / plain dump" "$(ratio "$b_dbsnap_cli" "$b_dump")"
-    printf '  %-44s %8s x\n' "backup --level 3 / dump|zstd|sha256sum" "$(ratio "$b_dbsnap3" "$b_zstd")"
-    printf '  %-44s %8s x   (target <= 1.05)\n' "restore / $restore" "$(ratio "$r_dbsnap" "$r_plain")"
+    printf '  %-44s %8s x\n' "backup --level 3 / $zshort" "$(ratio "$b_dbsnap3" "$b_zstd")"
+    printf '  %-44s %8s x   (target <= %s)\n' "restore / $restore" "$(ratio "$r_dbsnap" "$r_plain")" "$rtarget"
     printf '  %-44s %8s x\n' "restore docker_api = false / $restore" "$(ratio "$r_dbsnap_cli" "$r_plain")"
+    if [[ $STORE_KIND == s3 ]]; then
+        local b_enc
+        b_enc=$(median <"$WORK/b_dbsnap_enc")
+        printf '  %-44s %8.2f s\n' "dbsnap backup into an encrypted store" "$b_enc"
+        printf '  %-44s %8s x   (target <= 1.05)\n' "encrypted / in the clear" "$(ratio "$b_enc" "$b_dbsnap")"
+        spreads
+    fi
     printf '  %-44s %8s MB  (target <= 64)\n' "dbsnap peak RSS" "$(echo "scale=1; $rss_max / 1024" | bc -l)"
 }
 
@@ -137,8 +166,10 @@ run_server_backups() {
     local label=$1 r variant t
     log "== backups ($RUNS runs each, interleaved)"
     : >"$WORK/b_dbsnap"; : >"$WORK/b_dbsnap3"; : >"$WORK/b_dbsnap_cli"; : >"$WORK/b_dump"; : >"$WORK/b_zstd"
+    local variants=(dbsnap dbsnap3 dbsnap_cli dump zstd)
+    [[ $STORE_KIND == s3 ]] && { variants+=(dbsnap_enc); : >"$WORK/b_dbsnap_enc"; }
     for ((r = 1; r <= RUNS; r++)); do
-        for variant in $(rotated "$r" dbsnap dbsnap3 dbsnap_cli dump zstd); do
+        for variant in $(rotated "$r" "${variants[@]}"); do
             case $variant in
             dbsnap*) timed_dbsnap_variant backup "$variant" ;;
             dump)
@@ -146,13 +177,22 @@ run_server_backups() {
                 plain_dump >/dev/null
                 elapsed "$t" >>"$WORK/b_dump" ;;
             zstd)
-                t=$(now)
-                plain_dump | zstd -q -3 -T0 >"$WORK/f.sql.zst"
-                sha256sum "$WORK/f.sql.zst" >/dev/null
-                elapsed "$t" >>"$WORK/b_zstd" ;;
+                if [[ $STORE_KIND == s3 ]]; then
+                    local key
+                    key="$(fresh_prefix zstd)/f.sql.zst"
+                    t=$(now)
+                    plain_dump | zstd -q -3 -T0 | aws_s3 cp - "s3://$bucket/$key"
+                    elapsed "$t" >>"$WORK/b_zstd"
+                    echo "$key" >"$WORK/plain_key"
+                else
+                    t=$(now)
+                    plain_dump | zstd -q -3 -T0 >"$WORK/f.sql.zst"
+                    sha256sum "$WORK/f.sql.zst" >/dev/null
+                    elapsed "$t" >>"$WORK/b_zstd"
+                fi ;;
             esac
         done
-        log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s), $label $(tail -n 1 "$WORK/b_dump") s, $label|zstd|sha256sum $(tail -n 1 "$WORK/b_zstd") s"
+        log "   run $r: dbsnap $(tail -n 1 "$WORK/b_dbsnap") s (--level 3: $(tail -n 1 "$WORK/b_dbsnap3") s, docker CLI: $(tail -n 1 "$WORK/b_dbsnap_cli") s$([[ $STORE_KIND == s3 ]] && echo ", encrypted: $(tail -n 1 "$WORK/b_dbsnap_enc") s")), $label $(tail -n 1 "$WORK/b_dump") s, $label|zstd|$([[ $STORE_KIND == s3 ]] && echo "aws s3 cp" || echo sha256sum) $(tail -n 1 "$WORK/b_zstd") s"
     done
 }
 
@@ -170,7 +210,11 @@ run_server_restores() {
             dbsnap*) timed_dbsnap_variant restore "$variant" "$snapshot" ;;
             plain)
                 t=$(now)
-                zstd -dc "$WORK/f.sql.zst" | plain_restore
+                if [[ $STORE_KIND == s3 ]]; then
+                    aws_s3 cp "s3://$bucket/$(cat "$WORK/plain_key")" - | zstd -dc | plain_restore
+                else
+                    zstd -dc "$WORK/f.sql.zst" | plain_restore
+                fi
                 elapsed "$t" >>"$WORK/r_plain" ;;
             esac
         done
@@ -182,11 +226,30 @@ run_server_restores() {
 # removes it, with $WORK, when the benchmark exits.
 start_bench_container() {
     local kind=$1
-    trap '"$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+    trap '"$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true; [[ $STORE_KIND == s3 ]] && "$HARNESS/s3.sh" stop "$S3_DIR"; rm -rf "$WORK"' EXIT
     log "== starting $NAME"
     "$HARNESS/dbctl" rm "$NAME" >/dev/null 2>&1 || true
     "$HARNESS/dbctl" start-"$kind" "$NAME" >/dev/null
+    if [[ $STORE_KIND == s3 ]]; then
+        log "== starting the S3 server (Ceph radosgw on loopback) in $S3_DIR"
+        start_bench_s3 "$S3_DIR" 17680
+        export DBSNAP_CACHE_DIR=$WORK/cache AWS_DEFAULT_REGION=us-east-1
+        snapshot_store="s3://$bucket/bench-snapshot-$$"
+        age-keygen -o "$WORK/user.key" 2>/dev/null
+    fi
 }
+
+# BENCH_STORE=s3 (bench_mysql.sh, bench_postgres.sh): the store is the test harness's Ceph radosgw
+# on loopback, every backup into a fresh prefix (DBSNAP_STORE), plus an encrypted variant; the
+# pipelines upload with `dump | zstd -3 -T0 | aws s3 cp - s3://...` (Debian's awscli, a streamed
+# multipart upload) and restore with `aws s3 cp s3://... - | zstd -dc | client`.
+STORE_KIND=${BENCH_STORE:-local}
+S3_DIR=${BENCH_S3_DIR:-/tmp/dbsnap-bench-s3-servers}
+prefix_n=0
+# fresh_prefix LABEL: a prefix of the bucket no run used.
+fresh_prefix() { prefix_n=$((prefix_n + 1)); echo "bench-$1-$$-$prefix_n-$RANDOM"; }
+# aws_s3 ARGS...: Debian's aws s3 (awscli 2.9 reads no endpoint from the environment).
+aws_s3() { /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" s3 --only-show-errors "$@"; }
 
 # start_bench_s3 DIR PORT: (re)starts the test harness's Ceph radosgw on loopback in DIR (stop it
 # with tests/harness/s3.sh stop DIR in the caller's EXIT trap), exports its endpoint and keys as

@@ -110,6 +110,9 @@ auth client required = none
 rgw data = $dir/rgw
 rgw frontends = beast endpoint=127.0.0.1:$port ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$dir/tls/server.pem ssl_private_key=$dir/tls/server.key
 rgw thread pool size = 64
+# Virtual-hosted requests (BUCKET.localhost) are known as such; path-style ones (Host: localhost or
+# 127.0.0.1) still work.
+rgw dns name = localhost
 EOF
   export CEPH_CONF="$dir/ceph.conf"
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$dir/monmap" >/dev/null

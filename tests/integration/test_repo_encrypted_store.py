@@ -12,6 +12,9 @@
   longer does; the last key cannot be removed (exit 8).
 - A pack replaced by another valid object of the same repository: verify and restore say corrupt
   (exit 5), the database is unchanged.
+- A manifest forged by someone who can write the store (an edited copy, encrypted with Debian's age
+  to the store's public recipient, which anyone can do): verify says it does not authenticate
+  (exit 5), a catalog rebuild leaves it out, restore and dbsnap-recover refuse it.
 - A store with snapshots in the clear and a key given: refused (exit 3), nothing written.
 - key on a store in the clear, key add without a key or with a malformed one: one line, nothing added.
 - key_command: an identity file or a passphrase printed by a command opens the store;
@@ -213,6 +216,36 @@ def body(t):
     t.check_rc(r, EXIT_CORRUPT, "a restore of one is refused as corrupt")
     t.check_eq(db_state(db_file), state, "the database is unchanged")
     shutil.copyfile(saved, packs[0])
+    t.dbsnap_ok(proj, "verify", "--all", env=theirs)
+
+    t.section("a manifest forged by anyone who can write the store (age to its public recipient)")
+    t.check(b"# manifests: hmac-sha256" in repo_key, "the repository key says its manifests carry a MAC")
+    t.check(len(manifest.get("mac", "")) == 64, "the manifest carries a MAC")
+    with open(os.path.join(store, "config")) as fh:
+        recipient = json.load(fh)["recipient"]
+    path = os.path.join(store, "dev", first["id"] + ".json")
+    saved_manifest = t.path("manifest.saved")
+    shutil.copyfile(path, saved_manifest)
+    forged = dict(manifest, revisions=["f0f0f0f0"])
+    forged.pop("mac")
+    subprocess.run(["age", "-r", recipient, "-o", path], input=json.dumps(forged, indent=2).encode(), check=True)
+    rc, _ = age_decrypt(repo_key_file, path)
+    t.check_eq(rc, 0, "the forged manifest is a valid age file of the repository")
+    r = t.dbsnap(proj, "verify", first["id"], env=theirs)
+    t.check_rc(r, EXIT_CORRUPT, "verify of the snapshot with the forged manifest")
+    t.check("MAC" in r.errtext + r.text or "authenticate" in r.errtext + r.text, "it says why", r.errtext + r.text)
+    t.dbsnap(proj, "catalog", "rebuild", env=theirs)
+    t.check(first["id"] not in t.dbsnap_ok(proj, "list", "--json", env=theirs).text,
+            "after a catalog rebuild the forged snapshot is not listed")
+    state = db_state(db_file)
+    r = t.dbsnap(proj, "restore", first["id"], "--yes", "--no-safety-snapshot", env=theirs)
+    t.check(r.rc != 0, "nor restored (exit {})".format(r.rc), r.errtext)
+    t.check_eq(db_state(db_file), state, "the database is unchanged")
+    r = subprocess.run([RECOVER, "--identity", other_key, store, first["id"]], capture_output=True)
+    t.check(r.returncode == 1 and b"authenticate" in r.stderr, "dbsnap-recover refuses it too",
+            r.stderr.decode(errors="replace"))
+    shutil.copyfile(saved_manifest, path)
+    t.dbsnap_ok(proj, "catalog", "rebuild", env=theirs)
     t.dbsnap_ok(proj, "verify", "--all", env=theirs)
 
     t.section("delete and prune reclaim space in the encrypted store")

@@ -152,4 +152,35 @@ TEST_CASE("authenticated store: turned on by a key for a new store, opened only 
   }
 }
 
+TEST_CASE("encrypted store: manifests of new repositories carry a MAC, older repositories' do not") {
+  test::TempDir dir;
+  const auto identity = crypto::age::generate_identity();
+  auto keys = user_keys(identity);
+  keys.encryption = Encryption::age;
+  auto opened = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), keys,
+                                NewStore::may_encrypt);
+  REQUIRE(opened);
+  auto* crypt = dynamic_cast<EncryptedBackend*>(opened->get());
+  REQUIRE(crypt != nullptr);
+  CHECK(crypt->manifest_key().size() == 64);
+  CHECK(crypt->manifest_key() == *derive_manifest_key(crypt->key().chunk_key));
+
+  const std::string text = format_key_object(crypt->key());
+  CHECK(text.find("\n# manifests: hmac-sha256\n") != std::string::npos);
+  auto parsed = parse_key_object(text);
+  REQUIRE(parsed);
+  CHECK(parsed->manifest_key == crypt->key().manifest_key);
+
+  // A key object written before manifests carried a MAC: no line, no manifest key.
+  RepositoryKey old = crypt->key();
+  old.manifest_key.clear();
+  const std::string old_text = format_key_object(old);
+  CHECK(old_text.find("manifests") == std::string::npos);
+  auto old_parsed = parse_key_object(old_text);
+  REQUIRE(old_parsed);
+  CHECK(old_parsed->manifest_key.empty());
+  EncryptedBackend old_backend(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), *old_parsed);
+  CHECK(old_backend.manifest_key().empty());
+}
+
 }  // namespace dbsnap::store::encrypted

@@ -88,6 +88,11 @@ struct Config {
   // opens (or, new, encrypts) the copy_to stores; empty when unset.
   fs::path copy_key_file;
   std::map<std::string, Target> targets;
+  // The [s3] table: "endpoint", "region", "addressing" ("path", the
+  // default, or "virtual"), for every s3:// store this file names
+  // (store::set_backend_settings; the AWS_* environment wins). Never
+  // credentials: those come from the environment or ~/.aws/credentials.
+  std::map<std::string, std::string> s3;
 
   // The named target; a config error listing the known ones otherwise.
   const Target& target(const std::string& name) const;

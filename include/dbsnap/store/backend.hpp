@@ -25,6 +25,7 @@
 //    is a not_found error.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -141,5 +142,14 @@ bool has_scheme(std::string_view location);
 // scheme; anything else is a local folder path (scheme "file"). Errors:
 // `config` for an unknown scheme (naming the known ones), else the kind's.
 Expected<std::unique_ptr<Backend>> open_backend(std::string_view location, BackendAccess access);
+
+// Settings of the backends from the configuration ("s3.endpoint",
+// "s3.region", "s3.addressing": dbsnap.toml's [s3] table), given once by the
+// command layer before a store opens; each backend reads its own when it
+// opens a location. The environment, where a backend reads it, wins over
+// them (as it does over the AWS CLI's config file).
+void set_backend_settings(std::map<std::string, std::string> settings);
+// One setting; empty when unset.
+std::string backend_setting(std::string_view name);
 
 }  // namespace dbsnap::store

@@ -19,6 +19,11 @@ namespace {
 constexpr std::string_view config_name = "config";
 constexpr std::string_view keys_prefix = "keys/";
 constexpr std::string_view chunk_key_line = "# chunk-key: ";
+// In key objects of repositories whose manifests carry a MAC. Only a key
+// object says so, never `config`: a key object is encrypted to its user's
+// key, which nobody who can merely write the store holds, so nobody can
+// write one without the line to have MAC-less manifests accepted.
+constexpr std::string_view manifests_line = "# manifests: hmac-sha256";
 
 std::optional<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
@@ -129,7 +134,10 @@ Expected<RepositoryKey> initialize(Backend& inner, const UserKeys& user) {
   if (auto old = list_keys(inner); old) {
     for (const auto& id : *old) (void)inner.remove(std::string(keys_prefix) + id);
   }
-  RepositoryKey key{age::generate_identity(), *from_hex(util::random_hex(32))};
+  RepositoryKey key{age::generate_identity(), *from_hex(util::random_hex(32)), {}};
+  auto manifest_key = derive_manifest_key(key.chunk_key);
+  if (!manifest_key) return std::unexpected(manifest_key.error());
+  key.manifest_key = std::move(*manifest_key);
   if (auto added = add_key(inner, key, user.recipients()); !added) return std::unexpected(added.error());
   nlohmann::ordered_json j;
   j["version"] = 1;
@@ -158,29 +166,39 @@ age::Recipients UserKeys::recipients() const {
 std::string format_key_object(const RepositoryKey& key) {
   const auto* raw = reinterpret_cast<const unsigned char*>(key.chunk_key.data());
   return fmt::format("# dbsnap repository key: an age identity that opens every object of the repository\n"
-                     "{}{}\n{}\n",
-                     chunk_key_line, util::to_hex(std::span(raw, key.chunk_key.size())), age::format_identity(key.identity));
+                     "{}{}\n{}{}\n",
+                     chunk_key_line, util::to_hex(std::span(raw, key.chunk_key.size())),
+                     key.manifest_key.empty() ? "" : std::string(manifests_line) + "\n",
+                     age::format_identity(key.identity));
 }
 
 Expected<RepositoryKey> parse_key_object(std::string_view text) {
   std::optional<RepositoryKey> key;
   std::optional<std::string> chunk_key;
+  bool authenticated_manifests = false;
   for (std::size_t start = 0; start < text.size();) {
     const auto end = std::min(text.find('\n', start), text.size());
     const std::string line(util::trim(text.substr(start, end - start)));
     start = end + 1;
-    if (line.starts_with(chunk_key_line)) {
+    if (line == manifests_line) {
+      authenticated_manifests = true;
+    } else if (line.starts_with(chunk_key_line)) {
       chunk_key = from_hex(util::trim(std::string_view(line).substr(chunk_key_line.size())));
     } else if (line.starts_with("AGE-SECRET-KEY-")) {
       auto identity = age::parse_identity(line);
       if (!identity) return make_error(ErrorKind::corrupt, "a repository key object holds a malformed identity");
-      key = RepositoryKey{*identity, {}};
+      key = RepositoryKey{*identity, {}, {}};
     }
   }
   if (!key || !chunk_key || chunk_key->size() != 32) {
     return make_error(ErrorKind::corrupt, "not a dbsnap repository key (no identity or no chunk key)");
   }
   key->chunk_key = *chunk_key;
+  if (authenticated_manifests) {
+    auto manifest_key = derive_manifest_key(key->chunk_key);
+    if (!manifest_key) return std::unexpected(manifest_key.error());
+    key->manifest_key = std::move(*manifest_key);
+  }
   return *key;
 }
 

@@ -48,8 +48,11 @@ std::string amz_now() {
 // A connection to the endpoint (util/http_connection.hpp).
 using Connection = util::HttpConnection;
 
+// Path style talks to the endpoint's host; virtual-hosted style to BUCKET.HOST
+// (its address, and the name a TLS certificate must carry).
 Expected<Connection> connect_to(const Location& location, std::chrono::milliseconds timeout) {
-  return Connection::open(location.host, location.port, location.tls, timeout, "S3 endpoint");
+  const std::string host = location.path_style ? location.host : location.bucket + "." + location.host;
+  return Connection::open(host, location.port, location.tls, timeout, "S3 endpoint");
 }
 
 bool retryable(unsigned status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504; }

@@ -269,15 +269,26 @@ Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, Backen
     return make_error(ErrorKind::config, "s3://{}: '{}' is not a bucket name (3-63 of a-z, 0-9, '-', '.')",
                       util::printable(rest), util::printable(location.bucket));
   }
+  // The environment first, as the AWS CLI reads it; then dbsnap.toml's [s3] table.
   location.region = env("AWS_REGION");
   if (location.region.empty()) location.region = env("AWS_DEFAULT_REGION");
+  if (location.region.empty()) location.region = backend_setting("s3.region");
   if (location.region.empty()) location.region = "us-east-1";
   std::string endpoint = env("AWS_ENDPOINT_URL_S3");
   if (endpoint.empty()) endpoint = env("AWS_ENDPOINT_URL");
+  if (endpoint.empty()) endpoint = backend_setting("s3.endpoint");
   if (endpoint.empty()) {
     // No default: dbsnap never talks to a server the user did not name.
-    return make_error(ErrorKind::config, "s3://{}: no S3 endpoint: set AWS_ENDPOINT_URL_S3 (e.g. "
-                      "https://s3.{}.amazonaws.com, or http://127.0.0.1:7480)", util::printable(rest), location.region);
+    return make_error(ErrorKind::config, "s3://{}: no S3 endpoint: set AWS_ENDPOINT_URL_S3 or endpoint in "
+                      "dbsnap.toml's [s3] table (e.g. https://s3.{}.amazonaws.com, or http://127.0.0.1:7480)",
+                      util::printable(rest), location.region);
+  }
+  const std::string addressing = backend_setting("s3.addressing");
+  location.path_style = addressing != "virtual";
+  if (!location.path_style && location.bucket.find('.') != std::string::npos) {
+    // bucket.with.dots.host is not covered by a server's *.host certificate, and is ambiguous as a name.
+    return make_error(ErrorKind::config, "s3://{}: a bucket name with dots needs addressing = \"path\"",
+                      util::printable(rest));
   }
   auto url = util::parse_url(endpoint);
   if (!url) return make_error(ErrorKind::config, "S3 endpoint: {}", url.error().message);

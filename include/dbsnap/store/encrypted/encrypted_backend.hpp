@@ -11,6 +11,12 @@
 // by the inner writer's commit() after the age stream was sealed; an
 // aborted writer leaves what the inner backend's abort leaves (nothing).
 //
+// Who wrote an object: age does not say (anyone may encrypt to the
+// repository's public recipient). Keyed chunk ids keep forged chunks out;
+// manifests carry a MAC under a key derived from the secret chunk key
+// (manifest_key()), so that a forged manifest cannot name data of its
+// writer's choosing either (repositories made before that: no MAC).
+//
 // Ranged reads: age seals the payload in 64 KiB chunks, each authenticated
 // on its own with its position and a last-chunk flag; a range is read as the
 // sealed chunks that cover it, each checked before a byte of it is given.
@@ -37,6 +43,11 @@ namespace dbsnap::store::encrypted {
 struct RepositoryKey {
   crypto::age::Identity identity;
   std::string chunk_key;  // 32 bytes
+  // The key its manifests are authenticated with (64 hex digits,
+  // authenticated_backend.hpp's derive_manifest_key); empty for an encrypted
+  // repository made before manifests carried a MAC, whose key objects lack
+  // the line that says they do (keys.hpp).
+  std::string manifest_key;
 };
 
 // The size of the header every object of this backend has ("age-encryption.org/v1",
@@ -59,6 +70,7 @@ class EncryptedBackend final : public Backend {
   Expected<std::vector<ObjectInfo>> list(std::string_view prefix = {}) const override;
   Expected<void> remove(std::string_view name) override;
   std::string_view chunk_key() const override { return key_.chunk_key; }
+  std::string_view manifest_key() const override { return key_.manifest_key; }
 
   Backend& inner() { return *inner_; }
   const Backend& inner() const { return *inner_; }
