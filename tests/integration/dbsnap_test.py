@@ -384,6 +384,47 @@ class Test:
 RECOVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "dbsnap-recover")
 
 
+class ClientSession:
+    """An interactive SQL client (argv, e.g. psql or mariadb through docker exec -i) kept open across
+    steps, for transactions held by the test. `marker` is the client's way of printing a line
+    "@@done" after each batch (psql: "\\echo @@done", mariadb: "SELECT '@@done';"); stderr is merged,
+    so errors are among the lines an answer returns."""
+
+    def __init__(self, argv, marker, env=None):
+        self._marker = marker
+        self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      env=env, text=True, bufsize=1)
+
+    def send(self, sql):
+        """Sends SQL and the marker, without waiting for the answer."""
+        try:
+            self._proc.stdin.write(sql + "\n" + self._marker + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the client stopped on an error; answer() returns what it printed
+
+    def answer(self):
+        """Every line up to the marker's (or to the client's end)."""
+        lines = []
+        for line in self._proc.stdout:
+            line = line.rstrip("\n")
+            if line == "@@done":
+                return lines
+            lines.append(line)
+        return lines
+
+    def run(self, sql):
+        self.send(sql)
+        return self.answer()
+
+    def close(self):
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        self._proc.wait(timeout=60)
+
+
 def data_of(manifest):
     """The manifest's dump object, whichever the layout: "data" for chunks, "blob" for a blob.
     Both carry raw_bytes, raw_sha256 and level."""

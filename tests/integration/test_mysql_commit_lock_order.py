@@ -16,41 +16,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test  # noqa: E402
+from dbsnap_test import ClientSession, Test  # noqa: E402
 from mysql_fixture import DOCKER, MariaDB, mysql_project  # noqa: E402
 
 
-class Session:
-    """An interactive client session in the container; stderr is merged, --force keeps it going."""
-
-    def __init__(self, db):
-        self._proc = subprocess.Popen([DOCKER] + db.client_argv("app", ["--unbuffered", "--force"]),
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      env=db.env(), text=True, bufsize=1)
-
-    def send(self, sql):
-        self._proc.stdin.write(sql + "\nSELECT '@@done';\n")
-        self._proc.stdin.flush()
-
-    def answer(self):
-        lines = []
-        for line in self._proc.stdout:
-            line = line.rstrip("\n")
-            if line == "@@done":
-                return lines
-            lines.append(line)
-        return lines
-
-    def run(self, sql):
-        self.send(sql)
-        return self.answer()
-
-    def close(self):
-        try:
-            self._proc.stdin.close()
-        except OSError:
-            pass
-        self._proc.wait(timeout=60)
+def session(db):
+    """An interactive client session in the container; --force keeps it going after an error."""
+    return ClientSession([DOCKER] + db.client_argv("app", ["--unbuffered", "--force"]), "SELECT '@@done';",
+                         env=db.env())
 
 
 def swap_waiting(db):
@@ -85,7 +58,7 @@ def scenario(t, db):
     db.sql("UPDATE alembic_version SET version_num = 'y2y2y2y2'; UPDATE a SET v = 'y'; DELETE FROM c;", "app")
 
     t.section("B holds b, C holds c; the restore reaches its swap and waits")
-    b, c = Session(db), Session(db)
+    b, c = session(db), session(db)
     try:
         t.require_eq(b.run("BEGIN; SELECT COUNT(*) FROM b;"), ["20"], "session B holds table b")
         t.require_eq(c.run("BEGIN; SELECT COUNT(*) FROM c;"), ["0"], "session C holds table c")

@@ -22,46 +22,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import Test  # noqa: E402
+from dbsnap_test import ClientSession, Test  # noqa: E402
 from postgres_fixture import DOCKER, PgContainer, pg_project  # noqa: E402
 
 
-class Session:
-    """An interactive psql session in the container (its own application_name)."""
-
-    def __init__(self, pg, name):
-        self._proc = subprocess.Popen([DOCKER, "exec", "-i", pg.name] + pg.psql_argv("app", name),
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True, bufsize=1)
-
-    def send(self, sql):
-        """Sends SQL followed by an end marker, without waiting for the answer."""
-        try:
-            self._proc.stdin.write(sql + "\n\\echo @@done\n")
-            self._proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # psql stopped on an error (ON_ERROR_STOP); answer() returns what it printed
-
-    def answer(self):
-        """Every line up to the end marker (errors included: stderr is merged, ON_ERROR_STOP stops it)."""
-        lines = []
-        for line in self._proc.stdout:
-            line = line.rstrip("\n")
-            if line == "@@done":
-                return lines
-            lines.append(line)
-        return lines
-
-    def run(self, sql):
-        self.send(sql)
-        return self.answer()
-
-    def close(self):
-        try:
-            self._proc.stdin.close()
-        except OSError:
-            pass
-        self._proc.wait(timeout=60)
+def session(pg, name):
+    """An interactive psql session in the container, application_name `name`."""
+    return ClientSession([DOCKER, "exec", "-i", pg.name] + pg.psql_argv("app", name), "\\echo @@done")
 
 
 def waiting_restore(pg):
@@ -88,8 +55,8 @@ def body(t):
                                          "app")[0])
 
         t.section("B holds b, C holds c; the restore reaches its commit and waits")
-        b = Session(pg, "session-b")
-        c = Session(pg, "session-c")
+        b = session(pg, "session-b")
+        c = session(pg, "session-c")
         try:
             t.require_eq(b.run("BEGIN; SELECT count(*) FROM b;"), ["20"], "session B holds a lock on b")
             t.require_eq(c.run("BEGIN; SELECT count(*) FROM c;"), ["0"], "session C holds a lock on c")
