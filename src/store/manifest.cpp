@@ -242,8 +242,8 @@ Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_ke
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return make_error(ErrorKind::corrupt, "manifest is not valid JSON");
   if (!doc.is_object() || !doc.contains("mac") || !doc["mac"].is_string() || !is_hex64(doc["mac"].get<std::string>())) {
-    return make_error(ErrorKind::corrupt, "the manifest carries no MAC, and every manifest of this authenticated "
-                      "store must: it was not written by dbsnap with the store's key");
+    return make_error(ErrorKind::corrupt, "the manifest carries no MAC, and every manifest of this store must: it "
+                      "was not written by dbsnap with the store's key");
   }
   const std::string given = doc["mac"].get<std::string>();
   const std::string field = "\"mac\": \"" + given + "\"";
