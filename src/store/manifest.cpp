@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -213,6 +214,15 @@ Expected<std::string> mac_of(std::string_view text, std::string_view mac_key) {
                                    pipeline::Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size()));
 }
 
+// Where the 64 hex digits of the one `"mac": "<hex>"` field of `text` begin;
+// nullopt when it is missing or there twice.
+std::optional<std::size_t> mac_digits_at(std::string_view text, const std::string& hex) {
+  const std::string field = "\"mac\": \"" + hex + "\"";
+  const auto at = text.find(field);
+  if (at == std::string_view::npos || text.find(field, at + 1) != std::string_view::npos) return std::nullopt;
+  return at + field.size() - 1 - hex.size();
+}
+
 bool is_hex64(const std::string& text) {
   return text.size() == 64 && std::ranges::all_of(text, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
@@ -228,12 +238,9 @@ Expected<std::string> manifest_text(const Manifest& manifest, std::string_view m
   if (!mac) return std::unexpected(mac.error());
   // The only `"mac": "000..."` in the text: every string value is JSON-escaped, so `"mac": "` can only
   // be a key, and no other key of a manifest is named mac.
-  const std::string field = "\"mac\": \"" + zero_mac + "\"";
-  const auto at = text.find(field);
-  if (at == std::string::npos || text.find(field, at + 1) != std::string::npos) {
-    return make_error(ErrorKind::failure, "manifest {}: cannot place its MAC", manifest.id);
-  }
-  text.replace(at + field.size() - 1 - zero_mac.size(), zero_mac.size(), *mac);
+  const auto at = mac_digits_at(text, zero_mac);
+  if (!at) return make_error(ErrorKind::failure, "manifest {}: cannot place its MAC", manifest.id);
+  text.replace(*at, zero_mac.size(), *mac);
   return text;
 }
 
@@ -246,13 +253,10 @@ Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_ke
                       "was not written by dbsnap with the store's key");
   }
   const std::string given = doc["mac"].get<std::string>();
-  const std::string field = "\"mac\": \"" + given + "\"";
-  const auto at = text.find(field);
-  if (at == std::string_view::npos || text.find(field, at + 1) != std::string_view::npos) {
-    return make_error(ErrorKind::corrupt, "the manifest's MAC is not where dbsnap writes it: it was altered");
-  }
+  const auto at = mac_digits_at(text, given);
+  if (!at) return make_error(ErrorKind::corrupt, "the manifest's MAC is not where dbsnap writes it: it was altered");
   std::string zeroed(text);
-  zeroed.replace(at + field.size() - 1 - given.size(), given.size(), zero_mac);
+  zeroed.replace(*at, given.size(), zero_mac);
   auto mac = mac_of(zeroed, mac_key);
   if (!mac) return std::unexpected(mac.error());
   if (CRYPTO_memcmp(mac->data(), given.data(), given.size()) != 0) {

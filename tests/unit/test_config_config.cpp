@@ -107,3 +107,27 @@ copy_to = "s3://bucket/prod"
   REQUIRE(none);
   CHECK(config::copy_destination(*none, none->target("dev")).empty());
 }
+
+TEST_CASE("encryption, copy_encryption and [s3]: values read, bad ones named") {
+  auto cfg = parse("encryption = \"none\"\ncopy_encryption = \"age\"\n[s3]\nendpoint = \"http://127.0.0.1:7480\"\n"
+                   "region = \"eu-west-1\"\naddressing = \"virtual\"\n");
+  REQUIRE(cfg);
+  CHECK(cfg->encryption == config::NewStoreEncryption::none);
+  CHECK(cfg->copy_encryption == config::NewStoreEncryption::age);
+  CHECK(cfg->s3 == std::map<std::string, std::string>{
+                       {"endpoint", "http://127.0.0.1:7480"}, {"region", "eu-west-1"}, {"addressing", "virtual"}});
+  auto defaults = parse("");
+  REQUIRE(defaults);
+  CHECK(defaults->encryption == config::NewStoreEncryption::age);
+  CHECK(defaults->s3.empty());
+  for (const auto& [text, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"encryption = \"aes\"\n", "'encryption' must be \"age\""},
+           {"copy_encryption = 1\n", "'copy_encryption' must be \"age\""},
+           {"[s3]\nendpoint = \"\"\n", "'s3.endpoint' must be a non-empty string"},
+           {"[s3]\naccess_key_id = \"x\"\n", "unknown key 's3.access_key_id'"}}) {
+    auto bad = parse(text);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().kind == ErrorKind::config);
+    CHECK_MESSAGE(bad.error().message.find(needle) != std::string::npos, bad.error().message);
+  }
+}

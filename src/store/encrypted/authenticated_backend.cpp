@@ -12,9 +12,12 @@ Expected<std::string> derive_manifest_key(std::string_view chunk_key) {
 }
 
 Expected<std::unique_ptr<Backend>> AuthenticatedBackend::create(std::unique_ptr<Backend> inner, RepositoryKey key) {
-  auto manifest_key = derive_manifest_key(key.chunk_key);
-  if (!manifest_key) return std::unexpected(manifest_key.error());
-  return std::unique_ptr<Backend>(new AuthenticatedBackend(std::move(inner), std::move(key), std::move(*manifest_key)));
+  if (key.manifest_key.empty()) {
+    auto manifest_key = derive_manifest_key(key.chunk_key);
+    if (!manifest_key) return std::unexpected(manifest_key.error());
+    key.manifest_key = std::move(*manifest_key);
+  }
+  return std::unique_ptr<Backend>(new AuthenticatedBackend(std::move(inner), std::move(key)));
 }
 
 }  // namespace dbsnap::store::encrypted

@@ -32,7 +32,9 @@ Expected<std::string> derive_manifest_key(std::string_view chunk_key);
 
 class AuthenticatedBackend final : public Backend {
  public:
-  // The backend over `inner` for the repository whose key is `key`. Errors: OpenSSL's.
+  // The backend over `inner` for the repository whose key is `key` (its
+  // manifest key derived when the key object did not say so: a store in the
+  // clear with keys always authenticates its manifests). Errors: OpenSSL's.
   static Expected<std::unique_ptr<Backend>> create(std::unique_ptr<Backend> inner, RepositoryKey key);
 
   std::string_view scheme() const override { return inner_->scheme(); }
@@ -48,18 +50,17 @@ class AuthenticatedBackend final : public Backend {
   Expected<ObjectInfo> stat(std::string_view name) const override { return inner_->stat(name); }
   Expected<std::vector<ObjectInfo>> list(std::string_view prefix = {}) const override { return inner_->list(prefix); }
   Expected<void> remove(std::string_view name) override { return inner_->remove(name); }
-  std::string_view manifest_key() const override { return manifest_key_; }
+  std::string_view manifest_key() const override { return key_.manifest_key; }
 
   Backend& inner() { return *inner_; }
   const Backend& inner() const { return *inner_; }
   const RepositoryKey& key() const { return key_; }
 
  private:
-  AuthenticatedBackend(std::unique_ptr<Backend> inner, RepositoryKey key, std::string manifest_key)
-      : inner_(std::move(inner)), key_(std::move(key)), manifest_key_(std::move(manifest_key)) {}
+  AuthenticatedBackend(std::unique_ptr<Backend> inner, RepositoryKey key)
+      : inner_(std::move(inner)), key_(std::move(key)) {}
   std::unique_ptr<Backend> inner_;
-  RepositoryKey key_;
-  std::string manifest_key_;
+  RepositoryKey key_;  // manifest_key always set: every manifest of such a store carries a MAC
 };
 
 }  // namespace dbsnap::store::encrypted
