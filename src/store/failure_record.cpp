@@ -5,7 +5,9 @@
 #include <fmt/core.h>
 
 #include "dbsnap/store/ids.hpp"
+#include "dbsnap/store/lock.hpp"
 #include "dbsnap/util/fs.hpp"
+#include "dbsnap/util/text.hpp"
 
 namespace dbsnap::store {
 
@@ -15,8 +17,6 @@ namespace {
 
 constexpr const char* record_name = "last-failure";
 
-fs::path folder_of(const fs::path& store_root, const std::string& target) { return store_root / ".locks" / target; }
-
 }  // namespace
 
 Expected<void> write_failure_record(const fs::path& store_root, const std::string& target,
@@ -24,19 +24,16 @@ Expected<void> write_failure_record(const fs::path& store_root, const std::strin
   if (!is_valid_target_name(target)) {
     return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", target);
   }
-  const fs::path dir = folder_of(store_root, target);
+  const fs::path dir = target_folder(store_root, target);
   if (auto made = util::ensure_private_dir(dir); !made) return made;
-  std::string message = record.message;
-  for (char& c : message) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
+  const std::string message = util::on_one_line(record.message);
   return util::write_file_atomic(dir / record_name,
                                  fmt::format("at={}\nexit_code={}\nmessage={}\n", record.at, record.exit_code, message));
 }
 
 std::optional<FailureRecord> read_failure_record(const fs::path& store_root, const std::string& target) {
   if (!is_valid_target_name(target)) return std::nullopt;
-  std::ifstream in(folder_of(store_root, target) / record_name);
+  std::ifstream in(target_folder(store_root, target) / record_name);
   if (!in) return std::nullopt;
   FailureRecord record;
   std::string line;

@@ -28,17 +28,22 @@ std::string seconds_text(std::chrono::milliseconds duration) {
   return fmt::format("{:.1f} s", static_cast<double>(duration.count()) / 1000.0);
 }
 
-std::string one_line(std::string text) {
-  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+// A holder note's command line: on one line, at most 300 bytes.
+std::string note_command(std::string text) {
+  text = util::on_one_line(std::move(text));
   if (text.size() > 300) text = text.substr(0, 297) + "...";
   return text;
 }
 
 }  // namespace
 
+fs::path target_folder(const fs::path& store_root, const std::string& target) {
+  return store_root / locks_dir / target;
+}
+
 std::string format_holder_note(const LockHolder& holder) {
   return fmt::format("pid={}\nmode={}\ncommand={}\nsince={}\n", holder.pid,
-                     holder.mode == LockMode::exclusive ? "exclusive" : "shared", one_line(holder.command),
+                     holder.mode == LockMode::exclusive ? "exclusive" : "shared", note_command(holder.command),
                      holder.since);
 }
 
@@ -87,7 +92,7 @@ std::vector<LockHolder> TargetLock::holders(const fs::path& store_root, const st
   std::vector<LockHolder> out;
   if (!is_valid_target_name(target)) return out;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(store_root / locks_dir / target, ec)) {
+  for (const auto& entry : fs::directory_iterator(target_folder(store_root, target), ec)) {
     const std::string name = entry.path().filename().string();
     if (!name.starts_with(note_prefix) || name.find(util::temp_marker) != std::string::npos) continue;
     util::UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC));
@@ -119,7 +124,7 @@ Expected<TargetLock> TargetLock::acquire(const LockRequest& request) {
   if (!is_valid_target_name(request.target)) {
     return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", request.target);
   }
-  const fs::path dir = request.store_root / locks_dir / request.target;
+  const fs::path dir = target_folder(request.store_root, request.target);
   if (auto r = util::ensure_private_dir(dir); !r) return std::unexpected(r.error());
   const fs::path path = dir / lock_file;
   util::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));

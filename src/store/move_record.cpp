@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "dbsnap/store/ids.hpp"
+#include "dbsnap/store/lock.hpp"
 #include "dbsnap/util/fs.hpp"
 #include "dbsnap/util/text.hpp"
 
@@ -17,36 +18,27 @@ namespace {
 
 constexpr const char* record_name = "move";
 
-fs::path folder_of(const fs::path& store_root, const std::string& target) { return store_root / ".locks" / target; }
-
-// A value kept on one line.
-std::string one_line(std::string text) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return text;
-}
-
 }  // namespace
 
 Expected<void> write_move_record(const fs::path& store_root, const std::string& target, const MoveRecord& record) {
   if (!is_valid_target_name(target)) {
     return make_error(ErrorKind::config, "target name '{}' is not usable as a folder name", target);
   }
-  const fs::path dir = folder_of(store_root, target);
+  const fs::path dir = target_folder(store_root, target);
   if (auto made = util::ensure_private_dir(dir); !made) return made;
   auto file = util::AtomicFile::create(dir / record_name);
   if (!file) return std::unexpected(file.error());
+  using util::on_one_line;
   const std::string text = fmt::format("pid={}\nwhat={}\nto={}\nsafety_snapshot={}\nsince={}\n", record.pid,
-                                       one_line(record.what), one_line(record.to), one_line(record.safety_snapshot),
-                                       one_line(record.since));
+                                       on_one_line(record.what), on_one_line(record.to),
+                                       on_one_line(record.safety_snapshot), on_one_line(record.since));
   if (auto written = util::write_all(file->fd(), text.data(), text.size()); !written) return written;
   return file->commit();
 }
 
 std::optional<MoveRecord> read_move_record(const fs::path& store_root, const std::string& target) {
   if (!is_valid_target_name(target)) return std::nullopt;
-  std::ifstream in(folder_of(store_root, target) / record_name);
+  std::ifstream in(target_folder(store_root, target) / record_name);
   if (!in) return std::nullopt;
   MoveRecord record;
   std::string line;
@@ -76,7 +68,7 @@ std::optional<MoveRecord> read_move_record(const fs::path& store_root, const std
 
 Expected<void> clear_move_record(const fs::path& store_root, const std::string& target) {
   if (!is_valid_target_name(target)) return {};
-  const fs::path dir = folder_of(store_root, target);
+  const fs::path dir = target_folder(store_root, target);
   std::error_code ec;
   if (!fs::remove(dir / record_name, ec)) {
     if (ec) return make_error(ErrorKind::failure, "cannot remove {}: {}", (dir / record_name).string(), ec.message());

@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "dbsnap/util/error.hpp"
 
@@ -10,6 +12,14 @@ namespace dbsnap::pipeline {
 
 using Bytes = std::span<const std::byte>;
 using MutableBytes = std::span<std::byte>;
+
+// A text's bytes, for a Sink; a string's bytes, for a Source to fill.
+inline Bytes bytes_of(std::string_view text) {
+  return Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size());
+}
+inline MutableBytes mutable_bytes_of(std::string& text) {
+  return MutableBytes(reinterpret_cast<std::byte*>(text.data()), text.size());
+}
 
 // The chunk size every stage moves at a time. Peak memory is a small multiple
 // of it (plus zstd's own window), whatever the size of the dump.

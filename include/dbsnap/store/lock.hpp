@@ -37,6 +37,10 @@ struct LockRequest {
   std::function<void(const std::string& message)> on_wait;
 };
 
+// <store>/.locks/<target>: a target's folder of lock, holder notes and
+// records (failure_record.hpp, move_record.hpp).
+fs::path target_folder(const fs::path& store_root, const std::string& target);
+
 // A per-target lock in the store (FORMAT.md: Locks): flock(2) on
 // <store>/.locks/<target>/lock. The kernel drops a flock when its holder
 // dies, however it dies, so a killed dbsnap never leaves a stale lock; the

@@ -87,6 +87,16 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
 // Strips ASCII whitespace from both ends.
 std::string_view trim(std::string_view text);
 
+// The text with its line breaks (\n, \r) made spaces: a value kept on one
+// line of a key=value record.
+std::string on_one_line(std::string text);
+
+// The text with ASCII letters lowercased (other bytes as they are).
+std::string ascii_lower(std::string text);
+
+// The value of environment variable `name`, or "" when it is unset.
+std::string env_or_empty(const char* name);
+
 // The lines of a text, each trimmed, empty ones dropped (for parsing what a
 // command printed).
 std::vector<std::string_view> nonempty_lines(std::string_view text);

@@ -12,10 +12,6 @@ constexpr std::string_view text_header = "dbsnap-chunks 1\n";    // the version-
 constexpr std::string_view object_header = "dbsnap-chunks 2\n";  // what a writer stores
 constexpr std::size_t max_text_bytes = 256u << 20;                // about 3.6 M chunks, a 230 GB dump
 
-pipeline::Bytes bytes_of(std::string_view text) {
-  return pipeline::Bytes(reinterpret_cast<const std::byte*>(text.data()), text.size());
-}
-
 std::optional<std::uint64_t> parse_u64(std::string_view text) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -61,14 +57,14 @@ Expected<std::unique_ptr<SnapshotWriter>> SnapshotWriter::create(Backend& backen
 
 Expected<void> SnapshotWriter::put_line(std::string_view line) {
   text_bytes_ += line.size();
-  if (auto r = text_hasher_.update(bytes_of(line)); !r) return r;
-  return text_chunker_.write(bytes_of(line));
+  if (auto r = text_hasher_.update(pipeline::bytes_of(line)); !r) return r;
+  return text_chunker_.write(pipeline::bytes_of(line));
 }
 
 Expected<void> SnapshotWriter::put_object_line(std::string_view line) {
   written_.list_bytes += line.size();
-  if (auto r = list_hasher_.update(bytes_of(line)); !r) return r;
-  return list_->write(bytes_of(line));
+  if (auto r = list_hasher_.update(pipeline::bytes_of(line)); !r) return r;
+  return list_->write(pipeline::bytes_of(line));
 }
 
 Expected<void> SnapshotWriter::on_text_chunk(pipeline::Bytes chunk) {
@@ -237,7 +233,7 @@ Expected<std::string> read_text(const Backend& backend, const ChunkIndex& index,
     filled += *n;
   }
   if (filled != text.size()) return make_error(ErrorKind::corrupt, "{}: its chunks hold less than its end line says", where);
-  auto digest = pipeline::sha256_hex(bytes_of(text));
+  auto digest = pipeline::sha256_hex(pipeline::bytes_of(text));
   if (!digest) return std::unexpected(digest.error());
   if (*digest != object.raw_sha256) {
     return make_error(ErrorKind::corrupt, "{}: its text does not match the SHA-256 of its end line", where);
@@ -251,7 +247,7 @@ Expected<ChunkList> read_chunk_list(const Backend& backend, const ChunkIndex& in
   auto stored = read_object(backend, name, 256u << 20);
   if (!stored) return std::unexpected(stored.error());
   const std::string where = fmt::format("chunk list {}", backend.locate(name));
-  auto list_digest = pipeline::sha256_hex(bytes_of(*stored));
+  auto list_digest = pipeline::sha256_hex(pipeline::bytes_of(*stored));
   if (!list_digest) return std::unexpected(list_digest.error());
   std::string_view rest = *stored;
   if (rest.starts_with(text_header)) {  // version 1: the text itself

@@ -31,11 +31,6 @@ namespace {
 constexpr std::uint64_t answer_limit = 64 * 1024 * 1024;  // an XML answer or a small object read whole
 constexpr std::size_t read_room = 256 * 1024;              // what one read(2) of an answer may fill
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 std::string amz_now() {
   std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -71,7 +66,8 @@ bool back_off(const Options& options, int attempt) {
 Response to_response(const http::response_header<>& header) {
   Response r;
   r.status = header.result_int();
-  for (const auto& field : header) r.headers[lower(std::string(field.name_string()))] = std::string(field.value());
+  for (const auto& field : header) r.headers[util::ascii_lower(std::string(field.name_string()))] =
+      std::string(field.value());
   return r;
 }
 
@@ -368,19 +364,15 @@ std::string ini_value(const std::string& path, const std::string& profile, const
   return {};
 }
 
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
 }  // namespace
 
 Expected<Credentials> find_credentials() {
-  Credentials c{env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN")};
+  using util::env_or_empty;
+  Credentials c{env_or_empty("AWS_ACCESS_KEY_ID"), env_or_empty("AWS_SECRET_ACCESS_KEY"), env_or_empty("AWS_SESSION_TOKEN")};
   if (!c.access_key.empty() && !c.secret_key.empty()) return c;
-  std::string file = env("AWS_SHARED_CREDENTIALS_FILE");
-  if (file.empty() && !env("HOME").empty()) file = env("HOME") + "/.aws/credentials";
-  std::string profile = env("AWS_PROFILE");
+  std::string file = env_or_empty("AWS_SHARED_CREDENTIALS_FILE");
+  if (file.empty() && !env_or_empty("HOME").empty()) file = env_or_empty("HOME") + "/.aws/credentials";
+  std::string profile = env_or_empty("AWS_PROFILE");
   if (profile.empty()) profile = "default";
   if (!file.empty()) {
     c = {ini_value(file, profile, "aws_access_key_id"), ini_value(file, profile, "aws_secret_access_key"),

@@ -235,11 +235,6 @@ class S3Backend final : public Backend {
   std::size_t part_size_;
 };
 
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
 }  // namespace
 
 std::unique_ptr<Backend> make_s3_backend(Client client, BackendAccess access, std::size_t part_size) {
@@ -270,12 +265,12 @@ Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, Backen
                       util::printable(rest), util::printable(location.bucket));
   }
   // The environment first, as the AWS CLI reads it; then dbsnap.toml's [s3] table.
-  location.region = env("AWS_REGION");
-  if (location.region.empty()) location.region = env("AWS_DEFAULT_REGION");
+  location.region = util::env_or_empty("AWS_REGION");
+  if (location.region.empty()) location.region = util::env_or_empty("AWS_DEFAULT_REGION");
   if (location.region.empty()) location.region = backend_setting("s3.region");
   if (location.region.empty()) location.region = "us-east-1";
-  std::string endpoint = env("AWS_ENDPOINT_URL_S3");
-  if (endpoint.empty()) endpoint = env("AWS_ENDPOINT_URL");
+  std::string endpoint = util::env_or_empty("AWS_ENDPOINT_URL_S3");
+  if (endpoint.empty()) endpoint = util::env_or_empty("AWS_ENDPOINT_URL");
   if (endpoint.empty()) endpoint = backend_setting("s3.endpoint");
   if (endpoint.empty()) {
     // No default: dbsnap never talks to a server the user did not name.
@@ -300,7 +295,7 @@ Expected<std::unique_ptr<Backend>> open_s3_backend(std::string_view rest, Backen
   location.port = url->port;
   if (tls) {
     // AWS_CA_BUNDLE as the AWS CLI reads it; else the system's CAs.
-    auto context = util::TlsContext::client(env("AWS_CA_BUNDLE"));
+    auto context = util::TlsContext::client(util::env_or_empty("AWS_CA_BUNDLE"));
     if (!context) return std::unexpected(context.error());
     location.tls = std::move(*context);
   }

@@ -9,25 +9,11 @@
 
 #include <fmt/core.h>
 
+#include "dbsnap/util/text.hpp"
+
 namespace dbsnap::store::s3 {
 
 namespace {
-
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 0xf]);
-  }
-  return out;
-}
-
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
 
 // Header values are signed trimmed, with inner runs of spaces made one.
 std::string trim_value(std::string_view value) {
@@ -63,7 +49,7 @@ std::string uri_encode(std::string_view text, bool encode_slash) {
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return hex(digest, sizeof digest);
+  return util::to_hex(std::span<const unsigned char>(digest, sizeof digest));
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
@@ -89,7 +75,7 @@ std::string canonical_query(const std::vector<std::pair<std::string, std::string
 std::string authorization(const Credentials& credentials, const CanonicalInput& input, std::string_view region,
                           std::string_view amz_date, std::string_view service) {
   std::vector<std::pair<std::string, std::string>> headers;
-  for (const auto& [name, value] : input.headers) headers.emplace_back(lower(name), trim_value(value));
+  for (const auto& [name, value] : input.headers) headers.emplace_back(util::ascii_lower(name), trim_value(value));
   std::ranges::sort(headers);
   std::string canonical_headers, signed_headers;
   for (const auto& [name, value] : headers) {
@@ -111,7 +97,7 @@ std::string authorization(const Credentials& credentials, const CanonicalInput& 
   const std::string signature = hmac_sha256(key, to_sign);
   return fmt::format("AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}", credentials.access_key,
                      scope, signed_headers,
-                     hex(reinterpret_cast<const unsigned char*>(signature.data()), signature.size()));
+                     util::to_hex(std::span(reinterpret_cast<const unsigned char*>(signature.data()), signature.size())));
 }
 
 }  // namespace dbsnap::store::s3
