@@ -80,18 +80,21 @@ namespace {
 // collection fails, the packs stay for the next delete or prune, and the
 // returned text (appended to the failure's message) says so.
 std::string abandon(store::Store& store, store::PendingSnapshot& pending) {
-  if (pending.layout != store::DataLayout::chunks || !pending.chunk_store ||
-      pending.chunk_store->stats().packs == 0) {
-    return {};
+  if (pending.layout != store::DataLayout::chunks || !pending.chunk_store) return {};
+  pending.chunks_in.reset();  // uncommitted: no chunk list; its worker joined, the open pack abandoned
+  // A pack still committing in the background is waited for, so that it is counted (and collected).
+  std::string unsettled;
+  if (auto settled = pending.chunk_store->settle(); !settled) {
+    unsettled = fmt::format(" (a pack being stored failed too: {})", settled.error().message);
   }
-  pending.chunks_in.reset();  // uncommitted: no chunk list; the open pack is abandoned
+  if (pending.chunk_store->stats().packs == 0) return unsettled;
   pending.chunk_store.reset();
   pending.repository_lock.reset();
   const auto collected = store.collect_garbage(store::repo::GcOptions{.max_unused = 1.0});
   constexpr std::string_view left = " (the packs it stored are left for the next delete or prune: ";
-  if (!collected) return fmt::format("{}{})", left, collected.error().message);
-  if (!collected->report) return fmt::format("{}a backup or restore is using the repository)", left);
-  return {};
+  if (!collected) return fmt::format("{}{}){}", left, collected.error().message, unsettled);
+  if (!collected->report) return fmt::format("{}a backup or restore is using the repository){}", left, unsettled);
+  return unsettled;
 }
 
 }  // namespace

@@ -1,3 +1,6 @@
+#include <atomic>
+#include <filesystem>
+
 #include "backend_conformance.hpp"
 #include "dbsnap/pipeline/chunker.hpp"
 #include "dbsnap/store/local/local_backend.hpp"
@@ -97,6 +100,85 @@ TEST_CASE("chunks put without flush are nowhere: no pack, no index entry") {
   }
   CHECK(test::names(backend).empty());
   CHECK(index->packs().value().empty());
+}
+
+namespace {
+
+// A local backend whose object commits fail while `fail_commits` is set, and
+// which counts the commits that ran.
+class CommitFailingBackend final : public Backend {
+ public:
+  explicit CommitFailingBackend(const std::filesystem::path& root) : inner_(root, BackendAccess::write) {}
+  std::atomic<bool> fail_commits = false;
+  std::atomic<int> commits = 0;
+
+  std::string_view scheme() const override { return inner_.scheme(); }
+  std::string locate(std::string_view name) const override { return inner_.locate(name); }
+  Expected<std::unique_ptr<ObjectWriter>> create(std::string_view name, IfExists if_exists) override {
+    auto writer = inner_.create(name, if_exists);
+    if (!writer) return std::unexpected(writer.error());
+    return std::unique_ptr<ObjectWriter>(new Writer(*this, std::move(*writer)));
+  }
+  Expected<std::unique_ptr<pipeline::Source>> open(std::string_view name, std::uint64_t offset,
+                                                   std::optional<std::uint64_t> length) const override {
+    return inner_.open(name, offset, length);
+  }
+  Expected<ObjectInfo> stat(std::string_view name) const override { return inner_.stat(name); }
+  Expected<std::vector<ObjectInfo>> list(std::string_view prefix) const override { return inner_.list(prefix); }
+  Expected<void> remove(std::string_view name) override { return inner_.remove(name); }
+
+ private:
+  class Writer final : public ObjectWriter {
+   public:
+    Writer(CommitFailingBackend& backend, std::unique_ptr<ObjectWriter> inner)
+        : backend_(backend), inner_(std::move(inner)) {}
+    Expected<void> write(pipeline::Bytes data) override { return inner_->write(data); }
+    Expected<void> finish() override { return inner_->finish(); }
+    Expected<void> commit() override {
+      if (backend_.fail_commits) return make_error(ErrorKind::failure, "the test's commit failure");
+      ++backend_.commits;
+      return inner_->commit();
+    }
+
+   private:
+    CommitFailingBackend& backend_;
+    std::unique_ptr<ObjectWriter> inner_;
+  };
+  local::LocalBackend inner_;
+};
+
+}  // namespace
+
+TEST_CASE("a full pack commits in the background: its chunks count as held, settle() indexes it, and a failed "
+          "commit is the next call's error") {
+  test::TempDir dir;
+  CommitFailingBackend backend(dir.path);
+  auto index = ChunkIndex::in_memory();
+  REQUIRE(index.has_value());
+  auto store = ChunkStore::create(backend, *index, {.pack_size = 64 << 10});
+  REQUIRE(store.has_value());
+  // Chunks of 300 KB, half of them random: each one fills a 64 KiB pack and starts its commit.
+  const std::string first = test::make_data(300'000, 21);
+  auto id = store->put(test::as_bytes(first));
+  REQUIRE(id.has_value());
+  CHECK(store->holds(*id).value());  // committing (or committed, not yet indexed): held
+  auto again = store->put(test::as_bytes(first));
+  REQUIRE(again.has_value());
+  CHECK(store->stats().new_chunks == 1);  // not stored a second time
+  REQUIRE(store->settle());
+  CHECK(store->stats().packs == 1);
+  CHECK(backend.commits == 1);
+  CHECK(index->find(*id).value().has_value());
+  CHECK(test::names(backend, "data/").size() == 1);
+
+  // A commit that fails in the background: the next put says so, and the pack is not there.
+  backend.fail_commits = true;
+  REQUIRE(store->put(test::as_bytes(test::make_data(300'000, 22))));
+  auto next = store->put(test::as_bytes(test::make_data(300'000, 23)));
+  REQUIRE_FALSE(next.has_value());
+  CHECK(next.error().message.find("the test's commit failure") != std::string::npos);
+  CHECK(test::names(backend, "data/").size() == 1);
+  CHECK(store->stats().packs == 1);
 }
 
 TEST_CASE("a chunk the repository does not hold, or holds damaged, stops the stream with an error naming it") {

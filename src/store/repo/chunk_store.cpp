@@ -19,7 +19,7 @@ Expected<ChunkId> ChunkStore::put(pipeline::Bytes raw) {
   if (!id) return std::unexpected(id.error());
   ++stats_.chunks;
   stats_.raw_bytes += raw.size();
-  if (in_pack_.contains(*id)) return *id;
+  if (in_pack_.contains(*id) || in_committing_.contains(*id)) return *id;
   auto known = index_->find(*id);
   if (!known) return std::unexpected(known.error());
   if (*known) return *id;
@@ -41,29 +41,50 @@ Expected<ChunkId> ChunkStore::put(pipeline::Bytes raw) {
   stats_.new_raw_bytes += raw.size();
   stats_.stored_bytes += frame->size();
   if (pack_->size() >= options_.pack_size) {
-    if (auto r = flush(); !r) return std::unexpected(r.error());
+    if (auto r = commit_in_background(); !r) return std::unexpected(r.error());
   }
   return *id;
 }
 
 Expected<bool> ChunkStore::holds(const ChunkId& id) const {
-  if (in_pack_.contains(id)) return true;
+  if (in_pack_.contains(id) || in_committing_.contains(id)) return true;
   auto known = index_->find(id);
   if (!known) return std::unexpected(known.error());
   return known->has_value();
 }
 
-Expected<void> ChunkStore::flush() {
-  if (!pack_) return {};
-  auto pack = std::move(pack_);
-  in_pack_.clear();
+Expected<void> ChunkStore::settle() {
+  if (!committing_) return {};
+  auto pack = std::move(committing_);
+  in_committing_.clear();
   // The commit point of these chunks: the pack object. Indexing follows; a
   // kill in between leaves a committed pack the index does not know yet.
-  auto entries = pack->commit();
+  auto entries = commit_.get();
   if (!entries) return std::unexpected(entries.error());
   if (auto r = index_->add_pack(pack->name(), pack->size(), *entries); !r) return r;
   ++stats_.packs;
   return {};
+}
+
+Expected<void> ChunkStore::commit_in_background() {
+  if (auto r = settle(); !r) {
+    pack_.reset();
+    in_pack_.clear();
+    return r;
+  }
+  if (!pack_) return {};
+  committing_ = std::move(pack_);
+  in_committing_ = std::move(in_pack_);
+  in_pack_.clear();
+  // std::async's thread inherits this one's signal mask (a backup's chunks
+  // are put on a worker that blocks SIGINT and SIGTERM).
+  commit_ = std::async(std::launch::async, [pack = committing_.get()] { return pack->commit(); });
+  return {};
+}
+
+Expected<void> ChunkStore::flush() {
+  if (auto r = commit_in_background(); !r) return r;
+  return settle();
 }
 
 Expected<void> ChunkReader::read_frame(const ChunkLocation& where) {

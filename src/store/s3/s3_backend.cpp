@@ -44,11 +44,11 @@ class S3Writer final : public ObjectWriter {
     const char* bytes = reinterpret_cast<const char*>(data.data());
     std::size_t left = data.size();
     while (left > 0) {
-      const std::size_t n = std::min(left, part_size_ - part_.size());
+      const std::size_t n = std::min(left, part_limit() - part_.size());
       part_.append(bytes, n);
       bytes += n;
       left -= n;
-      if (part_.size() == part_size_) {
+      if (part_.size() == part_limit()) {
         if (auto sent = send_part(); !sent) return sent;
       }
     }
@@ -111,8 +111,9 @@ class S3Writer final : public ObjectWriter {
     if (auto landed = wait_for_part(); !landed) return landed;
     const std::string number = std::to_string(etags_.size() + 1);
     std::string body = std::move(part_);
+    ++parts_sent_;
     part_.clear();
-    part_.reserve(part_size_);
+    part_.reserve(part_limit());
     in_flight_ = std::async(std::launch::async, [this, number, body = std::move(body)]() -> Expected<std::string> {
       auto r = client_.send(
           {.method = "PUT", .key = key_, .query = {{"partNumber", number}, {"uploadId", upload_id_}}, .body = body});
@@ -122,6 +123,11 @@ class S3Writer final : public ObjectWriter {
     });
     return {};
   }
+
+  // The size of the part filling: part_size_ for the first 1,000 parts, then
+  // twice that for every further 1,000 (S3 allows 10,000 parts: with 5 MiB
+  // parts first an object can grow to about 5 TB; a pack is 4 parts).
+  std::size_t part_limit() const { return part_size_ << std::min<std::size_t>(parts_sent_ / 1000, 9); }
 
   // Waits for the part in flight, if any, and records its ETag.
   Expected<void> wait_for_part() {
@@ -136,6 +142,7 @@ class S3Writer final : public ObjectWriter {
   std::string key_;
   IfExists if_exists_;
   std::size_t part_size_;
+  std::size_t parts_sent_ = 0;
   std::string part_;
   std::string upload_id_;
   std::vector<std::string> etags_;

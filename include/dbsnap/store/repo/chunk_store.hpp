@@ -9,12 +9,22 @@
 // and at flush(). Nothing refers to a chunk before flush() returned: a
 // snapshot's manifest, which lists its chunks, is published after it.
 //
+// A full pack is committed on a thread of its own while the next one fills
+// (one at a time: the next full pack waits for it): over S3 a commit waits
+// for the last part's upload and the completion, which would otherwise stall
+// the whole backup, and with it the dump tool, once per pack. It is indexed
+// by the thread that put the chunks, when the next commit starts or at
+// flush()/settle(); a kill meanwhile leaves a committed pack the index does
+// not know, as a kill between commit and index always could (repo::reconcile
+// finds it).
+//
 // ChunkReader streams a list of chunks back in order, each checked against
 // its SHA-256 before a byte of it leaves; chunks that follow each other in a
 // pack (a snapshot's new chunks do) are read with one sequential read.
 // Memory is one chunk plus one frame, whatever the snapshot's size.
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <set>
@@ -52,9 +62,13 @@ class ChunkStore {
   // Whether the repository holds the chunk `id` (indexed, or in the open
   // pack), so that put() would skip it. Errors: the index's.
   Expected<bool> holds(const ChunkId& id) const;
-  // Commits and indexes the open pack; afterwards every chunk put is in the
-  // repository.
+  // Commits and indexes the open pack (after the one committing, if any);
+  // afterwards every chunk put is in the repository.
   Expected<void> flush();
+  // Waits for the pack committing in the background, if any, and indexes it;
+  // the open pack stays open. For a backup that gives up: afterwards stats()
+  // counts every pack committed. Errors: that commit's, the index's.
+  Expected<void> settle();
   const ChunkStoreStats& stats() const noexcept { return stats_; }
 
  private:
@@ -64,8 +78,14 @@ class ChunkStore {
   ChunkIndex* index_;
   ChunkStoreOptions options_;
   pipeline::FrameCompressor compressor_;
+  // Commits the open pack in the background (after settling the previous one).
+  Expected<void> commit_in_background();
   std::unique_ptr<PackWriter> pack_;
   std::set<ChunkId> in_pack_;  // the open pack's chunks (a few hundred: pack_size / chunk size)
+  // The pack committing in the background, its chunks, and the commit.
+  std::unique_ptr<PackWriter> committing_;
+  std::set<ChunkId> in_committing_;
+  std::future<Expected<std::vector<PackEntry>>> commit_;
   ChunkStoreStats stats_;
 };
 

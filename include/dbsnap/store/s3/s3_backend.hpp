@@ -3,9 +3,10 @@
 // The S3 backend ("s3://BUCKET/PREFIX"): objects are keys PREFIX + name in
 // one bucket of an S3-compatible server (AWS S3, Ceph RGW, MinIO, ...).
 //
-// A writer keeps at most two parts in memory (part_size, 8 MiB by default:
-// S3's parts are 5 MiB at least): one filling, one going up on a thread of
-// its own. An object that stays within one part is one PUT at commit(); a
+// A writer keeps at most two parts in memory (part_size, 5 MiB by default,
+// S3's least, doubled for every 1,000 parts after the first 1,000): one
+// filling, one going up on a thread of its own; a backup has two pack
+// writers at once (chunk_store.hpp), so at most 20 MiB of parts. An object that stays within one part is one PUT at commit(); a
 // bigger one becomes a multipart upload whose parts go out as they fill,
 // completed by commit() (the commit point: S3 shows an object only
 // once its PUT or CompleteMultipartUpload returned) and aborted when the
@@ -30,7 +31,7 @@
 
 namespace dbsnap::store::s3 {
 
-inline constexpr std::size_t default_part_size = 8 * 1024 * 1024;
+inline constexpr std::size_t default_part_size = 5 * 1024 * 1024;
 
 // Opens "BUCKET[/PREFIX]" (the location after "s3://"). Errors: `config` for
 // a malformed location or endpoint, missing credentials, or a bucket that
