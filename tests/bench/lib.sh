@@ -256,6 +256,7 @@ aws_s3() { /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" s3 --only-show-errors
 # the AWS_* variables dbsnap, restic and curl_s3 read, and sets $bucket.
 start_bench_s3() {
     local s3
+    [[ -x /usr/bin/aws ]] || { echo "bench: BENCH_STORE=s3 compares with Debian's aws CLI: apt-get install awscli" >&2; exit 2; }
     s3=$(dirname "${BASH_SOURCE[0]}")/../harness/s3.sh
     "$s3" stop "$1"
     eval "$("$s3" start "$1" "$2" | sed 's/^/export /')"
