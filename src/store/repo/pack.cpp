@@ -167,14 +167,18 @@ Expected<std::vector<PackEntry>> read_pack_index(const Backend& backend, std::st
   if (!info) return std::unexpected(info.error());
   if (info->size < pack_trailer_size + skippable_header_size) return named(corrupt("too short to be a pack"));
   std::string tail(pack_trailer_size, '\0');
-  if (auto r = read_range(backend, name, info->size - pack_trailer_size, pipeline::mutable_bytes_of(tail)); !r) return named(r.error());
+  if (auto r = read_range(backend, name, info->size - pack_trailer_size, pipeline::mutable_bytes_of(tail)); !r) {
+    return named(r.error());
+  }
   if (tail.substr(8) != trailer_magic) return named(corrupt("no pack trailer at its end"));
   const std::uint32_t count = get_u32(tail, 0);
   if (count > max_pack_entries) return named(corrupt(fmt::format("a pack index of {} entries", count)));
   const std::uint64_t index_size = skippable_header_size + std::uint64_t{count} * pack_entry_size + pack_trailer_size;
   if (index_size > info->size) return named(corrupt("its index is larger than the pack"));
   std::string index(index_size, '\0');
-  if (auto r = read_range(backend, name, info->size - index_size, pipeline::mutable_bytes_of(index)); !r) return named(r.error());
+  if (auto r = read_range(backend, name, info->size - index_size, pipeline::mutable_bytes_of(index)); !r) {
+    return named(r.error());
+  }
   auto entries = decode_pack_index(index, info->size);
   if (!entries) return named(entries.error());
   return entries;

@@ -66,8 +66,9 @@ bool back_off(const Options& options, int attempt) {
 Response to_response(const http::response_header<>& header) {
   Response r;
   r.status = header.result_int();
-  for (const auto& field : header) r.headers[util::ascii_lower(std::string(field.name_string()))] =
-      std::string(field.value());
+  for (const auto& field : header) {
+    r.headers[util::ascii_lower(std::string(field.name_string()))] = std::string(field.value());
+  }
   return r;
 }
 
@@ -368,7 +369,8 @@ std::string ini_value(const std::string& path, const std::string& profile, const
 
 Expected<Credentials> find_credentials() {
   using util::env_or_empty;
-  Credentials c{env_or_empty("AWS_ACCESS_KEY_ID"), env_or_empty("AWS_SECRET_ACCESS_KEY"), env_or_empty("AWS_SESSION_TOKEN")};
+  Credentials c{env_or_empty("AWS_ACCESS_KEY_ID"), env_or_empty("AWS_SECRET_ACCESS_KEY"),
+                env_or_empty("AWS_SESSION_TOKEN")};
   if (!c.access_key.empty() && !c.secret_key.empty()) return c;
   std::string file = env_or_empty("AWS_SHARED_CREDENTIALS_FILE");
   if (file.empty() && !env_or_empty("HOME").empty()) file = env_or_empty("HOME") + "/.aws/credentials";

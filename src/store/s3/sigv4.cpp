@@ -97,7 +97,8 @@ std::string authorization(const Credentials& credentials, const CanonicalInput& 
   const std::string signature = hmac_sha256(key, to_sign);
   return fmt::format("AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={}", credentials.access_key,
                      scope, signed_headers,
-                     util::to_hex(std::span(reinterpret_cast<const unsigned char*>(signature.data()), signature.size())));
+                     util::to_hex(std::span(reinterpret_cast<const unsigned char*>(signature.data()),
+                                            signature.size())));
 }
 
 }  // namespace dbsnap::store::s3

@@ -6,8 +6,8 @@
 // A writer keeps at most two parts in memory (part_size, 5 MiB by default,
 // S3's least, doubled for every 1,000 parts after the first 1,000): one
 // filling, one going up on a thread of its own; a backup has two pack
-// writers at once (chunk_store.hpp), so at most 20 MiB of parts. An object that stays within one part is one PUT at commit(); a
-// bigger one becomes a multipart upload whose parts go out as they fill,
+// writers at once (chunk_store.hpp), so at most 20 MiB of parts. An object
+// that stays within one part is one PUT at commit(); a bigger one becomes a multipart upload whose parts go out as they fill,
 // completed by commit() (the commit point: S3 shows an object only
 // once its PUT or CompleteMultipartUpload returned) and aborted when the
 // writer is dropped. IfExists::fail sends If-None-Match: * on the PUT and
