@@ -122,13 +122,16 @@ store::encrypted::UserKeys keys_from(const KeySources& from, const std::filesyst
 
 }  // namespace
 
-store::encrypted::UserKeys Context::store_keys() {
+const store::encrypted::UserKeys& Context::store_keys() {
+  if (store_keys_) return *store_keys_;
   const auto& cfg = config();
   store::encrypted::UserKeys keys;
   keys.encryption = encryption_of(cfg.encryption);
-  return keys_from({.given_file = {}, .file_env = "DBSNAP_KEY_FILE", .config_file = cfg.key_file,
-                    .command = cfg.key_command, .command_key = "key_command", .passphrase_env = "DBSNAP_PASSPHRASE"},
-                   cfg.dir, std::move(keys));
+  store_keys_ = keys_from({.given_file = {}, .file_env = "DBSNAP_KEY_FILE", .config_file = cfg.key_file,
+                           .command = cfg.key_command, .command_key = "key_command",
+                           .passphrase_env = "DBSNAP_PASSPHRASE"},
+                          cfg.dir, std::move(keys));
+  return *store_keys_;
 }
 
 store::encrypted::UserKeys Context::copy_keys(const std::filesystem::path& key_file) {

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "dbsnap/pipeline/sha256.hpp"
+#include "dbsnap/store/backend.hpp"
 #include "dbsnap/store/ids.hpp"
 
 namespace dbsnap::store {
@@ -229,25 +230,32 @@ bool is_hex64(const std::string& text) {
 
 }  // namespace
 
-Expected<std::string> manifest_text(const Manifest& manifest, std::string_view mac_key) {
-  json doc = to_json(manifest);
-  if (mac_key.empty()) return doc.dump(2) + "\n";
-  doc["mac"] = zero_mac;
-  std::string text = doc.dump(2) + "\n";
+Expected<std::string> manifest_text(json document, std::string_view mac_key) {
+  if (mac_key.empty()) return document.dump(2) + "\n";
+  if (!document.is_object() || document.contains("mac")) {
+    return make_error(ErrorKind::failure, "a manifest that already has a \"mac\" field cannot be given one");
+  }
+  document["mac"] = zero_mac;
+  std::string text = document.dump(2) + "\n";
   auto mac = mac_of(text, mac_key);
   if (!mac) return std::unexpected(mac.error());
   // The only `"mac": "000..."` in the text: every string value is JSON-escaped, so `"mac": "` can only
   // be a key, and no other key of a manifest is named mac.
   const auto at = mac_digits_at(text, zero_mac);
-  if (!at) return make_error(ErrorKind::failure, "manifest {}: cannot place its MAC", manifest.id);
+  if (!at) return make_error(ErrorKind::failure, "cannot place the manifest's MAC");
   text.replace(*at, zero_mac.size(), *mac);
   return text;
 }
 
-Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_key) {
+Expected<std::string> manifest_text(const Manifest& manifest, std::string_view mac_key) {
+  return manifest_text(to_json(manifest), mac_key);
+}
+
+Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_key, MacPolicy policy) {
   if (mac_key.empty()) return parse_manifest(text);
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return make_error(ErrorKind::corrupt, "manifest is not valid JSON");
+  if (policy == MacPolicy::when_present && doc.is_object() && !doc.contains("mac")) return manifest_from_json(doc);
   if (!doc.is_object() || !doc.contains("mac") || !doc["mac"].is_string() || !is_hex64(doc["mac"].get<std::string>())) {
     return make_error(ErrorKind::corrupt, "the manifest carries no MAC, and every manifest of this store must: it "
                       "was not written by dbsnap with the store's key");
@@ -264,6 +272,11 @@ Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_ke
                       "or written by someone without the key");
   }
   return manifest_from_json(doc);
+}
+
+Expected<Manifest> parse_manifest(std::string_view text, const Backend& from) {
+  return parse_manifest(text, from.manifest_key(),
+                        from.manifest_macs_required() ? MacPolicy::required : MacPolicy::when_present);
 }
 
 }  // namespace dbsnap::store

@@ -205,6 +205,8 @@ std::pair<Backend*, const encrypted::RepositoryKey*> keyed_backend(Backend* back
 
 bool Store::keyed() const { return keyed_backend(backend_.get()).first != nullptr; }
 
+Backend* Store::keys_backend() const { return keyed_backend(backend_.get()).first; }
+
 Expected<std::vector<std::string>> Store::key_ids() const {
   auto [inner, key] = keyed_backend(backend_.get());  // only listed: const in effect
   if (inner == nullptr) return make_error(ErrorKind::usage, "the store {} has no keys", location_);

@@ -40,7 +40,7 @@ Expected<void> Store::remove_unpublished_blobs() {
     for (const auto& [id, data] : data_files) {
       if (data.size() < 2) continue;
       auto text = read_object(*backend_, target + "/" + id + ".json", 1024 * 1024);
-      auto manifest = text ? parse_manifest(*text, backend_->manifest_key()) : Expected<Manifest>(std::unexpected(text.error()));
+      auto manifest = text ? parse_manifest(*text, *backend_) : Expected<Manifest>(std::unexpected(text.error()));
       if (!manifest || manifest->id != id) continue;  // verify and catalog rebuild report it
       const std::string keep = manifest->layout == DataLayout::chunks ? manifest->chunk_list : manifest->blob_file;
       for (const auto& name : data) {
@@ -81,7 +81,7 @@ Expected<void> Store::reconcile_catalog() {
       seen.insert(id);
       if (listed.contains(id)) continue;
       auto text = read_object(*backend_, target + "/" + name, 1024 * 1024);
-      auto manifest = text ? parse_manifest(*text, backend_->manifest_key()) : Expected<Manifest>(std::unexpected(text.error()));
+      auto manifest = text ? parse_manifest(*text, *backend_) : Expected<Manifest>(std::unexpected(text.error()));
       if (!manifest || manifest->id != id || manifest->target != target) continue;  // rebuild reports it
       const std::string data = manifest->layout == DataLayout::chunks ? manifest->chunk_list : manifest->blob_file;
       if (!present.contains(data)) continue;
@@ -160,7 +160,7 @@ Expected<std::vector<Manifest>> Store::collect_manifests(std::vector<std::string
       if (!text && text.error().kind != ErrorKind::not_found && text.error().kind != ErrorKind::corrupt) {
         return std::unexpected(text.error());  // the backend failed: never index on partial knowledge
       }
-      auto manifest = text ? parse_manifest(*text, backend_->manifest_key()) : Expected<Manifest>(std::unexpected(text.error()));
+      auto manifest = text ? parse_manifest(*text, *backend_) : Expected<Manifest>(std::unexpected(text.error()));
       if (!manifest) {
         skipped.push_back(fmt::format("{}: {}", where, manifest.error().message));
         continue;

@@ -167,7 +167,7 @@ Expected<Manifest> Store::load_manifest(const Manifest& indexed) const {
     }
     return std::unexpected(text.error());
   }
-  auto manifest = parse_manifest(*text, backend_->manifest_key());
+  auto manifest = parse_manifest(*text, *backend_);
   if (!manifest) return std::unexpected(with_context(manifest.error(), manifest_location(indexed)));
   return manifest;
 }

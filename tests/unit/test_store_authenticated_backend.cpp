@@ -3,6 +3,7 @@
 // are refused without a valid one; objects stay in the clear; chunk ids stay plain SHA-256;
 // opening needs one of the store's keys.
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -152,7 +153,7 @@ TEST_CASE("authenticated store: turned on by a key for a new store, opened only 
   }
 }
 
-TEST_CASE("encrypted store: manifests of new repositories carry a MAC, older repositories' do not") {
+TEST_CASE("encrypted store: every manifest is written with a MAC; only older repositories accept one without") {
   test::TempDir dir;
   const auto identity = crypto::age::generate_identity();
   auto keys = user_keys(identity);
@@ -164,23 +165,112 @@ TEST_CASE("encrypted store: manifests of new repositories carry a MAC, older rep
   REQUIRE(crypt != nullptr);
   CHECK(crypt->manifest_key().size() == 64);
   CHECK(crypt->manifest_key() == *derive_manifest_key(crypt->key().chunk_key));
+  CHECK(crypt->manifest_macs_required());
 
   const std::string text = format_key_object(crypt->key());
   CHECK(text.find("\n# manifests: hmac-sha256\n") != std::string::npos);
   auto parsed = parse_key_object(text);
   REQUIRE(parsed);
   CHECK(parsed->manifest_key == crypt->key().manifest_key);
+  CHECK(parsed->manifest_macs_required);
 
-  // A key object written before manifests carried a MAC: no line, no manifest key.
+  // A key object written before manifests carried a MAC: no line. The manifest key is derived all
+  // the same (new manifests get a MAC), but one without a MAC is accepted.
   RepositoryKey old = crypt->key();
-  old.manifest_key.clear();
+  old.manifest_macs_required = false;
   const std::string old_text = format_key_object(old);
   CHECK(old_text.find("manifests") == std::string::npos);
   auto old_parsed = parse_key_object(old_text);
   REQUIRE(old_parsed);
-  CHECK(old_parsed->manifest_key.empty());
+  CHECK(old_parsed->manifest_key == crypt->key().manifest_key);
+  CHECK_FALSE(old_parsed->manifest_macs_required);
   EncryptedBackend old_backend(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), *old_parsed);
-  CHECK(old_backend.manifest_key().empty());
+  CHECK_FALSE(old_backend.manifest_macs_required());
+  const auto with_mac = manifest_text(sample(), old_backend.manifest_key());
+  REQUIRE(with_mac);
+  CHECK(parse_manifest(*with_mac, old_backend));
+  CHECK(parse_manifest(*with_mac, *crypt));
+  const auto without = manifest_text(sample(), "");
+  REQUIRE(without);
+  CHECK(parse_manifest(*without, old_backend));
+  auto refused = parse_manifest(*without, *crypt);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().kind == ErrorKind::corrupt);
+  // A MAC that is there is checked, required or not.
+  auto altered = parse_manifest(replaced(*with_mac, "\"a1\"", "\"a2\""), old_backend);
+  REQUIRE_FALSE(altered);
+  CHECK(altered.error().kind == ErrorKind::corrupt);
+}
+
+TEST_CASE("a manifest given its MAC as it stands keeps every field, and is given one only once") {
+  const std::string key(64, 'm');
+  auto document = to_json(sample());
+  document["written_by"] = "a field this build does not know";
+  auto text = manifest_text(document, key);
+  REQUIRE(text);
+  auto parsed = parse_manifest(*text, key, MacPolicy::required);
+  REQUIRE(parsed);
+  CHECK(parsed->id == sample().id);
+  auto back = nlohmann::json::parse(*text);
+  back.erase("mac");
+  CHECK(back == document);
+  auto twice = manifest_text(nlohmann::json::parse(*text), key);
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().kind == ErrorKind::failure);
+}
+
+TEST_CASE("require_manifest_macs: the user's key objects without the line are replaced, others' left alone") {
+  test::TempDir dir;
+  const auto mine = crypto::age::generate_identity();
+  const auto theirs = crypto::age::generate_identity();
+  auto keys = user_keys(mine);
+  keys.encryption = Encryption::age;
+  local::LocalBackend inner(dir.path, BackendAccess::write);
+  {
+    auto opened = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), keys,
+                                  NewStore::may_encrypt);
+    REQUIRE(opened);
+    // The store as an older dbsnap left it: key objects without the line (one mine, one theirs).
+    RepositoryKey old = dynamic_cast<EncryptedBackend*>(opened->get())->key();
+    old.manifest_macs_required = false;
+    const auto made = list_keys(inner);
+    REQUIRE(made);
+    for (const auto& id : *made) REQUIRE(inner.remove("keys/" + id));
+    REQUIRE(add_key(inner, old, keys.recipients()));
+    REQUIRE(add_key(inner, old, user_keys(theirs).recipients()));
+  }
+  const auto before = *list_keys(inner);
+  REQUIRE(before.size() == 2);
+  auto done = require_manifest_macs(inner, keys);
+  REQUIRE(done);
+  CHECK_FALSE(done->added.empty());
+  CHECK(done->removed.size() == 1);
+  CHECK(done->others.size() == 1);
+  const auto after = *list_keys(inner);
+  CHECK(after.size() == 2);
+  CHECK(std::find(after.begin(), after.end(), done->added) != after.end());
+  CHECK(std::find(after.begin(), after.end(), done->removed[0]) == after.end());
+  CHECK(std::find(after.begin(), after.end(), done->others[0]) != after.end());
+
+  auto reopened = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), keys,
+                                  NewStore::leave);
+  REQUIRE(reopened);
+  CHECK((*reopened)->manifest_macs_required());
+  auto theirs_opened = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write),
+                                       user_keys(theirs), NewStore::leave);
+  REQUIRE(theirs_opened);
+  CHECK_FALSE((*theirs_opened)->manifest_macs_required());
+
+  // A second run changes nothing; a key that opens nothing is refused.
+  auto again = require_manifest_macs(inner, keys);
+  REQUIRE(again);
+  CHECK(again->added.empty());
+  CHECK(again->removed.empty());
+  CHECK(again->kept == std::vector<std::string>{done->added});
+  CHECK(*list_keys(inner) == after);
+  auto stranger = require_manifest_macs(inner, user_keys(crypto::age::generate_identity()));
+  REQUIRE_FALSE(stranger);
+  CHECK(stranger.error().kind == ErrorKind::refused);
 }
 
 }  // namespace dbsnap::store::encrypted

@@ -110,7 +110,7 @@ struct KeyOptions {
   std::string passphrase_env;  // add: a variable holding a passphrase
   std::string id;              // remove
 };
-enum class KeyAction { list, add, remove };
+enum class KeyAction { list, add, remove, upgrade };
 int run_key(Context& context, const KeyOptions& options, KeyAction action);
 void add_key(CLI::App& app, Context& context);
 

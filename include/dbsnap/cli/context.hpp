@@ -76,8 +76,8 @@ class Context {
   // key_file (age identity files), else what its key_command prints (an
   // identity file's text or a passphrase), else DBSNAP_PASSPHRASE; none:
   // empty. Throws `config` for a key file that does not read, a key_command
-  // that fails or prints no key.
-  store::encrypted::UserKeys store_keys();
+  // that fails or prints no key. Read once (a key_command runs once).
+  const store::encrypted::UserKeys& store_keys();
   // What opens (or, for a new one, encrypts) a store snapshots are copied
   // to: `key_file` (--to-key-file) when given, else DBSNAP_COPY_KEY_FILE,
   // else the config's copy_key_file, else its copy_key_command, else
@@ -123,6 +123,7 @@ class Context {
  private:
   std::optional<config::Config> config_;
   std::optional<store::Store> store_;
+  std::optional<store::encrypted::UserKeys> store_keys_;
 };
 
 }  // namespace dbsnap::cli

@@ -104,10 +104,16 @@ class Backend {
   virtual std::string_view chunk_key() const { return {}; }
 
   // The key manifests are authenticated with (HMAC-SHA-256, FORMAT.md
-  // "Manifest") when this backend keeps an authenticated repository in the
-  // clear (store/encrypted/authenticated_backend.hpp); empty: manifests carry
-  // no MAC and none is checked.
+  // "Manifest") when this backend holds the repository's key (encrypted, or
+  // authenticated in the clear: store/encrypted/); every manifest written
+  // through it carries a MAC. Empty: manifests carry no MAC, none is checked.
   virtual std::string_view manifest_key() const { return {}; }
+
+  // Whether a manifest without a MAC is refused (with a manifest key): true
+  // but for an encrypted repository made before manifests carried one and
+  // not upgraded yet (`dbsnap key upgrade`), which checks a MAC only where
+  // there is one.
+  virtual bool manifest_macs_required() const { return true; }
 };
 
 // Checks an object name against the rules above; `usage` error naming it.

@@ -12,6 +12,8 @@
 
 namespace dbsnap::store {
 
+class Backend;
+
 // The newest manifest format version this build reads and writes; FORMAT.md
 // documents each. A snapshot stored as one blob is written as version 1 (so
 // that older releases still read it), a chunked one as version 2.
@@ -100,10 +102,26 @@ Expected<Manifest> parse_manifest(std::string_view text);
 // zeros (FORMAT.md, "Manifest"). Errors: OpenSSL's.
 Expected<std::string> manifest_text(const Manifest& manifest, std::string_view mac_key);
 
+// The same text with its "mac" (written zeroed by manifest_text) filled in
+// for `document` as it is: what `dbsnap key upgrade` gives the manifests of
+// a store made before they carried one, keeping every field as written.
+// Errors: `failure` when the document already has a "mac" field; OpenSSL's.
+Expected<std::string> manifest_text(nlohmann::json document, std::string_view mac_key);
+
+// Whether a manifest without a MAC is refused: always in an authenticated
+// store, and in an encrypted one whose key object says so (keys.hpp); an
+// encrypted store made before manifests carried a MAC accepts one without
+// (until `dbsnap key upgrade`), but checks a MAC that is there.
+enum class MacPolicy { required, when_present };
+
 // Parses a manifest object's text; with a non-empty `mac_key`, first checks
-// its "mac" (a `corrupt` error when it has none or it does not match: the
-// manifest was altered, or written by someone without the store's key).
-// Without a key a "mac" is not checked.
-Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_key);
+// its "mac" (a `corrupt` error when it does not match: the manifest was
+// altered, or written by someone without the store's key; or when it has
+// none and `policy` requires one). Without a key a "mac" is not checked.
+Expected<Manifest> parse_manifest(std::string_view text, std::string_view mac_key,
+                                  MacPolicy policy = MacPolicy::required);
+
+// parse_manifest with the manifest key and policy of the backend the text was read from.
+Expected<Manifest> parse_manifest(std::string_view text, const Backend& from);
 
 }  // namespace dbsnap::store

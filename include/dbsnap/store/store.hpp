@@ -70,6 +70,14 @@ struct GarbageCollection {
   std::optional<repo::GcReport> report;
 };
 
+// What Store::require_manifest_macs() did (`dbsnap key upgrade`).
+struct ManifestMacUpgrade {
+  std::vector<Manifest> given;       // manifests given their MAC by this run
+  std::size_t had = 0;               // manifests that carried a valid one already
+  std::vector<std::string> refused;  // manifests left as they were, each with why (never restorable anyway)
+  encrypted::KeyObjectsUpgrade keys;
+};
+
 // The snapshot store: a folder (0700) holding catalog.db and one folder per
 // target with <id>.<kind>.zst blobs and <id>.json manifests (FORMAT.md).
 // Opening it removes temp files and unpublished blobs that crashed or killed
@@ -132,6 +140,17 @@ class Store {
   Expected<std::vector<std::string>> key_ids() const;
   Expected<std::string> add_key(const crypto::age::Recipients& to);
   Expected<void> remove_key(const std::string& id);
+
+  // `dbsnap key upgrade` for an encrypted store made before manifests
+  // carried a MAC (store/upgrade_macs.cpp): every manifest without one is
+  // given its MAC as it stands (the run vouches for the manifests the store
+  // holds now), then the user's key objects are rewritten to require MACs
+  // (keys.hpp, require_manifest_macs). Holds the repository lock
+  // exclusively. A kill at any moment leaves a store every key still opens;
+  // a second run finishes. Errors: `usage` for a store without keys, `busy`
+  // when a backup or restore holds the repository, `refused` for a key
+  // that opens no key object, the backend's.
+  Expected<ManifestMacUpgrade> require_manifest_macs(const encrypted::UserKeys& user);
 
   // The snapshots the catalog (the store's own index) holds that match
   // `filter`, newest first; commands ask here, never the catalog itself.
@@ -258,6 +277,8 @@ class Store {
   // Every manifest that names its own folder and file and has its blob; the others are described in `skipped`.
   Expected<std::vector<Manifest>> collect_manifests(std::vector<std::string>& skipped) const;
   Expected<void> check_writable() const;
+  // The backend under the keys of a store that has them (encrypted, or authenticated in the clear); else nullptr.
+  Backend* keys_backend() const;
   Expected<void> remove_unpublished_blobs();
   Expected<void> reconcile_catalog();
   void report_symlinks() const;

@@ -17,6 +17,7 @@ Expected<std::unique_ptr<Backend>> AuthenticatedBackend::create(std::unique_ptr<
     if (!manifest_key) return std::unexpected(manifest_key.error());
     key.manifest_key = std::move(*manifest_key);
   }
+  key.manifest_macs_required = true;
   return std::unique_ptr<Backend>(new AuthenticatedBackend(std::move(inner), std::move(key)));
 }
 

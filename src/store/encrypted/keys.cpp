@@ -154,6 +154,29 @@ Expected<RepositoryKey> initialize(Backend& inner, const UserKeys& user) {
   return key;
 }
 
+// Key object `id` opened with `user`'s key: nullopt when it is another
+// user's. Errors: `corrupt` for one that does not decrypt, parse, or hold the
+// key of the repository whose recipient `config` names; the backend's.
+Expected<std::optional<RepositoryKey>> open_key_object(const Backend& inner, const std::string& id,
+                                                       const UserKeys& user, const std::string& recipient) {
+  const std::string name = std::string(keys_prefix) + id;
+  auto sealed = read_object(inner, name, 64 * 1024);
+  if (!sealed) return std::unexpected(sealed.error());
+  const age::Identities with{.keys = user.identities, .passphrase = user.identities.empty() ? user.passphrase : ""};
+  auto plain = decrypt(*sealed, with);
+  if (!plain) {
+    if (plain.error().kind == ErrorKind::refused) return std::optional<RepositoryKey>();
+    return make_error(ErrorKind::corrupt, "{}: {}", inner.locate(name), plain.error().message);
+  }
+  auto key = parse_key_object(*plain);
+  if (!key) return make_error(ErrorKind::corrupt, "{}: {}", inner.locate(name), key.error().message);
+  if (age::format_recipient(key->identity.recipient()) != recipient) {
+    return make_error(ErrorKind::corrupt, "{} holds another repository's key than {} names", inner.locate(name),
+                      inner.locate(config_name));
+  }
+  return std::optional<RepositoryKey>(std::move(*key));
+}
+
 }  // namespace
 
 age::Recipients UserKeys::recipients() const {
@@ -168,7 +191,7 @@ std::string format_key_object(const RepositoryKey& key) {
   return fmt::format("# dbsnap repository key: an age identity that opens every object of the repository\n"
                      "{}{}\n{}{}\n",
                      chunk_key_line, util::to_hex(std::span(raw, key.chunk_key.size())),
-                     key.manifest_key.empty() ? "" : std::string(manifests_line) + "\n",
+                     key.manifest_macs_required ? std::string(manifests_line) + "\n" : "",
                      age::format_identity(key.identity));
 }
 
@@ -187,18 +210,18 @@ Expected<RepositoryKey> parse_key_object(std::string_view text) {
     } else if (line.starts_with("AGE-SECRET-KEY-")) {
       auto identity = age::parse_identity(line);
       if (!identity) return make_error(ErrorKind::corrupt, "a repository key object holds a malformed identity");
-      key = RepositoryKey{*identity, {}, {}};
+      key = RepositoryKey{*identity, {}, {}, false};
     }
   }
   if (!key || !chunk_key || chunk_key->size() != 32) {
     return make_error(ErrorKind::corrupt, "not a dbsnap repository key (no identity or no chunk key)");
   }
   key->chunk_key = *chunk_key;
-  if (authenticated_manifests) {
-    auto manifest_key = derive_manifest_key(key->chunk_key);
-    if (!manifest_key) return std::unexpected(manifest_key.error());
-    key->manifest_key = std::move(*manifest_key);
-  }
+  // Derived whatever the key object says: manifests are always written with a MAC.
+  auto manifest_key = derive_manifest_key(key->chunk_key);
+  if (!manifest_key) return std::unexpected(manifest_key.error());
+  key->manifest_key = std::move(*manifest_key);
+  key->manifest_macs_required = authenticated_manifests;
   return *key;
 }
 
@@ -259,27 +282,57 @@ Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inne
   }
   auto ids = list_keys(*inner);
   if (!ids) return std::unexpected(ids.error());
-  const age::Identities with{.keys = user.identities, .passphrase = user.identities.empty() ? user.passphrase : ""};
   for (const auto& id : *ids) {
-    const std::string name = std::string(keys_prefix) + id;
-    auto sealed = read_object(*inner, name, 64 * 1024);
-    if (!sealed) return std::unexpected(sealed.error());
-    auto plain = decrypt(*sealed, with);
-    if (!plain) {
-      if (plain.error().kind == ErrorKind::refused) continue;  // another user's key object
-      return make_error(ErrorKind::corrupt, "{}: {}", inner->locate(name), plain.error().message);
-    }
-    auto key = parse_key_object(*plain);
-    if (!key) return make_error(ErrorKind::corrupt, "{}: {}", inner->locate(name), key.error().message);
-    if (age::format_recipient(key->identity.recipient()) != (*config)->recipient) {
-      return make_error(ErrorKind::corrupt, "{} holds another repository's key than {} names", inner->locate(name),
-                        inner->locate(config_name));
-    }
-    if ((*config)->encryption == Encryption::none) return AuthenticatedBackend::create(std::move(inner), std::move(*key));
-    return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(*key)));
+    auto key = open_key_object(*inner, id, user, (*config)->recipient);
+    if (!key) return std::unexpected(key.error());
+    if (!*key) continue;  // another user's key object
+    if ((*config)->encryption == Encryption::none) return AuthenticatedBackend::create(std::move(inner), std::move(**key));
+    return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(**key)));
   }
   return make_error(ErrorKind::refused, "none of the {} key(s) of the store {} opens with {}", ids->size(),
                     inner->locate(""), user.source);
+}
+
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user) {
+  auto config = read_config(inner);
+  if (!config) return std::unexpected(config.error());
+  if (!*config) return make_error(ErrorKind::usage, "the store {} has no keys", inner.locate(""));
+  auto ids = list_keys(inner);
+  if (!ids) return std::unexpected(ids.error());
+  KeyObjectsUpgrade done;
+  std::optional<RepositoryKey> key;
+  bool has_required = false;
+  for (const auto& id : *ids) {
+    auto opened = open_key_object(inner, id, user, (*config)->recipient);
+    if (!opened) return std::unexpected(opened.error());
+    if (!*opened) {
+      done.others.push_back(id);
+    } else if ((*opened)->manifest_macs_required) {
+      has_required = true;
+      done.kept.push_back(id);
+    } else {
+      key = std::move(**opened);
+      done.removed.push_back(id);
+    }
+  }
+  if (!key && !has_required) {
+    return make_error(ErrorKind::refused, "none of the {} key(s) of the store {} opens with {}", ids->size(),
+                      inner.locate(""), user.source);
+  }
+  if (!key) return done;  // nothing left to upgrade
+  // The new key object before the old ones go (a kill between leaves both, and both open the store).
+  if (!has_required) {
+    key->manifest_macs_required = true;
+    auto added = add_key(inner, *key, user.recipients());
+    if (!added) return std::unexpected(added.error());
+    done.added = *added;
+  }
+  for (const auto& id : done.removed) {
+    if (auto r = inner.remove(std::string(keys_prefix) + id); !r && r.error().kind != ErrorKind::not_found) {
+      return std::unexpected(r.error());
+    }
+  }
+  return done;
 }
 
 }  // namespace dbsnap::store::encrypted

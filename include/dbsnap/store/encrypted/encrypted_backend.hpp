@@ -15,7 +15,8 @@
 // repository's public recipient). Keyed chunk ids keep forged chunks out;
 // manifests carry a MAC under a key derived from the secret chunk key
 // (manifest_key()), so that a forged manifest cannot name data of its
-// writer's choosing either (repositories made before that: no MAC).
+// writer's choosing either (repositories made before that accept manifests
+// without a MAC until `dbsnap key upgrade` gives every manifest one).
 //
 // Ranged reads: age seals the payload in 64 KiB chunks, each authenticated
 // on its own with its position and a last-chunk flag; a range is read as the
@@ -44,10 +45,14 @@ struct RepositoryKey {
   crypto::age::Identity identity;
   std::string chunk_key;  // 32 bytes
   // The key its manifests are authenticated with (64 hex digits,
-  // authenticated_backend.hpp's derive_manifest_key); empty for an encrypted
-  // repository made before manifests carried a MAC, whose key objects lack
-  // the line that says they do (keys.hpp).
+  // authenticated_backend.hpp's derive_manifest_key), derived from chunk_key.
   std::string manifest_key;
+  // Whether every manifest must carry a MAC: false for an encrypted
+  // repository made before manifests carried one, whose key objects lack the
+  // line that says they do (keys.hpp), until `dbsnap key upgrade`. Manifests
+  // written through it carry a MAC all the same, and a MAC that is there is
+  // checked.
+  bool manifest_macs_required = true;
 };
 
 // The size of the header every object of this backend has ("age-encryption.org/v1",
@@ -71,6 +76,7 @@ class EncryptedBackend final : public Backend {
   Expected<void> remove(std::string_view name) override;
   std::string_view chunk_key() const override { return key_.chunk_key; }
   std::string_view manifest_key() const override { return key_.manifest_key; }
+  bool manifest_macs_required() const override { return key_.manifest_macs_required; }
 
   Backend& inner() { return *inner_; }
   const Backend& inner() const { return *inner_; }

@@ -20,6 +20,13 @@
 // `config` is refused (it may be a store whose `config` someone deleted to
 // have it written in the clear).
 //
+// Manifests: every manifest written with the repository's key carries a MAC
+// (FORMAT.md, "Manifest"). Key objects of repositories made since then say
+// `# manifests: hmac-sha256`, and a manifest without a valid MAC is refused;
+// those of older repositories lack the line, and their manifests are
+// accepted without a MAC (a MAC that is there is checked) until `dbsnap key
+// upgrade` has given every manifest one and rewritten the user's key object.
+//
 // The same keys can keep a store in the clear but authenticated
 // (`encryption = "none"`, authenticated_backend.hpp): `config` then says
 // "encryption": "none", the key objects are the same, and the repository's
@@ -82,6 +89,25 @@ Expected<std::string> add_key(Backend& inner, const RepositoryKey& key, const cr
 
 // Removes key object `id`. Errors: `not_found`, `refused` for the last one.
 Expected<void> remove_key(Backend& inner, const std::string& id);
+
+// What require_manifest_macs did to the key objects, by id.
+struct KeyObjectsUpgrade {
+  std::string added;                 // the new key object (empty: the user had one already)
+  std::vector<std::string> removed;  // the user's key objects without the manifests line
+  std::vector<std::string> kept;     // the user's key objects that had it already
+  std::vector<std::string> others;   // key objects that do not open with the user's key
+};
+
+// The last step of `dbsnap key upgrade` (store/upgrade_macs.cpp), once every
+// manifest carries a MAC: the user's key objects that lack the line
+// `# manifests: hmac-sha256` are replaced by one that has it, encrypted to
+// the user's recipients (or passphrase), written before they are removed, so
+// that a kill between leaves both and either opens the store. Key objects of
+// other users are left alone (only their holders can rewrite them): with
+// theirs, manifests without a MAC are still accepted. Errors: `usage` for a
+// store without keys, `refused` when no key object opens with `user`,
+// `corrupt` as open_repository's, the backend's.
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user);
 
 // The plaintext of a key object, and its parser (errors: `corrupt`).
 std::string format_key_object(const RepositoryKey& key);
