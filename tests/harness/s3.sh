@@ -22,9 +22,10 @@ BUCKET=dbsnap-test
 
 log() { echo "s3.sh: $*" >&2; }
 
-# A private CA and a certificate for the name localhost (and not for 127.0.0.1, so that
-# https://127.0.0.1 tests a name that does not match) signed by it, for the https
-# endpoint (beast's ssl_endpoint): clients trust it through AWS_CA_BUNDLE.
+# A private CA and a certificate for the names localhost and $BUCKET.localhost (virtual-hosted
+# requests; not for 127.0.0.1, so that https://127.0.0.1 tests a name that does not match)
+# signed by it, for the https endpoint (beast's ssl_endpoint): clients trust it through
+# AWS_CA_BUNDLE.
 make_certificates() {  # DIR
   local tls=$1/tls
   mkdir -p "$tls"
@@ -32,7 +33,7 @@ make_certificates() {  # DIR
     -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/server.key" \
     -out "$tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n' > "$tls/ext.cnf"
+  printf 'subjectAltName=DNS:localhost,DNS:%s.localhost\nbasicConstraints=CA:FALSE\n' "$BUCKET" > "$tls/ext.cnf"
   openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
     -extfile "$tls/ext.cnf" -out "$tls/server.pem" 2>/dev/null
 }

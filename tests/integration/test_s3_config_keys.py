@@ -9,7 +9,8 @@ virtual-hosted addressing against the real server (CTest's s3 fixture).
   (tests/harness/s3.sh sets rgw dns name = localhost) and the runs get a private /etc/hosts
   (unshare --mount, a bind mount) that resolves only BUCKET.localhost, so a path-style
   request could not even connect: backup, list and restore work, and the objects are the same as
-  path style writes (the path-style store lists the snapshot too).
+  path style writes (the path-style store lists the snapshot too). The same over https: the
+  harness's certificate names BUCKET.localhost, which is checked (without its CA: one line).
 - Bad input, one line and exit 3: an unknown key in [s3] (credentials are refused there), an
   addressing that is neither path nor virtual, [s3] that is not a table, a bucket with dots with
   virtual addressing.
@@ -69,12 +70,12 @@ def body(t):
     vproj = project(t, "virtual", 'store = "{}"\n[s3]\nendpoint = "http://{}:{}"\naddressing = "virtual"\n'.format(
         s3.location(s3.prefix + "/virtual"), DNS_NAME, port))
 
-    def virtual(*args):
+    def virtual(*args, proj=vproj, env=None):
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, t.binary,
-                "--config", os.path.join(vproj, "dbsnap.toml")] + list(args)
-        p = subprocess.run(argv, cwd=vproj, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(keys),
-                           timeout=240)
+                "--config", os.path.join(proj, "dbsnap.toml")] + list(args)
+        p = subprocess.run(argv, cwd=proj, stdin=subprocess.DEVNULL, capture_output=True,
+                           env=clean_env(dict(keys, **(env or {}))), timeout=240)
         return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
     probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
@@ -96,6 +97,23 @@ def body(t):
     r = t.dbsnap(elsewhere, "--store", s3.location(s3.prefix + "/virtual"), "list", "--json",
                  env=dict(keys, AWS_ENDPOINT_URL=s3.endpoint, DBSNAP_CACHE_DIR=t.path("cache2")), config=False)
     t.check(r.rc == 0 and vid in r.text, "path style reads the same store", r.errtext)
+
+    t.section("addressing = \"virtual\" over https: the certificate checked against BUCKET.localhost")
+    tls_port = os.environ["DBSNAP_TEST_S3_TLS_ENDPOINT"].rsplit(":", 1)[1]
+    tproj = project(t, "virtual-tls", 'store = "{}"\n[s3]\nendpoint = "https://{}:{}"\naddressing = "virtual"\n'
+                    .format(s3.location(s3.prefix + "/virtual"), DNS_NAME, tls_port))
+    shutil.copyfile(os.path.join(vproj, "app.db"), os.path.join(tproj, "app.db"))
+    trusted = {"AWS_CA_BUNDLE": os.environ["DBSNAP_TEST_S3_CA"], "DBSNAP_CACHE_DIR": t.path("cache-tls")}
+    rc, out, err = virtual("backup", "dev", "--json", proj=tproj, env=trusted)
+    t.require(rc == 0, "backup with virtual-hosted addressing over https", err)
+    tid = __import__("json").loads(out)["id"]
+    rc, out, err = virtual("list", "--json", proj=tproj, env=trusted)
+    t.check(rc == 0 and vid in out and tid in out, "list over https sees both snapshots", err)
+    rc, out, err = virtual("verify", tid, proj=tproj, env=trusted)
+    t.check(rc == 0, "verify over https", err)
+    rc, out, err = virtual("list", proj=tproj, env={"DBSNAP_CACHE_DIR": t.path("cache-untrusted")})
+    t.check(rc != 0 and len(err.strip().splitlines()) == 1 and "certificate" in err,
+            "without the private CA: one line about the certificate", err)
 
     t.section("bad input: one line, exit 3")
     bad = [("unknown key", '[s3]\nsecret_access_key = "x"\n', "unknown key 's3.secret_access_key'"),
