@@ -29,26 +29,42 @@ ThreadedSink::~ThreadedSink() {
 
 Expected<void> ThreadedSink::write(Bytes data) {
   while (!data.empty()) {
-    const std::size_t n = std::min(data.size(), chunk_size);
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return queue_.size() < depth_ || error_ || stopped_; });
-    if (error_) return std::unexpected(*error_);
-    if (stopped_ || closing_) return make_error(ErrorKind::failure, "internal: write after finish");
-    std::vector<std::byte> buffer;
-    if (!spare_.empty()) {
-      buffer = std::move(spare_.back());
-      spare_.pop_back();
-    }
-    buffer.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
-    queue_.push_back(std::move(buffer));
-    lock.unlock();
-    changed_.notify_all();
+    const std::size_t n = std::min(data.size(), chunk_size - filling_.size());
+    filling_.insert(filling_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
     data = data.subspan(n);
+    if (filling_.size() == chunk_size) {
+      if (auto r = hand_over(); !r) return r;
+    }
+  }
+  if (failed_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(mutex_);
+    return std::unexpected(*error_);
   }
   return {};
 }
 
+Expected<void> ThreadedSink::hand_over() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return queue_.size() < depth_ || error_ || stopped_; });
+  if (error_) return std::unexpected(*error_);
+  if (stopped_ || closing_) return make_error(ErrorKind::failure, "internal: write after finish");
+  queue_.push_back(std::move(filling_));
+  filling_ = std::vector<std::byte>();
+  if (!spare_.empty()) {
+    filling_ = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  lock.unlock();
+  changed_.notify_all();
+  filling_.clear();
+  filling_.reserve(chunk_size);
+  return {};
+}
+
 Expected<void> ThreadedSink::finish() {
+  if (!filling_.empty()) {
+    if (auto r = hand_over(); !r) return r;
+  }
   std::unique_lock lock(mutex_);
   closing_ = true;
   changed_.notify_all();
@@ -74,7 +90,10 @@ void ThreadedSink::run() {
       lock.unlock();
       auto finished = next_.finish();
       lock.lock();
-      if (!finished) error_ = finished.error();
+      if (!finished) {
+        error_ = finished.error();
+        failed_.store(true, std::memory_order_release);
+      }
       break;
     }
     std::vector<std::byte> buffer = std::move(queue_.front());
@@ -86,6 +105,7 @@ void ThreadedSink::run() {
     spare_.push_back(std::move(buffer));
     if (!written) {
       error_ = written.error();
+      failed_.store(true, std::memory_order_release);
       break;
     }
   }

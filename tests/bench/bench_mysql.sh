@@ -12,7 +12,8 @@
 #                                                           vs  docker exec DB mariadb-dump ... | zstd -3 -T0 > f && sha256sum f
 #   restore  dbsnap restore --no-safety-snapshot (checked as   vs  zstd -dc f | docker exec -i DB mariadb app
 #            load into the shadow schema, swap)
-# and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
+# and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs; then what a second backup adds to the
+# store after small changes (rows appended and the newest updated; 1,000 updates spread out). Prints medians and ratios with the
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
 # restore; RSS <= 64 MB). The container is removed at the end, whatever happens.
 #
@@ -77,3 +78,17 @@ run_server_backups mariadb-dump
 snapshot=$(fresh_snapshot)
 run_server_restores "zstd -dc | mariadb" "$snapshot"
 report "MariaDB" "mariadb-dump" "zstd -dc f | mariadb"
+# Small changes, each followed by a backup into the first snapshot's store: new rows and the
+# newest rows updated (what an application mostly does), then 1,000 updates spread over the table.
+appended() {
+    echo "INSERT INTO big (pad, n, at) SELECT CONCAT(LEFT(pad, 160), MD5(RAND()), MD5(id)), FLOOR(RAND() * 1e12), NOW()
+          FROM big ORDER BY id DESC LIMIT 5000;
+          UPDATE big SET n = FLOOR(RAND() * 1e12) ORDER BY id DESC LIMIT 1000;" | sql
+}
+scattered() {
+    local step
+    step=$(echo "SELECT MAX(id) DIV 1000 FROM big;" | sql)
+    echo "UPDATE big SET n = FLOOR(RAND() * 1e12) WHERE id % $step = 0;" | sql
+}
+small_changes "$snapshot" "5,000 rows added, the newest 1,000 updated:appended" \
+    "1,000 rows updated, spread over the table:scattered"

@@ -13,7 +13,8 @@
 #   restore  dbsnap restore --no-safety-snapshot (checked as   vs  zstd -dc f | docker exec -i DB psql (into an
 #            one transaction replacing the populated app; also      empty database, re-created untimed before each run)
 #            docker_api = false), each after an untimed CHECKPOINT (autovacuum is off)
-# and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs. Prints medians and ratios with the
+# and dbsnap's peak RSS (/usr/bin/time -f %M) over all runs; then what a second backup adds to the
+# store after small changes (rows appended and the newest updated; 1,000 updates spread out). Prints medians and ratios with the
 # targets (backup <= 1.10 x plain dump, <= 1.00 x dump|zstd|sha256sum; restore <= 1.05 x plain
 # restore; RSS <= 64 MB). The container is removed at the end, whatever happens.
 #
@@ -81,3 +82,16 @@ run_server_backups pg_dump
 snapshot=$(fresh_snapshot)
 run_server_restores "zstd -dc | psql" "$snapshot"
 report "PostgreSQL" "pg_dump" "zstd -dc f | psql (empty database)"
+# Small changes, each followed by a backup into the first snapshot's store: new rows and the
+# newest rows updated (what an application mostly does), then 1,000 updates spread over the table.
+appended() {
+    sql <<EOF
+INSERT INTO big SELECT g, md5(g::text) || md5((g * 7)::text), repeat(md5((g * 3)::text), 2), g * 1.5,
+                       '2024-01-01'::timestamptz + g * interval '1 second'
+FROM generate_series($ROWS + 1, $ROWS + 5000) g;
+UPDATE big SET a = md5(random()::text) WHERE id > $ROWS - 1000;
+EOF
+}
+scattered() { echo "UPDATE big SET a = md5(random()::text) WHERE id % ($ROWS / 1000) = 0;" | sql; }
+small_changes "$snapshot" "5,000 rows added, the newest 1,000 updated:appended" \
+    "1,000 rows updated, spread over the table:scattered"

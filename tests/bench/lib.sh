@@ -222,6 +222,36 @@ run_server_restores() {
     done
 }
 
+# added_mb SNAPSHOT: the bytes a snapshot added to the store (packs and list; a blob's size), in MB.
+added_mb() {
+    "$DBSNAP" --config "$WORK/proj/dbsnap.toml" show "$1" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+d = s.get("data") or s["blob"]
+print("%.3f" % (d.get("added_bytes", d.get("stored_bytes", 0)) / 1e6))'
+}
+
+# small_changes FIRST LABEL:FUNCTION...: after the first snapshot FIRST (in the store of
+# fresh_snapshot), for each LABEL:FUNCTION the function changes a little of the database and
+# dbsnap backs up again; prints what each second backup added to the store against what FIRST
+# added (target <= 10 %).
+small_changes() {
+    local first=$1 first_mb; shift
+    [[ $STORE_KIND == s3 ]] && export DBSNAP_STORE=$snapshot_store
+    first_mb=$(added_mb "$first")
+    printf '\n  %-44s %8.1f MB\n' "first backup added" "$first_mb"
+    local change label fn id mb
+    for change in "$@"; do
+        label=${change%%:*} fn=${change#*:}
+        "$fn"
+        "$DBSNAP" --quiet --config "$WORK/proj/dbsnap.toml" backup bench >/dev/null
+        id=$("$DBSNAP" --config "$WORK/proj/dbsnap.toml" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+        mb=$(added_mb "$id")
+        printf '  %-44s %8.2f MB = %5.2f %% of the first (target <= 10 %%)\n' "then $label" "$mb" \
+            "$(echo "100 * $mb / $first_mb" | bc -l)"
+    done
+}
+
 # start_bench_container KIND: (re)starts container $NAME with tests/harness/dbctl start-KIND and
 # removes it, with $WORK, when the benchmark exits.
 start_bench_container() {

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "dbsnap/pipeline/threaded.hpp"
@@ -70,7 +72,7 @@ TEST_CASE("an error of the next stage comes back from a later write or from fini
   FailingSink failing(3);
   auto sink = pipeline::ThreadedSink::create(failing, 1);
   REQUIRE(sink);
-  const std::string piece(1000, 'x');
+  const std::string piece(pipeline::chunk_size / 4, 'x');
   Expected<void> result;
   for (int i = 0; i < 50 && result; ++i) result = (*sink)->write(test::as_bytes(piece));
   if (result) result = (*sink)->finish();
@@ -79,6 +81,34 @@ TEST_CASE("an error of the next stage comes back from a later write or from fini
   CHECK(failing.writes == 3);  // nothing after the failing write
   CHECK(failing.finished == 0);
   CHECK_FALSE((*sink)->finish());
+}
+
+TEST_CASE("small writes are gathered into buffers of chunk_size before they are handed over") {
+  // Counts the writes it sees and their sizes, on the worker thread.
+  class CountingSink final : public pipeline::Sink {
+   public:
+    Expected<void> write(pipeline::Bytes data) override {
+      ++writes;
+      largest = std::max(largest.load(), data.size());
+      text.append(reinterpret_cast<const char*>(data.data()), data.size());
+      return {};
+    }
+    Expected<void> finish() override { return {}; }
+    std::atomic<int> writes{0};
+    std::atomic<std::size_t> largest{0};
+    std::string text;
+  } counting;
+  auto sink = pipeline::ThreadedSink::create(counting, 2);
+  REQUIRE(sink);
+  // What the docker daemon's stream gives a read: frames of about 32 KiB.
+  const std::string data = test::make_data(32 * 1024 * 40 + 99, 3);
+  for (std::size_t at = 0; at < data.size(); at += 32 * 1024) {
+    REQUIRE((*sink)->write(test::as_bytes(data).subspan(at, std::min<std::size_t>(32 * 1024, data.size() - at))));
+  }
+  REQUIRE((*sink)->finish());
+  CHECK(counting.text == data);
+  CHECK(counting.writes == static_cast<int>((data.size() + pipeline::chunk_size - 1) / pipeline::chunk_size));
+  CHECK(counting.largest == pipeline::chunk_size);
 }
 
 TEST_CASE("a threaded sink dropped without finish joins its worker and never finishes the next stage") {
