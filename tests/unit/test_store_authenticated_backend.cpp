@@ -273,4 +273,47 @@ TEST_CASE("require_manifest_macs: the user's key objects without the line are re
   CHECK(stranger.error().kind == ErrorKind::refused);
 }
 
+TEST_CASE("require_manifest_macs never locks out a recipient the user does not hold") {
+  test::TempDir dir;
+  const auto mine = crypto::age::generate_identity();
+  const auto spare = crypto::age::generate_identity();  // in my identity file too, not in the key object
+  const auto colleague = crypto::age::generate_identity();
+  auto keys = user_keys(mine);
+  keys.encryption = Encryption::age;
+  local::LocalBackend inner(dir.path, BackendAccess::write);
+  RepositoryKey old;
+  {
+    auto opened = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write), keys,
+                                  NewStore::may_encrypt);
+    REQUIRE(opened);
+    old = dynamic_cast<EncryptedBackend*>(opened->get())->key();
+  }
+  old.manifest_macs_required = false;
+  const auto made = list_keys(inner);
+  REQUIRE(made);
+  for (const auto& id : *made) REQUIRE(inner.remove("keys/" + id));
+  // One key object sealed to me and a colleague together (age: any of them opens it).
+  REQUIRE(add_key(inner, old, crypto::age::Recipients{.keys = {mine.recipient(), colleague.recipient()}}));
+  const auto before = *list_keys(inner);
+  auto refused = require_manifest_macs(inner, keys);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().kind == ErrorKind::refused);
+  CHECK(refused.error().message.find("lock the others out") != std::string::npos);
+  CHECK(*list_keys(inner) == before);
+
+  // With both identities the object is replaced, sealed to both; with an identity file holding one
+  // more (spare), the new object is sealed to those that opened the old one only.
+  UserKeys both = keys;
+  both.identities = {mine, colleague, spare};
+  auto done = require_manifest_macs(inner, both);
+  REQUIRE(done);
+  REQUIRE_FALSE(done->added.empty());
+  for (const auto& [who, opens] : {std::pair{mine, true}, std::pair{colleague, true}, std::pair{spare, false}}) {
+    auto reopened = open_repository(std::make_unique<local::LocalBackend>(dir.path, BackendAccess::write),
+                                    user_keys(who), NewStore::leave);
+    CHECK(static_cast<bool>(reopened) == opens);
+    if (reopened) CHECK((*reopened)->manifest_macs_required());
+  }
+}
+
 }  // namespace dbsnap::store::encrypted

@@ -177,6 +177,50 @@ Expected<std::optional<RepositoryKey>> open_key_object(const Backend& inner, con
   return std::optional<RepositoryKey>(std::move(*key));
 }
 
+// The recipient stanzas (X25519 and scrypt) in the header of the age file `sealed`.
+std::size_t recipient_stanzas(std::string_view sealed) {
+  std::size_t n = 0;
+  for (std::size_t start = 0; start < sealed.size();) {
+    const auto end = std::min(sealed.find('\n', start), sealed.size());
+    const auto line = sealed.substr(start, end - start);
+    if (line.starts_with("---")) break;
+    if (line.starts_with("-> X25519 ") || line.starts_with("-> scrypt ")) ++n;
+    start = end + 1;
+  }
+  return n;
+}
+
+// Whom a key object of `user`'s that is to be replaced was sealed to, as far
+// as `user` holds them: added to `to`. Errors: `refused` when it has
+// recipients `user` does not hold (replacing it would lock them out).
+Expected<void> add_holders(const Backend& inner, const std::string& id, const UserKeys& user, age::Recipients& to) {
+  const std::string name = std::string(keys_prefix) + id;
+  auto sealed = read_object(inner, name, 64 * 1024);
+  if (!sealed) return std::unexpected(sealed.error());
+  std::size_t held = 0;
+  if (user.identities.empty()) {
+    held = 1;  // the passphrase opened it: its scrypt stanza stands alone (age's rule)
+    to.passphrase = user.passphrase;
+  } else {
+    for (const auto& identity : user.identities) {
+      if (!age::open_header(*sealed, {.keys = {identity}})) continue;
+      ++held;
+      const auto recipient = identity.recipient();
+      if (std::ranges::none_of(to.keys, [&](const auto& r) { return age::format_recipient(r) ==
+                                                                    age::format_recipient(recipient); })) {
+        to.keys.push_back(recipient);
+      }
+    }
+  }
+  if (const auto stanzas = recipient_stanzas(*sealed); stanzas > held) {
+    return make_error(ErrorKind::refused, "key object {} is sealed to {} recipients and {} holds {} of them: "
+                      "replacing it would lock the others out; give an identity file with all of them, or add "
+                      "keys for the others ('dbsnap key add') and remove {} yourself", id, stanzas, user.source,
+                      held, id);
+  }
+  return {};
+}
+
 }  // namespace
 
 age::Recipients UserKeys::recipients() const {
@@ -320,10 +364,15 @@ Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys
                       inner.locate(""), user.source);
   }
   if (!key) return done;  // nothing left to upgrade
+  // Sealed to the same recipients (those the user holds: any other would be locked out, refused).
+  age::Recipients to;
+  for (const auto& id : done.removed) {
+    if (auto r = add_holders(inner, id, user, to); !r) return std::unexpected(r.error());
+  }
   // The new key object before the old ones go (a kill between leaves both, and both open the store).
   if (!has_required) {
     key->manifest_macs_required = true;
-    auto added = add_key(inner, *key, user.recipients());
+    auto added = add_key(inner, *key, to);
     if (!added) return std::unexpected(added.error());
     done.added = *added;
   }

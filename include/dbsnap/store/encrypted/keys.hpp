@@ -100,13 +100,16 @@ struct KeyObjectsUpgrade {
 
 // The last step of `dbsnap key upgrade` (store/upgrade_macs.cpp), once every
 // manifest carries a MAC: the user's key objects that lack the line
-// `# manifests: hmac-sha256` are replaced by one that has it, encrypted to
-// the user's recipients (or passphrase), written before they are removed, so
-// that a kill between leaves both and either opens the store. Key objects of
-// other users are left alone (only their holders can rewrite them): with
-// theirs, manifests without a MAC are still accepted. Errors: `usage` for a
-// store without keys, `refused` when no key object opens with `user`,
-// `corrupt` as open_repository's, the backend's.
+// `# manifests: hmac-sha256` are replaced by one that has it, sealed to the
+// same recipients (those of the user's identities that opened them, or the
+// passphrase), written before they are removed, so that a kill between
+// leaves both and either opens the store. A key object sealed to more
+// recipients than the user holds is refused before anything changes:
+// replacing it would lock the others out. Key objects of other users are
+// left alone (only their holders can rewrite them): with theirs, manifests
+// without a MAC are still accepted. Errors: `usage` for a store without
+// keys, `refused` when no key object opens with `user` or one holds
+// recipients `user` lacks, `corrupt` as open_repository's, the backend's.
 Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user);
 
 // The plaintext of a key object, and its parser (errors: `corrupt`).
