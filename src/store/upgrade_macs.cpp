@@ -7,7 +7,9 @@
 // a MAC (and check one that is there), so a store with some manifests
 // rewritten and others not reads exactly as before. Order:
 //   1. the repository lock, exclusively (no backup or restore of any host
-//      meanwhile), and the store lock;
+//      meanwhile), and the store lock; the key objects checked (a key that
+//      opens none, or one whose replacement would lock others out, stops
+//      the run here, before anything changes);
 //   2. each manifest without a MAC is rewritten, its JSON as it stands with
 //      a "mac" added (every field kept), replacing the object atomically;
 //   3. the user's key objects without the line are replaced by one with it
@@ -40,6 +42,11 @@ Expected<ManifestMacUpgrade> Store::require_manifest_macs(const encrypted::UserK
   }
   auto lock = util::FileLock::acquire(root_ / lock_name);
   if (!lock) return std::unexpected(lock.error());
+
+  // What would stop the key step stops the run before a manifest is touched.
+  if (auto check = encrypted::require_manifest_macs(*inner, user, encrypted::KeyChange::check_only); !check) {
+    return std::unexpected(check.error());
+  }
 
   ManifestMacUpgrade done;
   auto files = snapshot_files();

@@ -15,6 +15,8 @@ without the line "# manifests: hmac-sha256" and every manifest without its "mac"
 - A run killed between writing the new key object and removing the old one (made by hand):
   both open the store; the next run removes the old one. A second run: nothing to upgrade.
 - A manifest that does not parse: the rest is upgraded, it is named, exit 5.
+- A key object sealed to me and a colleague: refused (exit 8) before any manifest or key object
+  changes (replacing it would lock the colleague out).
 - A backup holding the repository lock: busy (exit 10), nothing changed. A store without
   keys: exit 2. An authenticated store in the clear: nothing to upgrade.
 """
@@ -27,7 +29,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import (EXIT_BUSY, EXIT_CORRUPT, EXIT_USAGE, RECOVER, Test, db_state, fill_items,  # noqa: E402
+from dbsnap_test import (EXIT_BUSY, EXIT_CORRUPT, EXIT_REFUSED, EXIT_USAGE, RECOVER, Test, db_state, fill_items,  # noqa: E402
                          write)
 
 MANIFESTS_LINE = b"# manifests: hmac-sha256"
@@ -222,6 +224,28 @@ def body(t):
     t.check_rc(r, EXIT_CORRUPT, "key upgrade with a damaged manifest")
     t.check("0000000000000.json" in r.errtext, "it names it", r.errtext)
     os.remove(bad)
+
+    t.section("a key object sealed to me and someone else: refused before anything changes")
+    colleague = t.path("colleague.key")
+    colleague_recipient = keygen(colleague)
+    shared = os.path.join(store, "keys", "11" + my_id[2:])
+    tmp = shared + ".tmp"
+    subprocess.run(["age", "-r", my_recipient, "-r", colleague_recipient, "-o", tmp], input=old_key, check=True)
+    os.replace(tmp, shared)
+    strip_macs([newest])
+    stripped = open(newest, "rb").read()
+    keys_before = sorted(os.listdir(os.path.join(store, "keys")))
+    r = t.dbsnap(proj, "key", "upgrade")
+    t.check_error(r, EXIT_REFUSED, "key upgrade with a key object I share with a colleague",
+                  contains=["lock the others out", "11" + my_id[2:]])
+    t.check_eq(open(newest, "rb").read(), stripped, "the manifest without a MAC was not touched")
+    t.check_eq(sorted(os.listdir(os.path.join(store, "keys"))), keys_before, "no key object changed")
+    r = t.dbsnap(proj, "key", "upgrade", env={"DBSNAP_KEY_FILE": colleague})
+    t.check_error(r, EXIT_REFUSED, "the colleague alone is refused too", contains=["lock the others out"])
+    t.check_eq(open(newest, "rb").read(), stripped, "still nothing touched")
+    os.remove(shared)
+    t.dbsnap_ok(proj, "key", "upgrade")
+    t.check("mac" in json.loads(age_decrypt(repo_key, newest)), "once it is gone, the upgrade goes through")
 
     t.section("stores without keys, and authenticated ones")
     plain = t.path("plain")

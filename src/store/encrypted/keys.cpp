@@ -337,7 +337,7 @@ Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inne
                     inner->locate(""), user.source);
 }
 
-Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user) {
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user, KeyChange change) {
   auto config = read_config(inner);
   if (!config) return std::unexpected(config.error());
   if (!*config) return make_error(ErrorKind::usage, "the store {} has no keys", inner.locate(""));
@@ -369,6 +369,7 @@ Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys
   for (const auto& id : done.removed) {
     if (auto r = add_holders(inner, id, user, to); !r) return std::unexpected(r.error());
   }
+  if (change == KeyChange::check_only) return done;
   // The new key object before the old ones go (a kill between leaves both, and both open the store).
   if (!has_required) {
     key->manifest_macs_required = true;

@@ -110,7 +110,11 @@ struct KeyObjectsUpgrade {
 // without a MAC are still accepted. Errors: `usage` for a store without
 // keys, `refused` when no key object opens with `user` or one holds
 // recipients `user` lacks, `corrupt` as open_repository's, the backend's.
-Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user);
+// With KeyChange::check_only nothing is written: what would be done, or the
+// error it would stop at (`dbsnap key upgrade` checks before it signs).
+enum class KeyChange { apply, check_only };
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user,
+                                                  KeyChange change = KeyChange::apply);
 
 // The plaintext of a key object, and its parser (errors: `corrupt`).
 std::string format_key_object(const RepositoryKey& key);
