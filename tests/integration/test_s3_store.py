@@ -25,6 +25,9 @@ curl's own SigV4 client looking into the bucket, as a user would:
   prune removes its packs and its lock object (a dead process of this host);
 - an encrypted store in the bucket (key_file): config, a key object, age files; another cache
   folder restores with the key, and is refused without it;
+- that encrypted store made old by hand (no manifest MAC, a key object without the line): key
+  upgrade through the bucket gives the manifest its MAC and a new key object; a manifest planted
+  afterwards is refused;
 - a wrong secret key: one line, exit 3, nothing changed.
 """
 import hashlib
@@ -35,7 +38,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dbsnap_test import EXIT_CONFIG, Test, connect, data_of, db_state, fill_items, write  # noqa: E402
+from dbsnap_test import EXIT_CONFIG, EXIT_CORRUPT, Test, connect, data_of, db_state, fill_items, write  # noqa: E402
 from s3_fixture import S3  # noqa: E402
 
 
@@ -263,6 +266,46 @@ def body(t):
     t.check_eq(db_state(db_file), state, "a new machine with the key restored it")
     r = run(enc.env(t.path("cache-enc-c")), "list")
     t.check_error(r, EXIT_CONFIG, "a new machine without the key", contains=["is encrypted"])
+
+    t.section("that store as an older dbsnap left it (no manifest MACs): key upgrade in the bucket")
+
+    def age(*args, data):
+        return subprocess.run(["age"] + list(args), input=data, check=True, capture_output=True).stdout
+
+    recipient = json.loads(enc.get("config"))["recipient"]
+    my_recipient = subprocess.run(["age-keygen", "-y", key_file], check=True, capture_output=True).stdout.decode().strip()
+    (old_key_name,) = [k for k in enc.objects("keys/")]
+    repo_key = b"\n".join(line for line in age("-d", "-i", key_file, data=enc.get(old_key_name)).split(b"\n")
+                          if line.strip() != b"# manifests: hmac-sha256")
+    enc.put(old_key_name, age("-r", my_recipient, data=repo_key))
+    repo_key_file = t.path("repo.key")
+    with open(repo_key_file, "wb") as fh:
+        fh.write(repo_key)
+    manifest_name = "dev/{}.json".format(snap["id"])
+    manifest_names = [k for k in enc.objects("dev/") if k.endswith(".json")]
+    for name in manifest_names:
+        old = json.loads(age("-d", "-i", repo_key_file, data=enc.get(name)))
+        old.pop("mac")
+        enc.put(name, age("-r", recipient, data=json.dumps(old, indent=2).encode()))
+        if name == manifest_name:
+            doc = old
+    enc_d = dict(enc.env(t.path("cache-enc-d")), DBSNAP_KEY_FILE=key_file)
+    r = ok(enc_d, "key", "upgrade")
+    t.check("gave a MAC to {} manifest(s)".format(len(manifest_names)) in r.text and snap["id"] in r.text,
+            "every manifest got its MAC", r.text)
+    t.check("mac" in json.loads(age("-d", "-i", repo_key_file, data=enc.get(manifest_name))),
+            "the manifest in the bucket carries a MAC")
+    (new_key_name,) = [k for k in enc.objects("keys/")]
+    t.check(new_key_name != old_key_name and b"# manifests: hmac-sha256" in
+            age("-d", "-i", key_file, data=enc.get(new_key_name)), "a new key object that requires MACs")
+    t.check_eq(enc.objects("locks/"), {}, "its exclusive lock object is gone")
+    planted = dict(doc, revisions=["f0f0f0f0"])
+    enc.put(manifest_name, age("-r", recipient, data=json.dumps(planted, indent=2).encode()))
+    enc_e = dict(enc.env(t.path("cache-enc-e")), DBSNAP_KEY_FILE=key_file)
+    listed = [m["id"] for m in ok(enc_e, "list", "--json").json()]
+    t.check(snap["id"] not in listed, "a manifest planted after the upgrade is left out by a new machine's catalog")
+    r = run(enc_d, "verify", snap["id"])
+    t.check_rc(r, EXIT_CORRUPT, "and the upgrading machine's verify refuses it")
 
     t.section("a wrong secret key: one line, exit 3, nothing changed")
     before = s3.objects()
