@@ -44,9 +44,8 @@ Expected<ManifestMacUpgrade> Store::require_manifest_macs(const encrypted::UserK
   if (!lock) return std::unexpected(lock.error());
 
   // What would stop the key step stops the run before a manifest is touched.
-  if (auto check = encrypted::require_manifest_macs(*inner, user, encrypted::KeyChange::check_only); !check) {
-    return std::unexpected(check.error());
-  }
+  auto plan = encrypted::plan_manifest_macs(*inner, user);
+  if (!plan) return std::unexpected(plan.error());
 
   ManifestMacUpgrade done;
   auto files = snapshot_files();
@@ -73,7 +72,9 @@ Expected<ManifestMacUpgrade> Store::require_manifest_macs(const encrypted::UserK
         }
         continue;
       }
-      auto manifest = parse_manifest(*text);
+      auto manifest = document.is_discarded()
+                          ? Expected<Manifest>(make_error(ErrorKind::corrupt, "manifest is not valid JSON"))
+                          : manifest_from_json(document);
       if (!manifest) {
         done.refused.push_back(fmt::format("{}: {}", where, manifest.error().message));
         continue;
@@ -88,7 +89,7 @@ Expected<ManifestMacUpgrade> Store::require_manifest_macs(const encrypted::UserK
       done.given.push_back(std::move(*manifest));
     }
   }
-  auto keys = encrypted::require_manifest_macs(*inner, user);
+  auto keys = encrypted::require_manifest_macs(*inner, *plan);
   if (!keys) return std::unexpected(keys.error());
   done.keys = std::move(*keys);
   return done;

@@ -154,18 +154,24 @@ Expected<RepositoryKey> initialize(Backend& inner, const UserKeys& user) {
   return key;
 }
 
+// A key object that opened with the user's key, and its sealed text.
+struct OpenedKeyObject {
+  RepositoryKey key;
+  std::string sealed;
+};
+
 // Key object `id` opened with `user`'s key: nullopt when it is another
 // user's. Errors: `corrupt` for one that does not decrypt, parse, or hold the
 // key of the repository whose recipient `config` names; the backend's.
-Expected<std::optional<RepositoryKey>> open_key_object(const Backend& inner, const std::string& id,
-                                                       const UserKeys& user, const std::string& recipient) {
+Expected<std::optional<OpenedKeyObject>> open_key_object(const Backend& inner, const std::string& id,
+                                                         const UserKeys& user, const std::string& recipient) {
   const std::string name = std::string(keys_prefix) + id;
   auto sealed = read_object(inner, name, 64 * 1024);
   if (!sealed) return std::unexpected(sealed.error());
   const age::Identities with{.keys = user.identities, .passphrase = user.identities.empty() ? user.passphrase : ""};
   auto plain = decrypt(*sealed, with);
   if (!plain) {
-    if (plain.error().kind == ErrorKind::refused) return std::optional<RepositoryKey>();
+    if (plain.error().kind == ErrorKind::refused) return std::optional<OpenedKeyObject>();
     return make_error(ErrorKind::corrupt, "{}: {}", inner.locate(name), plain.error().message);
   }
   auto key = parse_key_object(*plain);
@@ -174,7 +180,12 @@ Expected<std::optional<RepositoryKey>> open_key_object(const Backend& inner, con
     return make_error(ErrorKind::corrupt, "{} holds another repository's key than {} names", inner.locate(name),
                       inner.locate(config_name));
   }
-  return std::optional<RepositoryKey>(std::move(*key));
+  return std::optional<OpenedKeyObject>(OpenedKeyObject{std::move(*key), std::move(*sealed)});
+}
+
+Error no_key_opens(const Backend& inner, std::size_t keys, const UserKeys& user) {
+  return Error{ErrorKind::refused, fmt::format("none of the {} key(s) of the store {} opens with {}", keys,
+                                               inner.locate(""), user.source)};
 }
 
 // The recipient stanzas (X25519 and scrypt) in the header of the age file `sealed`.
@@ -190,20 +201,18 @@ std::size_t recipient_stanzas(std::string_view sealed) {
   return n;
 }
 
-// Whom a key object of `user`'s that is to be replaced was sealed to, as far
-// as `user` holds them: added to `to`. Errors: `refused` when it has
-// recipients `user` does not hold (replacing it would lock them out).
-Expected<void> add_holders(const Backend& inner, const std::string& id, const UserKeys& user, age::Recipients& to) {
-  const std::string name = std::string(keys_prefix) + id;
-  auto sealed = read_object(inner, name, 64 * 1024);
-  if (!sealed) return std::unexpected(sealed.error());
+// Whom key object `id` (`sealed`), of `user`'s and to be replaced, was sealed
+// to, as far as `user` holds them: added to `to`. Errors: `refused` when it
+// has recipients `user` does not hold (replacing it would lock them out).
+Expected<void> add_holders(const std::string& id, std::string_view sealed, const UserKeys& user,
+                           age::Recipients& to) {
   std::size_t held = 0;
   if (user.identities.empty()) {
     held = 1;  // the passphrase opened it: its scrypt stanza stands alone (age's rule)
     to.passphrase = user.passphrase;
   } else {
     for (const auto& identity : user.identities) {
-      if (!age::open_header(*sealed, {.keys = {identity}})) continue;
+      if (!age::open_header(sealed, {.keys = {identity}})) continue;
       ++held;
       const auto recipient = identity.recipient();
       if (std::ranges::none_of(to.keys, [&](const auto& r) { return age::format_recipient(r) ==
@@ -212,7 +221,7 @@ Expected<void> add_holders(const Backend& inner, const std::string& id, const Us
       }
     }
   }
-  if (const auto stanzas = recipient_stanzas(*sealed); stanzas > held) {
+  if (const auto stanzas = recipient_stanzas(sealed); stanzas > held) {
     return make_error(ErrorKind::refused, "key object {} is sealed to {} recipients and {} holds {} of them: "
                       "replacing it would lock the others out; give an identity file with all of them, or add "
                       "keys for the others ('dbsnap key add') and remove {} yourself", id, stanzas, user.source,
@@ -327,53 +336,51 @@ Expected<std::unique_ptr<Backend>> open_repository(std::unique_ptr<Backend> inne
   auto ids = list_keys(*inner);
   if (!ids) return std::unexpected(ids.error());
   for (const auto& id : *ids) {
-    auto key = open_key_object(*inner, id, user, (*config)->recipient);
-    if (!key) return std::unexpected(key.error());
-    if (!*key) continue;  // another user's key object
-    if ((*config)->encryption == Encryption::none) return AuthenticatedBackend::create(std::move(inner), std::move(**key));
-    return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(**key)));
+    auto opened = open_key_object(*inner, id, user, (*config)->recipient);
+    if (!opened) return std::unexpected(opened.error());
+    if (!*opened) continue;  // another user's key object
+    RepositoryKey key = std::move((*opened)->key);
+    if ((*config)->encryption == Encryption::none) return AuthenticatedBackend::create(std::move(inner), std::move(key));
+    return std::unique_ptr<Backend>(new EncryptedBackend(std::move(inner), std::move(key)));
   }
-  return make_error(ErrorKind::refused, "none of the {} key(s) of the store {} opens with {}", ids->size(),
-                    inner->locate(""), user.source);
+  return std::unexpected(no_key_opens(*inner, ids->size(), user));
 }
 
-Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user, KeyChange change) {
+Expected<KeyUpgradePlan> plan_manifest_macs(const Backend& inner, const UserKeys& user) {
   auto config = read_config(inner);
   if (!config) return std::unexpected(config.error());
   if (!*config) return make_error(ErrorKind::usage, "the store {} has no keys", inner.locate(""));
   auto ids = list_keys(inner);
   if (!ids) return std::unexpected(ids.error());
-  KeyObjectsUpgrade done;
-  std::optional<RepositoryKey> key;
-  bool has_required = false;
+  KeyUpgradePlan plan;
   for (const auto& id : *ids) {
     auto opened = open_key_object(inner, id, user, (*config)->recipient);
     if (!opened) return std::unexpected(opened.error());
     if (!*opened) {
-      done.others.push_back(id);
-    } else if ((*opened)->manifest_macs_required) {
-      has_required = true;
-      done.kept.push_back(id);
+      plan.objects.others.push_back(id);
+    } else if ((*opened)->key.manifest_macs_required) {
+      plan.objects.kept.push_back(id);
     } else {
-      key = std::move(**opened);
-      done.removed.push_back(id);
+      // Sealed again to the same recipients (those the user holds: any other would be locked out, refused).
+      if (auto r = add_holders(id, (*opened)->sealed, user, plan.to); !r) return std::unexpected(r.error());
+      plan.key = std::move((*opened)->key);
+      plan.objects.removed.push_back(id);
     }
   }
-  if (!key && !has_required) {
-    return make_error(ErrorKind::refused, "none of the {} key(s) of the store {} opens with {}", ids->size(),
-                      inner.locate(""), user.source);
+  if (plan.objects.kept.empty() && plan.objects.removed.empty()) {
+    return std::unexpected(no_key_opens(inner, ids->size(), user));
   }
-  if (!key) return done;  // nothing left to upgrade
-  // Sealed to the same recipients (those the user holds: any other would be locked out, refused).
-  age::Recipients to;
-  for (const auto& id : done.removed) {
-    if (auto r = add_holders(inner, id, user, to); !r) return std::unexpected(r.error());
-  }
-  if (change == KeyChange::check_only) return done;
+  return plan;
+}
+
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const KeyUpgradePlan& plan) {
+  KeyObjectsUpgrade done = plan.objects;
+  if (!plan.key) return done;  // nothing left to upgrade
   // The new key object before the old ones go (a kill between leaves both, and both open the store).
-  if (!has_required) {
-    key->manifest_macs_required = true;
-    auto added = add_key(inner, *key, to);
+  if (done.kept.empty()) {
+    RepositoryKey key = *plan.key;
+    key.manifest_macs_required = true;
+    auto added = add_key(inner, key, plan.to);
     if (!added) return std::unexpected(added.error());
     done.added = *added;
   }
@@ -383,6 +390,12 @@ Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys
     }
   }
   return done;
+}
+
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user) {
+  auto plan = plan_manifest_macs(inner, user);
+  if (!plan) return std::unexpected(plan.error());
+  return require_manifest_macs(inner, *plan);
 }
 
 }  // namespace dbsnap::store::encrypted

@@ -98,23 +98,29 @@ struct KeyObjectsUpgrade {
   std::vector<std::string> others;   // key objects that do not open with the user's key
 };
 
-// The last step of `dbsnap key upgrade` (store/upgrade_macs.cpp), once every
-// manifest carries a MAC: the user's key objects that lack the line
-// `# manifests: hmac-sha256` are replaced by one that has it, sealed to the
-// same recipients (those of the user's identities that opened them, or the
-// passphrase), written before they are removed, so that a kill between
-// leaves both and either opens the store. A key object sealed to more
-// recipients than the user holds is refused before anything changes:
-// replacing it would lock the others out. Key objects of other users are
-// left alone (only their holders can rewrite them): with theirs, manifests
-// without a MAC are still accepted. Errors: `usage` for a store without
-// keys, `refused` when no key object opens with `user` or one holds
-// recipients `user` lacks, `corrupt` as open_repository's, the backend's.
-// With KeyChange::check_only nothing is written: what would be done, or the
-// error it would stop at (`dbsnap key upgrade` checks before it signs).
-enum class KeyChange { apply, check_only };
-Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user,
-                                                  KeyChange change = KeyChange::apply);
+// The key-object step of `dbsnap key upgrade` (store/upgrade_macs.cpp): the
+// user's key objects that lack the line `# manifests: hmac-sha256` are
+// replaced by one that has it, sealed to the same recipients (those of the
+// user's identities that opened them, or the passphrase), written before
+// they are removed, so that a kill between leaves both and either opens the
+// store. Key objects of other users are left alone (only their holders can
+// rewrite them): with theirs, manifests without a MAC are still accepted.
+//
+// Planned first, before a manifest is touched: every key object read and
+// opened once, and a key object sealed to more recipients than the user
+// holds refused (replacing it would lock the others out). Errors of the
+// plan: `usage` for a store without keys, `refused` when no key object opens
+// with `user` or one holds recipients `user` lacks, `corrupt` as
+// open_repository's, the backend's. Applying it: the backend's.
+struct KeyUpgradePlan {
+  KeyObjectsUpgrade objects;         // `added` empty until applied
+  std::optional<RepositoryKey> key;  // the key to write anew; none: nothing to replace
+  crypto::age::Recipients to;        // whom the new key object is sealed to
+};
+Expected<KeyUpgradePlan> plan_manifest_macs(const Backend& inner, const UserKeys& user);
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const KeyUpgradePlan& plan);
+// Both at once (nothing between them to do, as for a store whose manifests all carry a MAC).
+Expected<KeyObjectsUpgrade> require_manifest_macs(Backend& inner, const UserKeys& user);
 
 // The plaintext of a key object, and its parser (errors: `corrupt`).
 std::string format_key_object(const RepositoryKey& key);

@@ -7,10 +7,10 @@
 // S3's least, doubled for every 1,000 parts after the first 1,000): one
 // filling, one going up on a thread of its own; a backup has two pack
 // writers at once (chunk_store.hpp), so at most 20 MiB of parts. An object
-// that stays within one part is one PUT at commit(); a bigger one becomes a multipart upload whose parts go out as they fill,
-// completed by commit() (the commit point: S3 shows an object only
-// once its PUT or CompleteMultipartUpload returned) and aborted when the
-// writer is dropped. IfExists::fail sends If-None-Match: * on the PUT and
+// that stays within one part is one PUT at commit(); a bigger one becomes a
+// multipart upload whose parts go out as they fill, completed by commit()
+// (the commit point: S3 shows an object only once its PUT or
+// CompleteMultipartUpload returned) and aborted when the writer is dropped. IfExists::fail sends If-None-Match: * on the PUT and
 // checks with HEAD before completing a multipart upload (a writer that slips
 // in between those two wins). open() reads one GET stream, asked for again
 // from where it broke if the connection drops (If-Match its ETag); remove()
